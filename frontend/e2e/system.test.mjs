@@ -1,0 +1,135 @@
+// End-to-end: the shell and the System page against a real server in real Chromium.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { artifactsDir, launchBrowser, startServer } from './server.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+	server = await startServer();
+	browser = await launchBrowser();
+	await mkdir(artifactsDir, { recursive: true });
+});
+
+after(async () => {
+	await browser?.close();
+	await server?.stop();
+});
+
+/** Opens a page that fails the test on uncaught errors in the app. */
+async function open(path, options = {}) {
+	const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+	const page = await context.newPage();
+	const errors = [];
+	page.on('pageerror', (err) => errors.push(err));
+	await page.goto(server.url + path);
+	return { page, context, errors };
+}
+
+test('System page shows live status', async () => {
+	const { page, context, errors } = await open('/system', { colorScheme: 'dark' });
+	try {
+		const version = page.getByTestId('version');
+		await version.waitFor({ timeout: 15_000 });
+		assert.notEqual((await version.textContent())?.trim(), '');
+		assert.match((await page.getByTestId('uptime').textContent()) ?? '', /\d+[smhd]/);
+		assert.match((await page.getByTestId('goroutines').textContent()) ?? '', /\d/);
+		assert.match((await page.getByTestId('heap').textContent()) ?? '', /\d.*B/);
+
+		// A live value must change on its own: the stream pushes a new sample every second.
+		const first = await page.getByTestId('sampled-at').textContent();
+		await page.waitForFunction(
+			(prev) => document.querySelector('[data-testid="sampled-at"]')?.textContent !== prev,
+			first,
+			{ timeout: 10_000 }
+		);
+		assert.match((await page.getByTestId('live-indicator').textContent()) ?? '', /Live/);
+
+		await page.screenshot({ path: join(artifactsDir, 'system.png'), fullPage: true });
+		assert.deepEqual(errors, []);
+	} catch (err) {
+		await page.screenshot({ path: join(artifactsDir, 'system-failure.png'), fullPage: true });
+		console.error(server.logs().slice(-4000));
+		throw err;
+	} finally {
+		await context.close();
+	}
+});
+
+test('root redirects to /system and the nav reaches every page', async () => {
+	const { page, context, errors } = await open('/');
+	try {
+		await page.waitForURL('**/system');
+		const nav = page.getByRole('navigation', { name: 'Main' });
+		for (const name of ['Lobby', 'Rooms', 'Simulator', 'Settings']) {
+			await nav.getByRole('link', { name }).click();
+			await page.getByRole('heading', { level: 1, name }).waitFor();
+			assert.equal(
+				await nav.getByRole('link', { name }).getAttribute('aria-current'),
+				'page',
+				`${name} is marked current`
+			);
+			assert.match((await page.getByTestId('empty-state').textContent()) ?? '', /arrive/);
+		}
+		// Deep links work (the server falls back to index.html).
+		await page.goto(server.url + '/rooms');
+		await page.getByRole('heading', { level: 1, name: 'Rooms' }).waitFor();
+		assert.deepEqual(errors, []);
+	} finally {
+		await context.close();
+	}
+});
+
+test('theme toggle switches and persists', async () => {
+	const { page, context } = await open('/system', { colorScheme: 'light' });
+	try {
+		const html = page.locator('html');
+		await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+		await page.getByTestId('theme-toggle').click();
+		assert.equal(await html.getAttribute('data-theme'), 'dark');
+		await page.reload();
+		await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+		await page.screenshot({ path: join(artifactsDir, 'system-toggled-dark.png') });
+	} finally {
+		await context.close();
+	}
+});
+
+test('keyboard: skip link and nav are reachable with Tab', async () => {
+	const { page, context } = await open('/system');
+	try {
+		await page.keyboard.press('Tab');
+		assert.equal(
+			await page.evaluate(() => document.activeElement?.textContent),
+			'Skip to main content'
+		);
+		await page.keyboard.press('Tab'); // brand
+		await page.keyboard.press('Tab'); // first nav link
+		assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Lobby');
+		const outline = await page.evaluate(
+			() => getComputedStyle(/** @type {Element} */ (document.activeElement)).outlineStyle
+		);
+		assert.notEqual(outline, 'none', 'focused link shows an outline');
+	} finally {
+		await context.close();
+	}
+});
+
+test('phone layout has no horizontal overflow', async () => {
+	const { page, context } = await open('/system', { viewport: { width: 375, height: 740 } });
+	try {
+		await page.getByTestId('version').waitFor({ timeout: 15_000 });
+		const overflow = await page.evaluate(
+			() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+		);
+		assert.ok(overflow <= 0, `page overflows by ${overflow}px`);
+		await page.screenshot({ path: join(artifactsDir, 'system-phone.png'), fullPage: true });
+	} finally {
+		await context.close();
+	}
+});

@@ -1,0 +1,116 @@
+// SystemStatusStore keeps the latest server status from SystemService.WatchStatus and
+// keeps the stream open: when it ends or fails it reconnects with exponential backoff.
+import type { Client } from '@connectrpc/connect';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
+import type { SystemService, SystemStatus } from '$lib/gen/sensocto/v1/system_pb';
+import { describeError, isAbort } from '$lib/api/errors';
+
+/** Where the stream is: idle before start/after stop, live while messages arrive. */
+export type StreamState = 'idle' | 'connecting' | 'live' | 'reconnecting';
+
+export interface SystemStatusOptions {
+	/** Push interval asked of the server, in milliseconds (0 = server default, 1 s). */
+	intervalMs?: number;
+	/** First reconnect delay in milliseconds; doubles per failure up to maxBackoffMs. */
+	minBackoffMs?: number;
+	/** Longest reconnect delay in milliseconds. */
+	maxBackoffMs?: number;
+}
+
+export class SystemStatusStore {
+	/** The latest snapshot; replaced wholesale on every message (not deeply reactive). */
+	status = $state.raw<SystemStatus | undefined>(undefined);
+	/** Stream state for the live indicator. */
+	state = $state<StreamState>('idle');
+	/** When the browser received the latest snapshot. */
+	receivedAt = $state<Date | undefined>(undefined);
+	/** Messages received since start (a test and debugging aid). */
+	received = $state(0);
+	/** Why the last attempt failed, until the next message arrives. */
+	error = $state<string | undefined>(undefined);
+	/** Delay before the next reconnect attempt, in milliseconds, while reconnecting. */
+	retryInMs = $state(0);
+
+	/** When the server took the latest snapshot. */
+	sampledAt = $derived(this.status?.sampledAt ? timestampDate(this.status.sampledAt) : undefined);
+	/** When the server process started. */
+	startedAt = $derived(this.status?.startedAt ? timestampDate(this.status.startedAt) : undefined);
+
+	readonly #client: Client<typeof SystemService>;
+	readonly #intervalMs: number;
+	readonly #minBackoffMs: number;
+	readonly #maxBackoffMs: number;
+	#abort: AbortController | undefined;
+
+	constructor(client: Client<typeof SystemService>, options: SystemStatusOptions = {}) {
+		this.#client = client;
+		this.#intervalMs = options.intervalMs ?? 1000;
+		this.#minBackoffMs = options.minBackoffMs ?? 500;
+		this.#maxBackoffMs = options.maxBackoffMs ?? 15_000;
+	}
+
+	/** Opens the stream (once; calling it again while running does nothing). */
+	start(): void {
+		if (this.#abort) return;
+		const abort = new AbortController();
+		this.#abort = abort;
+		void this.#run(abort.signal);
+	}
+
+	/** Cancels the stream and any pending reconnect. */
+	stop(): void {
+		this.#abort?.abort();
+		this.#abort = undefined;
+		this.state = 'idle';
+		this.retryInMs = 0;
+	}
+
+	async #run(signal: AbortSignal): Promise<void> {
+		let failures = 0;
+		while (!signal.aborted) {
+			this.state = failures === 0 && this.received === 0 ? 'connecting' : 'reconnecting';
+			try {
+				const stream = this.#client.watchStatus({ intervalMs: this.#intervalMs }, { signal });
+				for await (const msg of stream) {
+					if (signal.aborted) return;
+					if (!msg.status) continue;
+					this.status = msg.status;
+					// A fresh Date per message, never mutated, so SvelteDate is not needed.
+					// eslint-disable-next-line svelte/prefer-svelte-reactivity
+					this.receivedAt = new Date();
+					this.received++;
+					this.error = undefined;
+					this.state = 'live';
+					failures = 0;
+				}
+				// The server ended the stream (restart, drain): reconnect after a pause.
+				if (signal.aborted) return;
+				this.error = 'stream ended';
+			} catch (err) {
+				if (isAbort(err, signal)) return;
+				this.error = describeError(err);
+			}
+			const delay = Math.min(this.#maxBackoffMs, this.#minBackoffMs * 2 ** failures);
+			failures++;
+			this.state = 'reconnecting';
+			// ±20 % jitter so many tabs do not reconnect in lockstep after a restart.
+			this.retryInMs = Math.round(delay * (0.8 + Math.random() * 0.4));
+			await sleep(this.retryInMs, signal);
+			this.retryInMs = 0;
+		}
+	}
+}
+
+/** Resolves after ms milliseconds, or at once when signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve) => {
+		if (signal.aborted) return resolve();
+		const timer = setTimeout(done, ms);
+		signal.addEventListener('abort', done, { once: true });
+		function done() {
+			clearTimeout(timer);
+			signal.removeEventListener('abort', done);
+			resolve();
+		}
+	});
+}

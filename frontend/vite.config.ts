@@ -1,0 +1,23 @@
+import { sveltekit } from '@sveltejs/kit/vite';
+import { defineConfig } from 'vitest/config';
+
+// The dev server (npm run dev, :5173) forwards API calls to a local `sensocto serve`.
+const api = 'http://localhost:8080';
+
+export default defineConfig({
+	plugins: [sveltekit()],
+	server: {
+		proxy: {
+			// Connect RPCs are POST /sensocto.v1.<Service>/<Method>.
+			'/sensocto.v1.': { target: api, changeOrigin: true },
+			'/healthz': { target: api, changeOrigin: true }
+		}
+	},
+	// Unit tests run in Node (no DOM, no browser download); the browser build of Svelte
+	// keeps runes reactive outside components.
+	resolve: process.env.VITEST ? { conditions: ['browser'] } : undefined,
+	test: {
+		include: ['src/**/*.test.ts'],
+		environment: 'node'
+	}
+});
