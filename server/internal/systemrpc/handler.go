@@ -1,0 +1,96 @@
+// Package systemrpc serves sensocto.v1.SystemService: it converts between the protobuf
+// messages and the system domain, and paces the WatchStatus stream.
+package systemrpc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/system"
+)
+
+const (
+	defaultInterval = time.Second
+	minInterval     = 250 * time.Millisecond
+)
+
+// Handler implements sensoctov1connect.SystemServiceHandler.
+type Handler struct {
+	svc *system.Service
+}
+
+var _ sensoctov1connect.SystemServiceHandler = (*Handler)(nil)
+
+// New returns a Handler over the system service.
+func New(svc *system.Service) *Handler { return &Handler{svc: svc} }
+
+// GetStatus returns one snapshot.
+func (h *Handler) GetStatus(ctx context.Context, _ *sensoctov1.GetStatusRequest) (*sensoctov1.GetStatusResponse, error) {
+	st, err := h.svc.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get status: %w", err)
+	}
+	return &sensoctov1.GetStatusResponse{Status: toProto(st)}, nil
+}
+
+// WatchStatus sends a snapshot at once and then one per interval until the client goes.
+func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRequest, stream *connect.ServerStream[sensoctov1.WatchStatusResponse]) error {
+	interval := defaultInterval
+	if req.GetIntervalMs() != 0 {
+		interval = max(time.Duration(req.GetIntervalMs())*time.Millisecond, minInterval)
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		st, err := h.svc.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("watch status: %w", err)
+		}
+		if err := stream.Send(&sensoctov1.WatchStatusResponse{Status: toProto(st)}); err != nil {
+			return fmt.Errorf("send status: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+func toProto(st system.Status) *sensoctov1.SystemStatus {
+	return &sensoctov1.SystemStatus{
+		Version:       st.Version,
+		GoVersion:     st.GoVersion,
+		Node:          st.Node,
+		StartedAt:     timestamppb.New(st.StartedAt),
+		UptimeSeconds: st.Uptime.Seconds(),
+		SampledAt:     timestamppb.New(st.SampledAt),
+		Runtime: &sensoctov1.RuntimeStatus{
+			Goroutines:       st.Runtime.Goroutines,
+			HeapAllocBytes:   st.Runtime.HeapAllocBytes,
+			HeapSysBytes:     st.Runtime.HeapSysBytes,
+			RssBytes:         st.Runtime.RSSBytes,
+			MemoryLimitBytes: st.Runtime.MemoryLimitBytes,
+			GcCycles:         st.Runtime.GCCycles,
+			NumCpu:           int32(st.Runtime.NumCPU), //nolint:gosec // G115: GOMAXPROCS fits in int32
+			CpuFraction:      st.Runtime.CPUFraction,
+		},
+		Database: &sensoctov1.DatabaseStatus{
+			Dialect:   st.Database.Dialect,
+			Reachable: st.Database.Reachable,
+			Error:     st.Database.Error,
+			PingMs:    float64(st.Database.Ping.Microseconds()) / 1000,
+		},
+		Counts: &sensoctov1.Counts{
+			Users:   st.Counts.Users,
+			Sensors: st.Counts.Sensors,
+			Rooms:   st.Counts.Rooms,
+		},
+	}
+}
