@@ -1,0 +1,263 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// variable is one row of the configuration table.
+type variable struct {
+	name string
+	// def is the raw default fed to set when the variable is empty.
+	def string
+	// docDefault is the default as documented, when def is not self-explanatory.
+	docDefault string
+	desc       string
+	// file allows the NAME_FILE variant (for secrets).
+	file bool
+	set  func(c *Config, raw string) error
+}
+
+// field builds a table row that parses the raw value with parse and stores it
+// through dst. Adding a variable is one call to field in vars.
+func field[T any](name, def, desc string, parse func(string) (T, error), dst func(*Config) *T) variable {
+	return variable{
+		name: name,
+		def:  def,
+		desc: desc,
+		set: func(c *Config, raw string) error {
+			v, err := parse(raw)
+			if err != nil {
+				return err
+			}
+			*dst(c) = v
+			return nil
+		},
+	}
+}
+
+// vars is the table of all variables, in load order: a row may use fields set
+// by earlier rows (SENSOCTO_DATABASE_URL's default uses SENSOCTO_DATA_DIR).
+var vars = []variable{
+	field("SENSOCTO_HTTP_ADDR", ":8080",
+		"Listen address (host:port) for HTTP/1.1 and unencrypted HTTP/2: Connect, gRPC, gRPC-Web, the web app, /healthz and /metrics.",
+		parseAddr, func(c *Config) *string { return &c.HTTPAddr }),
+	field("SENSOCTO_DATA_DIR", "./data",
+		"Directory for local state, such as the default SQLite database.",
+		parseNonEmpty, func(c *Config) *string { return &c.DataDir }),
+	{
+		name:       "SENSOCTO_DATABASE_URL",
+		docDefault: "SQLite file sensocto.db in SENSOCTO_DATA_DIR",
+		desc:       "Relational database. postgres:// or postgresql:// selects PostgreSQL; otherwise SQLite: a file path, a file: URI or sqlite://PATH.",
+		file:       true,
+		set: func(c *Config, raw string) error {
+			if raw == "" {
+				if c.DataDir == "" {
+					return errors.New("no default: SENSOCTO_DATA_DIR is invalid")
+				}
+				raw = filepath.Join(c.DataDir, "sensocto.db")
+			}
+			db, err := parseDatabaseURL(raw)
+			if err != nil {
+				return err
+			}
+			c.Database = db
+			return nil
+		},
+	},
+	field("SENSOCTO_LOG_LEVEL", "info",
+		"Minimum log level: trace, debug, info, warn or error.",
+		parseLogLevel, func(c *Config) *LogLevel { return &c.LogLevel }),
+	field("SENSOCTO_LOG_FORMAT", "auto",
+		"Log format: json, console, or auto (console when standard error is a terminal, else json).",
+		parseLogFormat, func(c *Config) *LogFormat { return &c.LogFormat }),
+	field("SENSOCTO_ALLOWED_ORIGINS", "",
+		"Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser on another origin, or * for any. Empty allows none.",
+		parseOrigins, func(c *Config) *[]string { return &c.AllowedOrigins }),
+	field("SENSOCTO_SHUTDOWN_TIMEOUT", "10s",
+		"How long graceful shutdown waits for requests and streams to end (Go duration, e.g. 10s).",
+		parsePositiveDuration, func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	field("SENSOCTO_DEV", "false",
+		"Developer mode (true/false). Never enable in production.",
+		strconv.ParseBool, func(c *Config) *bool { return &c.Dev }),
+}
+
+// VarDoc documents one environment variable.
+type VarDoc struct {
+	Name string
+	// Default is the default value as documented ("" means empty/unset).
+	Default     string
+	Description string
+	// FileVar is the NAME_FILE variant that reads the value from a file, or ""
+	// when the variable has none.
+	FileVar string
+}
+
+// Vars lists every environment variable Load reads, in a stable order.
+func Vars() []VarDoc {
+	docs := make([]VarDoc, 0, len(vars))
+	for _, v := range vars {
+		d := VarDoc{Name: v.name, Default: v.def, Description: v.desc}
+		if v.docDefault != "" {
+			d.Default = v.docDefault
+		}
+		if v.file {
+			d.FileVar = v.name + "_FILE"
+		}
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+// Unknown returns the SENSOCTO_* names in environ (os.Environ() format) that
+// Load does not read, usually typos worth a warning at start.
+func Unknown(environ []string) []string {
+	known := make(map[string]bool, 2*len(vars))
+	for _, v := range vars {
+		known[v.name] = true
+		if v.file {
+			known[v.name+"_FILE"] = true
+		}
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SENSOCTO_") && !strings.HasPrefix(name, "SENSOCTO_TEST_") && !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	return unknown
+}
+
+func parseNonEmpty(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("must not be empty")
+	}
+	return raw, nil
+}
+
+func parseAddr(raw string) (string, error) {
+	_, port, err := net.SplitHostPort(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse address %q: %w", raw, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("invalid port %q", port)
+	}
+	return raw, nil
+}
+
+func parsePositiveDuration(raw string) (time.Duration, error) {
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		return 0, fmt.Errorf("parse duration: %w", err)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive, got %s", raw)
+	}
+	return d, nil
+}
+
+func parseLogLevel(raw string) (LogLevel, error) {
+	switch l := LogLevel(strings.ToLower(raw)); l {
+	case LogTrace, LogDebug, LogInfo, LogWarn, LogError:
+		return l, nil
+	}
+	return "", fmt.Errorf("unknown level %q (want trace, debug, info, warn or error)", raw)
+}
+
+func parseLogFormat(raw string) (LogFormat, error) {
+	switch f := LogFormat(strings.ToLower(raw)); f {
+	case LogFormatAuto, LogFormatJSON, LogFormatConsole:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown format %q (want json, console or auto)", raw)
+}
+
+func parseOrigins(raw string) ([]string, error) {
+	var origins, bad []string
+	for item := range strings.SplitSeq(raw, ",") {
+		o := strings.TrimSpace(item)
+		if o == "" {
+			continue
+		}
+		if err := checkOrigin(o); err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		origins = append(origins, o)
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, ", "))
+	}
+	return origins, nil
+}
+
+// checkOrigin accepts "*" and scheme://host[:port] with an http(s) scheme and
+// nothing else (no path, query, fragment or user info).
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return fmt.Errorf("origin %q: %w", o, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("origin %q: want scheme://host[:port] with scheme http or https", o)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("origin %q: missing host", o)
+	case u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return fmt.Errorf("origin %q: want only scheme://host[:port]", o)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("origin %q: invalid port", o)
+		}
+	}
+	return nil
+}
+
+func parseDatabaseURL(raw string) (Database, error) {
+	lower := strings.ToLower(raw)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			// url.Error repeats the whole URL, which may hold a password;
+			// report only the reason.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return Database{}, fmt.Errorf("parse postgres URL: %w", err)
+		}
+		if u.Host == "" {
+			return Database{}, errors.New("postgres URL has no host")
+		}
+		return Database{Driver: DriverPostgres, URL: raw, DSN: raw}, nil
+	case strings.HasPrefix(lower, "sqlite://"):
+		path := raw[len("sqlite://"):]
+		if p, _, _ := strings.Cut(path, "?"); p == "" {
+			return Database{}, errors.New("sqlite URL has no path")
+		}
+		return Database{Driver: DriverSQLite, URL: raw, DSN: "file:" + path}, nil
+	case strings.HasPrefix(lower, "file:"):
+		if p, _, _ := strings.Cut(raw[len("file:"):], "?"); p == "" {
+			return Database{}, errors.New("file: URI has no path")
+		}
+		return Database{Driver: DriverSQLite, URL: raw, DSN: raw}, nil
+	case strings.Contains(raw, "://"):
+		scheme, _, _ := strings.Cut(raw, "://")
+		return Database{}, fmt.Errorf("unsupported scheme %q (want postgres, postgresql, sqlite or file)", scheme)
+	default:
+		return Database{Driver: DriverSQLite, URL: raw, DSN: raw}, nil
+	}
+}

@@ -1,0 +1,189 @@
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	connectcors "connectrpc.com/cors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
+	"github.com/rs/zerolog"
+)
+
+// DefaultMaxBodyBytes limits request bodies that are not enveloped RPC
+// streams (see Routes.MaxBodyBytes).
+const DefaultMaxBodyBytes = 4 << 20
+
+// healthTimeout bounds one health check.
+const healthTimeout = 5 * time.Second
+
+// DefaultAPIPrefixes are the path prefixes that belong to the API: the SPA
+// never answers them with index.html, so a mistyped RPC gets a 404 rather than
+// a web page.
+var DefaultAPIPrefixes = []string{"/sensocto.", "/grpc.", "/healthz", "/metrics"}
+
+// Route is one handler mounted on the mux. Pattern is an http.ServeMux
+// pattern; for a Connect service it is the path returned by the generated
+// New...ServiceHandler ("/sensocto.v1.SensorService/").
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes describes the top-level handler built by NewHandler.
+type Routes struct {
+	// Logger logs metrics-handler errors. The zero value discards.
+	Logger zerolog.Logger
+	// Routes are mounted as given: Connect services, grpchealth, grpcreflect,
+	// and plain HTTP endpoints such as an OIDC callback.
+	Routes []Route
+	// Health is called by GET /healthz: nil error means 200 "ok", otherwise
+	// 503 with the error message. Nil means always healthy.
+	Health func(context.Context) error
+	// Metrics, when set, is served at GET /metrics.
+	Metrics prometheus.Gatherer
+	// SPA, when set, is the built single-page app (its root holds
+	// index.html), served at / with fallback to index.html.
+	SPA fs.FS
+	// AllowedOrigins enables CORS for these origins ("*" for any, without
+	// credentials). Empty disables CORS.
+	AllowedOrigins []string
+	// MaxBodyBytes limits request bodies, except enveloped RPC streams
+	// (gRPC, gRPC-Web, Connect streaming) whose messages are limited one by one
+	// by connect.WithReadMaxBytes. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// APIPrefixes are added to DefaultAPIPrefixes.
+	APIPrefixes []string
+}
+
+// NewHandler builds the top-level handler: CORS, then the body limit, then a
+// mux with the routes, /healthz, /metrics and the SPA at /.
+func NewHandler(r Routes) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range r.Routes {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	mux.Handle("GET /healthz", healthHandler(r.Health))
+	if r.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{
+			ErrorLog: promLogger{r.Logger},
+		}))
+	}
+	apiPrefixes := append(append([]string(nil), DefaultAPIPrefixes...), r.APIPrefixes...)
+	if r.SPA != nil {
+		mux.Handle("/", SPAHandler(r.SPA, apiPrefixes))
+	}
+
+	maxBody := r.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	var h http.Handler = limitBody(mux, maxBody)
+	if len(r.AllowedOrigins) > 0 {
+		h = newCORS(r.AllowedOrigins).Handler(h)
+	}
+	return h
+}
+
+// NewMetricsRegistry returns a registry with the Go runtime and process
+// collectors, for /metrics and for rpc.HandlerOptions.
+func NewMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// newCORS allows the configured origins to use Connect, gRPC-Web and the
+// session cookie. Credentials are not allowed with "*": that would let any
+// site act with a visitor's session.
+func newCORS(origins []string) *cors.Cors {
+	wildcard := false
+	for _, o := range origins {
+		wildcard = wildcard || o == "*"
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins:   origins,
+		AllowedMethods:   connectcors.AllowedMethods(),
+		AllowedHeaders:   append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders:   connectcors.ExposedHeaders(),
+		AllowCredentials: !wildcard,
+		MaxAge:           7200,
+	})
+}
+
+// limitBody caps request bodies at limit bytes, except enveloped streams.
+func limitBody(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody && !isEnveloped(r.Header.Get("Content-Type")) {
+			if r.ContentLength > limit {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isEnveloped reports whether a content type is a length-prefixed RPC stream
+// (gRPC, gRPC-Web, Connect streaming).
+func isEnveloped(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return strings.HasPrefix(mt, "application/grpc") || strings.HasPrefix(mt, "application/connect+")
+}
+
+func healthHandler(check func(context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if check != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+			err = check(ctx)
+			cancel()
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		status := http.StatusOK
+		if err != nil {
+			status = http.StatusServiceUnavailable
+		}
+		if wantsJSON(r) {
+			body := map[string]string{"status": "ok"}
+			if err != nil {
+				body = map[string]string{"status": "unavailable", "error": err.Error()}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(body) // the client went away; nothing to do
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		if err != nil {
+			_, _ = w.Write([]byte(err.Error() + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Query().Get("format") == "json"
+}
+
+// promLogger adapts zerolog to promhttp.Logger.
+type promLogger struct{ l zerolog.Logger }
+
+func (p promLogger) Println(v ...any) { p.l.Error().Msg(strings.TrimSpace(fmt.Sprintln(v...))) }

@@ -1,0 +1,120 @@
+// Package httpserver owns the one HTTP server of the process: listening on
+// HTTP/1.1 and unencrypted HTTP/2 (http.Protocols, no h2c wrapper) with sane
+// limits, graceful shutdown that also ends long-lived streams, and the
+// top-level handler that routes to Connect services, /healthz, /metrics and
+// the embedded single-page app, behind CORS and a request body limit.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sensocto/sensocto/server/internal/config"
+)
+
+// Server limits. There is no ReadTimeout or WriteTimeout: streaming RPCs stay
+// open for hours; dead peers are found by HTTP/2 pings and TCP keep-alives.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// HTTP/2 health checks for long-lived streams.
+	h2SendPingTimeout = 30 * time.Second
+	h2PingTimeout     = 15 * time.Second
+)
+
+// Server is the process's HTTP server.
+type Server struct {
+	srv             *http.Server
+	addr            string
+	shutdownTimeout time.Duration
+	logger          zerolog.Logger
+}
+
+// New returns a server for handler listening on cfg.HTTPAddr, serving HTTP/1.1
+// and unencrypted HTTP/2 (prior knowledge, as gRPC clients use).
+func New(cfg config.Config, logger zerolog.Logger, handler http.Handler) *Server {
+	logger = logger.With().Str("component", "httpserver").Logger()
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	timeout := cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &Server{
+		srv: &http.Server{
+			Handler:           handler,
+			Protocols:         protocols,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			HTTP2: &http.HTTP2Config{
+				SendPingTimeout: h2SendPingTimeout,
+				PingTimeout:     h2PingTimeout,
+			},
+			ErrorLog: log.New(logger, "", 0),
+		},
+		addr:            cfg.HTTPAddr,
+		shutdownTimeout: timeout,
+		logger:          logger,
+	}
+}
+
+// Run listens on the configured address and serves until ctx is cancelled,
+// then shuts down gracefully (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled or serving fails, and closes ln.
+//
+// On cancellation it stops accepting connections and waits, up to the
+// configured shutdown timeout, for requests to finish. Request contexts
+// derive from a base context that is cancelled as soon as shutdown begins,
+// so streaming handlers that watch their context end instead of holding
+// shutdown until the timeout. Past the timeout, remaining connections are
+// closed and an error is returned. Values of ctx (such as a logger) are
+// visible in request contexts. Call Run or Serve once per Server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	s.srv.BaseContext = func(net.Listener) context.Context { return base }
+	// Shutdown calls this right after closing the listeners.
+	s.srv.RegisterOnShutdown(cancelBase)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.srv.Serve(ln) }()
+	s.logger.Info().Str("addr", ln.Addr().String()).Msg("http server listening")
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+
+	s.logger.Info().Dur("timeout", s.shutdownTimeout).Msg("http server shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
+		closeErr := s.srv.Close()
+		return errors.Join(fmt.Errorf("shut down http server: %w", err), closeErr)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	s.logger.Info().Msg("http server stopped")
+	return nil
+}

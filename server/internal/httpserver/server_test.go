@@ -1,0 +1,183 @@
+package httpserver_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sensocto/sensocto/server/internal/config"
+	"github.com/sensocto/sensocto/server/internal/httpserver"
+)
+
+// h2cClient speaks HTTP/2 with prior knowledge over plain TCP, as gRPC
+// clients do.
+func h2cClient(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func h1Client(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// startServer serves h on a free local port until the test ends or stop is
+// called; wait returns Serve's result once it has returned.
+func startServer(t *testing.T, h http.Handler) (url string, stop context.CancelFunc, wait func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{HTTPAddr: ln.Addr().String(), ShutdownTimeout: 30 * time.Second}
+	srv := httpserver.New(cfg, zerolog.Nop(), h)
+	ctx, cancel := context.WithCancel(context.Background())
+	var serveErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serveErr = srv.Serve(ctx, ln)
+	}()
+	wait = func() error {
+		<-done
+		return serveErr
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = wait()
+	})
+	return "http://" + ln.Addr().String(), cancel, wait
+}
+
+func TestProtocols(t *testing.T) {
+	t.Parallel()
+	url, _, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Proto)
+	}))
+	tests := []struct {
+		name   string
+		client *http.Client
+		want   string
+	}{
+		{"HTTP/1.1", h1Client(t), "HTTP/1.1"},
+		{"h2c prior knowledge", h2cClient(t), "HTTP/2.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := tt.client.Get(url + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.Proto != tt.want || string(body) != tt.want {
+				t.Errorf("proto = %s, server saw %q; want %s", res.Proto, body, tt.want)
+			}
+		})
+	}
+}
+
+func TestGracefulShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		client func(*testing.T) *http.Client
+	}{{"HTTP/1.1", h1Client}, {"h2c", h2cClient}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			handlerDone := make(chan struct{})
+			url, stop, wait := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(handlerDone)
+				_, _ = io.WriteString(w, "first\n")
+				http.NewResponseController(w).Flush()
+				<-r.Context().Done() // a long-lived stream
+			}))
+			res, err := c.client(t).Get(url + "/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			line, err := bufio.NewReader(res.Body).ReadString('\n')
+			if err != nil || line != "first\n" {
+				t.Fatalf("first line = %q, %v", line, err)
+			}
+
+			stop()
+			// The shutdown timeout is 30 s; Serve returning nil means the
+			// stream ended through the cancelled base context, not the timeout.
+			if err := wait(); err != nil {
+				t.Fatalf("Serve after cancel: %v", err)
+			}
+			<-handlerDone
+			_, _ = io.Copy(io.Discard, res.Body)
+		})
+	}
+}
+
+func TestRunListenError(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := httpserver.New(config.Config{HTTPAddr: ln.Addr().String()}, zerolog.Nop(), http.NotFoundHandler())
+	err = srv.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
+		t.Errorf("Run on a busy port = %v, want a listen error", err)
+	}
+}
+
+func TestRunServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := httpserver.New(config.Config{HTTPAddr: addr, ShutdownTimeout: time.Second}, zerolog.Nop(),
+		httpserver.NewHandler(httpserver.Routes{}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	client := h1Client(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("healthz = %d", res.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server never answered: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+}

@@ -1,0 +1,86 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metricsInterceptor records RPC counts, durations and open streams.
+type metricsInterceptor struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	streams  *prometheus.GaugeVec
+}
+
+// NewMetricsInterceptor registers on reg, and returns an interceptor that
+// updates, the handler-side metrics:
+//
+//	sensocto_rpc_requests_total{procedure,code}      counter of finished calls
+//	sensocto_rpc_duration_seconds{procedure,code}    histogram of call durations
+//	sensocto_rpc_streams_in_flight{procedure}        gauge of open streaming calls
+//
+// code is "ok" or the Connect code name ("not_found", ...).
+func NewMetricsInterceptor(reg prometheus.Registerer) (connect.Interceptor, error) {
+	m := &metricsInterceptor{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensocto_rpc_requests_total",
+			Help: "RPCs handled, by procedure and result code.",
+		}, []string{"procedure", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sensocto_rpc_duration_seconds",
+			Help: "Duration of handled RPCs (for streams: how long the stream was open), by procedure and result code.",
+			// Defaults up to 10 s for unary calls, then longer buckets for streams.
+			Buckets: slices.Concat(prometheus.DefBuckets, []float64{30, 60, 300, 1800, 3600}),
+		}, []string{"procedure", "code"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sensocto_rpc_streams_in_flight",
+			Help: "Streaming RPCs currently open, by procedure.",
+		}, []string{"procedure"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register rpc metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metricsInterceptor) observe(procedure string, start time.Time, err error) {
+	code := codeLabel(err)
+	m.requests.WithLabelValues(procedure, code).Inc()
+	m.duration.WithLabelValues(procedure, code).Observe(time.Since(start).Seconds())
+}
+
+func (m *metricsInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		start := time.Now()
+		res, err := next(ctx, req)
+		m.observe(req.Spec().Procedure, start, err)
+		return res, err
+	}
+}
+
+func (m *metricsInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (m *metricsInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		procedure := conn.Spec().Procedure
+		gauge := m.streams.WithLabelValues(procedure)
+		gauge.Inc()
+		defer gauge.Dec()
+		start := time.Now()
+		err := next(ctx, conn)
+		m.observe(procedure, start, err)
+		return err
+	}
+}
