@@ -28,11 +28,11 @@ func main() {
 		os.Exit(1)
 	}
 	out := filepath.Join(os.Args[1], fd.Path())
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil { //nolint:gosec // G703: the output directory is the developer's own argument
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil { //nolint:gosec // G703: the output directory is the developer's own argument
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

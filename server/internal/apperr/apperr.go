@@ -135,7 +135,7 @@ func (e *Error) PublicMessage() string {
 func New(kind Kind, format string, args ...any) *Error {
 	formatted := fmt.Errorf(format, args...)
 	e := &Error{Kind: kind, Message: formatted.Error()}
-	switch u := formatted.(type) {
+	switch u := formatted.(type) { //nolint:errorlint // inspects the error fmt.Errorf just built, not a wrapped chain
 	case interface{ Unwrap() error }:
 		e.Cause = u.Unwrap()
 	case interface{ Unwrap() []error }:

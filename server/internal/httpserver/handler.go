@@ -86,7 +86,7 @@ func NewHandler(r Routes) http.Handler {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes
 	}
-	var h http.Handler = limitBody(mux, maxBody)
+	h := limitBody(mux, maxBody)
 	if len(r.AllowedOrigins) > 0 {
 		h = newCORS(r.AllowedOrigins).Handler(h)
 	}

@@ -78,7 +78,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) 
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only file: nothing to lose on close
 	st, err := f.Stat()
 	if err != nil || st.IsDir() {
 		return false

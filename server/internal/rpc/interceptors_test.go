@@ -212,7 +212,7 @@ func TestServerStream(t *testing.T) {
 					n++
 				}
 				err = stream.Err()
-				if n != tt.received || connect.CodeOf(err) != tt.code && !(tt.code == 0 && err == nil) {
+				if n != tt.received || connect.CodeOf(err) != tt.code && (tt.code != 0 || err != nil) {
 					t.Fatalf("received %d, err %v; want %d, code %v", n, err, tt.received, tt.code)
 				}
 				if tt.code == connect.CodeInternal && !strings.HasSuffix(err.Error(), ": internal error") {

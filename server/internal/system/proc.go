@@ -22,7 +22,7 @@ func readRSS() uint64 {
 	if err != nil {
 		return 0
 	}
-	return pages * uint64(os.Getpagesize())
+	return pages * uint64(os.Getpagesize()) //nolint:gosec // G115: the page size is a small positive int
 }
 
 // cpuSampler turns the process CPU time into a utilisation over the interval since the

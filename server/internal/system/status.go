@@ -206,7 +206,7 @@ func (s *Service) runtimeFigures(now time.Time) Runtime {
 		return 0
 	}
 	r := Runtime{
-		Goroutines:     int64(u64(0)),
+		Goroutines:     int64(min(u64(0), 1<<62)), //nolint:gosec // G115: bounded above
 		HeapAllocBytes: u64(1),
 		HeapSysBytes:   u64(2),
 		GCCycles:       uint32(min(u64(3), uint64(^uint32(0)))),
