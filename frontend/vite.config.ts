@@ -13,11 +13,11 @@ export default defineConfig({
 			'/healthz': { target: api, changeOrigin: true }
 		}
 	},
-	// Unit tests run in Node (no DOM, no browser download); the browser build of Svelte
-	// keeps runes reactive outside components.
+	// Unit tests run in Node (no DOM, no browser download) but with the client build of
+	// Svelte, so runes and $effect behave as in the browser (see src/test/node-client-env.ts).
 	resolve: process.env.VITEST ? { conditions: ['browser'] } : undefined,
 	test: {
 		include: ['src/**/*.test.ts'],
-		environment: 'node'
+		environment: './src/test/node-client-env.ts'
 	}
 });

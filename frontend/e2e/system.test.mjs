@@ -103,6 +103,7 @@ test('theme toggle switches and persists', async () => {
 test('keyboard: skip link and nav are reachable with Tab', async () => {
 	const { page, context } = await open('/system');
 	try {
+		await page.getByRole('navigation', { name: 'Main' }).waitFor();
 		await page.keyboard.press('Tab');
 		assert.equal(
 			await page.evaluate(() => document.activeElement?.textContent),

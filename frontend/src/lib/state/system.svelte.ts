@@ -1,6 +1,7 @@
 // SystemStatusStore keeps the latest server status from SystemService.WatchStatus and
 // keeps the stream open: when it ends or fails it reconnects with exponential backoff.
 import type { Client } from '@connectrpc/connect';
+import { untrack } from 'svelte';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { SystemService, SystemStatus } from '$lib/gen/sensocto/v1/system_pb';
 import { describeError, isAbort } from '$lib/api/errors';
@@ -54,7 +55,9 @@ export class SystemStatusStore {
 		if (this.#abort) return;
 		const abort = new AbortController();
 		this.#abort = abort;
-		void this.#run(abort.signal);
+		// #run reads state before its first await; untracked, so an $effect that calls
+		// start() does not depend on that state and restart the stream on every message.
+		untrack(() => void this.#run(abort.signal));
 	}
 
 	/** Cancels the stream and any pending reconnect. */

@@ -1,0 +1,12 @@
+// A Vitest environment that is plain Node (no DOM, no browser) but transforms modules for
+// the client, so .svelte.ts files compile with Svelte's client runtime and $effect runs.
+import type { Environment } from 'vitest/environments';
+import { builtinEnvironments } from 'vitest/environments';
+
+const env: Environment = {
+	...builtinEnvironments.node,
+	name: 'node-client',
+	viteEnvironment: 'client'
+};
+
+export default env;
