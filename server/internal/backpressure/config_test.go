@@ -1,0 +1,103 @@
+package backpressure
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sensocto/sensocto/server/internal/attention"
+	"github.com/sensocto/sensocto/server/internal/loadmon"
+)
+
+var (
+	none   = attention.LevelNone
+	low    = attention.LevelLow
+	medium = attention.LevelMedium
+	high   = attention.LevelHigh
+)
+
+// TestComputeWindowTable checks the window table of DESIGN.md / protocol-and-model.md §1.7.1.
+func TestComputeWindowTable(t *testing.T) {
+	t.Parallel()
+	want := map[attention.Level][4]uint32{
+		high:   {100, 150, 300, 500},
+		medium: {500, 750, 1500, 2500},
+		low:    {2000, 3000, 6000, 10000},
+		none:   {5000, 7500, 15000, 25000},
+	}
+	sizes := map[attention.Level]uint32{high: 1, medium: 5, low: 10, none: 20}
+	mults := [4]float64{1, 1.5, 3, 5}
+	for att, windows := range want {
+		for load := loadmon.LevelNormal; load <= loadmon.LevelCritical; load++ {
+			for _, mp := range []bool{false, true} {
+				t.Run(att.String()+"/"+load.String(), func(t *testing.T) {
+					t.Parallel()
+					c := Compute(Input{Attention: att, Load: load, MemoryProtection: mp}, time.Unix(1, 0))
+					w, m := windows[load], mults[load]
+					if mp {
+						w, m = w*5, m*5
+					}
+					paused := att <= low && (mp || load == loadmon.LevelCritical)
+					if c.RecommendedBatchWindowMS != w || c.RecommendedBatchSize != sizes[att] ||
+						c.LoadMultiplier != m || c.Paused != paused || c.AttentionLevel != att ||
+						c.SystemLoad != load || c.MemoryProtectionActive != mp || !c.Timestamp.Equal(time.Unix(1, 0)) {
+						t.Errorf("mp=%v: got %+v, want window %d size %d mult %v paused %v", mp, c, w, sizes[att], m, paused)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestComputeBattery(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		b    Battery
+		want uint32
+	}{
+		{"unknown", Battery{}, 500},
+		{"full", Battery{Known: true, Level: 0.9}, 500},
+		{"at low threshold", Battery{Known: true, Level: 0.20}, 500},
+		{"low", Battery{Known: true, Level: 0.19}, 1000},
+		{"critical", Battery{Known: true, Level: 0.05}, 2000},
+		{"critical but charging", Battery{Known: true, Level: 0.05, Charging: true}, 500},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Compute(Input{Attention: medium, Battery: tc.b}, time.Time{})
+			if c.RecommendedBatchWindowMS != tc.want || c.LoadMultiplier != 1 || c.RecommendedBatchSize != 5 || c.Paused {
+				t.Errorf("got %+v, want window %d", c, tc.want)
+			}
+		})
+	}
+}
+
+func TestComputeInvalidLevels(t *testing.T) {
+	t.Parallel()
+	c := Compute(Input{Attention: 9, Load: 9}, time.Time{})
+	if c.AttentionLevel != none || c.SystemLoad != loadmon.LevelCritical || !c.Paused || c.RecommendedBatchWindowMS != 25000 {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestFlushWindow(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		att  attention.Level
+		load loadmon.Level
+		want time.Duration
+	}{
+		{high, loadmon.LevelNormal, 100 * time.Millisecond},
+		{medium, loadmon.LevelNormal, 500 * time.Millisecond},
+		{low, loadmon.LevelNormal, 2 * time.Second},
+		{none, loadmon.LevelNormal, 5 * time.Second},
+		{high, loadmon.LevelElevated, 150 * time.Millisecond},
+		{low, loadmon.LevelCritical, 10 * time.Second},
+	}
+	for _, tc := range cases {
+		if got := FlushWindow(tc.att, tc.load); got != tc.want {
+			t.Errorf("FlushWindow(%v, %v) = %v, want %v", tc.att, tc.load, got, tc.want)
+		}
+	}
+}
