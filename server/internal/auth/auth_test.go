@@ -1,0 +1,174 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/auth"
+)
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	cases := []struct {
+		name, remote, xff, realIP, want string
+	}{
+		{"direct", "203.0.113.9:5555", "", "", "203.0.113.9"},
+		{"untrusted peer's header ignored", "203.0.113.9:5555", "198.51.100.1", "", "203.0.113.9"},
+		{"trusted proxy", "10.1.2.3:80", "198.51.100.1", "", "198.51.100.1"},
+		{"spoofed left-most entry ignored", "10.1.2.3:80", "1.2.3.4, 198.51.100.1", "", "198.51.100.1"},
+		{"chain of trusted proxies", "10.1.2.3:80", "198.51.100.1, 10.9.9.9", "", "198.51.100.1"},
+		{"all hops trusted", "10.1.2.3:80", "10.2.2.2", "", "10.1.2.3"},
+		{"malformed hop", "10.1.2.3:80", "198.51.100.1, garbage", "", "10.1.2.3"},
+		{"x-real-ip", "10.1.2.3:80", "", "198.51.100.7", "198.51.100.7"},
+		{"ipv6 trusted", "[::1]:80", "2001:db8::1", "", "2001:db8::1"},
+		{"mapped v4", "[::ffff:203.0.113.9]:80", "", "", "203.0.113.9"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = c.remote
+			if c.xff != "" {
+				r.Header.Set("X-Forwarded-For", c.xff)
+			}
+			if c.realIP != "" {
+				r.Header.Set("X-Real-IP", c.realIP)
+			}
+			if got := auth.ClientIP(r, trusted); got.String() != c.want {
+				t.Errorf("ClientIP = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := auth.NewLimiter(2, 30*time.Second, 3, func() time.Time { return now })
+	for i := range 2 {
+		if ok, _ := l.Allow("a"); !ok {
+			t.Fatalf("attempt %d refused within the burst", i)
+		}
+	}
+	ok, after := l.Allow("a")
+	if ok || after <= 0 || after > 30*time.Second {
+		t.Fatalf("third attempt = %v, retry after %v; want refused with 0 < retry <= 30s", ok, after)
+	}
+	err := l.Check("a", "sign-in")
+	if e, isApp := apperr.As(err); !isApp || e.Kind != apperr.KindResourceExhausted || e.RetryAfter <= 0 {
+		t.Fatalf("Check = %v, want ResourceExhausted with RetryAfter", err)
+	}
+	if ok, _ := l.Allow("b"); !ok {
+		t.Fatal("another key is limited too")
+	}
+	now = now.Add(30 * time.Second)
+	if ok, _ := l.Allow("a"); !ok {
+		t.Fatal("refill after the interval did not happen")
+	}
+	for _, k := range []string{"c", "d", "e"} {
+		l.Allow(k)
+	}
+	if n := l.Len(); n != 3 {
+		t.Errorf("limiter remembers %d keys, want at most 3", n)
+	}
+}
+
+type fakeResolver map[string]auth.Resolution
+
+func (f fakeResolver) Resolve(_ context.Context, secret string) (auth.Resolution, error) {
+	if r, ok := f[secret]; ok {
+		return r, nil
+	}
+	return auth.Resolution{}, apperr.Unauthenticated("invalid credential")
+}
+
+func TestMiddlewareAndAuthorize(t *testing.T) {
+	t.Parallel()
+	full := auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull, Kind: auth.KindSession}
+	pub := auth.Viewer{UserID: uuid.New(), Scope: auth.ScopePublish, Kind: auth.KindAPI}
+	res := fakeResolver{
+		"sst_good": {Viewer: full, ExpiresAt: time.Now().Add(time.Hour), Renewed: true},
+		"sat_pub":  {Viewer: pub},
+	}
+	getMe := sensoctov1connect.AuthServiceGetMeProcedure
+	publish := sensoctov1connect.SensorServicePublishProcedure
+	signIn := sensoctov1connect.AuthServiceSignInProcedure
+	cases := []struct {
+		name, header, cookie, procedure, want string
+	}{
+		{"nobody, protected", "", "", getMe, "unauthenticated"},
+		{"nobody, public", "", "", signIn, "ok"},
+		{"nobody, health", "", "", "/grpc.health.v1.Health/Check", "ok"},
+		{"bearer", "Bearer sst_good", "", getMe, "ok"},
+		{"bearer lower-case scheme", "bearer sst_good", "", getMe, "ok"},
+		{"cookie", "", "sst_good", getMe, "ok"},
+		{"bad bearer, protected", "Bearer nope", "", getMe, "unauthenticated"},
+		{"bad bearer wins over good cookie", "Bearer nope", "sst_good", getMe, "unauthenticated"},
+		{"bad cookie, public", "", "nope", signIn, "ok"},
+		{"basic auth is refused", "Basic dXNlcjpwYXNz", "", getMe, "unauthenticated"},
+		{"publish scope, publish", "Bearer sat_pub", "", publish, "ok"},
+		{"publish scope, GetMe", "Bearer sat_pub", "", getMe, "permission_denied"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var got string
+			var setCookie []string
+			h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = kind(auth.Authorize(r.Context(), c.procedure))
+			}), auth.MiddlewareOptions{Resolver: res})
+			r := httptest.NewRequest(http.MethodPost, c.procedure, nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			if c.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: auth.CookieName, Value: c.cookie})
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			setCookie = w.Result().Header.Values("Set-Cookie")
+			if got != c.want {
+				t.Errorf("Authorize = %s, want %s", got, c.want)
+			}
+			if c.cookie == "sst_good" && c.header == "" && len(setCookie) == 0 {
+				t.Error("a renewed session from a cookie did not re-send the cookie")
+			}
+			if c.cookie == "nope" && len(setCookie) == 0 {
+				t.Error("a stale cookie was not cleared")
+			}
+		})
+	}
+}
+
+func TestRequireViewer(t *testing.T) {
+	t.Parallel()
+	if _, err := auth.RequireViewer(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
+		t.Errorf("RequireViewer without viewer = %v", err)
+	}
+	v := auth.Viewer{UserID: uuid.New()}
+	got, err := auth.RequireViewer(auth.WithViewer(context.Background(), v))
+	if err != nil || got != v {
+		t.Errorf("RequireViewer = %v, %v", got, err)
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	t.Parallel()
+	c := auth.SessionCookie("sst_x", time.Now().Add(time.Hour), true)
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge <= 0 {
+		t.Errorf("cookie %v lacks HttpOnly/Secure/Lax/Path=/", c)
+	}
+	if auth.ClearCookie(false).MaxAge >= 0 {
+		t.Error("ClearCookie does not expire the cookie")
+	}
+}

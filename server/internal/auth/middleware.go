@@ -1,0 +1,122 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+)
+
+// CookieName is the name of the session cookie used by the web app.
+const CookieName = "sensocto_session"
+
+// Resolution is a credential resolved by a Resolver.
+type Resolution struct {
+	Viewer Viewer
+	// ExpiresAt is when the credential expires unless renewed (zero: never).
+	ExpiresAt time.Time
+	// Renewed says this use extended a session's lifetime, so a cookie carrying it
+	// should be sent again with the new expiry.
+	Renewed bool
+}
+
+// Resolver turns a secret (bearer token or cookie value) into a Viewer. It returns an
+// error of kind Unauthenticated for an unknown, expired or revoked secret, and must be
+// cheap on the hot path (a cache, not a database round trip per call).
+type Resolver interface {
+	Resolve(ctx context.Context, secret string) (Resolution, error)
+}
+
+// MiddlewareOptions configures Middleware.
+type MiddlewareOptions struct {
+	// Resolver resolves credentials.
+	Resolver Resolver
+	// TrustedProxies are the networks whose X-Forwarded-For / X-Real-IP headers are
+	// believed (see ClientIP).
+	TrustedProxies []netip.Prefix
+	// SecureCookies forces the Secure attribute (the public URL is https). Requests over
+	// TLS get it anyway.
+	SecureCookies bool
+}
+
+// Middleware is the one authentication step: it resolves the credential of every request
+// (the Authorization: Bearer header first, else the session cookie) into a Viewer in the
+// request context, and records the client IP. A presented but invalid credential leaves
+// no Viewer and records the refusal, so a protected RPC fails with Unauthenticated rather
+// than running anonymously (see Interceptor). It never answers the request itself.
+func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := requestInfo{
+			clientIP: ClientIP(r, o.TrustedProxies),
+			secure:   o.SecureCookies || r.TLS != nil,
+		}
+		ctx := r.Context()
+		secret, fromCookie := credential(r)
+		if secret != "" {
+			res, err := o.Resolver.Resolve(ctx, secret)
+			switch {
+			case err != nil:
+				ri.credErr = err
+				if apperr.KindOf(err) == apperr.KindUnauthenticated && fromCookie {
+					// A stale cookie: tell the browser to drop it.
+					http.SetCookie(w, ClearCookie(ri.secure))
+				}
+			default:
+				ctx = WithViewer(ctx, res.Viewer)
+				if fromCookie && res.Renewed {
+					http.SetCookie(w, SessionCookie(secret, res.ExpiresAt, ri.secure))
+				}
+			}
+		}
+		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// credential returns the bearer token, or else the session cookie's value.
+func credential(r *http.Request) (secret string, fromCookie bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token), false
+		}
+		// Another scheme is not ours; an empty secret would read as anonymous, so
+		// hand the resolver something it refuses.
+		return h, false
+	}
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// SessionCookie is the httpOnly, SameSite=Lax session cookie carrying secret until
+// expires.
+func SessionCookie(secret string, expires time.Time, secure bool) *http.Cookie {
+	return &http.Cookie{ //nolint:gosec // G124: Secure is set when served over TLS or an https public URL; plain-HTTP development needs it off
+		Name:     CookieName,
+		Value:    secret,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   max(int(time.Until(expires).Seconds()), 1),
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// ClearCookie deletes the session cookie.
+func ClearCookie(secure bool) *http.Cookie {
+	return &http.Cookie{ //nolint:gosec // G124: as SessionCookie
+		Name:     CookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
