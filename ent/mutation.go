@@ -7155,6 +7155,7 @@ type TokenMutation struct {
 	name          *string
 	scope         *token.Scope
 	email         *string
+	return_to     *string
 	expires_at    *time.Time
 	revoked_at    *time.Time
 	last_used_at  *time.Time
@@ -7597,6 +7598,55 @@ func (m *TokenMutation) ResetEmail() {
 	delete(m.clearedFields, token.FieldEmail)
 }
 
+// SetReturnTo sets the "return_to" field.
+func (m *TokenMutation) SetReturnTo(s string) {
+	m.return_to = &s
+}
+
+// ReturnTo returns the value of the "return_to" field in the mutation.
+func (m *TokenMutation) ReturnTo() (r string, exists bool) {
+	v := m.return_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnTo returns the old "return_to" field's value of the Token entity.
+// If the Token object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TokenMutation) OldReturnTo(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnTo: %w", err)
+	}
+	return oldValue.ReturnTo, nil
+}
+
+// ClearReturnTo clears the value of the "return_to" field.
+func (m *TokenMutation) ClearReturnTo() {
+	m.return_to = nil
+	m.clearedFields[token.FieldReturnTo] = struct{}{}
+}
+
+// ReturnToCleared returns if the "return_to" field was cleared in this mutation.
+func (m *TokenMutation) ReturnToCleared() bool {
+	_, ok := m.clearedFields[token.FieldReturnTo]
+	return ok
+}
+
+// ResetReturnTo resets all changes to the "return_to" field.
+func (m *TokenMutation) ResetReturnTo() {
+	m.return_to = nil
+	delete(m.clearedFields, token.FieldReturnTo)
+}
+
 // SetExpiresAt sets the "expires_at" field.
 func (m *TokenMutation) SetExpiresAt(t time.Time) {
 	m.expires_at = &t
@@ -7805,7 +7855,7 @@ func (m *TokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TokenMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, token.FieldCreatedAt)
 	}
@@ -7829,6 +7879,9 @@ func (m *TokenMutation) Fields() []string {
 	}
 	if m.email != nil {
 		fields = append(fields, token.FieldEmail)
+	}
+	if m.return_to != nil {
+		fields = append(fields, token.FieldReturnTo)
 	}
 	if m.expires_at != nil {
 		fields = append(fields, token.FieldExpiresAt)
@@ -7863,6 +7916,8 @@ func (m *TokenMutation) Field(name string) (ent.Value, bool) {
 		return m.UserID()
 	case token.FieldEmail:
 		return m.Email()
+	case token.FieldReturnTo:
+		return m.ReturnTo()
 	case token.FieldExpiresAt:
 		return m.ExpiresAt()
 	case token.FieldRevokedAt:
@@ -7894,6 +7949,8 @@ func (m *TokenMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldUserID(ctx)
 	case token.FieldEmail:
 		return m.OldEmail(ctx)
+	case token.FieldReturnTo:
+		return m.OldReturnTo(ctx)
 	case token.FieldExpiresAt:
 		return m.OldExpiresAt(ctx)
 	case token.FieldRevokedAt:
@@ -7965,6 +8022,13 @@ func (m *TokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmail(v)
 		return nil
+	case token.FieldReturnTo:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnTo(v)
+		return nil
 	case token.FieldExpiresAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -8025,6 +8089,9 @@ func (m *TokenMutation) ClearedFields() []string {
 	if m.FieldCleared(token.FieldEmail) {
 		fields = append(fields, token.FieldEmail)
 	}
+	if m.FieldCleared(token.FieldReturnTo) {
+		fields = append(fields, token.FieldReturnTo)
+	}
 	if m.FieldCleared(token.FieldExpiresAt) {
 		fields = append(fields, token.FieldExpiresAt)
 	}
@@ -8056,6 +8123,9 @@ func (m *TokenMutation) ClearField(name string) error {
 		return nil
 	case token.FieldEmail:
 		m.ClearEmail()
+		return nil
+	case token.FieldReturnTo:
+		m.ClearReturnTo()
 		return nil
 	case token.FieldExpiresAt:
 		m.ClearExpiresAt()
@@ -8097,6 +8167,9 @@ func (m *TokenMutation) ResetField(name string) error {
 		return nil
 	case token.FieldEmail:
 		m.ResetEmail()
+		return nil
+	case token.FieldReturnTo:
+		m.ResetReturnTo()
 		return nil
 	case token.FieldExpiresAt:
 		m.ResetExpiresAt()

@@ -35,6 +35,8 @@ type Token struct {
 	UserID *uuid.UUID `json:"user_id,omitempty"`
 	// Address a magic link was sent to; required for magic_link tokens.
 	Email *string `json:"email,omitempty"`
+	// Path in the web app to open after a magic-link sign-in.
+	ReturnTo string `json:"return_to,omitempty"`
 	// NULL means the token does not expire (API tokens only).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
@@ -76,7 +78,7 @@ func (*Token) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case token.FieldHash:
 			values[i] = new([]byte)
-		case token.FieldKind, token.FieldName, token.FieldScope, token.FieldEmail:
+		case token.FieldKind, token.FieldName, token.FieldScope, token.FieldEmail, token.FieldReturnTo:
 			values[i] = new(sql.NullString)
 		case token.FieldCreatedAt, token.FieldUpdatedAt, token.FieldExpiresAt, token.FieldRevokedAt, token.FieldLastUsedAt:
 			values[i] = new(sql.NullTime)
@@ -152,6 +154,12 @@ func (_m *Token) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Email = new(string)
 				*_m.Email = value.String
+			}
+		case token.FieldReturnTo:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field return_to", values[i])
+			} else if value.Valid {
+				_m.ReturnTo = value.String
 			}
 		case token.FieldExpiresAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -241,6 +249,9 @@ func (_m *Token) String() string {
 		builder.WriteString("email=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("return_to=")
+	builder.WriteString(_m.ReturnTo)
 	builder.WriteString(", ")
 	if v := _m.ExpiresAt; v != nil {
 		builder.WriteString("expires_at=")

@@ -121,6 +121,20 @@ func (_c *TokenCreate) SetNillableEmail(v *string) *TokenCreate {
 	return _c
 }
 
+// SetReturnTo sets the "return_to" field.
+func (_c *TokenCreate) SetReturnTo(v string) *TokenCreate {
+	_c.mutation.SetReturnTo(v)
+	return _c
+}
+
+// SetNillableReturnTo sets the "return_to" field if the given value is not nil.
+func (_c *TokenCreate) SetNillableReturnTo(v *string) *TokenCreate {
+	if v != nil {
+		_c.SetReturnTo(*v)
+	}
+	return _c
+}
+
 // SetExpiresAt sets the "expires_at" field.
 func (_c *TokenCreate) SetExpiresAt(v time.Time) *TokenCreate {
 	_c.mutation.SetExpiresAt(v)
@@ -277,6 +291,11 @@ func (_c *TokenCreate) check() error {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Token.email": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.ReturnTo(); ok {
+		if err := token.ReturnToValidator(v); err != nil {
+			return &ValidationError{Name: "return_to", err: fmt.Errorf(`ent: validator failed for field "Token.return_to": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -340,6 +359,10 @@ func (_c *TokenCreate) createSpec() (*Token, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(token.FieldEmail, field.TypeString, value)
 		_node.Email = &value
+	}
+	if value, ok := _c.mutation.ReturnTo(); ok {
+		_spec.SetField(token.FieldReturnTo, field.TypeString, value)
+		_node.ReturnTo = value
 	}
 	if value, ok := _c.mutation.ExpiresAt(); ok {
 		_spec.SetField(token.FieldExpiresAt, field.TypeTime, value)
@@ -549,6 +572,9 @@ func (u *TokenUpsertOne) UpdateNewValues() *TokenUpsertOne {
 		}
 		if _, exists := u.create.mutation.Email(); exists {
 			s.SetIgnore(token.FieldEmail)
+		}
+		if _, exists := u.create.mutation.ReturnTo(); exists {
+			s.SetIgnore(token.FieldReturnTo)
 		}
 	}))
 	return u
@@ -890,6 +916,9 @@ func (u *TokenUpsertBulk) UpdateNewValues() *TokenUpsertBulk {
 			}
 			if _, exists := b.mutation.Email(); exists {
 				s.SetIgnore(token.FieldEmail)
+			}
+			if _, exists := b.mutation.ReturnTo(); exists {
+				s.SetIgnore(token.FieldReturnTo)
 			}
 		}
 	}))

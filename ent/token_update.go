@@ -218,6 +218,9 @@ func (_u *TokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.EmailCleared() {
 		_spec.ClearField(token.FieldEmail, field.TypeString)
 	}
+	if _u.mutation.ReturnToCleared() {
+		_spec.ClearField(token.FieldReturnTo, field.TypeString)
+	}
 	if value, ok := _u.mutation.ExpiresAt(); ok {
 		_spec.SetField(token.FieldExpiresAt, field.TypeTime, value)
 	}
@@ -476,6 +479,9 @@ func (_u *TokenUpdateOne) sqlSave(ctx context.Context) (_node *Token, err error)
 	}
 	if _u.mutation.EmailCleared() {
 		_spec.ClearField(token.FieldEmail, field.TypeString)
+	}
+	if _u.mutation.ReturnToCleared() {
+		_spec.ClearField(token.FieldReturnTo, field.TypeString)
 	}
 	if value, ok := _u.mutation.ExpiresAt(); ok {
 		_spec.SetField(token.FieldExpiresAt, field.TypeTime, value)

@@ -54,6 +54,11 @@ func (Token) Fields() []ent.Field {
 			MaxLen(320).
 			Immutable().
 			Comment("Address a magic link was sent to; required for magic_link tokens."),
+		field.String("return_to").
+			Optional().
+			MaxLen(512).
+			Immutable().
+			Comment("Path in the web app to open after a magic-link sign-in."),
 		field.Time("expires_at").
 			Optional().
 			Nillable().

@@ -32,6 +32,8 @@ const (
 	FieldUserID = "user_id"
 	// FieldEmail holds the string denoting the email field in the database.
 	FieldEmail = "email"
+	// FieldReturnTo holds the string denoting the return_to field in the database.
+	FieldReturnTo = "return_to"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
 	FieldExpiresAt = "expires_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
@@ -62,6 +64,7 @@ var Columns = []string{
 	FieldScope,
 	FieldUserID,
 	FieldEmail,
+	FieldReturnTo,
 	FieldExpiresAt,
 	FieldRevokedAt,
 	FieldLastUsedAt,
@@ -90,6 +93,8 @@ var (
 	NameValidator func(string) error
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
+	// ReturnToValidator is a validator for the "return_to" field. It is called by the builders before save.
+	ReturnToValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -185,6 +190,11 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 // ByEmail orders the results by the email field.
 func ByEmail(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmail, opts...).ToFunc()
+}
+
+// ByReturnTo orders the results by the return_to field.
+func ByReturnTo(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReturnTo, opts...).ToFunc()
 }
 
 // ByExpiresAt orders the results by the expires_at field.

@@ -86,6 +86,11 @@ func Email(v string) predicate.Token {
 	return predicate.Token(sql.FieldEQ(FieldEmail, v))
 }
 
+// ReturnTo applies equality check predicate on the "return_to" field. It's identical to ReturnToEQ.
+func ReturnTo(v string) predicate.Token {
+	return predicate.Token(sql.FieldEQ(FieldReturnTo, v))
+}
+
 // ExpiresAt applies equality check predicate on the "expires_at" field. It's identical to ExpiresAtEQ.
 func ExpiresAt(v time.Time) predicate.Token {
 	return predicate.Token(sql.FieldEQ(FieldExpiresAt, v))
@@ -439,6 +444,81 @@ func EmailEqualFold(v string) predicate.Token {
 // EmailContainsFold applies the ContainsFold predicate on the "email" field.
 func EmailContainsFold(v string) predicate.Token {
 	return predicate.Token(sql.FieldContainsFold(FieldEmail, v))
+}
+
+// ReturnToEQ applies the EQ predicate on the "return_to" field.
+func ReturnToEQ(v string) predicate.Token {
+	return predicate.Token(sql.FieldEQ(FieldReturnTo, v))
+}
+
+// ReturnToNEQ applies the NEQ predicate on the "return_to" field.
+func ReturnToNEQ(v string) predicate.Token {
+	return predicate.Token(sql.FieldNEQ(FieldReturnTo, v))
+}
+
+// ReturnToIn applies the In predicate on the "return_to" field.
+func ReturnToIn(vs ...string) predicate.Token {
+	return predicate.Token(sql.FieldIn(FieldReturnTo, vs...))
+}
+
+// ReturnToNotIn applies the NotIn predicate on the "return_to" field.
+func ReturnToNotIn(vs ...string) predicate.Token {
+	return predicate.Token(sql.FieldNotIn(FieldReturnTo, vs...))
+}
+
+// ReturnToGT applies the GT predicate on the "return_to" field.
+func ReturnToGT(v string) predicate.Token {
+	return predicate.Token(sql.FieldGT(FieldReturnTo, v))
+}
+
+// ReturnToGTE applies the GTE predicate on the "return_to" field.
+func ReturnToGTE(v string) predicate.Token {
+	return predicate.Token(sql.FieldGTE(FieldReturnTo, v))
+}
+
+// ReturnToLT applies the LT predicate on the "return_to" field.
+func ReturnToLT(v string) predicate.Token {
+	return predicate.Token(sql.FieldLT(FieldReturnTo, v))
+}
+
+// ReturnToLTE applies the LTE predicate on the "return_to" field.
+func ReturnToLTE(v string) predicate.Token {
+	return predicate.Token(sql.FieldLTE(FieldReturnTo, v))
+}
+
+// ReturnToContains applies the Contains predicate on the "return_to" field.
+func ReturnToContains(v string) predicate.Token {
+	return predicate.Token(sql.FieldContains(FieldReturnTo, v))
+}
+
+// ReturnToHasPrefix applies the HasPrefix predicate on the "return_to" field.
+func ReturnToHasPrefix(v string) predicate.Token {
+	return predicate.Token(sql.FieldHasPrefix(FieldReturnTo, v))
+}
+
+// ReturnToHasSuffix applies the HasSuffix predicate on the "return_to" field.
+func ReturnToHasSuffix(v string) predicate.Token {
+	return predicate.Token(sql.FieldHasSuffix(FieldReturnTo, v))
+}
+
+// ReturnToIsNil applies the IsNil predicate on the "return_to" field.
+func ReturnToIsNil() predicate.Token {
+	return predicate.Token(sql.FieldIsNull(FieldReturnTo))
+}
+
+// ReturnToNotNil applies the NotNil predicate on the "return_to" field.
+func ReturnToNotNil() predicate.Token {
+	return predicate.Token(sql.FieldNotNull(FieldReturnTo))
+}
+
+// ReturnToEqualFold applies the EqualFold predicate on the "return_to" field.
+func ReturnToEqualFold(v string) predicate.Token {
+	return predicate.Token(sql.FieldEqualFold(FieldReturnTo, v))
+}
+
+// ReturnToContainsFold applies the ContainsFold predicate on the "return_to" field.
+func ReturnToContainsFold(v string) predicate.Token {
+	return predicate.Token(sql.FieldContainsFold(FieldReturnTo, v))
 }
 
 // ExpiresAtEQ applies the EQ predicate on the "expires_at" field.

@@ -1,0 +1,2 @@
+-- Add column "return_to" to table: "tokens"
+ALTER TABLE `tokens` ADD COLUMN `return_to` text NULL;
