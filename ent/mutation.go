@@ -7155,6 +7155,7 @@ type TokenMutation struct {
 	name          *string
 	scope         *token.Scope
 	email         *string
+	prefix        *string
 	return_to     *string
 	expires_at    *time.Time
 	revoked_at    *time.Time
@@ -7598,6 +7599,55 @@ func (m *TokenMutation) ResetEmail() {
 	delete(m.clearedFields, token.FieldEmail)
 }
 
+// SetPrefix sets the "prefix" field.
+func (m *TokenMutation) SetPrefix(s string) {
+	m.prefix = &s
+}
+
+// Prefix returns the value of the "prefix" field in the mutation.
+func (m *TokenMutation) Prefix() (r string, exists bool) {
+	v := m.prefix
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrefix returns the old "prefix" field's value of the Token entity.
+// If the Token object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TokenMutation) OldPrefix(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrefix is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrefix requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrefix: %w", err)
+	}
+	return oldValue.Prefix, nil
+}
+
+// ClearPrefix clears the value of the "prefix" field.
+func (m *TokenMutation) ClearPrefix() {
+	m.prefix = nil
+	m.clearedFields[token.FieldPrefix] = struct{}{}
+}
+
+// PrefixCleared returns if the "prefix" field was cleared in this mutation.
+func (m *TokenMutation) PrefixCleared() bool {
+	_, ok := m.clearedFields[token.FieldPrefix]
+	return ok
+}
+
+// ResetPrefix resets all changes to the "prefix" field.
+func (m *TokenMutation) ResetPrefix() {
+	m.prefix = nil
+	delete(m.clearedFields, token.FieldPrefix)
+}
+
 // SetReturnTo sets the "return_to" field.
 func (m *TokenMutation) SetReturnTo(s string) {
 	m.return_to = &s
@@ -7855,7 +7905,7 @@ func (m *TokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TokenMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, token.FieldCreatedAt)
 	}
@@ -7879,6 +7929,9 @@ func (m *TokenMutation) Fields() []string {
 	}
 	if m.email != nil {
 		fields = append(fields, token.FieldEmail)
+	}
+	if m.prefix != nil {
+		fields = append(fields, token.FieldPrefix)
 	}
 	if m.return_to != nil {
 		fields = append(fields, token.FieldReturnTo)
@@ -7916,6 +7969,8 @@ func (m *TokenMutation) Field(name string) (ent.Value, bool) {
 		return m.UserID()
 	case token.FieldEmail:
 		return m.Email()
+	case token.FieldPrefix:
+		return m.Prefix()
 	case token.FieldReturnTo:
 		return m.ReturnTo()
 	case token.FieldExpiresAt:
@@ -7949,6 +8004,8 @@ func (m *TokenMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldUserID(ctx)
 	case token.FieldEmail:
 		return m.OldEmail(ctx)
+	case token.FieldPrefix:
+		return m.OldPrefix(ctx)
 	case token.FieldReturnTo:
 		return m.OldReturnTo(ctx)
 	case token.FieldExpiresAt:
@@ -8022,6 +8079,13 @@ func (m *TokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmail(v)
 		return nil
+	case token.FieldPrefix:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrefix(v)
+		return nil
 	case token.FieldReturnTo:
 		v, ok := value.(string)
 		if !ok {
@@ -8089,6 +8153,9 @@ func (m *TokenMutation) ClearedFields() []string {
 	if m.FieldCleared(token.FieldEmail) {
 		fields = append(fields, token.FieldEmail)
 	}
+	if m.FieldCleared(token.FieldPrefix) {
+		fields = append(fields, token.FieldPrefix)
+	}
 	if m.FieldCleared(token.FieldReturnTo) {
 		fields = append(fields, token.FieldReturnTo)
 	}
@@ -8123,6 +8190,9 @@ func (m *TokenMutation) ClearField(name string) error {
 		return nil
 	case token.FieldEmail:
 		m.ClearEmail()
+		return nil
+	case token.FieldPrefix:
+		m.ClearPrefix()
 		return nil
 	case token.FieldReturnTo:
 		m.ClearReturnTo()
@@ -8167,6 +8237,9 @@ func (m *TokenMutation) ResetField(name string) error {
 		return nil
 	case token.FieldEmail:
 		m.ResetEmail()
+		return nil
+	case token.FieldPrefix:
+		m.ResetPrefix()
 		return nil
 	case token.FieldReturnTo:
 		m.ResetReturnTo()

@@ -439,8 +439,12 @@ func init() {
 	tokenDescEmail := tokenFields[5].Descriptor()
 	// token.EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	token.EmailValidator = tokenDescEmail.Validators[0].(func(string) error)
+	// tokenDescPrefix is the schema descriptor for prefix field.
+	tokenDescPrefix := tokenFields[6].Descriptor()
+	// token.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	token.PrefixValidator = tokenDescPrefix.Validators[0].(func(string) error)
 	// tokenDescReturnTo is the schema descriptor for return_to field.
-	tokenDescReturnTo := tokenFields[6].Descriptor()
+	tokenDescReturnTo := tokenFields[7].Descriptor()
 	// token.ReturnToValidator is a validator for the "return_to" field. It is called by the builders before save.
 	token.ReturnToValidator = tokenDescReturnTo.Validators[0].(func(string) error)
 	// tokenDescID is the schema descriptor for id field.

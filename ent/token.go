@@ -35,6 +35,8 @@ type Token struct {
 	UserID *uuid.UUID `json:"user_id,omitempty"`
 	// Address a magic link was sent to; required for magic_link tokens.
 	Email *string `json:"email,omitempty"`
+	// First characters of an API token's secret, shown to recognise it.
+	Prefix string `json:"prefix,omitempty"`
 	// Path in the web app to open after a magic-link sign-in.
 	ReturnTo string `json:"return_to,omitempty"`
 	// NULL means the token does not expire (API tokens only).
@@ -78,7 +80,7 @@ func (*Token) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case token.FieldHash:
 			values[i] = new([]byte)
-		case token.FieldKind, token.FieldName, token.FieldScope, token.FieldEmail, token.FieldReturnTo:
+		case token.FieldKind, token.FieldName, token.FieldScope, token.FieldEmail, token.FieldPrefix, token.FieldReturnTo:
 			values[i] = new(sql.NullString)
 		case token.FieldCreatedAt, token.FieldUpdatedAt, token.FieldExpiresAt, token.FieldRevokedAt, token.FieldLastUsedAt:
 			values[i] = new(sql.NullTime)
@@ -154,6 +156,12 @@ func (_m *Token) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Email = new(string)
 				*_m.Email = value.String
+			}
+		case token.FieldPrefix:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field prefix", values[i])
+			} else if value.Valid {
+				_m.Prefix = value.String
 			}
 		case token.FieldReturnTo:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -249,6 +257,9 @@ func (_m *Token) String() string {
 		builder.WriteString("email=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("prefix=")
+	builder.WriteString(_m.Prefix)
 	builder.WriteString(", ")
 	builder.WriteString("return_to=")
 	builder.WriteString(_m.ReturnTo)

@@ -121,6 +121,20 @@ func (_c *TokenCreate) SetNillableEmail(v *string) *TokenCreate {
 	return _c
 }
 
+// SetPrefix sets the "prefix" field.
+func (_c *TokenCreate) SetPrefix(v string) *TokenCreate {
+	_c.mutation.SetPrefix(v)
+	return _c
+}
+
+// SetNillablePrefix sets the "prefix" field if the given value is not nil.
+func (_c *TokenCreate) SetNillablePrefix(v *string) *TokenCreate {
+	if v != nil {
+		_c.SetPrefix(*v)
+	}
+	return _c
+}
+
 // SetReturnTo sets the "return_to" field.
 func (_c *TokenCreate) SetReturnTo(v string) *TokenCreate {
 	_c.mutation.SetReturnTo(v)
@@ -291,6 +305,11 @@ func (_c *TokenCreate) check() error {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Token.email": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Prefix(); ok {
+		if err := token.PrefixValidator(v); err != nil {
+			return &ValidationError{Name: "prefix", err: fmt.Errorf(`ent: validator failed for field "Token.prefix": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ReturnTo(); ok {
 		if err := token.ReturnToValidator(v); err != nil {
 			return &ValidationError{Name: "return_to", err: fmt.Errorf(`ent: validator failed for field "Token.return_to": %w`, err)}
@@ -359,6 +378,10 @@ func (_c *TokenCreate) createSpec() (*Token, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(token.FieldEmail, field.TypeString, value)
 		_node.Email = &value
+	}
+	if value, ok := _c.mutation.Prefix(); ok {
+		_spec.SetField(token.FieldPrefix, field.TypeString, value)
+		_node.Prefix = value
 	}
 	if value, ok := _c.mutation.ReturnTo(); ok {
 		_spec.SetField(token.FieldReturnTo, field.TypeString, value)
@@ -572,6 +595,9 @@ func (u *TokenUpsertOne) UpdateNewValues() *TokenUpsertOne {
 		}
 		if _, exists := u.create.mutation.Email(); exists {
 			s.SetIgnore(token.FieldEmail)
+		}
+		if _, exists := u.create.mutation.Prefix(); exists {
+			s.SetIgnore(token.FieldPrefix)
 		}
 		if _, exists := u.create.mutation.ReturnTo(); exists {
 			s.SetIgnore(token.FieldReturnTo)
@@ -916,6 +942,9 @@ func (u *TokenUpsertBulk) UpdateNewValues() *TokenUpsertBulk {
 			}
 			if _, exists := b.mutation.Email(); exists {
 				s.SetIgnore(token.FieldEmail)
+			}
+			if _, exists := b.mutation.Prefix(); exists {
+				s.SetIgnore(token.FieldPrefix)
 			}
 			if _, exists := b.mutation.ReturnTo(); exists {
 				s.SetIgnore(token.FieldReturnTo)

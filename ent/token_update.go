@@ -218,6 +218,9 @@ func (_u *TokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.EmailCleared() {
 		_spec.ClearField(token.FieldEmail, field.TypeString)
 	}
+	if _u.mutation.PrefixCleared() {
+		_spec.ClearField(token.FieldPrefix, field.TypeString)
+	}
 	if _u.mutation.ReturnToCleared() {
 		_spec.ClearField(token.FieldReturnTo, field.TypeString)
 	}
@@ -479,6 +482,9 @@ func (_u *TokenUpdateOne) sqlSave(ctx context.Context) (_node *Token, err error)
 	}
 	if _u.mutation.EmailCleared() {
 		_spec.ClearField(token.FieldEmail, field.TypeString)
+	}
+	if _u.mutation.PrefixCleared() {
+		_spec.ClearField(token.FieldPrefix, field.TypeString)
 	}
 	if _u.mutation.ReturnToCleared() {
 		_spec.ClearField(token.FieldReturnTo, field.TypeString)

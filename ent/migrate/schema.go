@@ -319,6 +319,7 @@ var (
 		{Name: "name", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "scope", Type: field.TypeEnum, Enums: []string{"publish", "full"}, Default: "full"},
 		{Name: "email", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "prefix", Type: field.TypeString, Nullable: true, Size: 16},
 		{Name: "return_to", Type: field.TypeString, Nullable: true, Size: 512},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
@@ -333,7 +334,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "tokens_users_tokens",
-				Columns:    []*schema.Column{TokensColumns[12]},
+				Columns:    []*schema.Column{TokensColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -347,12 +348,12 @@ var (
 			{
 				Name:    "token_user_id_kind",
 				Unique:  false,
-				Columns: []*schema.Column{TokensColumns[12], TokensColumns[4]},
+				Columns: []*schema.Column{TokensColumns[13], TokensColumns[4]},
 			},
 			{
 				Name:    "token_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{TokensColumns[9]},
+				Columns: []*schema.Column{TokensColumns[10]},
 			},
 		},
 	}

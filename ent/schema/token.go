@@ -54,6 +54,11 @@ func (Token) Fields() []ent.Field {
 			MaxLen(320).
 			Immutable().
 			Comment("Address a magic link was sent to; required for magic_link tokens."),
+		field.String("prefix").
+			Optional().
+			MaxLen(16).
+			Immutable().
+			Comment("First characters of an API token's secret, shown to recognise it."),
 		field.String("return_to").
 			Optional().
 			MaxLen(512).

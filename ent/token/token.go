@@ -32,6 +32,8 @@ const (
 	FieldUserID = "user_id"
 	// FieldEmail holds the string denoting the email field in the database.
 	FieldEmail = "email"
+	// FieldPrefix holds the string denoting the prefix field in the database.
+	FieldPrefix = "prefix"
 	// FieldReturnTo holds the string denoting the return_to field in the database.
 	FieldReturnTo = "return_to"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
@@ -64,6 +66,7 @@ var Columns = []string{
 	FieldScope,
 	FieldUserID,
 	FieldEmail,
+	FieldPrefix,
 	FieldReturnTo,
 	FieldExpiresAt,
 	FieldRevokedAt,
@@ -93,6 +96,8 @@ var (
 	NameValidator func(string) error
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
+	// PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	PrefixValidator func(string) error
 	// ReturnToValidator is a validator for the "return_to" field. It is called by the builders before save.
 	ReturnToValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -190,6 +195,11 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 // ByEmail orders the results by the email field.
 func ByEmail(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmail, opts...).ToFunc()
+}
+
+// ByPrefix orders the results by the prefix field.
+func ByPrefix(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPrefix, opts...).ToFunc()
 }
 
 // ByReturnTo orders the results by the return_to field.

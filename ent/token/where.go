@@ -86,6 +86,11 @@ func Email(v string) predicate.Token {
 	return predicate.Token(sql.FieldEQ(FieldEmail, v))
 }
 
+// Prefix applies equality check predicate on the "prefix" field. It's identical to PrefixEQ.
+func Prefix(v string) predicate.Token {
+	return predicate.Token(sql.FieldEQ(FieldPrefix, v))
+}
+
 // ReturnTo applies equality check predicate on the "return_to" field. It's identical to ReturnToEQ.
 func ReturnTo(v string) predicate.Token {
 	return predicate.Token(sql.FieldEQ(FieldReturnTo, v))
@@ -444,6 +449,81 @@ func EmailEqualFold(v string) predicate.Token {
 // EmailContainsFold applies the ContainsFold predicate on the "email" field.
 func EmailContainsFold(v string) predicate.Token {
 	return predicate.Token(sql.FieldContainsFold(FieldEmail, v))
+}
+
+// PrefixEQ applies the EQ predicate on the "prefix" field.
+func PrefixEQ(v string) predicate.Token {
+	return predicate.Token(sql.FieldEQ(FieldPrefix, v))
+}
+
+// PrefixNEQ applies the NEQ predicate on the "prefix" field.
+func PrefixNEQ(v string) predicate.Token {
+	return predicate.Token(sql.FieldNEQ(FieldPrefix, v))
+}
+
+// PrefixIn applies the In predicate on the "prefix" field.
+func PrefixIn(vs ...string) predicate.Token {
+	return predicate.Token(sql.FieldIn(FieldPrefix, vs...))
+}
+
+// PrefixNotIn applies the NotIn predicate on the "prefix" field.
+func PrefixNotIn(vs ...string) predicate.Token {
+	return predicate.Token(sql.FieldNotIn(FieldPrefix, vs...))
+}
+
+// PrefixGT applies the GT predicate on the "prefix" field.
+func PrefixGT(v string) predicate.Token {
+	return predicate.Token(sql.FieldGT(FieldPrefix, v))
+}
+
+// PrefixGTE applies the GTE predicate on the "prefix" field.
+func PrefixGTE(v string) predicate.Token {
+	return predicate.Token(sql.FieldGTE(FieldPrefix, v))
+}
+
+// PrefixLT applies the LT predicate on the "prefix" field.
+func PrefixLT(v string) predicate.Token {
+	return predicate.Token(sql.FieldLT(FieldPrefix, v))
+}
+
+// PrefixLTE applies the LTE predicate on the "prefix" field.
+func PrefixLTE(v string) predicate.Token {
+	return predicate.Token(sql.FieldLTE(FieldPrefix, v))
+}
+
+// PrefixContains applies the Contains predicate on the "prefix" field.
+func PrefixContains(v string) predicate.Token {
+	return predicate.Token(sql.FieldContains(FieldPrefix, v))
+}
+
+// PrefixHasPrefix applies the HasPrefix predicate on the "prefix" field.
+func PrefixHasPrefix(v string) predicate.Token {
+	return predicate.Token(sql.FieldHasPrefix(FieldPrefix, v))
+}
+
+// PrefixHasSuffix applies the HasSuffix predicate on the "prefix" field.
+func PrefixHasSuffix(v string) predicate.Token {
+	return predicate.Token(sql.FieldHasSuffix(FieldPrefix, v))
+}
+
+// PrefixIsNil applies the IsNil predicate on the "prefix" field.
+func PrefixIsNil() predicate.Token {
+	return predicate.Token(sql.FieldIsNull(FieldPrefix))
+}
+
+// PrefixNotNil applies the NotNil predicate on the "prefix" field.
+func PrefixNotNil() predicate.Token {
+	return predicate.Token(sql.FieldNotNull(FieldPrefix))
+}
+
+// PrefixEqualFold applies the EqualFold predicate on the "prefix" field.
+func PrefixEqualFold(v string) predicate.Token {
+	return predicate.Token(sql.FieldEqualFold(FieldPrefix, v))
+}
+
+// PrefixContainsFold applies the ContainsFold predicate on the "prefix" field.
+func PrefixContainsFold(v string) predicate.Token {
+	return predicate.Token(sql.FieldContainsFold(FieldPrefix, v))
 }
 
 // ReturnToEQ applies the EQ predicate on the "return_to" field.

@@ -1,2 +1,0 @@
--- Modify "tokens" table
-ALTER TABLE "tokens" ADD COLUMN "return_to" character varying NULL;
