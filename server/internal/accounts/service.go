@@ -1,0 +1,235 @@
+// Package accounts owns users and their credentials: guest accounts and their expiry
+// (with the sweeper that deletes expired guests and what only they own), password
+// sign-up and sign-in (argon2id), magic links, linking OpenID identities, session and
+// API tokens (random secrets of which only a SHA-256 is stored), and resolving a secret
+// into an auth.Viewer through an in-memory cache, so the hot path makes no database
+// round trip. The OpenID protocol itself (redirects, code exchange) lives with the HTTP
+// handlers; this package receives the verified identity.
+package accounts
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/sensocto/sensocto/ent"
+	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/mail"
+)
+
+// Defaults of Options.
+const (
+	DefaultGuestTTL      = 2 * time.Hour
+	DefaultSessionTTL    = 14 * 24 * time.Hour
+	DefaultMagicLinkTTL  = 15 * time.Minute
+	DefaultCacheTTL      = 30 * time.Second
+	DefaultCacheSize     = 100_000
+	DefaultRatePerMinute = 10
+	// MaxPreferencesBytes bounds a user's preferences (JSON-encoded).
+	MaxPreferencesBytes = 16 << 10
+	// MaxAPITokens bounds the live API tokens per user.
+	MaxAPITokens = 100
+
+	// sessionRenewEvery throttles session renewal: a session is extended at most once
+	// per this interval.
+	sessionRenewEvery = time.Hour
+	// lastUsedEvery throttles the last_used_at write of API tokens.
+	lastUsedEvery = 5 * time.Minute
+	// magicPerEmail and magicEmailEvery limit links to one address: a burst of 3, then
+	// one per 5 minutes.
+	magicPerEmail   = 3
+	magicEmailEvery = 5 * time.Minute
+)
+
+// Options configures a Service.
+type Options struct {
+	// Ent is the database client.
+	Ent *ent.Client
+	// Logger logs what the service does on its own (sweeps, mail failures).
+	Logger zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// PublicURL is the web app's base URL, for links in email (no trailing slash).
+	PublicURL string
+	// Mailer sends magic links. Nil logs them.
+	Mailer mail.Mailer
+	// GuestTTL is how long a guest lives without activity (0: DefaultGuestTTL).
+	GuestTTL time.Duration
+	// SessionTTL is how long a session lives without use (0: DefaultSessionTTL).
+	SessionTTL time.Duration
+	// CacheTTL is how long a resolved token is trusted without asking the database
+	// (0: DefaultCacheTTL). Revocations on this node take effect at once; on another
+	// node within CacheTTL.
+	CacheTTL time.Duration
+	// CacheSize bounds the resolved-token cache (0: DefaultCacheSize).
+	CacheSize int
+	// Password are the argon2id parameters (zero: DefaultPasswordParams).
+	Password PasswordParams
+	// RatePerMinute is the per-IP limit of each sign-in RPC (0: DefaultRatePerMinute),
+	// allowed as a burst and refilled evenly over a minute.
+	RatePerMinute int
+	// OIDCProviderName is shown as "Sign in with …" when OpenID sign-in is configured.
+	OIDCProviderName string
+	// DevMailbox says the development mailbox is enabled.
+	DevMailbox bool
+	// OnUsersDeleted, when set, is called after the sweeper deleted users (and by the
+	// database's cascades what they owned), so in-memory state can forget them.
+	OnUsersDeleted func(ids []uuid.UUID)
+}
+
+// Service is the accounts domain.
+type Service struct {
+	db     *ent.Client
+	log    zerolog.Logger
+	now    func() time.Time
+	opts   Options
+	hasher *hasher
+	cache  *tokenCache
+	mailer mail.Mailer
+
+	limitSignUp, limitSignIn, limitGuest, limitMagic, limitVerify *auth.Limiter
+	limitMagicEmail                                               *auth.Limiter
+}
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	if o.Ent == nil {
+		return nil, errors.New("accounts: no database client")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.GuestTTL <= 0 {
+		o.GuestTTL = DefaultGuestTTL
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = DefaultSessionTTL
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.Password == (PasswordParams{}) {
+		o.Password = DefaultPasswordParams
+	}
+	if o.RatePerMinute <= 0 {
+		o.RatePerMinute = DefaultRatePerMinute
+	}
+	h, err := newHasher(o.Password, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	mailer := o.Mailer
+	if mailer == nil {
+		mailer = mail.Log{Logger: o.Logger}
+	}
+	perIP := func() *auth.Limiter {
+		return auth.NewLimiter(o.RatePerMinute, time.Minute/time.Duration(o.RatePerMinute), 0, o.Now)
+	}
+	return &Service{
+		db:              o.Ent,
+		log:             o.Logger,
+		now:             o.Now,
+		opts:            o,
+		hasher:          h,
+		cache:           newTokenCache(o.CacheSize),
+		mailer:          mailer,
+		limitSignUp:     perIP(),
+		limitSignIn:     perIP(),
+		limitGuest:      perIP(),
+		limitMagic:      perIP(),
+		limitVerify:     perIP(),
+		limitMagicEmail: auth.NewLimiter(magicPerEmail, magicEmailEvery, 0, o.Now),
+	}, nil
+}
+
+// User is an account as its owner sees it.
+type User struct {
+	ID          uuid.UUID
+	Email       string
+	DisplayName string
+	IsGuest     bool
+	// GuestExpiresAt is zero for registered users.
+	GuestExpiresAt time.Time
+	HasPassword    bool
+	OIDCIssuer     string
+	Preferences    map[string]any
+	CreatedAt      time.Time
+}
+
+// Session is a signed-in session: its secret (shown once) and its user.
+type Session struct {
+	Secret    string
+	ExpiresAt time.Time
+	User      User
+}
+
+// APIToken describes an API token without its secret.
+type APIToken struct {
+	ID        uuid.UUID
+	Name      string
+	Scope     auth.Scope
+	CreatedAt time.Time
+	// ExpiresAt and LastUsedAt are zero when unset.
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+	// Prefix is the start of the secret, to recognise it.
+	Prefix string
+}
+
+// Methods are the sign-in methods offered.
+type Methods struct {
+	Guest, Password, MagicLink bool
+	OIDCProviderName           string
+	DevMailbox                 bool
+}
+
+// Methods returns the sign-in methods this server offers.
+func (s *Service) Methods() Methods {
+	return Methods{
+		Guest: true, Password: true, MagicLink: true,
+		OIDCProviderName: s.opts.OIDCProviderName,
+		DevMailbox:       s.opts.DevMailbox,
+	}
+}
+
+func toUser(u *ent.User) User {
+	out := User{
+		ID:          u.ID,
+		DisplayName: u.DisplayName,
+		IsGuest:     u.IsGuest,
+		HasPassword: u.PasswordHash != nil && *u.PasswordHash != "",
+		Preferences: u.Preferences,
+		CreatedAt:   u.CreatedAt,
+	}
+	if u.Email != nil {
+		out.Email = *u.Email
+	}
+	if u.GuestExpiresAt != nil {
+		out.GuestExpiresAt = *u.GuestExpiresAt
+	}
+	if u.OidcIssuer != nil {
+		out.OIDCIssuer = *u.OidcIssuer
+	}
+	if out.Preferences == nil {
+		out.Preferences = map[string]any{}
+	}
+	return out
+}
+
+func toAPIToken(t *ent.Token) APIToken {
+	out := APIToken{ID: t.ID, Name: t.Name, Scope: auth.Scope(t.Scope), CreatedAt: t.CreatedAt, Prefix: t.Prefix}
+	if t.ExpiresAt != nil {
+		out.ExpiresAt = *t.ExpiresAt
+	}
+	if t.LastUsedAt != nil {
+		out.LastUsedAt = *t.LastUsedAt
+	}
+	return out
+}
