@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -31,9 +32,42 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
 	// Dev enables developer conveniences (console logs, verbose errors in the
-	// log, demo data). Never enable in production.
+	// log, demo data, the dev mailbox). Never enable in production.
 	Dev bool
+	// PublicURL is the base URL browsers use, without a trailing slash.
+	PublicURL string
+	// SecretKey is the server secret cookie keys derive from; empty means a key
+	// generated into DataDir (see app).
+	SecretKey string
+	// GuestTTL is how long a guest lives without activity.
+	GuestTTL time.Duration
+	// AuthRatePerMinute limits each sign-in method per client IP.
+	AuthRatePerMinute int
+	// TrustedProxies are the reverse proxies whose forwarding headers are believed.
+	TrustedProxies []netip.Prefix
+	// SMTP is the outgoing mail server; URL empty means none.
+	SMTP SMTP
+	// OIDC is the OpenID provider; Issuer empty means none.
+	OIDC OIDC
 }
+
+// SMTP configures outgoing email.
+type SMTP struct {
+	// URL is smtp://user:pass@host:port or smtps://...; it may hold a password.
+	URL  string
+	From string
+}
+
+// OIDC configures sign-in with an OpenID Connect provider.
+type OIDC struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	ProviderName string
+}
+
+// SecureCookies reports whether cookies must be Secure (the public URL is https).
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
 
 // Driver names a relational database engine.
 type Driver string

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,9 +29,13 @@ func TestLoadDefaults(t *testing.T) {
 			URL:    filepath.Join("./data", "sensocto.db"),
 			DSN:    filepath.Join("./data", "sensocto.db"),
 		},
-		LogLevel:        LogInfo,
-		LogFormat:       LogFormatAuto,
-		ShutdownTimeout: 10 * time.Second,
+		LogLevel:          LogInfo,
+		LogFormat:         LogFormatAuto,
+		ShutdownTimeout:   10 * time.Second,
+		PublicURL:         "http://localhost:8080",
+		GuestTTL:          2 * time.Hour,
+		AuthRatePerMinute: 10,
+		OIDC:              OIDC{ProviderName: "OpenID"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", c, want)
@@ -40,13 +45,24 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadValues(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
-		"SENSOCTO_HTTP_ADDR":        "127.0.0.1:9000",
-		"SENSOCTO_DATA_DIR":         "/var/lib/sensocto",
-		"SENSOCTO_LOG_LEVEL":        "DEBUG",
-		"SENSOCTO_LOG_FORMAT":       "console",
-		"SENSOCTO_ALLOWED_ORIGINS":  " https://app.example.com, http://localhost:5173 ,",
-		"SENSOCTO_SHUTDOWN_TIMEOUT": "1m30s",
-		"SENSOCTO_DEV":              "true",
+		"SENSOCTO_HTTP_ADDR":          "127.0.0.1:9000",
+		"SENSOCTO_DATA_DIR":           "/var/lib/sensocto",
+		"SENSOCTO_LOG_LEVEL":          "DEBUG",
+		"SENSOCTO_LOG_FORMAT":         "console",
+		"SENSOCTO_ALLOWED_ORIGINS":    " https://app.example.com, http://localhost:5173 ,",
+		"SENSOCTO_SHUTDOWN_TIMEOUT":   "1m30s",
+		"SENSOCTO_DEV":                "true",
+		"SENSOCTO_PUBLIC_URL":         "https://sensocto.example.com/",
+		"SENSOCTO_SECRET_KEY":         "0123456789abcdef0123456789abcdef",
+		"SENSOCTO_GUEST_TTL":          "30m",
+		"SENSOCTO_AUTH_RATE_LIMIT":    "3",
+		"SENSOCTO_TRUSTED_PROXIES":    "10.0.0.0/8, 192.168.1.7,::1",
+		"SENSOCTO_SMTP_URL":           "smtp://u:p@mail.example.com:587",
+		"SENSOCTO_SMTP_FROM":          "Sensocto <noreply@example.com>",
+		"SENSOCTO_OIDC_ISSUER":        "https://id.example.com",
+		"SENSOCTO_OIDC_CLIENT_ID":     "sensocto",
+		"SENSOCTO_OIDC_CLIENT_SECRET": "s3cret",
+		"SENSOCTO_OIDC_PROVIDER_NAME": "Example ID",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -59,11 +75,20 @@ func TestLoadValues(t *testing.T) {
 			URL:    "/var/lib/sensocto/sensocto.db",
 			DSN:    "/var/lib/sensocto/sensocto.db",
 		},
-		LogLevel:        LogDebug,
-		LogFormat:       LogFormatConsole,
-		AllowedOrigins:  []string{"https://app.example.com", "http://localhost:5173"},
-		ShutdownTimeout: 90 * time.Second,
-		Dev:             true,
+		LogLevel:          LogDebug,
+		LogFormat:         LogFormatConsole,
+		AllowedOrigins:    []string{"https://app.example.com", "http://localhost:5173"},
+		ShutdownTimeout:   90 * time.Second,
+		Dev:               true,
+		PublicURL:         "https://sensocto.example.com",
+		SecretKey:         "0123456789abcdef0123456789abcdef",
+		GuestTTL:          30 * time.Minute,
+		AuthRatePerMinute: 3,
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128"),
+		},
+		SMTP: SMTP{URL: "smtp://u:p@mail.example.com:587", From: "Sensocto <noreply@example.com>"},
+		OIDC: OIDC{Issuer: "https://id.example.com", ClientID: "sensocto", ClientSecret: "s3cret", ProviderName: "Example ID"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -126,6 +151,13 @@ func TestLoadErrors(t *testing.T) {
 		{"SENSOCTO_SHUTDOWN_TIMEOUT", "10", "SENSOCTO_SHUTDOWN_TIMEOUT: parse duration"},
 		{"SENSOCTO_SHUTDOWN_TIMEOUT", "-1s", "SENSOCTO_SHUTDOWN_TIMEOUT: must be positive"},
 		{"SENSOCTO_DEV", "maybe", "SENSOCTO_DEV: strconv.ParseBool"},
+		{"SENSOCTO_PUBLIC_URL", "localhost:8080", "SENSOCTO_PUBLIC_URL: want scheme://host"},
+		{"SENSOCTO_SECRET_KEY", "short", "SENSOCTO_SECRET_KEY: must be at least 32 characters"},
+		{"SENSOCTO_GUEST_TTL", "0s", "SENSOCTO_GUEST_TTL: must be positive"},
+		{"SENSOCTO_AUTH_RATE_LIMIT", "0", "SENSOCTO_AUTH_RATE_LIMIT: must be positive"},
+		{"SENSOCTO_TRUSTED_PROXIES", "10.0.0.0/8,proxy", `SENSOCTO_TRUSTED_PROXIES: "proxy" is not a CIDR`},
+		{"SENSOCTO_SMTP_URL", "mail.example.com", "SENSOCTO_SMTP_URL: want smtp://"},
+		{"SENSOCTO_OIDC_ISSUER", "id.example.com", "SENSOCTO_OIDC_ISSUER: want an http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -232,5 +264,22 @@ func TestUnknown(t *testing.T) {
 	})
 	if want := []string{"SENSOCTO_LOGLEVEL"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Unknown = %v, want %v", got, want)
+	}
+}
+
+// TestLoadDependentVariables checks variables that another variable makes required.
+func TestLoadDependentVariables(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		set, value, want string
+	}{
+		{"SENSOCTO_SMTP_URL", "smtp://mail.example.com", "SENSOCTO_SMTP_FROM: required when SENSOCTO_SMTP_URL is set"},
+		{"SENSOCTO_OIDC_ISSUER", "https://id.example.com", "SENSOCTO_OIDC_CLIENT_ID: required when SENSOCTO_OIDC_ISSUER is set"},
+	}
+	for _, tt := range tests {
+		_, err := Load(env(map[string]string{tt.set: tt.value}))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(%s=%s) error = %v, want %q", tt.set, tt.value, err, tt.want)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -86,6 +88,104 @@ var vars = []variable{
 	field("SENSOCTO_DEV", "false",
 		"Developer mode (true/false). Never enable in production.",
 		strconv.ParseBool, func(c *Config) *bool { return &c.Dev }),
+	field("SENSOCTO_PUBLIC_URL", "http://localhost:8080",
+		"Base URL at which browsers reach the server (scheme://host[:port][/path]), for links in email and the OpenID callback. https also marks cookies Secure.",
+		parsePublicURL, func(c *Config) *string { return &c.PublicURL }),
+	{
+		name:       "SENSOCTO_SECRET_KEY",
+		docDefault: "generated into secret.key in SENSOCTO_DATA_DIR",
+		desc:       "Server secret (at least 32 characters) from which cookie keys are derived. Set the same value on every node of a cluster.",
+		file:       true,
+		set: func(c *Config, raw string) error {
+			if raw != "" && len(raw) < 32 {
+				return errors.New("must be at least 32 characters")
+			}
+			c.SecretKey = raw
+			return nil
+		},
+	},
+	field("SENSOCTO_GUEST_TTL", "2h",
+		"How long a guest account lives without activity before it and what only it owns are deleted (Go duration).",
+		parsePositiveDuration, func(c *Config) *time.Duration { return &c.GuestTTL }),
+	field("SENSOCTO_AUTH_RATE_LIMIT", "10",
+		"Attempts per minute and client IP allowed for each sign-in method (guest, sign-up, password, magic link request and use).",
+		parsePositiveInt, func(c *Config) *int { return &c.AuthRatePerMinute }),
+	field("SENSOCTO_TRUSTED_PROXIES", "",
+		"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP headers give the client IP (right-most untrusted hop). Empty trusts none.",
+		parsePrefixes, func(c *Config) *[]netip.Prefix { return &c.TrustedProxies }),
+	{
+		name: "SENSOCTO_SMTP_URL",
+		desc: "SMTP server for magic-link email: smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (implicit TLS). Empty: links are logged (and kept in the dev mailbox with SENSOCTO_DEV).",
+		file: true,
+		set: func(c *Config, raw string) error {
+			if raw == "" {
+				return nil
+			}
+			u, err := url.Parse(raw)
+			if err != nil {
+				return errors.New("invalid URL")
+			}
+			if (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+				return errors.New("want smtp://[user:pass@]host[:port] or smtps://[user:pass@]host[:port]")
+			}
+			c.SMTP.URL = raw
+			return nil
+		},
+	},
+	{
+		name: "SENSOCTO_SMTP_FROM",
+		desc: "Sender address of email, e.g. Sensocto <noreply@example.com>. Required with SENSOCTO_SMTP_URL.",
+		set: func(c *Config, raw string) error {
+			if raw == "" && c.SMTP.URL != "" {
+				return errors.New("required when SENSOCTO_SMTP_URL is set")
+			}
+			if raw != "" {
+				if _, err := mail.ParseAddress(raw); err != nil {
+					return fmt.Errorf("parse address: %w", err)
+				}
+			}
+			c.SMTP.From = raw
+			return nil
+		},
+	},
+	{
+		name: "SENSOCTO_OIDC_ISSUER",
+		desc: "Issuer URL of an OpenID Connect provider for \"Sign in with …\" (authorization code + PKCE). Empty disables OpenID sign-in. Register SENSOCTO_PUBLIC_URL/auth/oidc/callback as redirect URI.",
+		set: func(c *Config, raw string) error {
+			if raw == "" {
+				return nil
+			}
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return errors.New("want an http(s) URL")
+			}
+			c.OIDC.Issuer = raw
+			return nil
+		},
+	},
+	{
+		name: "SENSOCTO_OIDC_CLIENT_ID",
+		desc: "Client id registered at the OpenID provider. Required with SENSOCTO_OIDC_ISSUER.",
+		set: func(c *Config, raw string) error {
+			if raw == "" && c.OIDC.Issuer != "" {
+				return errors.New("required when SENSOCTO_OIDC_ISSUER is set")
+			}
+			c.OIDC.ClientID = raw
+			return nil
+		},
+	},
+	{
+		name: "SENSOCTO_OIDC_CLIENT_SECRET",
+		desc: "Client secret at the OpenID provider (empty for a public client, which relies on PKCE).",
+		file: true,
+		set: func(c *Config, raw string) error {
+			c.OIDC.ClientSecret = raw
+			return nil
+		},
+	},
+	field("SENSOCTO_OIDC_PROVIDER_NAME", "OpenID",
+		"Name of the OpenID provider on the sign-in page (\"Sign in with …\").",
+		parseNonEmpty, func(c *Config) *string { return &c.OIDC.ProviderName }),
 }
 
 // VarDoc documents one environment variable.
@@ -260,4 +360,53 @@ func parseDatabaseURL(raw string) (Database, error) {
 	default:
 		return Database{Driver: DriverSQLite, URL: raw, DSN: raw}, nil
 	}
+}
+
+func parsePositiveInt(raw string) (int, error) {
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, fmt.Errorf("parse integer %q: %w", raw, err)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("must be positive, got %d", n)
+	}
+	return n, nil
+}
+
+// parsePublicURL accepts an absolute http(s) URL without query or fragment and returns it
+// without a trailing slash.
+func parsePublicURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("invalid URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("want scheme://host[:port][/path] with scheme http or https, got %q", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// parsePrefixes parses comma-separated CIDRs; a bare address means a /32 or /128.
+func parsePrefixes(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var bad []string
+	for item := range strings.SplitSeq(raw, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(item); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%q is not a CIDR or address", item))
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, ", "))
+	}
+	return out, nil
 }
