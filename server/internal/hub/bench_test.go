@@ -1,0 +1,132 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// highWindow is the flush window of HIGH attention at normal load.
+func highWindow(string, string) time.Duration { return 100 * time.Millisecond }
+
+// benchWatchers starts n watchers of sensor id, each drained by its own
+// goroutine (as a Watch stream would), and returns a stop function.
+func benchWatchers(b *testing.B, h *Hub, id string, n int) func() {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	ws := make([]*Watcher, n)
+	for i := range ws {
+		w, err := h.Watch(WatchSpec{SensorIDs: []string{id}, Window: highWindow})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws[i] = w
+		wg.Go(func() {
+			for {
+				if _, err := w.Next(ctx); err != nil {
+					return
+				}
+			}
+		})
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		for _, w := range ws {
+			w.Close()
+		}
+	}
+}
+
+// BenchmarkIngestBlocks64: one op is one Ingest of one SampleBlock of 64 ECG
+// samples.
+func BenchmarkIngestBlocks64(b *testing.B) {
+	for _, watchers := range []int{0, 1, 10} {
+		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
+			h := New(Options{})
+			if _, err := h.Register("bench", []AttributeSpec{{ID: "ecg", Type: "ecg", SampleRateHz: 512}}); err != nil {
+				b.Fatal(err)
+			}
+			stop := benchWatchers(b, h, "bench", watchers)
+			defer stop()
+			samples := make([]float32, 64)
+			for i := range samples {
+				samples[i] = float32(i)
+			}
+			batch := &Batch{Blocks: make([]SampleBlock, 1)}
+			start := time.Now().UnixMicro()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch.Blocks[0] = SampleBlock{AttributeID: "ecg", StartTimeUS: start + int64(i)*125_000, SampleRateHz: 512, Samples: samples}
+				if _, err := h.Ingest("bench", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*64/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
+
+// BenchmarkIngestSingle: one op is one Ingest of one number measurement.
+func BenchmarkIngestSingle(b *testing.B) {
+	for _, watchers := range []int{0, 1, 10} {
+		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
+			h := New(Options{})
+			if _, err := h.Register("bench", []AttributeSpec{{ID: "heartrate"}}); err != nil {
+				b.Fatal(err)
+			}
+			stop := benchWatchers(b, h, "bench", watchers)
+			defer stop()
+			batch := &Batch{Measurements: make([]Measurement, 1)}
+			start := time.Now().UnixMicro()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch.Measurements[0] = Measurement{AttributeID: "heartrate", TimeUS: start + int64(i), Value: Number(float64(i & 127))}
+				if _, err := h.Ingest("bench", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "measurements/s")
+		})
+	}
+}
+
+// BenchmarkIngestBatch10: one op is one Ingest of 10 measurements (a typical
+// Publish), many sensors in parallel on all cores.
+func BenchmarkIngestBatch10Parallel(b *testing.B) {
+	h := New(Options{})
+	const sensors = 1000
+	for i := range sensors {
+		if _, err := h.Register(fmt.Sprintf("s%d", i), []AttributeSpec{{ID: "heartrate"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next sync.Mutex
+	n := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		next.Lock()
+		id := fmt.Sprintf("s%d", n%sensors)
+		n++
+		next.Unlock()
+		batch := &Batch{Measurements: make([]Measurement, 10)}
+		t := time.Now().UnixMicro()
+		for pb.Next() {
+			for j := range batch.Measurements {
+				t++
+				batch.Measurements[j] = Measurement{AttributeID: "heartrate", TimeUS: t, Value: Number(72)}
+			}
+			if _, err := h.Ingest(id, batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)*10/b.Elapsed().Seconds(), "measurements/s")
+}

@@ -1,0 +1,460 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+)
+
+func TestWatcherGetsExactSamplesInOrder(t *testing.T) {
+	t.Parallel()
+	h, clk := newTestHub(t)
+	mustRegister(t, h, "s1", AttributeSpec{ID: "ecg", Type: "ecg", SampleRateHz: 512})
+	w, err := h.Watch(WatchSpec{SensorIDs: []string{"s1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	const nBlocks = 50
+	var want []float32
+	start := int64(1_700_000_000_000_000)
+	for i := range nBlocks {
+		samples := make([]float32, 64)
+		for j := range samples {
+			samples[j] = float32(i*64 + j)
+		}
+		want = append(want, samples...)
+		mustIngest(t, h, "s1", &Batch{
+			Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: start + int64(i)*125_000, SampleRateHz: 512, Samples: samples}},
+			Measurements: []Measurement{{AttributeID: "hr", TimeUS: start + int64(i), Value: Number(float64(60 + i))}, {AttributeID: "hr", Value: Number(1)}},
+		})
+		clk.advance(time.Millisecond)
+	}
+	got := collect(t, w, func(all []Delivery) bool { return len(blocks(all)) == nBlocks && len(measurements(all)) == 2*nBlocks })
+	var samples []float32
+	for i, b := range blocks(got) {
+		if b.StartTimeUS != start+int64(i)*125_000 || b.SampleRateHz != 512 || b.AttributeID != "ecg" || b.ServerUS == 0 {
+			t.Fatalf("block %d = start %d rate %v attr %q srv %d", i, b.StartTimeUS, b.SampleRateHz, b.AttributeID, b.ServerUS)
+		}
+		samples = append(samples, b.Samples...)
+	}
+	if len(samples) != len(want) {
+		t.Fatalf("got %d samples, want %d", len(samples), len(want))
+	}
+	for i := range want {
+		if samples[i] != want[i] {
+			t.Fatalf("sample %d = %v, want %v", i, samples[i], want[i])
+		}
+	}
+	ms := measurements(got)
+	for i := range nBlocks {
+		m, zero := ms[2*i], ms[2*i+1]
+		if m.TimeUS != start+int64(i) || m.Value.F[0] != float64(60+i) || m.AttributeID != "hr" {
+			t.Fatalf("measurement %d = %+v", i, m)
+		}
+		if zero.TimeUS != zero.ServerUS || zero.ServerUS != m.ServerUS {
+			t.Fatalf("time 0 must become the server time: %+v (batch stamped %d)", zero, m.ServerUS)
+		}
+	}
+	for _, d := range got {
+		if d.Dropped != 0 {
+			t.Fatalf("dropped %d", d.Dropped)
+		}
+	}
+	// hr was registered by its first data with an inferred type.
+	info, err := h.Get("s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Attributes) != 2 || info.Attributes[1].ID != "hr" || info.Attributes[1].Type != "heartrate" || !info.Attributes[1].Inferred {
+		t.Fatalf("attributes = %+v", info.Attributes)
+	}
+	if st := h.Stats(); st.Ingested != nBlocks*66 || st.Watchers != 1 || st.Sensors != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestIngestRefusesBadBatchWhole(t *testing.T) {
+	t.Parallel()
+	good := Measurement{AttributeID: "temp", TimeUS: 10, Value: Number(20)}
+	goodBlock := SampleBlock{AttributeID: "ecg", StartTimeUS: 10, SampleRateHz: 100, Samples: []float32{1, 2}}
+	cases := []struct {
+		name  string
+		batch Batch
+		field string
+	}{
+		{"negative time", Batch{Measurements: []Measurement{good, good, good, {AttributeID: "temp", TimeUS: -1, Value: Number(1)}}}, "measurements[3].time_us"},
+		{"nan", Batch{Measurements: []Measurement{good, {AttributeID: "temp", Value: Number(math.NaN())}}}, "measurements[1].number"},
+		{"inf vec3", Batch{Measurements: []Measurement{{AttributeID: "acc", Value: Vec3(0, math.Inf(1), 0)}}}, "measurements[0].vector3"},
+		{"no value", Batch{Measurements: []Measurement{{AttributeID: "x"}}}, "measurements[0].value"},
+		{"bad attribute id", Batch{Measurements: []Measurement{{AttributeID: "_x", Value: Number(1)}}}, "measurements[0].attribute_id"},
+		{"latitude", Batch{Measurements: []Measurement{{AttributeID: "gps", Value: Geo(91, 0)}}}, "measurements[0].geo.latitude"},
+		{"long text", Batch{Measurements: []Measurement{{AttributeID: "note", Value: Text(string(make([]byte, MaxTextBytes+1)))}}}, "measurements[0].text"},
+		{"vector on waveform", Batch{Measurements: []Measurement{good, {AttributeID: "ecg", Value: Vec3(1, 2, 3)}}}, "measurements[1].value"},
+		{"block time", Batch{Measurements: []Measurement{good}, Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", StartTimeUS: -5, SampleRateHz: 100, Samples: []float32{1}}}}, "blocks[1].start_time_us"},
+		{"block rate", Batch{Blocks: []SampleBlock{{AttributeID: "ecg", SampleRateHz: 0, Samples: []float32{1}}}}, "blocks[0].sample_rate_hz"},
+		{"block empty", Batch{Blocks: []SampleBlock{{AttributeID: "ecg", SampleRateHz: 10}}}, "blocks[0].samples"},
+		{"block too large", Batch{Blocks: []SampleBlock{{AttributeID: "ecg", SampleRateHz: 10, Samples: make([]float32, MaxBlockSamples+1)}}}, "blocks[0].samples"},
+		{"block nan sample", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", SampleRateHz: 10, Samples: []float32{1, float32(math.NaN())}}}}, "blocks[1].samples[1]"},
+		{"too many measurements", Batch{Measurements: make([]Measurement, MaxMeasurements+1)}, "measurements"},
+		{"too many extras", Batch{Measurements: []Measurement{{AttributeID: "b", Value: Number(1), Extras: map[string]string{"a": "", "b": "", "c": "", "d": "", "e": "", "f": "", "g": "", "h": "", "i": ""}}}}, "measurements[0].extras"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, _ := newTestHub(t)
+			mustRegister(t, h, "s", AttributeSpec{ID: "temp"})
+			w, err := h.Watch(WatchSpec{SensorIDs: []string{"s"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			n, err := h.Ingest("s", &tc.batch)
+			if n != 0 || apperr.KindOf(err) != apperr.KindInvalidArgument {
+				t.Fatalf("Ingest = %d, %v; want InvalidArgument", n, err)
+			}
+			e, _ := apperr.As(err)
+			if len(e.Violations) != 1 || e.Violations[0].Field != tc.field {
+				t.Fatalf("violations = %+v, want field %s", e.Violations, tc.field)
+			}
+			info, _ := h.Get("s")
+			if len(info.Attributes) != 1 || info.Attributes[0].Stored != 0 {
+				t.Fatalf("batch half applied: %+v", info.Attributes)
+			}
+			if st := w.Stats(); st.QueuedValues != 0 {
+				t.Fatalf("watcher got %d values of a refused batch", st.QueuedValues)
+			}
+		})
+	}
+}
+
+func TestIngestUnknownSensor(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	if _, err := h.Ingest("nope", &Batch{}); !apperr.IsNotFound(err) {
+		t.Fatalf("err = %v, want NotFound", err)
+	}
+}
+
+func TestAttributeCap(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s")
+	b := &Batch{}
+	for i := range MaxAttributesPerSensor - 1 {
+		b.Measurements = append(b.Measurements, Measurement{AttributeID: fmt.Sprintf("a%d", i), Value: Number(1)})
+	}
+	mustIngest(t, h, "s", b)
+	// One more fits; the next new one in the same batch does not, and neither is applied.
+	_, err := h.Ingest("s", &Batch{Measurements: []Measurement{
+		{AttributeID: "a0", Value: Number(2)}, {AttributeID: "last", Value: Number(1)}, {AttributeID: "last", Value: Number(1)}, {AttributeID: "over", Value: Number(1)},
+	}})
+	e, ok := apperr.As(err)
+	if !ok || e.Kind != apperr.KindInvalidArgument || e.Violations[0].Field != "measurements[3].attribute_id" {
+		t.Fatalf("err = %v", err)
+	}
+	info, _ := h.Get("s")
+	if len(info.Attributes) != MaxAttributesPerSensor-1 || info.Attributes[0].Stored != 1 {
+		t.Fatalf("%d attributes, a0 stored %d", len(info.Attributes), info.Attributes[0].Stored)
+	}
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "last", Value: Number(1)}}})
+	if _, err := h.Register("s", []AttributeSpec{{ID: "over"}}); apperr.KindOf(err) != apperr.KindInvalidArgument {
+		t.Fatalf("Register over the cap: %v", err)
+	}
+}
+
+func TestInferType(t *testing.T) {
+	t.Parallel()
+	st := func(keys ...string) Value { return StructValue(Struct{Keys: keys}) }
+	cases := []struct {
+		id   string
+		v    Value
+		want string
+	}{
+		{"battery_level", Number(1), "battery"},
+		{"gps", Number(1), "geolocation"},
+		{"buttons", Number(1), "button"},
+		{"heartbeat", Number(1), "ecg"},
+		{"bpm", Number(1), "heartrate"},
+		{"gyroscope", Vec3(1, 2, 3), "imu"},
+		{"breath", Number(1), "respiration"},
+		{"heart_rate_variability", st("rmssd"), "hrv"},
+		{"gaze", st("x", "y"), "eye_gaze"},
+		{"temp", Number(1), "temperature"},
+		{"humidity", Number(1), "humidity"},
+		{"barometer", Number(1), "pressure"},
+		{"now_playing", st("title"), "rich_presence"},
+		{"pose", Text("{}"), "skeleton"},
+		{"x1", st("level", "charging"), "battery"},
+		{"x2", st("level"), "numeric"},
+		{"x3", st("latitude", "longitude"), "geolocation"},
+		{"x4", Geo(1, 2), "geolocation"},
+		{"x5", st("artist"), "rich_presence"},
+		{"x6", st("landmarks"), "skeleton"},
+		{"x7", Text(`{"landmarks":[]}`), "numeric"},
+		{"x8", Number(3), "numeric"},
+	}
+	for _, tc := range cases {
+		if got := InferType(tc.id, &tc.v); got != tc.want {
+			t.Errorf("InferType(%q, %v) = %q, want %q", tc.id, tc.v.Kind, got, tc.want)
+		}
+	}
+}
+
+func TestHistoryOrderAndCapacity(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "temp", Type: "temperature"}, AttributeSpec{ID: "ecg", Type: "ecg"})
+	// Out of order, with a tie: the ring keeps time order, ties by arrival.
+	times := []int64{50, 10, 30, 30, 20, 60}
+	for i, tm := range times {
+		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: tm, Value: Number(float64(i))}}})
+	}
+	pts, typ, err := h.History("s", "temp", 0, 0, 0)
+	if err != nil || typ != "temperature" {
+		t.Fatal(err, typ)
+	}
+	wantT := []int64{10, 20, 30, 30, 50, 60}
+	wantV := []float64{1, 4, 2, 3, 0, 5}
+	for i := range wantT {
+		if pts[i].TimeUS != wantT[i] || pts[i].Value.F[0] != wantV[i] {
+			t.Fatalf("history = %+v", pts)
+		}
+	}
+	pts, _, _ = h.History("s", "temp", 20, 50, 2)
+	if len(pts) != 2 || pts[0].TimeUS != 30 || pts[1].TimeUS != 30 {
+		t.Fatalf("range [20,50) limit 2 = %+v", pts)
+	}
+	// Capacity: 64 for temperature; the oldest go first, and data older than a
+	// full ring is refused.
+	for i := range 100 {
+		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: int64(1000 + i), Value: Number(float64(i))}}})
+	}
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: 5, Value: Number(-1)}}})
+	pts, _, _ = h.History("s", "temp", 0, 0, 0)
+	if len(pts) != 64 || pts[0].TimeUS != 1036 || pts[63].TimeUS != 1099 {
+		t.Fatalf("capacity: %d points, first %d last %d", len(pts), pts[0].TimeUS, pts[len(pts)-1].TimeUS)
+	}
+	// Waveform: 2000 samples kept, times from start + i/rate.
+	mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: 1_000_000, SampleRateHz: 512, Samples: make([]float32, 3000)}}})
+	pts, _, _ = h.History("s", "ecg", 0, 0, 0)
+	if len(pts) != 2000 || pts[0].TimeUS != 1_000_000+sampleOffset(1000, 512) || pts[1999].TimeUS != 1_000_000+sampleOffset(2999, 512) {
+		t.Fatalf("ecg: %d points %d..%d", len(pts), pts[0].TimeUS, pts[len(pts)-1].TimeUS)
+	}
+	if _, _, err := h.History("s", "nope", 0, 0, 0); !apperr.IsNotFound(err) {
+		t.Fatalf("unknown attribute: %v", err)
+	}
+}
+
+func TestSetLoadFactorShrinks(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "ecg", Type: "ecg"}, AttributeSpec{ID: "pose", Type: "skeleton"}, AttributeSpec{ID: "temp", Type: "temperature"})
+	mustIngest(t, h, "s", &Batch{
+		Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: 1, SampleRateHz: 100, Samples: make([]float32, 2000)}},
+		Measurements: []Measurement{{AttributeID: "pose", Value: Text("{}")}},
+	})
+	cases := []struct {
+		factor            float64
+		ecg, pose, tempCp int
+	}{
+		{0.5, 1000, 1, 32},
+		{0.2, 400, 1, 12},
+		{0.001, 10, 1, 5},
+		{1, 2000, 1, 64},
+	}
+	for _, tc := range cases {
+		h.SetLoadFactor(tc.factor)
+		info, _ := h.Get("s")
+		a := info.Attributes
+		if a[0].Capacity != tc.ecg || a[1].Capacity != tc.pose || a[2].Capacity != tc.tempCp || a[0].Stored > tc.ecg {
+			t.Fatalf("factor %v: %+v", tc.factor, a)
+		}
+	}
+	if h.Stats().LoadFactor != 1 {
+		t.Fatal("load factor not reported")
+	}
+}
+
+func TestStalledWatcherDropsOldestAndDoesNotSlowOthers(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "ecg", Type: "ecg"})
+	stalled, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, MaxQueuedValues: 1000})
+	defer stalled.Close()
+	live, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}})
+	defer live.Close()
+
+	const n = 100 // blocks of 64: 6400 samples against a 1000-value queue
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 1)
+	go func() {
+		total := 0
+		for total < n*64 {
+			d, err := live.Next(ctx)
+			if err != nil {
+				break
+			}
+			for _, b := range blocks([]Delivery{d}) {
+				total += len(b.Samples)
+			}
+		}
+		got <- total
+	}()
+	for i := range n {
+		samples := make([]float32, 64)
+		samples[0] = float32(i)
+		mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: int64(1 + i*640_000), SampleRateHz: 100, Samples: samples}}})
+	}
+	if total := <-got; total != n*64 {
+		t.Fatalf("live watcher got %d samples, want %d", total, n*64)
+	}
+	// The stalled watcher kept the newest 960 values (15 blocks) and reports the rest.
+	d := next(t, stalled)
+	bs := blocks([]Delivery{d})
+	if d.Dropped != uint64(n*64-len(bs)*64) || len(bs) != 15 || bs[0].Samples[0] != float32(n-15) {
+		t.Fatalf("stalled: dropped %d, %d blocks, first %v", d.Dropped, len(bs), bs[0].Samples[0])
+	}
+	if st := h.Stats(); st.Dropped != d.Dropped || st.QueuedValues != 0 {
+		t.Fatalf("hub stats = %+v", st)
+	}
+}
+
+func TestFlushWindowHoldsData(t *testing.T) {
+	t.Parallel()
+	h, clk := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "slow"}, AttributeSpec{ID: "fast"})
+	windows := map[string]time.Duration{"slow": time.Hour, "fast": time.Second}
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, Window: func(_, attr string) time.Duration { return windows[attr] }})
+	defer w.Close()
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "slow", Value: Number(1)}}})
+
+	// Within its window the data is held: Next gives up with the context.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next within the window: %v", err)
+	}
+	// Data of an attribute with a shorter window arrives; once its window has
+	// passed, everything queued is delivered.
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "fast", Value: Number(2)}}})
+	clk.advance(time.Second)
+	d := next(t, w)
+	if ms := measurements([]Delivery{d}); len(ms) != 2 || ms[0].AttributeID != "slow" || ms[1].AttributeID != "fast" {
+		t.Fatalf("delivery = %+v", ms)
+	}
+}
+
+func TestCoalesceScalars(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "ecg", Type: "ecg"})
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, CoalesceScalars: true, Window: func(string, string) time.Duration { return time.Hour }})
+	defer w.Close()
+	b := &Batch{}
+	for i := range 10 {
+		b.Measurements = append(b.Measurements,
+			Measurement{AttributeID: "temp", TimeUS: int64(100 - i), Value: Number(float64(i))}, // newest time first
+			Measurement{AttributeID: "ecg", TimeUS: int64(i + 1), Value: Number(float64(i))},
+			Measurement{AttributeID: "button", TimeUS: int64(i + 1), Value: Number(1)})
+	}
+	mustIngest(t, h, "s", b)
+	w.mu.Lock()
+	d := w.drainLocked() // the window is an hour: drain directly
+	w.mu.Unlock()
+	count := map[string]int{}
+	for _, m := range measurements([]Delivery{d}) {
+		count[m.AttributeID]++
+		if m.AttributeID == "temp" && m.TimeUS != 100 {
+			t.Fatalf("coalesced temp = %+v, want the latest by time", m)
+		}
+	}
+	if count["temp"] != 1 || count["ecg"] != 10 || count["button"] != 10 {
+		t.Fatalf("counts = %v", count)
+	}
+}
+
+func TestDeleteEndsSubscriptionCleanly(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "a")
+	mustRegister(t, h, "b")
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"a", "b"}, AttributeIDs: []string{"x"}})
+	defer w.Close()
+	mustIngest(t, h, "a", &Batch{Measurements: []Measurement{{AttributeID: "x", Value: Number(1)}, {AttributeID: "y", Value: Number(1)}}})
+	if !h.Delete("a") || h.Delete("a") {
+		t.Fatal("Delete result")
+	}
+	d := next(t, w)
+	if len(d.Events) != 2 || d.Events[0].Kind != EventUpdated || d.Events[1].Kind != EventRemoved || d.Events[1].SensorID != "a" {
+		t.Fatalf("events = %+v", d.Events)
+	}
+	if ms := measurements([]Delivery{d}); len(ms) != 1 || ms[0].AttributeID != "x" {
+		t.Fatalf("data before delete = %+v", ms)
+	}
+	if _, err := h.Ingest("a", &Batch{}); !apperr.IsNotFound(err) {
+		t.Fatalf("ingest after delete: %v", err)
+	}
+	if w.Stats().Sensors != 1 {
+		t.Fatal("subscription to the deleted sensor kept")
+	}
+	mustIngest(t, h, "b", &Batch{Measurements: []Measurement{{AttributeID: "x", Value: Number(2)}}})
+	if ms := measurements([]Delivery{next(t, w)}); len(ms) != 1 || ms[0].Value.F[0] != 2 {
+		t.Fatalf("other sensor = %+v", ms)
+	}
+	w.Close()
+	if _, err := w.Next(context.Background()); !errors.Is(err, ErrWatcherClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+	if st := h.Stats(); st.Watchers != 0 || st.QueuedValues != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestRecentAndEvents(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	w0, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}}) // before the sensor is registered
+	defer w0.Close()
+	mustRegister(t, h, "s", AttributeSpec{ID: "temp", Type: "temperature"})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: 5, Value: Number(1)}, {AttributeID: "hum", TimeUS: 6, Value: Number(2)}}})
+	if err := h.Notify("s", EventConnected); err != nil {
+		t.Fatal(err)
+	}
+	all := collect(t, w0, func(all []Delivery) bool { return len(measurements(all)) == 2 && len(events(all)) == 3 })
+	ev := events(all)
+	if ev[0].Kind != EventUpdated || ev[1].Kind != EventUpdated || ev[2].Kind != EventConnected {
+		t.Fatalf("events = %+v", ev) // created by Watch, so registration is an update; hum added; connected
+	}
+
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, AttributeIDs: []string{"temp"}, Recent: true})
+	defer w.Close()
+	d := next(t, w)
+	if !d.Recent || len(d.Data) != 1 || len(d.Data[0].Measurements) != 1 || d.Data[0].Measurements[0].TimeUS != 5 {
+		t.Fatalf("recent = %+v", d)
+	}
+	sd, err := h.Recent("s", nil)
+	if err != nil || len(sd.Measurements) != 2 {
+		t.Fatalf("Recent = %+v, %v", sd, err)
+	}
+	if err := h.Notify("missing", EventUpdated); !apperr.IsNotFound(err) {
+		t.Fatalf("Notify(missing) = %v", err)
+	}
+}
+
+func events(ds []Delivery) []Event {
+	var out []Event
+	for _, d := range ds {
+		out = append(out, d.Events...)
+	}
+	return out
+}
+
+func sampleOffset(i int, rate float64) int64 { return int64(float64(i) * 1e6 / rate) }

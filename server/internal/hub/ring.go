@@ -1,0 +1,138 @@
+package hub
+
+// timed is an entry of a ring: it knows its time.
+type timed interface {
+	timeUS() int64
+}
+
+// sample is one stored waveform sample: 24 bytes instead of a Point's 64.
+type sample struct {
+	t, srv int64
+	v      float32
+}
+
+func (s sample) timeUS() int64 { return s.t }
+func (p Point) timeUS() int64  { return p.TimeUS }
+
+// ring keeps the newest entries of an attribute in time order (ties in arrival
+// order), at most limit of them. The buffer grows geometrically up to limit, so
+// an idle or slow attribute costs little, and a full one never allocates.
+type ring[T timed] struct {
+	buf   []T
+	head  int // index of the oldest entry
+	n     int
+	limit int
+	// evicted counts entries pushed out (or refused because older than a
+	// full ring's oldest).
+	evicted uint64
+}
+
+func newRing[T timed](limit int) ring[T] {
+	return ring[T]{limit: max(limit, 1)}
+}
+
+// at returns the i-th oldest entry.
+func (r *ring[T]) at(i int) *T {
+	j := r.head + i
+	if j >= len(r.buf) {
+		j -= len(r.buf)
+	}
+	return &r.buf[j]
+}
+
+func (r *ring[T]) last() *T { return r.at(r.n - 1) }
+
+// grow reallocates the buffer to size (≥ r.n), oldest first.
+func (r *ring[T]) grow(size int) {
+	nb := make([]T, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *ring[T]) dropOldest() {
+	var zero T
+	r.buf[r.head] = zero // release references held by Ext pointers
+	r.head++
+	if r.head == len(r.buf) {
+		r.head = 0
+	}
+	r.n--
+	r.evicted++
+}
+
+// setLimit changes the capacity. Shrinking drops the oldest entries at once and
+// gives memory back when the buffer is at least twice the new limit.
+func (r *ring[T]) setLimit(limit int) {
+	r.limit = max(limit, 1)
+	for r.n > r.limit {
+		r.dropOldest()
+	}
+	if len(r.buf) >= 2*r.limit {
+		r.grow(r.limit)
+	}
+}
+
+// insert adds x in time order. It reports false when x was refused: the ring
+// is full and x is older than everything in it.
+func (r *ring[T]) insert(x T) bool {
+	for r.n >= r.limit {
+		if r.n > 0 && x.timeUS() < (*r.at(0)).timeUS() {
+			r.evicted++
+			return false
+		}
+		r.dropOldest()
+	}
+	if r.n == len(r.buf) {
+		r.grow(min(r.limit, max(16, 2*len(r.buf))))
+	}
+	t := x.timeUS()
+	if r.n == 0 || t >= (*r.last()).timeUS() {
+		*r.at(r.n) = x
+		r.n++
+		return true
+	}
+	// Out of order: the first position with a later time (so ties keep
+	// arrival order), then shift the newer entries up by one.
+	lo, hi := 0, r.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if (*r.at(m)).timeUS() <= t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := r.n; i > lo; i-- {
+		*r.at(i) = *r.at(i - 1)
+	}
+	*r.at(lo) = x
+	r.n++
+	return true
+}
+
+// lowerBound returns the index of the first entry with time ≥ t.
+func (r *ring[T]) lowerBound(t int64) int {
+	lo, hi := 0, r.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if (*r.at(m)).timeUS() < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// span returns the index range [i, j) of entries with from ≤ time < to
+// (to ≤ 0 means no upper bound).
+func (r *ring[T]) span(from, to int64) (int, int) {
+	i := r.lowerBound(from)
+	j := r.n
+	if to > 0 {
+		j = r.lowerBound(to)
+	}
+	return i, max(i, j)
+}

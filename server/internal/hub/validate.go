@@ -1,0 +1,227 @@
+package hub
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+)
+
+// Limits of one batch (the wire contract has the same caps).
+const (
+	MaxMeasurements    = 10000
+	MaxBlocks          = 1000
+	MaxBlockSamples    = 16384
+	MaxBatchValues     = 1 << 20
+	MaxTextBytes       = 4096
+	MaxStructBytes     = 64 << 10
+	MaxExtras          = 8
+	MaxSampleRateHz    = 100000
+	maxSensorIDLen     = 128
+	maxAttributeIDLen  = 64
+	maxAttributeKeyLen = 32
+)
+
+// validAttributeID checks ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ without a regexp.
+func validAttributeID(id string) bool {
+	if len(id) == 0 || len(id) > maxAttributeIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validSensorID checks ^[A-Za-z0-9_.:-]{1,128}$.
+func validSensorID(id string) error {
+	ok := len(id) > 0 && len(id) <= maxSensorIDLen
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '.' || c == ':' || c == '-'
+	}
+	if !ok {
+		return apperr.InvalidArgument("sensor_id", "must match ^[A-Za-z0-9_.:-]{1,128}$")
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func invalid(list string, i int, field, desc string) error {
+	return apperr.InvalidArgument(fmt.Sprintf("%s[%d].%s", list, i, field), desc)
+}
+
+// validate checks the whole batch, resolves every item's attribute into
+// s.scratch (measurements first, then blocks) and collects the attributes the
+// batch would create in s.pending. It returns the number of values. s.mu must
+// be held; on error s.pending is cleared.
+func (h *Hub) validate(s *sensor, b *Batch) (int, error) {
+	n, err := h.validateItems(s, b)
+	if err != nil {
+		clear(s.pending)
+		s.pending = s.pending[:0]
+		clear(s.scratch)
+		return 0, err
+	}
+	return n, nil
+}
+
+func (h *Hub) validateItems(s *sensor, b *Batch) (int, error) {
+	if len(b.Measurements) > MaxMeasurements {
+		return 0, apperr.InvalidArgument("measurements", fmt.Sprintf("at most %d per batch", MaxMeasurements))
+	}
+	if len(b.Blocks) > MaxBlocks {
+		return 0, apperr.InvalidArgument("blocks", fmt.Sprintf("at most %d per batch", MaxBlocks))
+	}
+	items := len(b.Measurements) + len(b.Blocks)
+	if cap(s.scratch) < items {
+		s.scratch = make([]*attribute, items, max(items, 2*cap(s.scratch)))
+	}
+	s.scratch = s.scratch[:items]
+	values := len(b.Measurements)
+	var prev *attribute
+	for i := range b.Measurements {
+		m := &b.Measurements[i]
+		if m.TimeUS < 0 {
+			return 0, invalid("measurements", i, "time_us", "must not be negative")
+		}
+		if err := validValue(i, &m.Value); err != nil {
+			return 0, err
+		}
+		if len(m.Extras) > MaxExtras {
+			return 0, invalid("measurements", i, "extras", fmt.Sprintf("at most %d pairs", MaxExtras))
+		}
+		if len(m.Extras) > 0 {
+			for k, v := range m.Extras {
+				if len(k) == 0 || len(k) > maxAttributeKeyLen || len(v) > 128 {
+					return 0, invalid("measurements", i, "extras", "keys must be 1 to 32 bytes and values at most 128 bytes")
+				}
+			}
+		}
+		// Consecutive items usually share an attribute: skip the map then.
+		a := prev
+		if a == nil || a.id != m.AttributeID {
+			a = s.lookup(m.AttributeID)
+		}
+		if a == nil {
+			if !validAttributeID(m.AttributeID) {
+				return 0, invalid("measurements", i, "attribute_id", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			}
+			var err error
+			if a, err = h.create(s, "measurements", i, m.AttributeID, InferType(m.AttributeID, &m.Value), false); err != nil {
+				return 0, err
+			}
+		}
+		if a.waveform && m.Value.Kind != KindNumber {
+			return 0, invalid("measurements", i, "value", fmt.Sprintf("attribute %q holds waveform samples: the value must be a number", a.id))
+		}
+		s.scratch[i] = a
+		prev = a
+	}
+	for i := range b.Blocks {
+		blk := &b.Blocks[i]
+		if blk.StartTimeUS < 0 {
+			return 0, invalid("blocks", i, "start_time_us", "must not be negative")
+		}
+		if !(blk.SampleRateHz > 0 && blk.SampleRateHz <= MaxSampleRateHz) {
+			return 0, invalid("blocks", i, "sample_rate_hz", "must be > 0 and ≤ 100000")
+		}
+		if len(blk.Samples) == 0 || len(blk.Samples) > MaxBlockSamples {
+			return 0, invalid("blocks", i, "samples", fmt.Sprintf("must hold 1 to %d samples", MaxBlockSamples))
+		}
+		for j, v := range blk.Samples {
+			if !finite(float64(v)) {
+				return 0, apperr.InvalidArgument(fmt.Sprintf("blocks[%d].samples[%d]", i, j), "must be finite")
+			}
+		}
+		values += len(blk.Samples)
+		if values > MaxBatchValues {
+			return 0, invalid("blocks", i, "samples", fmt.Sprintf("a batch holds at most %d values", MaxBatchValues))
+		}
+		a := s.lookup(blk.AttributeID)
+		if a == nil {
+			if !validAttributeID(blk.AttributeID) {
+				return 0, invalid("blocks", i, "attribute_id", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			}
+			var err error
+			if a, err = h.create(s, "blocks", i, blk.AttributeID, InferType(blk.AttributeID, &Value{Kind: KindNumber}), true); err != nil {
+				return 0, err
+			}
+		}
+		s.scratch[len(b.Measurements)+i] = a
+	}
+	return values, nil
+}
+
+// create makes an inferred attribute for the batch being validated.
+func (h *Hub) create(s *sensor, list string, i int, id, typ string, fromBlock bool) (*attribute, error) {
+	if len(s.list)+len(s.pending) >= MaxAttributesPerSensor {
+		return nil, invalid(list, i, "attribute_id", fmt.Sprintf("unknown attribute %q: the sensor already has the maximum of %d attributes", id, MaxAttributesPerSensor))
+	}
+	// A numeric attribute first seen as a sample block is stored as a waveform.
+	a := newAttribute(s, AttributeSpec{ID: id, Type: typ}, true, fromBlock && typ == TypeNumeric, h.loadFactor())
+	s.pending = append(s.pending, a)
+	return a, nil
+}
+
+func validValue(i int, v *Value) error {
+	switch v.Kind {
+	case KindNumber:
+		if !finite(v.F[0]) {
+			return invalid("measurements", i, "number", "must be finite")
+		}
+	case KindVec3:
+		if !finite(v.F[0]) || !finite(v.F[1]) || !finite(v.F[2]) {
+			return invalid("measurements", i, "vector3", "components must be finite")
+		}
+	case KindQuat:
+		if !finite(v.F[0]) || !finite(v.F[1]) || !finite(v.F[2]) || !finite(v.F[3]) {
+			return invalid("measurements", i, "quaternion", "components must be finite")
+		}
+	case KindGeo:
+		return validGeo(i, v)
+	case KindText:
+		if v.Ext == nil || len(v.Ext.Text) > MaxTextBytes {
+			return invalid("measurements", i, "text", fmt.Sprintf("at most %d bytes", MaxTextBytes))
+		}
+	case KindStruct:
+		if v.Ext == nil || len(v.Ext.Struct.Encoded) > MaxStructBytes {
+			return invalid("measurements", i, "struct_value", fmt.Sprintf("at most %d bytes encoded", MaxStructBytes))
+		}
+	default:
+		return invalid("measurements", i, "value", "is required")
+	}
+	return nil
+}
+
+func validGeo(i int, v *Value) error {
+	lat, lon := v.F[0], v.F[1]
+	if !(lat >= -90 && lat <= 90) {
+		return invalid("measurements", i, "geo.latitude", "must be in [-90, 90]")
+	}
+	if !(lon >= -180 && lon <= 180) {
+		return invalid("measurements", i, "geo.longitude", "must be in [-180, 180]")
+	}
+	if v.Has&HasAltitude != 0 && !finite(v.F[2]) {
+		return invalid("measurements", i, "geo.altitude_m", "must be finite")
+	}
+	if v.Has&HasAccuracy != 0 && !(v.F[3] >= 0 && finite(v.F[3])) {
+		return invalid("measurements", i, "geo.accuracy_m", "must be finite and ≥ 0")
+	}
+	if v.Has&(HasSpeed|HasHeading) != 0 && v.Ext == nil {
+		return invalid("measurements", i, "geo", "speed or heading flagged but missing")
+	}
+	if v.Has&HasSpeed != 0 && !(v.Ext.Speed >= 0 && finite(v.Ext.Speed)) {
+		return invalid("measurements", i, "geo.speed_mps", "must be finite and ≥ 0")
+	}
+	if v.Has&HasHeading != 0 && !(v.Ext.Heading >= 0 && v.Ext.Heading <= 360) {
+		return invalid("measurements", i, "geo.heading_deg", "must be in [0, 360]")
+	}
+	return nil
+}

@@ -1,0 +1,548 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+)
+
+// EventKind says what happened to a watched sensor.
+type EventKind uint8
+
+// Sensor events.
+const (
+	EventRegistered   EventKind = iota + 1 // the sensor became live
+	EventUpdated                           // its attributes or metadata changed
+	EventConnected                         // a connector started streaming (sent by the caller via Notify)
+	EventDisconnected                      // the last connector stopped (via Notify)
+	EventRemoved                           // the sensor was deleted: no more data will come
+)
+
+// Event is a change to a watched sensor.
+type Event struct {
+	Kind     EventKind
+	SensorID string
+	AtUS     int64
+}
+
+// SensorData is data of one sensor in a delivery: per attribute in arrival
+// order.
+type SensorData struct {
+	SensorID     string
+	Measurements []Measurement
+	Blocks       []SampleBlock
+}
+
+// Delivery is what Next returns.
+type Delivery struct {
+	Data   []SensorData
+	Events []Event
+	// Dropped counts values this watcher lost since the previous delivery
+	// because its queue was full (the oldest go first).
+	Dropped uint64
+	// Recent marks the first delivery of a watcher created with
+	// WatchSpec.Recent: the recent window the rings held at subscription.
+	Recent bool
+}
+
+// WindowFunc returns how long queued data of an attribute may wait before
+// delivery (the flush window of the watcher's attention level for it, e.g.
+// backpressure.FlushWindow). It is called by the watcher's goroutine in Next,
+// never on the ingest path.
+type WindowFunc func(sensorID, attributeID string) time.Duration
+
+// Defaults and caps of watchers.
+const (
+	DefaultMaxQueuedValues = 64 << 10
+	MaxWatchedSensors      = 1024
+	maxQueuedEvents        = 256
+)
+
+// ErrWatcherClosed is returned by Next after Close.
+var ErrWatcherClosed = errors.New("hub: watcher closed")
+
+// WatchSpec says what a watcher wants.
+type WatchSpec struct {
+	SensorIDs []string
+	// AttributeIDs filters the attributes (empty: all, including attributes
+	// registered later).
+	AttributeIDs []string
+	// Recent makes the first delivery the recent window of the rings, taken
+	// atomically with the subscription (no gap, no duplicate).
+	Recent bool
+	// Window gives the flush window per attribute; nil delivers at once.
+	Window WindowFunc
+	// MaxQueuedValues bounds the queue in values (one per measurement, one per
+	// sample); DefaultMaxQueuedValues when ≤ 0.
+	MaxQueuedValues int
+	// CoalesceScalars keeps only the latest value per attribute for attributes
+	// that are not waveforms or buttons.
+	CoalesceScalars bool
+}
+
+// qent is one queued item: a measurement or a sample block.
+type qent struct {
+	a          *attribute
+	block      bool
+	deliverAll bool
+	m          Measurement // for a block: AttributeID, TimeUS = start, ServerUS
+	samples    []float32
+	rate       float64
+}
+
+func (e *qent) values() int {
+	if e.block {
+		return len(e.samples)
+	}
+	return 1
+}
+
+// pendingRef marks an attribute of a subscription with undelivered data.
+type pendingRef struct {
+	sb       *sub
+	idx      int
+	sensorID string
+	attrID   string
+	since    int64 // server time of the oldest undelivered value
+}
+
+// sub is a watcher's subscription to one sensor. mask is guarded by the
+// sensor's mu; pending by the watcher's mu.
+type sub struct {
+	w       *Watcher
+	s       *sensor
+	all     bool
+	names   []string
+	mask    [MaxAttributesPerSensor / 64]uint64
+	pending []bool
+}
+
+func (sb *sub) attributeAdded(a *attribute) {
+	if sb.all || contains(sb.names, a.id) {
+		sb.mask[a.index>>6] |= 1 << (a.index & 63)
+	}
+}
+
+func (sb *sub) wants(a *attribute) bool {
+	return sb.all || sb.mask[a.index>>6]&(1<<(a.index&63)) != 0
+}
+
+// Watcher is one Watch stream's view of the hub: a bounded queue filled by
+// ingest and drained by Next, which one goroutine (the stream's) calls.
+type Watcher struct {
+	h         *Hub
+	window    WindowFunc
+	coalesce  bool
+	maxValues int
+	wake      chan struct{}
+	timer     *time.Timer
+
+	mu      sync.Mutex
+	closed  bool
+	subs    []*sub
+	q       []qent
+	qhead   int
+	qn      int
+	queued  int // values in q
+	dropped uint64
+	total   uint64
+	events  []Event
+	dirty   []pendingRef
+	recent  *Delivery
+	// Next's goroutine only: a copy of dirty, and drain buffers reused by
+	// every delivery.
+	refs   []pendingRef
+	data   []SensorData
+	idx    map[*sensor]int
+	latest map[*attribute]int
+}
+
+// Watch subscribes to sensors. Sensors that are not live yet are created
+// empty (the caller has authorized the ids), so data and events reach the
+// watcher once they are registered and stream. Close the watcher when done.
+func (h *Hub) Watch(spec WatchSpec) (*Watcher, error) {
+	if len(spec.SensorIDs) == 0 || len(spec.SensorIDs) > MaxWatchedSensors {
+		return nil, apperr.InvalidArgument("sensor_ids", fmt.Sprintf("name 1 to %d sensors", MaxWatchedSensors))
+	}
+	for i, id := range spec.SensorIDs {
+		if validSensorID(id) != nil {
+			return nil, apperr.InvalidArgument(fmt.Sprintf("sensor_ids[%d]", i), "must match ^[A-Za-z0-9_.:-]{1,128}$")
+		}
+	}
+	for i, id := range spec.AttributeIDs {
+		if !validAttributeID(id) {
+			return nil, apperr.InvalidArgument(fmt.Sprintf("attribute_ids[%d]", i), "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+		}
+	}
+	w := &Watcher{
+		h: h, window: spec.Window, coalesce: spec.CoalesceScalars, maxValues: spec.MaxQueuedValues,
+		wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour),
+	}
+	w.timer.Stop()
+	if w.maxValues <= 0 {
+		w.maxValues = DefaultMaxQueuedValues
+	}
+	names := append([]string(nil), spec.AttributeIDs...)
+	recent := Delivery{Recent: true}
+	for i, id := range spec.SensorIDs {
+		if contains(spec.SensorIDs[:i], id) {
+			continue
+		}
+		for {
+			s, _ := h.ensure(id)
+			s.mu.Lock()
+			if s.deleted {
+				s.mu.Unlock()
+				continue
+			}
+			sb := &sub{w: w, s: s, all: len(names) == 0, names: names}
+			for _, a := range s.list {
+				sb.attributeAdded(a)
+			}
+			s.subs = append(s.subs, sb)
+			w.mu.Lock()
+			w.subs = append(w.subs, sb)
+			w.mu.Unlock()
+			if spec.Recent {
+				if sd := s.recent(names); len(sd.Measurements) > 0 {
+					recent.Data = append(recent.Data, sd)
+				}
+			}
+			s.mu.Unlock()
+			break
+		}
+	}
+	if spec.Recent {
+		w.recent = &recent
+	}
+	h.watchers.Add(1)
+	return w, nil
+}
+
+// push queues the items of a batch that sb wants. Called by Ingest with the
+// sensor's mu held; attrs holds the attribute of each item.
+func (w *Watcher) push(sb *sub, b *Batch, attrs []*attribute) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	before, dropped := w.queued, w.total
+	wake := false
+	for i := range b.Measurements {
+		a := attrs[i]
+		if !sb.wants(a) {
+			continue
+		}
+		m := &b.Measurements[i]
+		wake = w.enqueue(sb, a, qent{a: a, deliverAll: a.deliverAll, m: *m}) || wake
+	}
+	nm := len(b.Measurements)
+	for i := range b.Blocks {
+		a := attrs[nm+i]
+		if !sb.wants(a) {
+			continue
+		}
+		blk := &b.Blocks[i]
+		e := qent{a: a, block: true, deliverAll: true, samples: blk.Samples, rate: blk.SampleRateHz,
+			m: Measurement{AttributeID: blk.AttributeID, TimeUS: blk.StartTimeUS, ServerUS: blk.ServerUS}}
+		wake = w.enqueue(sb, a, e) || wake
+	}
+	if before < w.maxValues/2 && w.queued >= w.maxValues/2 {
+		wake = true // half full: deliver early rather than drop
+	}
+	w.h.queued.Add(int64(w.queued - before))
+	if d := w.total - dropped; d > 0 {
+		w.h.dropped.Add(d)
+	}
+	w.mu.Unlock()
+	if wake {
+		w.signal()
+	}
+}
+
+func (w *Watcher) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue appends e, dropping the oldest entries while the queue would exceed
+// maxValues. It reports whether the attribute became pending (a new deadline).
+// w.mu must be held.
+func (w *Watcher) enqueue(sb *sub, a *attribute, e qent) bool {
+	v := e.values()
+	for w.qn > 0 && w.queued+v > w.maxValues {
+		f := &w.q[w.qhead]
+		fv := f.values()
+		w.queued -= fv
+		w.dropped += count(fv)
+		w.total += count(fv)
+		*f = qent{}
+		w.qhead++
+		if w.qhead == len(w.q) {
+			w.qhead = 0
+		}
+		w.qn--
+	}
+	if w.qn == len(w.q) {
+		nq := make([]qent, max(64, 2*len(w.q)))
+		for k := 0; k < w.qn; k++ {
+			nq[k] = w.q[(w.qhead+k)%len(w.q)]
+		}
+		w.q, w.qhead = nq, 0
+	}
+	j := w.qhead + w.qn
+	if j >= len(w.q) {
+		j -= len(w.q)
+	}
+	w.q[j] = e
+	w.qn++
+	w.queued += v
+	if a.index >= len(sb.pending) {
+		sb.pending = append(sb.pending, make([]bool, a.index+1-len(sb.pending))...)
+	}
+	if sb.pending[a.index] {
+		return false
+	}
+	sb.pending[a.index] = true
+	w.dirty = append(w.dirty, pendingRef{sb: sb, idx: a.index, sensorID: sb.s.id, attrID: a.id, since: e.m.ServerUS})
+	return true
+}
+
+// pushEvent queues an event (the oldest go when maxQueuedEvents are queued).
+// The sensor's mu is held by the caller.
+func (w *Watcher) pushEvent(ev Event) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	if len(w.events) >= maxQueuedEvents {
+		copy(w.events, w.events[1:])
+		w.events = w.events[:len(w.events)-1]
+		w.dropped++
+		w.total++
+	}
+	w.events = append(w.events, ev)
+	w.mu.Unlock()
+	w.signal()
+}
+
+// detach removes a subscription whose sensor was deleted. The sensor's mu is
+// held by the caller.
+func (w *Watcher) detach(sb *sub) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, x := range w.subs {
+		if x == sb {
+			w.subs = append(w.subs[:i], w.subs[i+1:]...)
+			break
+		}
+	}
+}
+
+// Next waits until the flush window of some queued data has passed (or events
+// are queued, or the queue is half full) and returns everything queued. The
+// first call of a watcher made with WatchSpec.Recent returns the recent window
+// at once. Only one goroutine may call Next, and a Delivery (its Data slices)
+// is valid only until the next call: the watcher reuses the buffers. Sample
+// slices are shared read-only with the hub and other watchers.
+func (w *Watcher) Next(ctx context.Context) (Delivery, error) {
+	for {
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return Delivery{}, ErrWatcherClosed
+		}
+		if w.recent != nil {
+			d := *w.recent
+			w.recent = nil
+			w.mu.Unlock()
+			return d, nil
+		}
+		if len(w.events) > 0 || w.queued >= w.maxValues/2 {
+			d := w.drainLocked()
+			w.mu.Unlock()
+			return d, nil
+		}
+		wait := time.Duration(-1)
+		if w.qn > 0 {
+			w.refs = append(w.refs[:0], w.dirty...)
+			w.mu.Unlock()
+			if due, d := w.untilDue(); due {
+				w.mu.Lock()
+				dl := w.drainLocked()
+				w.mu.Unlock()
+				if len(dl.Data) > 0 || len(dl.Events) > 0 || dl.Dropped > 0 {
+					return dl, nil
+				}
+				continue
+			} else {
+				wait = d
+			}
+		} else {
+			w.mu.Unlock()
+		}
+		if wait >= 0 {
+			w.timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			w.timer.Stop()
+			return Delivery{}, fmt.Errorf("wait for sensor data: %w", ctx.Err())
+		case <-w.wake:
+		case <-w.timer.C:
+		}
+		w.timer.Stop()
+	}
+}
+
+// untilDue reports whether any pending attribute's window has passed, else
+// how long until the first one does.
+func (w *Watcher) untilDue() (bool, time.Duration) {
+	now := w.h.nowUS()
+	wait := int64(math.MaxInt64)
+	for i := range w.refs {
+		r := &w.refs[i]
+		var win time.Duration
+		if w.window != nil {
+			win = w.window(r.sensorID, r.attrID)
+		}
+		left := r.since + win.Microseconds() - now
+		if left <= 0 {
+			clear(w.refs)
+			return true, 0
+		}
+		wait = min(wait, left)
+	}
+	clear(w.refs)
+	return false, time.Duration(wait) * time.Microsecond
+}
+
+// drainLocked takes everything queued into a Delivery whose slices are the
+// watcher's reused buffers. w.mu must be held.
+func (w *Watcher) drainLocked() Delivery {
+	d := Delivery{Events: w.events, Dropped: w.dropped}
+	w.events, w.dropped = nil, 0
+	if w.idx == nil {
+		w.idx = make(map[*sensor]int)
+	}
+	clear(w.idx)
+	if w.coalesce {
+		if w.latest == nil {
+			w.latest = make(map[*attribute]int)
+		}
+		clear(w.latest)
+	}
+	data := w.data[:0]
+	for k := 0; k < w.qn; k++ {
+		j := w.qhead + k
+		if j >= len(w.q) {
+			j -= len(w.q)
+		}
+		e := &w.q[j]
+		si, ok := w.idx[e.a.sensor]
+		if !ok {
+			si = len(data)
+			w.idx[e.a.sensor] = si
+			if si < cap(data) {
+				data = data[:si+1]
+				data[si].SensorID = e.a.sensor.id
+				data[si].Measurements = reuse(data[si].Measurements)
+				data[si].Blocks = reuse(data[si].Blocks)
+			} else {
+				data = append(data, SensorData{SensorID: e.a.sensor.id})
+			}
+		}
+		sd := &data[si]
+		switch {
+		case e.block:
+			sd.Blocks = append(sd.Blocks, SampleBlock{AttributeID: e.m.AttributeID, StartTimeUS: e.m.TimeUS,
+				SampleRateHz: e.rate, Samples: e.samples, ServerUS: e.m.ServerUS})
+		case w.coalesce && !e.deliverAll:
+			if at, ok := w.latest[e.a]; ok && at < len(sd.Measurements) && sd.Measurements[at].AttributeID == e.m.AttributeID {
+				if e.m.TimeUS >= sd.Measurements[at].TimeUS {
+					sd.Measurements[at] = e.m
+				}
+				break
+			}
+			w.latest[e.a] = len(sd.Measurements)
+			sd.Measurements = append(sd.Measurements, e.m)
+		default:
+			sd.Measurements = append(sd.Measurements, e.m)
+		}
+		*e = qent{}
+	}
+	w.data = data
+	if len(data) > 0 {
+		d.Data = data
+	}
+	w.h.queued.Add(-int64(w.queued))
+	w.queued, w.qhead, w.qn = 0, 0, 0
+	for _, r := range w.dirty {
+		r.sb.pending[r.idx] = false
+	}
+	clear(w.dirty)
+	w.dirty = w.dirty[:0]
+	return d
+}
+
+// reuse empties a delivery buffer for reuse, or lets a large, mostly idle one
+// go so that one burst does not pin memory.
+func reuse[T any](s []T) []T {
+	if cap(s) > 4096 && len(s) < cap(s)/4 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
+}
+
+// WatcherStats are a watcher's counters.
+type WatcherStats struct {
+	QueuedValues int
+	Dropped      uint64 // since the watcher started
+	Sensors      int
+}
+
+// Stats returns the watcher's counters.
+func (w *Watcher) Stats() WatcherStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return WatcherStats{QueuedValues: w.queued, Dropped: w.total, Sensors: len(w.subs)}
+}
+
+// Close ends the watcher: it is unsubscribed from every sensor and a pending
+// or later Next returns ErrWatcherClosed. It is safe to call more than once.
+func (w *Watcher) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	subs := w.subs
+	w.subs = nil
+	w.h.queued.Add(-int64(w.queued))
+	w.q, w.qhead, w.qn, w.queued, w.events, w.dirty = nil, 0, 0, 0, nil, nil
+	w.mu.Unlock()
+	for _, sb := range subs {
+		s := sb.s
+		s.mu.Lock()
+		for i, x := range s.subs {
+			if x == sb {
+				s.subs = append(s.subs[:i], s.subs[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+	}
+	w.h.watchers.Add(-1)
+	w.signal()
+}
