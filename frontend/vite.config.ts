@@ -10,7 +10,15 @@ export default defineConfig({
 		proxy: {
 			// Connect RPCs are POST /sensocto.v1.<Service>/<Method>.
 			'/sensocto.v1.': { target: api, changeOrigin: true },
-			'/healthz': { target: api, changeOrigin: true }
+			'/healthz': { target: api, changeOrigin: true },
+			// OpenID Connect login and callback routes of the server.
+			'/auth/': { target: api, changeOrigin: true },
+			// The dev mailbox JSON; a page load of /dev/mailbox (HTML) stays with the SPA.
+			'/dev/mailbox': {
+				target: api,
+				changeOrigin: true,
+				bypass: (req) => (req.headers.accept?.includes('text/html') ? req.url : undefined)
+			}
 		}
 	},
 	// Unit tests run in Node (no DOM, no browser download) but with the client build of

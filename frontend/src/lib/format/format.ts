@@ -50,3 +50,9 @@ export function formatTime(date: Date | undefined): string {
 		hour12: false
 	});
 }
+
+/** Formats a date and time briefly in the user's locale, e.g. "27 Nov 2026, 05:30". */
+export function formatDateTime(date: Date | undefined): string {
+	if (!date) return '–';
+	return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
