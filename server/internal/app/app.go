@@ -5,12 +5,18 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -19,10 +25,14 @@ import (
 
 	"github.com/sensocto/sensocto/frontend"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/accounts"
+	"github.com/sensocto/sensocto/server/internal/accountsrpc"
+	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/buildinfo"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/httpserver"
+	"github.com/sensocto/sensocto/server/internal/mail"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 	"github.com/sensocto/sensocto/server/internal/system"
 	"github.com/sensocto/sensocto/server/internal/systemrpc"
@@ -30,16 +40,47 @@ import (
 
 // App is a wired server.
 type App struct {
-	cfg     config.Config
-	logger  zerolog.Logger
-	db      *database.DB
-	handler http.Handler
-	server  *httpserver.Server
+	cfg      config.Config
+	logger   zerolog.Logger
+	opts     options
+	db       *database.DB
+	handler  http.Handler
+	server   *httpserver.Server
+	services []string
+
+	// background work owned by the app (the guest sweeper), stopped by Close.
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 }
+
+// guestSweepInterval is how often expired guests are deleted.
+const guestSweepInterval = 5 * time.Minute
+
+// options are settings that tests change; production uses the defaults.
+type options struct {
+	now            func() time.Time
+	passwordParams accounts.PasswordParams
+	oidcHTTPClient *http.Client
+}
+
+// Option changes how New builds the app (for tests).
+type Option func(*options)
+
+// WithClock makes the accounts domain read time from now (tokens, guest expiry, rate
+// limits).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithPasswordParams sets the argon2id parameters (tests use cheap ones).
+func WithPasswordParams(p accounts.PasswordParams) Option {
+	return func(o *options) { o.passwordParams = p }
+}
+
+// WithOIDCHTTPClient sets the client that talks to the OpenID provider.
+func WithOIDCHTTPClient(c *http.Client) Option { return func(o *options) { o.oidcHTTPClient = c } }
 
 // New opens the database, migrates it, and builds every service. Close releases what it
 // opened.
-func New(ctx context.Context, cfg config.Config, logger zerolog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, logger zerolog.Logger, opts ...Option) (*App, error) {
 	if cfg.Database.Driver == config.DriverSQLite {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
@@ -50,6 +91,9 @@ func New(ctx context.Context, cfg config.Config, logger zerolog.Logger) (*App, e
 		return nil, err
 	}
 	a := &App{cfg: cfg, logger: logger, db: db}
+	for _, o := range opts {
+		o(&a.opts)
+	}
 	if err := a.build(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -73,9 +117,35 @@ func OpenDatabase(ctx context.Context, cfg config.Config, logger zerolog.Logger)
 
 func (a *App) build() error {
 	reg := httpserver.NewMetricsRegistry()
-	opts, err := rpc.HandlerOptions(a.logger, reg)
+	opts, err := rpc.HandlerOptions(a.logger, reg, auth.NewInterceptor())
 	if err != nil {
 		return fmt.Errorf("build rpc options: %w", err)
+	}
+
+	var mailbox *mail.Mailbox
+	mailer, err := a.mailer()
+	if err != nil {
+		return err
+	}
+	if a.cfg.Dev {
+		mailbox = mail.NewMailbox(mail.DefaultMailboxSize)
+		mailer = mail.Multi{mailer, mailbox}
+	}
+	oidcEnabled := a.cfg.OIDC.Issuer != ""
+	accountsSvc, err := accounts.New(accounts.Options{
+		Ent:              a.db.Client,
+		Logger:           a.logger.With().Str("domain", "accounts").Logger(),
+		Now:              a.opts.now,
+		PublicURL:        a.cfg.PublicURL,
+		Mailer:           mailer,
+		GuestTTL:         a.cfg.GuestTTL,
+		Password:         a.opts.passwordParams,
+		RatePerMinute:    a.cfg.AuthRatePerMinute,
+		OIDCProviderName: a.cfg.OIDC.ProviderName,
+		DevMailbox:       mailbox != nil,
+	})
+	if err != nil {
+		return fmt.Errorf("build accounts: %w", err)
 	}
 
 	systemSvc := system.New(system.Options{
@@ -91,8 +161,28 @@ func (a *App) build() error {
 	mount := func(pattern string, h http.Handler) {
 		routes = append(routes, httpserver.Route{Pattern: pattern, Handler: h})
 	}
-	services := []string{sensoctov1connect.SystemServiceName}
+	services := []string{sensoctov1connect.SystemServiceName, sensoctov1connect.AuthServiceName}
 	mount(sensoctov1connect.NewSystemServiceHandler(systemrpc.New(systemSvc), opts...))
+	mount(sensoctov1connect.NewAuthServiceHandler(accountsrpc.New(accountsSvc, a.cfg.PublicURL, oidcEnabled), opts...))
+	if oidcEnabled {
+		secret, err := a.secretKey()
+		if err != nil {
+			return err
+		}
+		o := accountsrpc.NewOIDC(accountsrpc.OIDCConfig{
+			Issuer:       a.cfg.OIDC.Issuer,
+			ClientID:     a.cfg.OIDC.ClientID,
+			ClientSecret: a.cfg.OIDC.ClientSecret,
+			PublicURL:    a.cfg.PublicURL,
+			SecretKey:    secret,
+			Secure:       a.cfg.SecureCookies(),
+			HTTPClient:   a.opts.oidcHTTPClient,
+			Logger:       a.logger.With().Str("component", "oidc").Logger(),
+		}, accountsSvc)
+		mount("GET "+accountsrpc.LoginPath, http.HandlerFunc(o.Login))
+		mount("GET "+accountsrpc.CallbackPath, http.HandlerFunc(o.Callback))
+	}
+	a.services = services
 
 	checker := &healthChecker{db: a.db, services: services}
 	mount(grpchealth.NewHandler(checker, opts...))
@@ -109,17 +199,98 @@ func (a *App) build() error {
 		a.logger.Warn().Msg("the web app was not built into this binary; run 'go tool task build' to include it")
 	}
 
-	a.handler = httpserver.NewHandler(httpserver.Routes{
+	if mailbox != nil {
+		// The web app renders the mailbox page; JSON requests get the messages.
+		var page http.Handler
+		if spa != nil {
+			page = httpserver.SPAHandler(spa, httpserver.DefaultAPIPrefixes)
+		}
+		mount("GET "+accountsrpc.MailboxPath, accountsrpc.MailboxHandler(mailbox, page))
+	}
+
+	a.handler = auth.Middleware(httpserver.NewHandler(httpserver.Routes{
 		Logger:         a.logger,
 		Routes:         routes,
 		Health:         a.db.Ping,
 		Metrics:        reg,
 		SPA:            spa,
 		AllowedOrigins: a.cfg.AllowedOrigins,
+		APIPrefixes:    []string{"/auth/oidc/"},
+	}), auth.MiddlewareOptions{
+		Resolver:       accountsSvc,
+		TrustedProxies: a.cfg.TrustedProxies,
+		SecureCookies:  a.cfg.SecureCookies(),
 	})
 	a.server = httpserver.New(a.cfg, a.logger, a.handler)
+
+	ctx, stop := context.WithCancel(context.Background())
+	a.stopBackground = stop
+	a.background.Go(func() { accountsSvc.RunSweeper(ctx, guestSweepInterval) })
 	return nil
 }
+
+// mailer returns the SMTP mailer when configured, else one that logs.
+func (a *App) mailer() (mail.Mailer, error) {
+	if a.cfg.SMTP.URL == "" {
+		return mail.Log{Logger: a.logger.With().Str("component", "mail").Logger()}, nil
+	}
+	m, err := mail.NewSMTP(a.cfg.SMTP.URL, a.cfg.SMTP.From)
+	if err != nil {
+		return nil, fmt.Errorf("configure SMTP: %w", err)
+	}
+	return m, nil
+}
+
+// secretKeyFile is where a generated server secret is kept when SENSOCTO_SECRET_KEY is
+// unset.
+const secretKeyFile = "secret.key"
+
+// secretKey returns SENSOCTO_SECRET_KEY, or the key in the data directory, generated
+// (32 random bytes, file mode 0600) on first use.
+func (a *App) secretKey() ([]byte, error) {
+	if a.cfg.SecretKey != "" {
+		return []byte(a.cfg.SecretKey), nil
+	}
+	path := filepath.Join(a.cfg.DataDir, secretKeyFile)
+	b, err := os.ReadFile(path) //nolint:gosec // G304: the path is the operator's data directory
+	if err == nil {
+		if key := strings.TrimSpace(string(b)); len(key) >= 32 {
+			return []byte(key), nil
+		}
+		return nil, fmt.Errorf("server secret %s is shorter than 32 characters; delete it or set SENSOCTO_SECRET_KEY", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("generate server secret: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir for the server secret (or set SENSOCTO_SECRET_KEY): %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // G304: as above
+	if errors.Is(err, fs.ErrExist) {
+		return a.secretKey() // another process won the race
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create server secret (or set SENSOCTO_SECRET_KEY): %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	a.logger.Info().Str("path", path).Msg("generated a server secret; set SENSOCTO_SECRET_KEY to share one between nodes")
+	return []byte(key), nil
+}
+
+// ServiceNames lists the fully-qualified names of the RPC services served (as given to
+// reflection and health), so tests can enumerate every procedure.
+func (a *App) ServiceNames() []string { return append([]string(nil), a.services...) }
 
 // Handler is the whole HTTP handler, for in-process tests.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -134,8 +305,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return a.server.Serve(ctx, ln)
 }
 
-// Close releases the database.
+// Close stops background work and releases the database.
 func (a *App) Close() error {
+	if a.stopBackground != nil {
+		a.stopBackground()
+		a.background.Wait()
+	}
 	if err := a.db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

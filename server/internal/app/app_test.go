@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
@@ -25,33 +27,40 @@ type server struct {
 	url  string
 	done chan error
 	stop context.CancelFunc
+	app  *app.App
 }
 
-func startServer(t *testing.T, dialect string) *server {
+// startServer starts the app on a loopback port with env added to the test defaults.
+func startServer(t *testing.T, dialect string, env map[string]string, opts ...app.Option) *server {
 	t.Helper()
-	env := map[string]string{
-		"SENSOCTO_DATA_DIR":     t.TempDir(),
-		"SENSOCTO_DATABASE_URL": dbtest.URL(t, dialect),
-		"SENSOCTO_LOG_LEVEL":    "warn",
-		"SENSOCTO_LOG_FORMAT":   "json",
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, dbtest.Logger(t))
-	if err != nil {
-		cancel()
-		t.Fatalf("new app: %v", err)
-	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
 		t.Fatalf("listen: %v", err)
 	}
-	s := &server{url: "http://" + ln.Addr().String(), done: make(chan error, 1), stop: cancel}
+	url := "http://" + ln.Addr().String()
+	vars := map[string]string{
+		"SENSOCTO_DATA_DIR":     t.TempDir(),
+		"SENSOCTO_DATABASE_URL": dbtest.URL(t, dialect),
+		"SENSOCTO_LOG_LEVEL":    "warn",
+		"SENSOCTO_LOG_FORMAT":   "json",
+		"SENSOCTO_PUBLIC_URL":   url,
+	}
+	maps.Copy(vars, env)
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		cancel()
+		t.Fatalf("load config: %v", err)
+	}
+	opts = append([]app.Option{app.WithPasswordParams(accounts.TestPasswordParams)}, opts...)
+	a, err := app.New(ctx, cfg, dbtest.Logger(t), opts...)
+	if err != nil {
+		cancel()
+		t.Fatalf("new app: %v", err)
+	}
+	s := &server{url: url, done: make(chan error, 1), stop: cancel, app: a}
 	go func() { s.done <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -63,6 +72,40 @@ func startServer(t *testing.T, dialect string) *server {
 	return s
 }
 
+// bearer is an HTTP transport that sends a bearer token with every request.
+type bearer struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
+
+// withToken returns c sending token as bearer ("" returns c unchanged).
+func withToken(c *http.Client, token string) *http.Client {
+	if token == "" {
+		return c
+	}
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &http.Client{Transport: bearer{base: base, token: token}, Jar: c.Jar, CheckRedirect: c.CheckRedirect}
+}
+
+// signInGuest returns a guest's session token.
+func signInGuest(t *testing.T, url string) string {
+	t.Helper()
+	res, err := sensoctov1connect.NewAuthServiceClient(http.DefaultClient, url).SignInGuest(t.Context(), &sensoctov1.SignInGuestRequest{})
+	if err != nil {
+		t.Fatalf("SignInGuest: %v", err)
+	}
+	return res.GetToken()
+}
+
 // h2cClient speaks HTTP/2 with prior knowledge over plain TCP, as gRPC clients do.
 func h2cClient() *http.Client {
 	p := new(http.Protocols)
@@ -70,19 +113,19 @@ func h2cClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: p}}
 }
 
-func protocols() map[string]func(string) sensoctov1connect.SystemServiceClient {
+func protocols(token string) map[string]func(string) sensoctov1connect.SystemServiceClient {
 	return map[string]func(string) sensoctov1connect.SystemServiceClient{
 		"connect": func(url string) sensoctov1connect.SystemServiceClient {
-			return sensoctov1connect.NewSystemServiceClient(http.DefaultClient, url)
+			return sensoctov1connect.NewSystemServiceClient(withToken(http.DefaultClient, token), url)
 		},
 		"connect-json": func(url string) sensoctov1connect.SystemServiceClient {
-			return sensoctov1connect.NewSystemServiceClient(http.DefaultClient, url, connect.WithProtoJSON())
+			return sensoctov1connect.NewSystemServiceClient(withToken(http.DefaultClient, token), url, connect.WithProtoJSON())
 		},
 		"grpc": func(url string) sensoctov1connect.SystemServiceClient {
-			return sensoctov1connect.NewSystemServiceClient(h2cClient(), url, connect.WithGRPC())
+			return sensoctov1connect.NewSystemServiceClient(withToken(h2cClient(), token), url, connect.WithGRPC())
 		},
 		"grpc-web": func(url string) sensoctov1connect.SystemServiceClient {
-			return sensoctov1connect.NewSystemServiceClient(http.DefaultClient, url, connect.WithGRPCWeb())
+			return sensoctov1connect.NewSystemServiceClient(withToken(http.DefaultClient, token), url, connect.WithGRPCWeb())
 		},
 	}
 }
@@ -92,8 +135,9 @@ func TestSystemService(t *testing.T) {
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, dialect)
-			for name, newClient := range protocols() {
+			srv := startServer(t, dialect, nil)
+			token := signInGuest(t, srv.url)
+			for name, newClient := range protocols(token) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					client := newClient(srv.url)
@@ -102,8 +146,17 @@ func TestSystemService(t *testing.T) {
 					testInvalidArgument(t, client)
 				})
 			}
+			for name, newClient := range protocols("") {
+				t.Run(name+"/anonymous", func(t *testing.T) {
+					t.Parallel()
+					_, err := newClient(srv.url).GetStatus(t.Context(), &sensoctov1.GetStatusRequest{})
+					if connect.CodeOf(err) != connect.CodeUnauthenticated {
+						t.Errorf("GetStatus without a credential = %v, want unauthenticated", err)
+					}
+				})
+			}
 			t.Run("reflection", func(t *testing.T) { testReflection(t, srv.url) })
-			t.Run("http", func(t *testing.T) { testHTTPEndpoints(t, srv.url) })
+			t.Run("http", func(t *testing.T) { testHTTPEndpoints(t, srv.url, token) })
 		})
 	}
 }
@@ -129,8 +182,8 @@ func testGetStatus(t *testing.T, client sensoctov1connect.SystemServiceClient, d
 	if db.GetDialect() != dialect || !db.GetReachable() || db.GetError() != "" {
 		t.Errorf("database = %v, want %s reachable", db, dialect)
 	}
-	if c := st.GetCounts(); c == nil || c.GetUsers() != 0 || c.GetSensors() != 0 || c.GetRooms() != 0 {
-		t.Errorf("counts of an empty database = %v, want zeros", c)
+	if c := st.GetCounts(); c == nil || c.GetUsers() != 1 || c.GetSensors() != 0 || c.GetRooms() != 0 {
+		t.Errorf("counts of a database with one guest = %v, want 1 user and zeros", c)
 	}
 }
 
@@ -199,17 +252,20 @@ func testReflection(t *testing.T, url string) {
 	}
 }
 
-func testHTTPEndpoints(t *testing.T, url string) {
+func testHTTPEndpoints(t *testing.T, url, token string) {
 	cases := []struct {
-		method, path, body, contentType string
-		wantCode                        int
-		wantBody                        string
+		method, path, body, contentType, token string
+		wantCode                               int
+		wantBody                               string
 	}{
-		{"GET", "/healthz", "", "", http.StatusOK, "ok"},
-		{"POST", "/grpc.health.v1.Health/Check", "{}", "application/json", http.StatusOK, "SERVING"},
-		{"POST", "/sensocto.v1.SystemService/GetStatus", "{}", "application/json", http.StatusOK, `"goVersion"`},
-		{"GET", "/metrics", "", "", http.StatusOK, `sensocto_rpc_requests_total{code="ok",procedure="/sensocto.v1.SystemService/GetStatus"}`},
-		{"GET", "/sensocto.v1.NoSuchService/Method", "", "", http.StatusNotFound, ""},
+		{"GET", "/healthz", "", "", "", http.StatusOK, "ok"},
+		{"POST", "/grpc.health.v1.Health/Check", "{}", "application/json", "", http.StatusOK, "SERVING"},
+		{"POST", "/sensocto.v1.SystemService/GetStatus", "{}", "application/json", token, http.StatusOK, `"goVersion"`},
+		{"POST", "/sensocto.v1.SystemService/GetStatus", "{}", "application/json", "", http.StatusUnauthorized, `"unauthenticated"`},
+		{"POST", "/sensocto.v1.SystemService/GetStatus", "{}", "application/json", "sst_not-a-token", http.StatusUnauthorized, `"unauthenticated"`},
+		{"POST", "/sensocto.v1.AuthService/GetAuthConfig", "{}", "application/json", "", http.StatusOK, `"guestEnabled":true`},
+		{"GET", "/metrics", "", "", "", http.StatusOK, `sensocto_rpc_requests_total{code="ok",procedure="/sensocto.v1.SystemService/GetStatus"}`},
+		{"GET", "/sensocto.v1.NoSuchService/Method", "", "", "", http.StatusNotFound, ""},
 	}
 	for _, c := range cases {
 		req, err := http.NewRequestWithContext(t.Context(), c.method, url+c.path, strings.NewReader(c.body))
@@ -218,6 +274,9 @@ func testHTTPEndpoints(t *testing.T, url string) {
 		}
 		if c.contentType != "" {
 			req.Header.Set("Content-Type", c.contentType)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -235,8 +294,8 @@ func testHTTPEndpoints(t *testing.T, url string) {
 // Serve returns without waiting for the shutdown timeout.
 func TestShutdownEndsStreams(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "sqlite")
-	client := sensoctov1connect.NewSystemServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+	srv := startServer(t, "sqlite", nil)
+	client := sensoctov1connect.NewSystemServiceClient(withToken(h2cClient(), signInGuest(t, srv.url)), srv.url, connect.WithGRPC())
 	stream, err := client.WatchStatus(t.Context(), &sensoctov1.WatchStatusRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -33,9 +33,11 @@ const DefaultMaxMessageBytes = 4 << 20
 //  3. error mapping (ConnectError): whatever happens below becomes a
 //     *connect.Error with a safe message, so the outer two record real codes;
 //  4. panic recovery: a panic becomes Internal and its stack is logged;
-//  5. validation with protovalidate: a bad request becomes an
+//  5. the inner interceptors given, in order (authorization: a caller without
+//     a credential is refused before its request is even validated);
+//  6. validation with protovalidate: a bad request becomes an
 //     apperr InvalidArgument error, mapped by 3 with its field violations.
-func HandlerOptions(logger zerolog.Logger, reg prometheus.Registerer) ([]connect.HandlerOption, error) {
+func HandlerOptions(logger zerolog.Logger, reg prometheus.Registerer, inner ...connect.Interceptor) ([]connect.HandlerOption, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("create validator: %w", err)
@@ -52,7 +54,7 @@ func HandlerOptions(logger zerolog.Logger, reg prometheus.Registerer) ([]connect
 	return []connect.HandlerOption{
 		connect.WithInterceptors(outer...),
 		connect.WithRecover(recoverFunc(logger)),
-		connect.WithInterceptors(NewValidateInterceptor(validator)),
+		connect.WithInterceptors(append(append([]connect.Interceptor(nil), inner...), NewValidateInterceptor(validator))...),
 		connect.WithReadMaxBytes(DefaultMaxMessageBytes),
 	}, nil
 }
