@@ -18,13 +18,20 @@ type Options struct {
 	// Now is the clock for server receive times and watcher deadlines
 	// (time.Now when nil).
 	Now func() time.Time
+	// OnBattery, when set, is called by Ingest with the newest measurement of
+	// a batch for an attribute of type battery (a number 0..100 or a struct
+	// with level and charging), so that the wiring can feed the sensor's own
+	// battery into back-pressure. It runs with the sensor's lock held: it must
+	// be quick and must not call the hub.
+	OnBattery func(sensorID string, m Measurement)
 }
 
 // Hub holds the live sensors. All methods are safe for concurrent use.
 type Hub struct {
-	now    func() time.Time
-	seed   maphash.Seed
-	shards [shardCount]shard
+	now       func() time.Time
+	onBattery func(sensorID string, m Measurement)
+	seed      maphash.Seed
+	shards    [shardCount]shard
 
 	// factorMu guards factor, the ring capacity factor (1 at normal load).
 	factorMu sync.Mutex
@@ -33,6 +40,7 @@ type Hub struct {
 	ingested atomic.Uint64 // values accepted
 	dropped  atomic.Uint64 // values dropped from watcher queues
 	queued   atomic.Int64  // values in all watcher queues
+	capacity atomic.Int64  // sum of the watcher queues' capacities
 	watchers atomic.Int64
 }
 
@@ -44,7 +52,7 @@ type shard struct {
 
 // New returns an empty Hub.
 func New(opts Options) *Hub {
-	h := &Hub{now: opts.Now, seed: maphash.MakeSeed(), factor: 1}
+	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, seed: maphash.MakeSeed(), factor: 1}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -150,6 +158,10 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 			}
 			old.typ, old.unit, old.rateHz, old.inferred = spec.Type, spec.Unit, spec.SampleRateHz, false
 			old.deliverAll = old.waveform || deliverAllType(spec.Type)
+			old.battery = spec.Type == "battery"
+			if !old.waveform {
+				old.baseCap = baseCapacity(spec.Type)
+			}
 			old.setFactor(factor)
 		}
 		kind := EventUpdated
@@ -256,6 +268,7 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 	}
 	now := h.nowUS()
 	attrs := s.scratch
+	battery := -1
 	for i := range b.Measurements {
 		m := &b.Measurements[i]
 		m.ServerUS = now
@@ -264,6 +277,9 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		}
 		a := attrs[i]
 		a.ingested++
+		if a.battery && (battery < 0 || m.TimeUS >= b.Measurements[battery].TimeUS) {
+			battery = i
+		}
 		if a.waveform {
 			a.samples.insert(sample{t: m.TimeUS, srv: now, v: float32(m.Value.F[0])})
 		} else {
@@ -291,6 +307,9 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 	}
 	for _, sb := range s.subs {
 		sb.w.push(sb, b, attrs)
+	}
+	if battery >= 0 && h.onBattery != nil {
+		h.onBattery(s.id, b.Measurements[battery])
 	}
 	h.ingested.Add(count(n))
 	return n, nil
@@ -393,8 +412,9 @@ type Stats struct {
 	Ingested uint64
 	// Dropped counts values dropped from watcher queues since start.
 	Dropped uint64
-	// QueuedValues is the number of values in all watcher queues now.
-	QueuedValues int64
+	// QueuedValues is the number of values in all watcher queues now, and
+	// QueueCapacity the sum of their capacities.
+	QueuedValues, QueueCapacity int64
 	// LoadFactor is the current ring capacity factor.
 	LoadFactor float64
 }
@@ -403,7 +423,7 @@ type Stats struct {
 func (h *Hub) Stats() Stats {
 	st := Stats{
 		Watchers: h.watchers.Load(), Ingested: h.ingested.Load(), Dropped: h.dropped.Load(),
-		QueuedValues: h.queued.Load(), LoadFactor: h.loadFactor(),
+		QueuedValues: h.queued.Load(), QueueCapacity: h.capacity.Load(), LoadFactor: h.loadFactor(),
 	}
 	for i := range h.shards {
 		sh := &h.shards[i]
@@ -417,4 +437,10 @@ func (h *Hub) Stats() Stats {
 // count converts a length (never negative) to a counter increment.
 func count(n int) uint64 {
 	return uint64(n) //nolint:gosec // G115: n is a length or a sum of lengths, never negative
+}
+
+// QueueFill returns the values in all watcher queues and their total capacity
+// (for loadmon.RuntimeSampler.Queues).
+func (h *Hub) QueueFill() (queued, capacity int64) {
+	return h.queued.Load(), h.capacity.Load()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -458,3 +459,114 @@ func events(ds []Delivery) []Event {
 }
 
 func sampleOffset(i int, rate float64) int64 { return int64(float64(i) * 1e6 / rate) }
+
+func TestOnBatteryAndQueueFill(t *testing.T) {
+	t.Parallel()
+	var got []Measurement
+	h := New(Options{OnBattery: func(id string, m Measurement) {
+		if id == "s" {
+			got = append(got, m)
+		}
+	}})
+	mustRegister(t, h, "s")
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{
+		{AttributeID: "battery", TimeUS: 20, Value: Number(15)},
+		{AttributeID: "battery", TimeUS: 10, Value: Number(90)},
+		{AttributeID: "temp", TimeUS: 30, Value: Number(20)},
+	}})
+	if len(got) != 1 || got[0].Value.F[0] != 15 {
+		t.Fatalf("OnBattery got %+v, want the newest battery value once", got)
+	}
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, MaxQueuedValues: 100})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", Value: Number(1)}}})
+	if q, c := h.QueueFill(); q != 1 || c != 100 {
+		t.Fatalf("QueueFill = %d, %d", q, c)
+	}
+	w.Close()
+	if q, c := h.QueueFill(); q != 0 || c != 0 {
+		t.Fatalf("QueueFill after Close = %d, %d", q, c)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	ids := []string{"a", "b", "c"}
+	for _, id := range ids {
+		mustRegister(t, h, id, AttributeSpec{ID: "ecg", Type: "ecg"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() { // ingesters
+			for j := range 300 {
+				_, _ = h.Ingest(ids[(i+j)%3], &Batch{
+					Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: int64(j + 1), SampleRateHz: 100, Samples: []float32{1, 2, 3}}},
+					Measurements: []Measurement{{AttributeID: fmt.Sprintf("m%d", j%5), Value: Number(1)}},
+				})
+			}
+		})
+		wg.Go(func() { // watchers that come and go
+			for range 20 {
+				w, err := h.Watch(WatchSpec{SensorIDs: ids, Recent: true, CoalesceScalars: i%2 == 0, MaxQueuedValues: 50})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				nctx, ncancel := context.WithTimeout(ctx, time.Millisecond)
+				_, _ = w.Next(nctx)
+				ncancel()
+				w.Close()
+			}
+		})
+	}
+	wg.Go(func() {
+		for j := range 50 {
+			h.SetLoadFactor([]float64{1, 0.5, 0.2}[j%3])
+			_, _, _ = h.History("a", "ecg", 0, 0, 10)
+			_ = h.Stats()
+		}
+		h.Delete("c")
+		mustRegister(t, h, "c")
+	})
+	wg.Wait()
+	if st := h.Stats(); st.Watchers != 0 || st.QueuedValues != 0 || st.QueueCapacity != 0 {
+		t.Fatalf("stats after all watchers closed: %+v", st)
+	}
+}
+
+func TestRegisterRedeclares(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s")
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "t1", TimeUS: 1, Value: Number(1)}, {AttributeID: "lead2", TimeUS: 1, Value: Number(1)}}})
+	info, err := h.Register("s", []AttributeSpec{{ID: "t1", Type: "temperature", Unit: "°C"}, {ID: "lead2", Type: "ecg", SampleRateHz: 256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := info.Attributes
+	if a[0].Type != "temperature" || a[0].Capacity != 64 || a[0].Stored != 1 || a[0].Inferred || a[0].Unit != "°C" {
+		t.Fatalf("t1 = %+v", a[0])
+	}
+	if a[1].Type != "ecg" || !a[1].Waveform || a[1].Capacity != 2000 || a[1].Stored != 0 || a[1].SampleRateHz != 256 {
+		t.Fatalf("lead2 = %+v", a[1])
+	}
+	cases := []struct {
+		attrs []AttributeSpec
+		field string
+	}{
+		{[]AttributeSpec{{ID: "ok"}, {ID: "-bad"}}, "attributes[1].attribute_id"},
+		{[]AttributeSpec{{ID: "x"}, {ID: "x"}}, "attributes[1].attribute_id"},
+		{[]AttributeSpec{{ID: "x", SampleRateHz: math.Inf(1)}}, "attributes[0].sample_rate_hz"},
+	}
+	for _, tc := range cases {
+		_, err := h.Register("s", tc.attrs)
+		if e, ok := apperr.As(err); !ok || e.Violations[0].Field != tc.field {
+			t.Errorf("Register(%+v) = %v, want field %s", tc.attrs, err, tc.field)
+		}
+	}
+	if _, err := h.Register("bad id!", nil); apperr.KindOf(err) != apperr.KindInvalidArgument {
+		t.Errorf("bad sensor id: %v", err)
+	}
+}

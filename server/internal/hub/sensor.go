@@ -53,6 +53,7 @@ type attribute struct {
 	// waveform attributes keep samples; the others keep points.
 	waveform   bool
 	deliverAll bool
+	battery    bool // type battery: Ingest reports its newest value
 	baseCap    int
 	samples    ring[sample]
 	points     ring[Point]
@@ -66,6 +67,7 @@ func newAttribute(s *sensor, spec AttributeSpec, inferred, waveform bool, factor
 		baseCap: baseCapacity(spec.Type),
 	}
 	a.deliverAll = a.waveform || deliverAllType(spec.Type)
+	a.battery = spec.Type == "battery"
 	if a.waveform && a.baseCap < baseCapacity(TypeECG) && a.baseCap == DefaultCapacity {
 		a.baseCap = baseCapacity(TypeECG) // an unknown waveform (e.g. ecg_lead2) keeps as much as ecg
 	}

@@ -221,6 +221,7 @@ func (h *Hub) Watch(spec WatchSpec) (*Watcher, error) {
 		w.recent = &recent
 	}
 	h.watchers.Add(1)
+	h.capacity.Add(int64(w.maxValues))
 	return w, nil
 }
 
@@ -544,5 +545,6 @@ func (w *Watcher) Close() {
 		s.mu.Unlock()
 	}
 	w.h.watchers.Add(-1)
+	w.h.capacity.Add(-int64(w.maxValues))
 	w.signal()
 }
