@@ -213,8 +213,8 @@ func (h *Hub) Delete(sensorID string) bool {
 	return true
 }
 
-// Notify sends an event (EventUpdated, EventConnected, EventDisconnected) to
-// the sensor's watchers.
+// Notify sends an event (EventUpdated, EventConnected, EventDisconnected,
+// EventAttention) to the sensor's watchers.
 func (h *Hub) Notify(sensorID string, kind EventKind) error {
 	s := h.get(sensorID)
 	if s == nil {

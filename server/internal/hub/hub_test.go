@@ -570,3 +570,22 @@ func TestRegisterRedeclares(t *testing.T) {
 		t.Errorf("bad sensor id: %v", err)
 	}
 }
+
+func TestTinyQueue(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "x"})
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, MaxQueuedValues: 1, Window: func(string, string) time.Duration { return time.Hour }})
+	defer w.Close()
+	// An empty queue must wait, not spin out empty deliveries.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if d, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on an empty queue = %+v, %v", d, err)
+	}
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "x", Value: Number(1)}, {AttributeID: "x", Value: Number(2)}}})
+	d := next(t, w) // full (half of 1): delivered despite the hour-long window
+	if ms := measurements([]Delivery{d}); len(ms) != 1 || ms[0].Value.F[0] != 2 || d.Dropped != 1 {
+		t.Fatalf("delivery = %+v", d)
+	}
+}

@@ -21,6 +21,7 @@ const (
 	EventConnected                         // a connector started streaming (sent by the caller via Notify)
 	EventDisconnected                      // the last connector stopped (via Notify)
 	EventRemoved                           // the sensor was deleted: no more data will come
+	EventAttention                         // its attention level changed (sent by the wiring via Notify)
 )
 
 // Event is a change to a watched sensor.
@@ -368,7 +369,7 @@ func (w *Watcher) Next(ctx context.Context) (Delivery, error) {
 			w.mu.Unlock()
 			return d, nil
 		}
-		if len(w.events) > 0 || w.queued >= w.maxValues/2 {
+		if len(w.events) > 0 || w.queued > 0 && w.queued >= w.maxValues/2 {
 			d := w.drainLocked()
 			w.mu.Unlock()
 			return d, nil
