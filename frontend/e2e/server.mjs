@@ -58,9 +58,11 @@ export async function waitFor(
 /**
  * Starts `sensocto serve` on a free port with a temporary data directory and waits until
  * /healthz answers 200. With SENSOCTO_E2E_URL set it starts nothing and returns that URL.
+ * env adds variables for the server (e.g. { SENSOCTO_DEV: 'true' } for the dev mailbox).
+ * @param {{ env?: Record<string, string> }} [options]
  * @returns {Promise<{ url: string, logs: () => string, stop: () => Promise<void> }>}
  */
-export async function startServer() {
+export async function startServer({ env = {} } = {}) {
 	const external = process.env.SENSOCTO_E2E_URL;
 	if (external) {
 		const url = external.replace(/\/+$/, '');
@@ -82,6 +84,9 @@ export async function startServer() {
 	const proc = spawn(bin, ['serve'], {
 		env: {
 			...process.env,
+			// Links in emails (magic links) must point at this server.
+			SENSOCTO_PUBLIC_URL: url,
+			...env,
 			SENSOCTO_HTTP_ADDR: `127.0.0.1:${port}`,
 			SENSOCTO_DATA_DIR: dataDir
 		},
@@ -117,6 +122,21 @@ export async function startServer() {
 		throw new Error(`server did not become healthy:\n${output}`, { cause: err });
 	}
 	return { url, logs: () => output, stop };
+}
+
+/**
+ * Signs the browser context in as a new guest through the API (the session cookie lands
+ * in the context's cookie jar), for tests that are not about signing in.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url server URL
+ */
+export async function signInAsGuest(context, url) {
+	const res = await context.request.post(`${url}/sensocto.v1.AuthService/SignInGuest`, {
+		headers: { 'Content-Type': 'application/json' },
+		data: {}
+	});
+	if (!res.ok()) throw new Error(`SignInGuest answered ${res.status()}: ${await res.text()}`);
+	return res.json();
 }
 
 /** Launches the system Chromium (never a downloaded browser). */

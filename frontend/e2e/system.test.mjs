@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { artifactsDir, launchBrowser, startServer } from './server.mjs';
+import { artifactsDir, launchBrowser, signInAsGuest, startServer } from './server.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -21,9 +21,13 @@ after(async () => {
 	await server?.stop();
 });
 
-/** Opens a page that fails the test on uncaught errors in the app. */
+/**
+ * Opens a page, signed in as a fresh guest (every page but sign-in needs a session), and
+ * collects uncaught errors in the app.
+ */
 async function open(path, options = {}) {
 	const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+	await signInAsGuest(context, server.url);
 	const page = await context.newPage();
 	const errors = [];
 	page.on('pageerror', (err) => errors.push(err));
@@ -66,7 +70,7 @@ test('root redirects to /system and the nav reaches every page', async () => {
 	try {
 		await page.waitForURL('**/system');
 		const nav = page.getByRole('navigation', { name: 'Main' });
-		for (const name of ['Lobby', 'Rooms', 'Simulator', 'Settings']) {
+		for (const name of ['Lobby', 'Rooms', 'Simulator']) {
 			await nav.getByRole('link', { name }).click();
 			await page.getByRole('heading', { level: 1, name }).waitFor();
 			assert.equal(
@@ -76,6 +80,8 @@ test('root redirects to /system and the nav reaches every page', async () => {
 			);
 			assert.match((await page.getByTestId('empty-state').textContent()) ?? '', /arrive/);
 		}
+		await nav.getByRole('link', { name: 'Settings' }).click();
+		await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
 		// Deep links work (the server falls back to index.html).
 		await page.goto(server.url + '/rooms');
 		await page.getByRole('heading', { level: 1, name: 'Rooms' }).waitFor();
@@ -95,6 +101,20 @@ test('theme toggle switches and persists', async () => {
 		await page.reload();
 		await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
 		await page.screenshot({ path: join(artifactsDir, 'system-toggled-dark.png') });
+	} finally {
+		await context.close();
+	}
+});
+
+test('System page without a session sends the visitor to sign in', async () => {
+	const context = await browser.newContext();
+	try {
+		const page = await context.newPage();
+		await page.goto(server.url + '/system');
+		await page.waitForURL('**/signin?return_to=%2Fsystem');
+		await page.getByRole('button', { name: 'Continue as guest' }).click();
+		await page.waitForURL('**/system');
+		await page.getByTestId('version').waitFor({ timeout: 15_000 });
 	} finally {
 		await context.close();
 	}

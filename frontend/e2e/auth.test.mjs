@@ -1,0 +1,217 @@
+// End-to-end: signing in and out, API tokens and the dev mailbox, against a real server
+// (SENSOCTO_DEV=true) in real Chromium.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { artifactsDir, launchBrowser, startServer } from './server.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+	server = await startServer({ env: { SENSOCTO_DEV: 'true' } });
+	browser = await launchBrowser();
+	await mkdir(artifactsDir, { recursive: true });
+});
+
+after(async () => {
+	await browser?.close();
+	await server?.stop();
+});
+
+/**
+ * A fresh browser context (no cookies) and page that records uncaught app errors.
+ * @param {import('playwright-core').BrowserContextOptions} [options]
+ */
+async function fresh(options = {}) {
+	const context = await browser.newContext({
+		viewport: { width: 1280, height: 860 },
+		colorScheme: 'light',
+		...options
+	});
+	const page = await context.newPage();
+	/** @type {Error[]} */
+	const errors = [];
+	page.on('pageerror', (err) => errors.push(err));
+	return { context, page, errors };
+}
+
+/** Calls an AuthService method with a bearer token (as a connector would), JSON encoded. */
+async function callWithToken(method, secret) {
+	return fetch(`${server.url}/sensocto.v1.AuthService/${method}`, {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${secret}` },
+		body: '{}'
+	});
+}
+
+/** Runs fn; on failure saves a screenshot and prints the server's log tail. */
+async function withFailureShot(page, name, fn) {
+	try {
+		await fn();
+	} catch (err) {
+		await page.screenshot({ path: join(artifactsDir, `${name}-failure.png`), fullPage: true });
+		console.error(server.logs().slice(-4000));
+		throw err;
+	}
+}
+
+test('guest signs in, creates and revokes an API token, signs out', async () => {
+	const { context, page, errors } = await fresh();
+	await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+	await withFailureShot(page, 'auth', async () => {
+		// Unauthenticated: /settings lands on sign-in, remembering where to come back.
+		await page.goto(server.url + '/settings');
+		await page.waitForURL('**/signin?return_to=%2Fsettings');
+		await page.getByRole('heading', { level: 1, name: 'Sign in to Sensocto' }).waitFor();
+		await page.getByRole('tab', { name: 'Email link' }).waitFor(); // config loaded
+		await page.screenshot({ path: join(artifactsDir, 'signin.png'), fullPage: true });
+		await page.emulateMedia({ colorScheme: 'dark' });
+		await page.screenshot({ path: join(artifactsDir, 'signin-dark.png'), fullPage: true });
+		await page.emulateMedia({ colorScheme: 'light' });
+
+		// One click: a guest, and back to the page asked for.
+		await page.getByRole('button', { name: 'Continue as guest' }).click();
+		await page.waitForURL('**/settings');
+		await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+		const menu = page.getByTestId('account-menu');
+		assert.match((await menu.textContent()) ?? '', /Guest/);
+
+		// Create a token: the secret is shown once.
+		await page.getByLabel('Name', { exact: true }).fill('e2e bridge');
+		await page.getByLabel('Full').check();
+		await page.getByLabel('Expires').selectOption('30d');
+		await page.getByRole('button', { name: 'Create token' }).click();
+		const secretBox = page.getByTestId('token-secret');
+		await secretBox.waitFor();
+		const secret = await secretBox.inputValue();
+		assert.ok(secret.length >= 20, `secret looks like a secret: ${secret}`);
+		assert.match(
+			(await page.getByTestId('token-secret-panel').textContent()) ?? '',
+			/won’t see it again/
+		);
+		await page.getByRole('button', { name: 'Copy', exact: true }).click();
+		await page.getByText('Copied to the clipboard.').waitFor();
+		assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+
+		// It is in the list, with a prefix of the secret.
+		const row = page.getByTestId('token-row').filter({ hasText: 'e2e bridge' });
+		await row.waitFor();
+		const rowText = (await row.textContent()) ?? '';
+		assert.match(rowText, /full/);
+		const prefix = ((await row.locator('code').textContent()) ?? '').replace('…', '').trim();
+		assert.ok(prefix.length > 0 && secret.startsWith(prefix), `prefix ${prefix} of ${secret}`);
+
+		// The token works as a bearer credential.
+		assert.equal((await callWithToken('GetMe', secret)).status, 200);
+
+		// Full-page shots from the top, so the sticky header sits where it belongs.
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await page.screenshot({ path: join(artifactsDir, 'settings.png'), fullPage: true });
+		await page.emulateMedia({ colorScheme: 'dark' });
+		await page.screenshot({ path: join(artifactsDir, 'settings-dark.png'), fullPage: true });
+		await page.emulateMedia({ colorScheme: 'light' });
+
+		// Dismissed, the secret is gone for good, also after a reload.
+		await page.getByRole('button', { name: 'I have copied it' }).click();
+		await secretBox.waitFor({ state: 'detached' });
+		await page.reload();
+		await row.waitFor();
+		assert.ok(!((await page.content()) ?? '').includes(secret), 'secret not on the page');
+
+		// Revoke, with confirmation: it disappears and stops working at once.
+		await page.getByRole('button', { name: 'Revoke e2e bridge' }).click();
+		await page
+			.getByRole('group', { name: 'Revoke e2e bridge?' })
+			.getByRole('button', { name: 'Revoke' })
+			.click();
+		await row.waitFor({ state: 'detached' });
+		await page.getByTestId('no-tokens').waitFor();
+		assert.equal((await callWithToken('GetMe', secret)).status, 401);
+
+		// Sign out: back at sign-in, and private pages send us there again.
+		await menu.click();
+		await page.getByTestId('sign-out').click();
+		await page.waitForURL((u) => u.pathname === '/signin');
+		await page.getByRole('button', { name: 'Continue as guest' }).waitFor();
+		await page.goto(server.url + '/system');
+		await page.waitForURL('**/signin?return_to=%2Fsystem');
+
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
+test('password sign-up shows field errors, then signs up and in', async () => {
+	const { context, page, errors } = await fresh();
+	await withFailureShot(page, 'auth-password', async () => {
+		await page.goto(server.url + '/signin');
+		await page.getByRole('tab', { name: 'Create account' }).click();
+		await page.getByLabel('Email', { exact: true }).fill('ada@example.com');
+		await page.getByLabel('Password', { exact: true }).fill('short');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		// The server's field violation shows next to the field.
+		const pw = page.getByLabel('Password', { exact: true });
+		await page.waitForFunction(
+			() => document.getElementById('password')?.getAttribute('aria-invalid') === 'true'
+		);
+		assert.match((await page.locator('#password-err').textContent()) ?? '', /10/);
+		await pw.fill('a long enough password');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await page.waitForURL((u) => u.pathname === '/system');
+		assert.match((await page.getByTestId('account-menu').textContent()) ?? '', /ada/);
+
+		await page.getByTestId('account-menu').click();
+		await page.getByTestId('sign-out').click();
+		await page.waitForURL((u) => u.pathname === '/signin');
+
+		// Wrong password: one message, still signed out.
+		await page.getByLabel('Email', { exact: true }).fill('ada@example.com');
+		await page.getByLabel('Password', { exact: true }).fill('not the password');
+		await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+		await page.getByTestId('signin-error').waitFor();
+		await page.getByLabel('Password', { exact: true }).fill('a long enough password');
+		await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+		await page.waitForURL((u) => u.pathname === '/system');
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
+test('magic link through the dev mailbox', async () => {
+	const { context, page, errors } = await fresh({ colorScheme: 'dark' });
+	await withFailureShot(page, 'auth-magic', async () => {
+		await page.goto(server.url + '/signin?return_to=%2Fsettings');
+		await page.getByRole('tab', { name: 'Email link' }).click();
+		await page.getByLabel('Email', { exact: true }).fill('grace@example.com');
+		await page.getByRole('button', { name: 'Email me a link' }).click();
+		await page.getByTestId('magic-sent').waitFor();
+		await page.getByTestId('magic-sent').getByRole('link', { name: 'dev mailbox' }).click();
+		await page.waitForURL('**/dev/mailbox');
+		const mail = page.getByTestId('mail').filter({ hasText: 'grace@example.com' }).first();
+		await mail.waitFor();
+		await page.screenshot({ path: join(artifactsDir, 'mailbox-dark.png'), fullPage: true });
+		await mail.getByTestId('mail-link').click();
+		await page.waitForURL((u) => u.pathname === '/settings');
+		assert.equal(new URL(page.url()).search, '', 'the secret is not left in the address bar');
+		await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+		assert.match((await page.getByTestId('account-menu').textContent()) ?? '', /grace/i);
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
+test('sign-in page on a phone', async () => {
+	const { context, page } = await fresh({ viewport: { width: 375, height: 740 } });
+	await page.goto(server.url + '/signin');
+	await page.getByRole('button', { name: 'Continue as guest' }).waitFor();
+	const overflow = await page.evaluate(
+		() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+	);
+	assert.ok(overflow <= 0, `page overflows by ${overflow}px`);
+	await page.screenshot({ path: join(artifactsDir, 'signin-phone.png'), fullPage: true });
+	await context.close();
+});
