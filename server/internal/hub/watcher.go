@@ -161,6 +161,8 @@ type Watcher struct {
 	data   []SensorData
 	idx    map[*sensor]int
 	latest map[*attribute]int
+	// smallDrains counts consecutive small deliveries.
+	smallDrains int
 }
 
 // Watch subscribes to sensors. Sensors that are not live yet are created
@@ -443,6 +445,17 @@ func (w *Watcher) drainLocked() Delivery {
 		}
 		clear(w.latest)
 	}
+	// Large buffers are released after 64 deliveries in a row that were small
+	// (under 1024 entries).
+	if w.qn < 1024 {
+		w.smallDrains++
+	} else {
+		w.smallDrains = 0
+	}
+	release := w.smallDrains >= 64
+	if release {
+		w.smallDrains = 0
+	}
 	data := w.data[:0]
 	for k := 0; k < w.qn; k++ {
 		j := w.qhead + k
@@ -457,8 +470,8 @@ func (w *Watcher) drainLocked() Delivery {
 			if si < cap(data) {
 				data = data[:si+1]
 				data[si].SensorID = e.a.sensor.id
-				data[si].Measurements = reuse(data[si].Measurements)
-				data[si].Blocks = reuse(data[si].Blocks)
+				data[si].Measurements = reuse(data[si].Measurements, release)
+				data[si].Blocks = reuse(data[si].Blocks, release)
 			} else {
 				data = append(data, SensorData{SensorID: e.a.sensor.id})
 			}
@@ -496,10 +509,10 @@ func (w *Watcher) drainLocked() Delivery {
 	return d
 }
 
-// reuse empties a delivery buffer for reuse, or lets a large, mostly idle one
-// go so that one burst does not pin memory.
-func reuse[T any](s []T) []T {
-	if cap(s) > 4096 && len(s) < cap(s)/4 {
+// reuse empties a delivery buffer for reuse; release lets a large one go, so
+// that one burst does not pin memory for the life of the stream.
+func reuse[T any](s []T, release bool) []T {
+	if release && cap(s) > 4096 {
 		return nil
 	}
 	clear(s)
