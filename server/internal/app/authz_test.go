@@ -156,8 +156,8 @@ const (
 type matrix struct {
 	url      string
 	services []string
-	tokens [numCallers]string
-	emails atomic.Int64
+	tokens   [numCallers]string
+	emails   atomic.Int64
 }
 
 func (m *matrix) authAs(token string) sensoctov1connect.AuthServiceClient {
