@@ -83,20 +83,20 @@ func (h *Hub) get(id string) *sensor {
 	return s
 }
 
-// ensure returns the live sensor, creating it; created is true when it did.
-func (h *Hub) ensure(id string) (s *sensor, created bool) {
+// ensure returns the live sensor, creating it.
+func (h *Hub) ensure(id string) *sensor {
 	if s := h.get(id); s != nil {
-		return s, false
+		return s
 	}
 	sh := h.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s := sh.m[id]; s != nil {
-		return s, false
+		return s
 	}
-	s = newSensor(id)
+	s := newSensor(id)
 	sh.m[id] = s
-	return s, true
+	return s
 }
 
 func notFound(id string) error { return apperr.NotFound("sensor %q is not live", id) }
@@ -124,7 +124,7 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 	}
 	factor := h.loadFactor()
 	for {
-		s, created := h.ensure(sensorID)
+		s := h.ensure(sensorID)
 		s.mu.Lock()
 		if s.deleted {
 			s.mu.Unlock()
@@ -165,8 +165,9 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 			old.setFactor(factor)
 		}
 		kind := EventUpdated
-		if created {
-			kind = EventRegistered
+		if !s.registered {
+			kind = EventRegistered // also for a sensor Watch created before it was registered
+			s.registered = true
 		}
 		h.eventLocked(s, kind)
 		info := s.info()

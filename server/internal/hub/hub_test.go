@@ -431,8 +431,8 @@ func TestRecentAndEvents(t *testing.T) {
 	}
 	all := collect(t, w0, func(all []Delivery) bool { return len(measurements(all)) == 2 && len(events(all)) == 3 })
 	ev := events(all)
-	if ev[0].Kind != EventUpdated || ev[1].Kind != EventUpdated || ev[2].Kind != EventConnected {
-		t.Fatalf("events = %+v", ev) // created by Watch, so registration is an update; hum added; connected
+	if ev[0].Kind != EventRegistered || ev[1].Kind != EventUpdated || ev[2].Kind != EventConnected {
+		t.Fatalf("events = %+v", ev) // registered; hum added by data; connected
 	}
 
 	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, AttributeIDs: []string{"temp"}, Recent: true})

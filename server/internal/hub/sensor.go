@@ -141,11 +141,12 @@ func (a *attribute) pointsIn(from, to int64, limit int) []Point {
 type sensor struct {
 	id string
 
-	mu      sync.Mutex
-	deleted bool
-	attrs   map[string]*attribute
-	list    []*attribute
-	subs    []*sub
+	mu         sync.Mutex
+	deleted    bool
+	registered bool // by Register (Watch and Ingest do not register)
+	attrs      map[string]*attribute
+	list       []*attribute
+	subs       []*sub
 	// scratch holds the attribute of each batch item during Ingest (reused).
 	scratch []*attribute
 	// pending holds attributes created by the batch being validated.

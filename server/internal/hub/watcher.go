@@ -197,7 +197,7 @@ func (h *Hub) Watch(spec WatchSpec) (*Watcher, error) {
 			continue
 		}
 		for {
-			s, _ := h.ensure(id)
+			s := h.ensure(id)
 			s.mu.Lock()
 			if s.deleted {
 				s.mu.Unlock()
