@@ -47,6 +47,7 @@ func (g *buttons) NextUS() int64 {
 }
 
 func (g *buttons) Advance(untilUS int64, out *Output) int {
+	untilUS = g.g.limit(untilUS)
 	n := 0
 	for {
 		if g.releaseU != 0 {

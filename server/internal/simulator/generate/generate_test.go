@@ -461,3 +461,42 @@ func fmtRate(r float64) string {
 	}
 	return "512Hz"
 }
+
+func TestDurationStopsTheAttribute(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{"ecg", "heartrate", "button"} {
+		a := attr(typ, 10, scenario.Params{PressRate: f(120)})
+		a.Duration = 5
+		out := run(1, a, 20, 0.5)
+		last := int64(0)
+		for _, fl := range flatten(out) {
+			last = max(last, fl.t)
+		}
+		if out.Len() == 0 || last >= t0+5e6 {
+			t.Errorf("%s: %d values, last at +%d µs, want none from +5 s", typ, out.Len(), last-t0)
+		}
+	}
+}
+
+// TestSkeletonIsUpright checks the landmarks form a standing figure: head above
+// shoulders above hips above knees above ankles, left side on the image's right.
+func TestSkeletonIsUpright(t *testing.T) {
+	t.Parallel()
+	for _, m := range []string{"idle", "walking", "waving", "dancing", "exercise", "jumping", "unknown"} {
+		out := run(1, attr("skeleton", 15, scenario.Params{MotionType: m}), 8, 1)
+		for i, s := range out.Samples {
+			lm := s.Struct["landmarks"].([]any)
+			y := func(j int) float64 { return lm[j].(map[string]any)["y"].(float64) }
+			x := func(j int) float64 { return lm[j].(map[string]any)["x"].(float64) }
+			if !(y(0) < y(11) && y(11) < y(23) && y(23) < y(25) && y(25) < y(27) && y(12) < y(24) && y(24) < y(26) && y(26) < y(28)) {
+				t.Fatalf("%s frame %d: not upright: nose %.3f shoulders %.3f hips %.3f knees %.3f ankles %.3f", m, i, y(0), y(11), y(23), y(25), y(27))
+			}
+			if x(11) <= x(12) || x(23) <= x(24) {
+				t.Fatalf("%s frame %d: left/right swapped", m, i)
+			}
+		}
+		if first, last := stringify(out.Samples[0].Struct), stringify(out.Samples[len(out.Samples)-1].Struct); first == last {
+			t.Errorf("%s: no motion", m)
+		}
+	}
+}

@@ -19,7 +19,8 @@ type Generator interface {
 	Waveform() bool
 	// Advance appends every value due strictly before untilUS that was not
 	// produced yet and returns how many it appended. Calls with a time at or
-	// before the previous one append nothing.
+	// before the previous one append nothing. An attribute with a duration
+	// produces nothing after StartUS + duration.
 	Advance(untilUS int64, out *Output) int
 	// NextUS is the time of the next value not produced yet.
 	NextUS() int64
@@ -40,6 +41,9 @@ func New(cfg Config, a scenario.Attribute) Generator {
 		rate = 1
 	}
 	b := base{id: a.ID, typ: a.Type, g: grid{startUS: cfg.StartUS, rate: rate}}
+	if a.Duration > 0 {
+		b.g.endUS = cfg.StartUS + int64(a.Duration*1e6)
+	}
 	r := newRand(cfg.Seed, cfg.SensorID, a.ID)
 	p := a.Params
 	t := strings.ToLower(a.Type)

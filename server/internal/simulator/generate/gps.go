@@ -100,6 +100,7 @@ func newGPS(r *rand.Rand, p scenario.Params) *gps {
 		g.v0 = *p.Speed / 3.6
 	}
 	g.speed = ou{sd: SpeedVariation / 3, tau: 30}
+	g.v = g.v0
 	g.turn = ou{sd: mode.MaxTurnDPS / 6, tau: 8}
 	g.heading = uniform(r, 0, 360)
 	g.drift = [2]ou{{sd: 2.5, tau: 60}, {sd: 2.5, tau: 60}}

@@ -11,6 +11,15 @@ type grid struct {
 	startUS int64
 	rate    float64
 	next    int64 // index of the next sample to produce
+	endUS   int64 // no samples at or after it; 0 for none (duration 0 = continuous)
+}
+
+// limit caps untilUS at the grid's end.
+func (g *grid) limit(untilUS int64) int64 {
+	if g.endUS > 0 && untilUS > g.endUS {
+		return g.endUS
+	}
+	return untilUS
 }
 
 func (g *grid) timeOf(k int64) int64 {
@@ -19,6 +28,7 @@ func (g *grid) timeOf(k int64) int64 {
 
 // due returns how many samples are due strictly before untilUS.
 func (g *grid) due(untilUS int64) int64 {
+	untilUS = g.limit(untilUS)
 	if untilUS <= g.startUS {
 		return 0
 	}

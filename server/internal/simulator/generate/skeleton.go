@@ -52,6 +52,18 @@ func keyframes(n int, period float64, f func(ph float64) pose) motion {
 
 func sin2pi(ph float64) float64 { return math.Sin(2 * math.Pi * ph) }
 
+// Segment lengths in normalised image units (before per-sensor scaling).
+const (
+	thighLen = 0.17
+	shinLen  = 0.16
+)
+
+// legDrop is how far the pelvis drops when the thigh is at angle hip and the
+// shin at angle shin from vertical, keeping the feet on the floor.
+func legDrop(hip, shin float64) float64 {
+	return thighLen + shinLen - thighLen*math.Cos(hip) - shinLen*math.Cos(shin)
+}
+
 // Motions of the original (ui-simulator.md §4.4): idle 4 s, walking 1 s
 // (8 keyframes), waving 1.5 s, dancing 4 s (16 keyframes), exercise 3 s, and
 // jumping 1 s, which the original only named.
@@ -63,11 +75,13 @@ var motions = map[string]motion{
 	"walking": keyframes(8, 1, func(ph float64) pose {
 		s := sin2pi(ph)
 		return pose{
-			hipY:     0.01 * math.Abs(s),
-			shoulder: [2]float64{0.1 - 0.35*s, 0.1 + 0.35*s},
-			elbow:    [2]float64{0.3, 0.3},
-			hip:      [2]float64{0.35 * s, -0.35 * s},
-			knee:     [2]float64{0.4 * math.Max(0, -s), 0.4 * math.Max(0, s)},
+			hipY: 0.01 * math.Abs(s),
+			// Seen from the front, swings show as small sideways motion and
+			// the bent knee of the swinging leg as a shorter leg.
+			shoulder: [2]float64{0.1 - 0.12*s, 0.1 + 0.12*s},
+			elbow:    [2]float64{0.25, 0.25},
+			hip:      [2]float64{0.06 * s, -0.06 * s},
+			knee:     [2]float64{0.5 * math.Max(0, -s), 0.5 * math.Max(0, s)},
 		}
 	}),
 	"waving": keyframes(6, 1.5, func(ph float64) pose {
@@ -89,22 +103,25 @@ var motions = map[string]motion{
 		}
 	}),
 	"exercise": keyframes(6, 3, func(ph float64) pose {
+		// Squats seen from the front: knees out, shins back to nearly
+		// vertical, the pelvis dropping by what the bent legs lose in
+		// height so the feet stay on the floor; arms raise forward.
 		d := (1 - math.Cos(2*math.Pi*ph)) / 2 // 0 standing … 1 deep squat
 		return pose{
-			hipY:     0.1 * d,
+			hipY:     legDrop(0.9*d, 0.2*d),
 			shoulder: [2]float64{0.1 + 1.4*d, 0.1 + 1.4*d},
-			hip:      [2]float64{-0.9 * d, -0.9 * d},
-			knee:     [2]float64{1.6 * d, 1.6 * d},
+			hip:      [2]float64{0.9 * d, 0.9 * d},
+			knee:     [2]float64{1.1 * d, 1.1 * d},
 		}
 	}),
 	"jumping": keyframes(8, 1, func(ph float64) pose {
 		up := math.Max(0, sin2pi(ph))
 		crouch := math.Max(0, -sin2pi(ph))
 		return pose{
-			hipY:     -0.08*up + 0.04*crouch,
+			hipY:     -0.08*up + legDrop(0.6*crouch, 0.2*crouch),
 			shoulder: [2]float64{0.2 + 2.2*up, 0.2 + 2.2*up},
-			hip:      [2]float64{-0.5 * crouch, -0.5 * crouch},
-			knee:     [2]float64{1.0*crouch + 0.3*up, 1.0*crouch + 0.3*up},
+			hip:      [2]float64{0.6 * crouch, 0.6 * crouch},
+			knee:     [2]float64{0.8*crouch + 0.3*up, 0.8*crouch + 0.3*up},
 		}
 	}),
 }
@@ -169,9 +186,9 @@ func (k *skeleton) place(p pose) {
 		}
 		hp := [2]float64{hx + dir*0.045, hy}
 		pt[23+side] = hp
-		kx, ky := limb(hp[0], hp[1], 0.17, p.hip[side], side)
+		kx, ky := limb(hp[0], hp[1], thighLen, p.hip[side], side)
 		pt[25+side] = [2]float64{kx, ky}
-		ax, ay := limb(kx, ky, 0.16, p.hip[side]-p.knee[side], side)
+		ax, ay := limb(kx, ky, shinLen, p.hip[side]-p.knee[side], side)
 		pt[27+side] = [2]float64{ax, ay}
 		pt[29+side] = [2]float64{ax - dir*0.005, ay + 0.015}
 		pt[31+side] = [2]float64{ax + dir*0.03, ay + 0.02}
