@@ -244,7 +244,9 @@ func (w *Watcher) push(sb *sub, b *Batch, attrs []*attribute) {
 			continue
 		}
 		m := &b.Measurements[i]
-		wake = w.enqueue(sb, a, qent{a: a, deliverAll: a.deliverAll, m: *m}) || wake
+		e := w.reserve(1) // a zeroed slot: set only what a measurement uses
+		e.a, e.deliverAll, e.m = a, a.deliverAll, *m
+		wake = w.markPending(sb, a, m.ServerUS) || wake
 	}
 	nm := len(b.Measurements)
 	for i := range b.Blocks {
@@ -253,9 +255,10 @@ func (w *Watcher) push(sb *sub, b *Batch, attrs []*attribute) {
 			continue
 		}
 		blk := &b.Blocks[i]
-		e := qent{a: a, block: true, deliverAll: true, samples: blk.Samples, rate: blk.SampleRateHz,
-			m: Measurement{AttributeID: blk.AttributeID, TimeUS: blk.StartTimeUS, ServerUS: blk.ServerUS}}
-		wake = w.enqueue(sb, a, e) || wake
+		e := w.reserve(len(blk.Samples))
+		e.a, e.block, e.deliverAll, e.samples, e.rate = a, true, true, blk.Samples, blk.SampleRateHz
+		e.m.AttributeID, e.m.TimeUS, e.m.ServerUS = blk.AttributeID, blk.StartTimeUS, blk.ServerUS
+		wake = w.markPending(sb, a, blk.ServerUS) || wake
 	}
 	if before < w.maxValues/2 && w.queued >= w.maxValues/2 {
 		wake = true // half full: deliver early rather than drop
@@ -277,11 +280,10 @@ func (w *Watcher) signal() {
 	}
 }
 
-// enqueue appends e, dropping the oldest entries while the queue would exceed
-// maxValues. It reports whether the attribute became pending (a new deadline).
+// reserve makes room for an entry of v values, dropping the oldest entries
+// while the queue would exceed maxValues, and returns the new, zeroed slot.
 // w.mu must be held.
-func (w *Watcher) enqueue(sb *sub, a *attribute, e qent) bool {
-	v := e.values()
+func (w *Watcher) reserve(v int) *qent {
 	for w.qn > 0 && w.queued+v > w.maxValues {
 		f := &w.q[w.qhead]
 		fv := f.values()
@@ -306,9 +308,15 @@ func (w *Watcher) enqueue(sb *sub, a *attribute, e qent) bool {
 	if j >= len(w.q) {
 		j -= len(w.q)
 	}
-	w.q[j] = e
 	w.qn++
 	w.queued += v
+	return &w.q[j]
+}
+
+// markPending records that the subscription's attribute has undelivered data
+// since the server time since, and reports whether it just became pending (a
+// new, possibly earlier deadline). w.mu must be held.
+func (w *Watcher) markPending(sb *sub, a *attribute, since int64) bool {
 	if a.index >= len(sb.pending) {
 		sb.pending = append(sb.pending, make([]bool, a.index+1-len(sb.pending))...)
 	}
@@ -316,7 +324,7 @@ func (w *Watcher) enqueue(sb *sub, a *attribute, e qent) bool {
 		return false
 	}
 	sb.pending[a.index] = true
-	w.dirty = append(w.dirty, pendingRef{sb: sb, idx: a.index, sensorID: sb.s.id, attrID: a.id, since: e.m.ServerUS})
+	w.dirty = append(w.dirty, pendingRef{sb: sb, idx: a.index, sensorID: sb.s.id, attrID: a.id, since: since})
 	return true
 }
 
