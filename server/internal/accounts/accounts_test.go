@@ -46,7 +46,7 @@ type fixture struct {
 	deleted atomic.Int64
 }
 
-func newFixture(t *testing.T, dialect string, opts ...func(*accounts.Options)) *fixture {
+func newFixture(t testing.TB, dialect string, opts ...func(*accounts.Options)) *fixture {
 	t.Helper()
 	db := dbtest.Open(t, dialect)
 	f := &fixture{db: db.Client, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, mailbox: mail.NewMailbox(10)}

@@ -31,7 +31,7 @@ type cachedToken struct {
 // token and user for invalidation. A generation counter keeps a load that raced with an
 // invalidation from storing a stale entry.
 type tokenCache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	max     int
 	gen     uint64
 	entries map[cacheKey]*cachedToken
@@ -50,8 +50,8 @@ func newTokenCache(size int) *tokenCache {
 
 // get returns the entry for k and the current generation (for a later put).
 func (c *tokenCache) get(k cacheKey) (*cachedToken, uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return c.entries[k], c.gen
 }
 

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -25,8 +26,7 @@ func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, 
 	if !wellFormed(secret, prefixSession, prefixAPI) {
 		return auth.Resolution{}, errInvalidToken()
 	}
-	var k cacheKey
-	copy(k[:], hashSecret(secret))
+	k := cacheKey(sha256.Sum256([]byte(secret)))
 	now := s.now()
 	e, gen := s.cache.get(k)
 	if e == nil || now.Sub(e.loadedAt) >= s.opts.CacheTTL || now.Before(e.loadedAt) {

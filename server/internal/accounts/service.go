@@ -43,6 +43,10 @@ const (
 	// one per 5 minutes.
 	magicPerEmail   = 3
 	magicEmailEvery = 5 * time.Minute
+	// signInPerEmail and signInEmailEvery limit password attempts on one account,
+	// whatever the IP: a burst of 10, then one per minute.
+	signInPerEmail   = 10
+	signInEmailEvery = time.Minute
 )
 
 // Options configures a Service.
@@ -92,7 +96,9 @@ type Service struct {
 	mailer mail.Mailer
 
 	limitSignUp, limitSignIn, limitGuest, limitMagic, limitVerify *auth.Limiter
-	limitMagicEmail                                               *auth.Limiter
+	// per address: magic links sent, and password attempts (guessing spread over
+	// many IPs).
+	limitMagicEmail, limitSignInEmail *auth.Limiter
 }
 
 // New returns a Service.
@@ -133,19 +139,20 @@ func New(o Options) (*Service, error) {
 		return auth.NewLimiter(o.RatePerMinute, time.Minute/time.Duration(o.RatePerMinute), 0, o.Now)
 	}
 	return &Service{
-		db:              o.Ent,
-		log:             o.Logger,
-		now:             o.Now,
-		opts:            o,
-		hasher:          h,
-		cache:           newTokenCache(o.CacheSize),
-		mailer:          mailer,
-		limitSignUp:     perIP(),
-		limitSignIn:     perIP(),
-		limitGuest:      perIP(),
-		limitMagic:      perIP(),
-		limitVerify:     perIP(),
-		limitMagicEmail: auth.NewLimiter(magicPerEmail, magicEmailEvery, 0, o.Now),
+		db:               o.Ent,
+		log:              o.Logger,
+		now:              o.Now,
+		opts:             o,
+		hasher:           h,
+		cache:            newTokenCache(o.CacheSize),
+		mailer:           mailer,
+		limitSignUp:      perIP(),
+		limitSignIn:      perIP(),
+		limitGuest:       perIP(),
+		limitMagic:       perIP(),
+		limitVerify:      perIP(),
+		limitMagicEmail:  auth.NewLimiter(magicPerEmail, magicEmailEvery, 0, o.Now),
+		limitSignInEmail: auth.NewLimiter(signInPerEmail, signInEmailEvery, 0, o.Now),
 	}, nil
 }
 

@@ -137,7 +137,11 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (Session, 
 	if err := s.limitSignIn.Check(ipKey(ctx), "sign-in"); err != nil {
 		return Session{}, err
 	}
-	u, err := s.db.User.Query().Where(user.Email(normalizeEmail(email)), user.IsGuest(false)).Only(ctx)
+	email = normalizeEmail(email)
+	if err := s.limitSignInEmail.Check(email, "sign-in"); err != nil {
+		return Session{}, err
+	}
+	u, err := s.db.User.Query().Where(user.Email(email), user.IsGuest(false)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return Session{}, fmt.Errorf("find user: %w", err)
 	}
