@@ -112,7 +112,8 @@ type Run struct {
 
 // Start starts one goroutine per sensor of sc, each of which registers its
 // sensor, then generates and publishes every tick
-// until ctx ends or Stop is called, and finally unregisters it. A Register
+// until ctx ends or Stop is called, and finally unregisters it (values still
+// pending at that moment, at most about two windows' worth, are not sent). A Register
 // error ends the whole run (see Wait); Publish errors are counted and the
 // batch dropped, as a device would.
 func Start(ctx context.Context, sc *scenario.Scenario, pub Publisher, opts Options) (*Run, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,7 @@ func Parse(name, file string, data []byte) (*Scenario, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("parse scenario %s: %w", file, err)
+		return nil, syntaxError(file, err)
 	}
 	sc := &Scenario{Name: name, Source: file, Description: description(data)}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -516,4 +517,16 @@ func (p *parser) str(v *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	return v.Value, true
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a YAML syntax error ("yaml: line 3: did not find …") into
+// an *Error with that line.
+func syntaxError(file string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: line, Column: 1, Msg: "invalid YAML: " + m[2]}
+	}
+	return fmt.Errorf("parse scenario %s: %w", file, err)
 }

@@ -61,6 +61,7 @@ func TestReferenceScenariosLoad(t *testing.T) {
 func TestUnknownKeysKept(t *testing.T) {
 	t.Parallel()
 	src := `# Demo
+intimate: true
 future_flag: {a: 1}
 connectors:
   c:
@@ -82,7 +83,7 @@ connectors:
 	}
 	s := sc.Connectors[0].Sensors[0]
 	a := s.Attributes[0]
-	if sc.Description != "Demo" || sc.Extra["future_flag"] == nil || sc.Connectors[0].Extra["color"] != "blue" ||
+	if sc.Description != "Demo" || !sc.Intimate || !sc.Summary().Intimate || sc.Extra["future_flag"] == nil || sc.Connectors[0].Extra["color"] != "blue" ||
 		s.ID != "s1" || s.SensorIDField != "other_id" || s.Extra["room_hint"] != 3 ||
 		a.SamplingRate != 2 || a.Extra["respiratory_rate"] != 14 || a.Extra["nested"] == nil || a.BatchSize != 1 {
 		t.Errorf("parsed %+v / %+v / %+v", sc, s, a)
@@ -143,8 +144,9 @@ func TestParseReportsEveryProblem(t *testing.T) {
 
 func TestSyntaxErrorNamesFile(t *testing.T) {
 	t.Parallel()
-	_, err := Parse("x", "x.yaml", []byte("connectors:\n  c: [\n"))
-	if err == nil || !strings.Contains(err.Error(), "x.yaml") || !strings.Contains(err.Error(), "line") {
+	_, err := Parse("x", "x.yaml", []byte("connectors:\n  c:\n    sensors: {a: 1\n  d: 2\n"))
+	var e *Error
+	if !errors.As(err, &e) || e.File != "x.yaml" || e.Line < 2 || !strings.Contains(e.Msg, "invalid YAML") {
 		t.Fatalf("error %v", err)
 	}
 }
