@@ -1,7 +1,6 @@
 package attention
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -435,82 +434,6 @@ func (t *Tracker) update(sensorID string, now time.Time) {
 	}
 }
 
-// Sweep drops expired leases and ends hover lingers whose time has come,
-// announcing the changes. Run calls it; tests call it after advancing their
-// clock.
-func (t *Tracker) Sweep() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if t.next.IsZero() || now.Before(t.next) {
-		return
-	}
-	var next time.Time
-	later := func(at time.Time) {
-		if next.IsZero() || at.Before(next) {
-			next = at
-		}
-	}
-	touched := make(map[string]struct{})
-	for id, vw := range t.viewers {
-		if !now.Before(vw.expires) {
-			for sensorID := range vw.items {
-				touched[sensorID] = struct{}{}
-				if a := t.sensors[sensorID]; a != nil {
-					delete(a.viewers, vw)
-				}
-			}
-			delete(t.viewers, id)
-			continue
-		}
-		later(vw.expires)
-		for sensorID, attrs := range vw.items {
-			for attrID, it := range attrs {
-				if it.hoverUntil.IsZero() {
-					continue
-				}
-				if it.lingering(now) {
-					later(it.hoverUntil)
-					continue
-				}
-				it.hoverUntil = time.Time{}
-				touched[sensorID] = struct{}{}
-				if it.empty(now) {
-					t.removeItem(vw, sensorID, attrID)
-				}
-			}
-		}
-	}
-	t.next = next
-	for id := range touched {
-		t.update(id, now)
-	}
-}
-
-// Run sweeps at every lease expiry and linger end until ctx ends. The caller
-// owns the goroutine that runs it.
-func (t *Tracker) Run(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		t.mu.Lock()
-		next := t.next
-		t.mu.Unlock()
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(next.Sub(t.now()), 0)
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.kick:
-		case <-timer.C:
-			t.Sweep()
-		}
-	}
-}
-
 // AddWatcher counts an open Watch stream as LOW attention on the sensors until
 // release is called (release is idempotent).
 func (t *Tracker) AddWatcher(sensorIDs []string) (release func()) {
@@ -538,67 +461,4 @@ func (t *Tracker) AddWatcher(sensorIDs []string) (release func()) {
 			}
 		})
 	}
-}
-
-// Level returns a sensor's level.
-func (t *Tracker) Level(sensorID string) Level {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if a := t.sensors[sensorID]; a != nil {
-		return a.snap.Level
-	}
-	return LevelNone
-}
-
-// AttributeLevel returns the level of one attribute: the max of its own, the
-// whole sensor's ("" attribute, e.g. a pin of the sensor) and LOW while Watch
-// streams are open. It is what a watcher's flush window for the attribute
-// should follow.
-func (t *Tracker) AttributeLevel(sensorID, attributeID string) Level {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a := t.sensors[sensorID]
-	if a == nil {
-		return LevelNone
-	}
-	l := LevelNone
-	if a.watchers > 0 {
-		l = LevelLow
-	}
-	for _, aa := range a.snap.Attributes {
-		if aa.AttributeID == attributeID || aa.AttributeID == "" {
-			l = max(l, aa.Level)
-		}
-	}
-	return l
-}
-
-// Snapshot returns a sensor's attention (NONE with no detail when nobody).
-func (t *Tracker) Snapshot(sensorID string) SensorAttention {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if a := t.sensors[sensorID]; a != nil {
-		sa := a.snap
-		sa.Attributes = slices.Clone(sa.Attributes)
-		return sa
-	}
-	return SensorAttention{SensorID: sensorID}
-}
-
-// Stats summarise the tracker for SystemService.
-type Stats struct {
-	Viewers int
-	// SensorsByLevel counts tracked sensors per level (index = Level).
-	SensorsByLevel [4]int
-}
-
-// Stats returns the current summary.
-func (t *Tracker) Stats() Stats {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st := Stats{Viewers: len(t.viewers)}
-	for _, a := range t.sensors {
-		st.SensorsByLevel[a.snap.Level]++
-	}
-	return st
 }

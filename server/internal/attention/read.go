@@ -1,0 +1,66 @@
+package attention
+
+import "slices"
+
+// Level returns a sensor's level.
+func (t *Tracker) Level(sensorID string) Level {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.sensors[sensorID]; a != nil {
+		return a.snap.Level
+	}
+	return LevelNone
+}
+
+// AttributeLevel returns the level of one attribute: the max of its own, the
+// whole sensor's ("" attribute, e.g. a pin of the sensor) and LOW while Watch
+// streams are open. It is what a watcher's flush window for the attribute
+// should follow.
+func (t *Tracker) AttributeLevel(sensorID, attributeID string) Level {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.sensors[sensorID]
+	if a == nil {
+		return LevelNone
+	}
+	l := LevelNone
+	if a.watchers > 0 {
+		l = LevelLow
+	}
+	for _, aa := range a.snap.Attributes {
+		if aa.AttributeID == attributeID || aa.AttributeID == "" {
+			l = max(l, aa.Level)
+		}
+	}
+	return l
+}
+
+// Snapshot returns a sensor's attention (NONE with no detail when nobody).
+func (t *Tracker) Snapshot(sensorID string) SensorAttention {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.sensors[sensorID]; a != nil {
+		sa := a.snap
+		sa.Attributes = slices.Clone(sa.Attributes)
+		return sa
+	}
+	return SensorAttention{SensorID: sensorID}
+}
+
+// Stats summarise the tracker for SystemService.
+type Stats struct {
+	Viewers int
+	// SensorsByLevel counts tracked sensors per level (index = Level).
+	SensorsByLevel [4]int
+}
+
+// Stats returns the current summary.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := Stats{Viewers: len(t.viewers)}
+	for _, a := range t.sensors {
+		st.SensorsByLevel[a.snap.Level]++
+	}
+	return st
+}

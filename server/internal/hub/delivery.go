@@ -1,0 +1,175 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Next waits until the flush window of some queued data has passed (or events
+// are queued, or the queue is half full) and returns everything queued. The
+// first call of a watcher made with WatchSpec.Recent returns the recent window
+// at once. Only one goroutine may call Next, and a Delivery (its Data slices)
+// is valid only until the next call: the watcher reuses the buffers. Sample
+// slices are shared read-only with the hub and other watchers.
+func (w *Watcher) Next(ctx context.Context) (Delivery, error) {
+	for {
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return Delivery{}, ErrWatcherClosed
+		}
+		if w.recent != nil {
+			d := *w.recent
+			w.recent = nil
+			w.mu.Unlock()
+			return d, nil
+		}
+		if len(w.events) > 0 || w.queued > 0 && w.queued >= w.maxValues/2 {
+			d := w.drainLocked()
+			w.mu.Unlock()
+			return d, nil
+		}
+		wait := time.Duration(-1)
+		if w.qn > 0 {
+			w.refs = append(w.refs[:0], w.dirty...)
+			w.mu.Unlock()
+			if due, d := w.untilDue(); due {
+				w.mu.Lock()
+				dl := w.drainLocked()
+				w.mu.Unlock()
+				if len(dl.Data) > 0 || len(dl.Events) > 0 || dl.Dropped > 0 {
+					return dl, nil
+				}
+				continue
+			} else {
+				wait = d
+			}
+		} else {
+			w.mu.Unlock()
+		}
+		if wait >= 0 {
+			w.timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			w.timer.Stop()
+			return Delivery{}, fmt.Errorf("wait for sensor data: %w", ctx.Err())
+		case <-w.wake:
+		case <-w.timer.C:
+		}
+		w.timer.Stop()
+	}
+}
+
+// untilDue reports whether any pending attribute's window has passed, else
+// how long until the first one does.
+func (w *Watcher) untilDue() (bool, time.Duration) {
+	now := w.h.nowUS()
+	wait := int64(math.MaxInt64)
+	for i := range w.refs {
+		r := &w.refs[i]
+		var win time.Duration
+		if w.window != nil {
+			win = w.window(r.sensorID, r.attrID)
+		}
+		left := r.since + win.Microseconds() - now
+		if left <= 0 {
+			clear(w.refs)
+			return true, 0
+		}
+		wait = min(wait, left)
+	}
+	clear(w.refs)
+	return false, time.Duration(wait) * time.Microsecond
+}
+
+// drainLocked takes everything queued into a Delivery whose slices are the
+// watcher's reused buffers. w.mu must be held.
+func (w *Watcher) drainLocked() Delivery {
+	d := Delivery{Events: w.events, Dropped: w.dropped}
+	w.events, w.dropped = nil, 0
+	if w.idx == nil {
+		w.idx = make(map[*sensor]int)
+	}
+	clear(w.idx)
+	if w.coalesce {
+		if w.latest == nil {
+			w.latest = make(map[*attribute]int)
+		}
+		clear(w.latest)
+	}
+	// Large buffers are released after 64 deliveries in a row that were small
+	// (under 1024 entries).
+	if w.qn < 1024 {
+		w.smallDrains++
+	} else {
+		w.smallDrains = 0
+	}
+	release := w.smallDrains >= 64
+	if release {
+		w.smallDrains = 0
+	}
+	data := w.data[:0]
+	for k := 0; k < w.qn; k++ {
+		j := w.qhead + k
+		if j >= len(w.q) {
+			j -= len(w.q)
+		}
+		e := &w.q[j]
+		si, ok := w.idx[e.a.sensor]
+		if !ok {
+			si = len(data)
+			w.idx[e.a.sensor] = si
+			if si < cap(data) {
+				data = data[:si+1]
+				data[si].SensorID = e.a.sensor.id
+				data[si].Measurements = reuse(data[si].Measurements, release)
+				data[si].Blocks = reuse(data[si].Blocks, release)
+			} else {
+				data = append(data, SensorData{SensorID: e.a.sensor.id})
+			}
+		}
+		sd := &data[si]
+		switch {
+		case e.block:
+			sd.Blocks = append(sd.Blocks, SampleBlock{AttributeID: e.m.AttributeID, StartTimeUS: e.m.TimeUS,
+				SampleRateHz: e.rate, Samples: e.samples, ServerUS: e.m.ServerUS})
+		case w.coalesce && !e.deliverAll:
+			if at, ok := w.latest[e.a]; ok && at < len(sd.Measurements) && sd.Measurements[at].AttributeID == e.m.AttributeID {
+				if e.m.TimeUS >= sd.Measurements[at].TimeUS {
+					sd.Measurements[at] = e.m
+				}
+				break
+			}
+			w.latest[e.a] = len(sd.Measurements)
+			sd.Measurements = append(sd.Measurements, e.m)
+		default:
+			sd.Measurements = append(sd.Measurements, e.m)
+		}
+		*e = qent{}
+	}
+	w.data = data
+	if len(data) > 0 {
+		d.Data = data
+	}
+	w.h.queued.Add(-int64(w.queued))
+	w.queued, w.qhead, w.qn = 0, 0, 0
+	for _, r := range w.dirty {
+		r.sb.pending[r.idx] = false
+	}
+	clear(w.dirty)
+	w.dirty = w.dirty[:0]
+	return d
+}
+
+// reuse empties a delivery buffer for reuse; release lets a large one go, so
+// that one burst does not pin memory for the life of the stream.
+func reuse[T any](s []T, release bool) []T {
+	if release && cap(s) > 4096 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
+}
