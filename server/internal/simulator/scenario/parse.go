@@ -468,7 +468,7 @@ func (p *parser) rangeF(v *yaml.Node, path string, lo, hi float64, integral bool
 		return 0, false
 	}
 	if f < lo || f > hi {
-		p.fail(v, path, "must be between %g and %g, got %s", lo, hi, v.Value)
+		p.fail(v, path, "must be between %s and %s, got %s", num(lo), num(hi), v.Value)
 		return 0, false
 	}
 	return f, true
@@ -480,7 +480,7 @@ func (p *parser) optF(v *yaml.Node, path string, lo, hi float64) *float64 {
 		return nil
 	}
 	if f < lo || f > hi {
-		p.fail(v, path, "must be between %g and %g, got %s", lo, hi, v.Value)
+		p.fail(v, path, "must be between %s and %s, got %s", num(lo), num(hi), v.Value)
 		return nil
 	}
 	return &f
@@ -492,7 +492,7 @@ func (p *parser) optPos(v *yaml.Node, path string, hi float64) *float64 {
 		return nil
 	}
 	if f <= 0 || f > hi {
-		p.fail(v, path, "must be above 0 and at most %g, got %s", hi, v.Value)
+		p.fail(v, path, "must be above 0 and at most %s, got %s", num(hi), v.Value)
 		return nil
 	}
 	return &f
@@ -530,3 +530,5 @@ func syntaxError(file string, err error) error {
 	}
 	return fmt.Errorf("parse scenario %s: %w", file, err)
 }
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
