@@ -114,6 +114,13 @@ test('guest signs in, creates and revokes an API token, signs out', async () => 
 		await page.emulateMedia({ colorScheme: 'dark' });
 		await page.screenshot({ path: join(artifactsDir, 'settings-dark.png'), fullPage: true });
 		await page.emulateMedia({ colorScheme: 'light' });
+		await page.setViewportSize({ width: 375, height: 740 });
+		const overflow = await page.evaluate(
+			() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+		);
+		assert.ok(overflow <= 0, `settings overflow by ${overflow}px on a phone`);
+		await page.screenshot({ path: join(artifactsDir, 'settings-phone.png'), fullPage: true });
+		await page.setViewportSize({ width: 1280, height: 860 });
 
 		// Dismissed, the secret is gone for good, also after a reload.
 		await page.getByRole('button', { name: 'I have copied it' }).click();
