@@ -130,3 +130,41 @@ func BenchmarkIngestBatch10Parallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)*10/b.Elapsed().Seconds(), "measurements/s")
 }
+
+// BenchmarkIngestSingleInlineDrain measures the whole per-core cost of one
+// measurement for 10 watchers on one goroutine: ingest, fan-out into every
+// queue and building every delivery (what Next does), with no scheduler or
+// other-core effects.
+func BenchmarkIngestSingleInlineDrain(b *testing.B) {
+	for _, watchers := range []int{1, 10} {
+		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
+			h := New(Options{})
+			if _, err := h.Register("bench", []AttributeSpec{{ID: "heartrate"}}); err != nil {
+				b.Fatal(err)
+			}
+			ws := make([]*Watcher, watchers)
+			for i := range ws {
+				ws[i], _ = h.Watch(WatchSpec{SensorIDs: []string{"bench"}})
+				defer ws[i].Close()
+			}
+			batch := &Batch{Measurements: make([]Measurement, 1)}
+			start := time.Now().UnixMicro()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch.Measurements[0] = Measurement{AttributeID: "heartrate", TimeUS: start + int64(i), Value: Number(float64(i & 127))}
+				if _, err := h.Ingest("bench", batch); err != nil {
+					b.Fatal(err)
+				}
+				if i&4095 == 4095 {
+					for _, w := range ws {
+						w.mu.Lock()
+						w.drainLocked()
+						w.mu.Unlock()
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "measurements/s")
+		})
+	}
+}
