@@ -1,0 +1,228 @@
+package recording
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+)
+
+// bucket accumulates the values of one time bucket.
+type bucket struct {
+	min, max, sum float64
+	numbers       uint64 // numeric values in sum
+	n             uint64 // all values
+	payload       []byte // first non-numeric value
+	kind          Kind
+	payloadT      int64
+	hasPayload    bool
+}
+
+func (b *bucket) addNumber(v float64) {
+	if b.numbers == 0 {
+		b.min, b.max = v, v
+	} else {
+		b.min = math.Min(b.min, v)
+		b.max = math.Max(b.max, v)
+	}
+	b.sum += v
+	b.numbers++
+	b.n++
+}
+
+func (b *bucket) addPayload(t int64, k Kind, p []byte) {
+	b.n++
+	if !b.hasPayload || t < b.payloadT {
+		b.payload, b.kind, b.payloadT, b.hasPayload = p, k, t, true
+	}
+}
+
+// grid is a set of equal-width buckets over [lo, hi).
+type grid struct {
+	lo, width int64
+	b         []bucket
+}
+
+func newGrid(lo, hi int64, maxPoints int) *grid {
+	span := hi - lo
+	w := span / int64(maxPoints)
+	if span%int64(maxPoints) != 0 {
+		w++
+	}
+	w = max(w, 1)
+	n := span / w
+	if span%w != 0 {
+		n++
+	}
+	return &grid{lo: lo, width: w, b: make([]bucket, n)}
+}
+
+// at returns the bucket of time t (clamped to the grid).
+func (g *grid) at(t int64) *bucket {
+	i := (t - g.lo) / g.width
+	i = min(max(i, 0), int64(len(g.b)-1))
+	return &g.b[i]
+}
+
+// downsample buckets the range [from, to): recorded numbers in SQL, recorded blocks
+// and non-numeric values streamed, the in-memory window in Go.
+func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, st rangeStats, from, cut, to int64, recent []Point) (History, error) {
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	if st.any {
+		lo, hi = st.minT, st.maxT
+	}
+	if len(recent) > 0 {
+		lo = min(lo, recent[0].TimeUS)
+		hi = max(hi, recent[len(recent)-1].TimeUS)
+	}
+	lo, hi = max(lo, from), min(hi, to-1)
+	g := newGrid(lo, hi+1, req.MaxPoints)
+	if cut > from {
+		if err := r.bucketNumbers(ctx, req, g, max(from, lo), cut, st.values > st.numbers); err != nil {
+			return History{}, err
+		}
+		if st.samples > 0 {
+			if err := r.bucketBlocks(ctx, req, g, from, cut); err != nil {
+				return History{}, err
+			}
+		}
+	}
+	for _, p := range recent {
+		b := g.at(p.TimeUS)
+		switch {
+		case p.Kind == KindNumber && p.Count > 1:
+			// An already summarised in-memory point.
+			if b.numbers == 0 {
+				b.min, b.max = p.Min, p.Max
+			} else {
+				b.min, b.max = math.Min(b.min, p.Min), math.Max(b.max, p.Max)
+			}
+			b.sum += p.Number * float64(p.Count)
+			b.numbers += uint64(p.Count)
+			b.n += uint64(p.Count)
+		case p.Kind == KindNumber:
+			b.addNumber(p.Number)
+		default:
+			b.addPayload(p.TimeUS, p.Kind, p.Payload)
+		}
+	}
+	h := History{Downsampled: true}
+	for i := range g.b {
+		b := &g.b[i]
+		if b.n == 0 {
+			continue
+		}
+		h.TotalCount += b.n
+		p := Point{TimeUS: g.lo + int64(i)*g.width, Count: uint32(min(b.n, math.MaxUint32))} //nolint:gosec // G115: clamped
+		if b.numbers > 0 {
+			p.Kind, p.Number, p.Min, p.Max = KindNumber, b.sum/float64(b.numbers), b.min, b.max
+		} else {
+			p.Kind, p.Payload = b.kind, b.payload
+		}
+		h.Points = append(h.Points, p)
+	}
+	return h, nil
+}
+
+// bucketNumbers aggregates recorded measurements per bucket in SQL (min, max, sum,
+// counts), and streams non-numeric rows to keep each bucket's first one.
+func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *grid, from, to int64, payloads bool) error {
+	q := rebind(r.db.Dialect(), `SELECT (time_us - ?) / ? AS b, min(number), max(number), sum(number), count(number), count(*)
+	  FROM measurements
+	 WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?
+	 GROUP BY b`)
+	rows, err := r.db.SQL.QueryContext(ctx, q, g.lo, g.width, req.SensorID, req.AttributeID, from, to)
+	if err != nil {
+		return fmt.Errorf("bucket recorded numbers: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			i            int64
+			mn, mx, sum  sql.NullFloat64
+			numbers, all int64
+		)
+		if err := rows.Scan(&i, &mn, &mx, &sum, &numbers, &all); err != nil {
+			return fmt.Errorf("bucket recorded numbers: %w", err)
+		}
+		b := &g.b[min(max(i, 0), int64(len(g.b)-1))]
+		if numbers > 0 {
+			if b.numbers == 0 {
+				b.min, b.max = mn.Float64, mx.Float64
+			} else {
+				b.min, b.max = math.Min(b.min, mn.Float64), math.Max(b.max, mx.Float64)
+			}
+			b.sum += sum.Float64
+			b.numbers += uint64(numbers)
+		}
+		b.n += uint64(all) //nolint:gosec // G115: counts are non-negative
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bucket recorded numbers: %w", err)
+	}
+	if !payloads {
+		return nil
+	}
+	q = rebind(r.db.Dialect(), `SELECT time_us, kind, payload FROM measurements
+	 WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ? AND number IS NULL`)
+	prows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, from, to)
+	if err != nil {
+		return fmt.Errorf("bucket recorded values: %w", err)
+	}
+	defer func() { _ = prows.Close() }()
+	for prows.Next() {
+		var (
+			t       int64
+			k       int64
+			payload sql.RawBytes
+		)
+		if err := prows.Scan(&t, &k, &payload); err != nil {
+			return fmt.Errorf("bucket recorded values: %w", err)
+		}
+		b := g.at(t)
+		if !b.hasPayload || t < b.payloadT {
+			b.addPayload(t, Kind(k), append([]byte(nil), payload...)) //nolint:gosec // G115: kind is stored from a Kind
+		} else {
+			b.n++
+		}
+	}
+	if err := prows.Err(); err != nil {
+		return fmt.Errorf("bucket recorded values: %w", err)
+	}
+	return nil
+}
+
+// bucketBlocks streams the recorded blocks of the range and buckets their samples,
+// one block in memory at a time.
+func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
+	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, samples FROM measurement_blocks
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`)
+	rows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to)
+	if err != nil {
+		return fmt.Errorf("bucket recorded blocks: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var buf []float32
+	for rows.Next() {
+		var (
+			start   int64
+			rate    float64
+			samples sql.RawBytes
+		)
+		if err := rows.Scan(&start, &rate, &samples); err != nil {
+			return fmt.Errorf("bucket recorded blocks: %w", err)
+		}
+		buf = unpackSamples(buf[:0], samples)
+		for i, v := range buf {
+			t := SampleTime(start, i, rate)
+			if t < from || t >= to {
+				continue
+			}
+			g.at(t).addNumber(float64(v))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bucket recorded blocks: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,315 @@
+package recording
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+)
+
+// DefaultMaxPoints is used when HistoryRequest.MaxPoints is 0.
+const DefaultMaxPoints = 2000
+
+// HistoryRequest selects a time range of one attribute.
+type HistoryRequest struct {
+	SensorID    string
+	AttributeID string
+	// FromUS is the start of the range (inclusive); ToUS the end (exclusive), 0 for
+	// no end.
+	FromUS, ToUS int64
+	// MaxPoints caps the answer (DefaultMaxPoints when 0); with Raw it is the page
+	// size.
+	MaxPoints int
+	// Raw asks for raw points page by page; PageToken is the previous answer's
+	// NextPageToken (empty for the first page).
+	Raw       bool
+	PageToken string
+	// Recent is the in-memory window of the attribute (data the hub holds, possibly
+	// not yet written), in time order. From its first point's time on it replaces
+	// the recorded rows: the hub's window holds every accepted value since then, so
+	// the overlap between recorded and in-memory data is counted once.
+	Recent []Point
+}
+
+// History is the answer to a history query.
+type History struct {
+	// Points in time order.
+	Points []Point
+	// Downsampled is set when Points summarise buckets of raw values.
+	Downsampled bool
+	// TotalCount is the number of raw values in the range.
+	TotalCount uint64
+	// NextPageToken continues raw paging; empty on the last page.
+	NextPageToken string
+}
+
+// Query answers a history request. When the range holds more than MaxPoints values
+// and Raw is not set, it returns at most MaxPoints buckets of equal width: for
+// numbers and waveform samples each carries min, max, mean and count (so peaks and
+// the range's global extremes survive); for other kinds the bucket's first value.
+// Numbers are bucketed in SQL; blocks are streamed and bucketed in Go.
+func (r *Recorder) Query(ctx context.Context, req HistoryRequest) (History, error) {
+	if req.MaxPoints <= 0 {
+		req.MaxPoints = DefaultMaxPoints
+	}
+	to := req.ToUS
+	if to <= 0 {
+		to = math.MaxInt64
+	}
+	from := req.FromUS
+	if to <= from {
+		return History{}, apperr.InvalidArgument("to_us", "must be greater than from_us")
+	}
+	// cut splits the range: recorded rows before it, the in-memory window from it.
+	cut := to
+	if len(req.Recent) > 0 && req.Recent[0].TimeUS < cut {
+		cut = max(from, req.Recent[0].TimeUS)
+	}
+	recent := clipPoints(req.Recent, cut, to)
+	if req.Raw {
+		return r.rawPage(ctx, req, from, cut, to, recent)
+	}
+	st, err := r.stats(ctx, req.SensorID, req.AttributeID, from, cut)
+	if err != nil {
+		return History{}, err
+	}
+	if st.values+st.samples+u64(len(recent)) <= u64(req.MaxPoints) {
+		return r.rawAll(ctx, req, from, cut, to, recent)
+	}
+	h, err := r.downsample(ctx, req, st, from, cut, to, recent)
+	if err != nil {
+		return History{}, err
+	}
+	return h, nil
+}
+
+// clipPoints returns the points of ps (time-ordered) in [from, to).
+func clipPoints(ps []Point, from, to int64) []Point {
+	i := 0
+	for i < len(ps) && ps[i].TimeUS < from {
+		i++
+	}
+	j := i
+	for j < len(ps) && ps[j].TimeUS < to {
+		j++
+	}
+	return ps[i:j]
+}
+
+// rangeStats summarise the recorded rows of a range.
+type rangeStats struct {
+	values     uint64 // rows in measurements
+	numbers    uint64 // of which numeric
+	samples    uint64 // block samples in [from, to)
+	minT, maxT int64  // time of the first and last value or sample (valid if any)
+	any        bool
+}
+
+func (r *Recorder) stats(ctx context.Context, sensorID, attributeID string, from, to int64) (rangeStats, error) {
+	var st rangeStats
+	if to <= from {
+		return st, nil
+	}
+	var minT, maxT, bMin, bMax sql.NullInt64
+	var samples sql.NullInt64
+	q := rebind(r.db.Dialect(), `SELECT
+	  (SELECT count(*) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
+	  (SELECT count(number) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
+	  (SELECT min(time_us) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
+	  (SELECT max(time_us) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
+	  (SELECT sum(count) FROM measurement_blocks WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?),
+	  (SELECT min(start_time_us) FROM measurement_blocks WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?),
+	  (SELECT max(start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint)) FROM measurement_blocks
+	    WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?)`)
+	lb := satSub(from, r.opts.BlockLookback.Microseconds())
+	args := make([]any, 0, 28)
+	for i := range 7 {
+		f := from
+		if i >= 4 {
+			f = lb
+		}
+		args = append(args, sensorID, attributeID, f, to)
+	}
+	if err := r.db.SQL.QueryRowContext(ctx, q, args...).Scan(&st.values, &st.numbers, &minT, &maxT, &samples, &bMin, &bMax); err != nil {
+		return st, fmt.Errorf("count recorded points: %w", err)
+	}
+	edge, err := r.edgeCorrection(ctx, sensorID, attributeID, from, to)
+	if err != nil {
+		return st, err
+	}
+	st.samples = uint64(max(samples.Int64-edge, 0))
+	st.minT, st.maxT = math.MaxInt64, math.MinInt64
+	if minT.Valid {
+		st.any = true
+		st.minT, st.maxT = minT.Int64, maxT.Int64
+	}
+	if bMin.Valid {
+		st.any = true
+		st.minT = min(st.minT, max(bMin.Int64, from))
+		st.maxT = max(st.maxT, min(bMax.Int64, to-1))
+	}
+	return st, nil
+}
+
+// rawAll returns every point of the range (the caller knows they are few).
+func (r *Recorder) rawAll(ctx context.Context, req HistoryRequest, from, cut, to int64, recent []Point) (History, error) {
+	var h History
+	if cut > from {
+		s, err := r.openStream(ctx, req.SensorID, req.AttributeID, from, cut)
+		if err != nil {
+			return h, err
+		}
+		defer func() { _ = s.Close() }()
+		for p, ok := s.Next(); ok; p, ok = s.Next() {
+			h.Points = append(h.Points, p)
+		}
+		if err := s.Err(); err != nil {
+			return h, err
+		}
+	}
+	for _, p := range recent {
+		h.Points = append(h.Points, asRaw(p))
+	}
+	h.TotalCount = uint64(len(h.Points))
+	return h, nil
+}
+
+// asRaw fills the summary fields of a raw in-memory point.
+func asRaw(p Point) Point {
+	if p.Count == 0 {
+		p.Count = 1
+	}
+	if p.Kind == KindNumber && p.Count == 1 {
+		p.Min, p.Max = p.Number, p.Number
+	}
+	return p
+}
+
+// Page tokens are base64url of a version byte, the time of the last point returned
+// and how many points at exactly that time were returned so far.
+const pageTokenVersion = 1
+
+func encodePageToken(t int64, skip int) string {
+	var b [17]byte
+	b[0] = pageTokenVersion
+	binary.BigEndian.PutUint64(b[1:], uint64(t))    //nolint:gosec // G115: bit pattern round-trips
+	binary.BigEndian.PutUint64(b[9:], uint64(skip)) //nolint:gosec // G115: skip ≥ 0
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func decodePageToken(s string) (t int64, skip int, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != pageTokenVersion {
+		return 0, 0, apperr.InvalidArgument("page_token", "is not a token from a previous answer")
+	}
+	t = int64(binary.BigEndian.Uint64(b[1:])) //nolint:gosec // G115: bit pattern round-trips
+	k := binary.BigEndian.Uint64(b[9:])
+	if k > math.MaxInt32 {
+		return 0, 0, apperr.InvalidArgument("page_token", "is not a token from a previous answer")
+	}
+	return t, int(k), nil
+}
+
+// rawPage returns one page of raw points. Every point of the range is returned
+// exactly once over the pages, in time order; points with the same time are told
+// apart by their position in the deterministic order of the stream.
+func (r *Recorder) rawPage(ctx context.Context, req HistoryRequest, from, cut, to int64, recent []Point) (History, error) {
+	start, skip := from, 0
+	if req.PageToken != "" {
+		t, k, err := decodePageToken(req.PageToken)
+		if err != nil {
+			return History{}, err
+		}
+		start, skip = max(t, from), k
+	}
+	var h History
+	st, err := r.stats(ctx, req.SensorID, req.AttributeID, from, cut)
+	if err != nil {
+		return h, err
+	}
+	h.TotalCount = st.values + st.samples + u64(len(recent))
+	size := req.MaxPoints
+	origSkip := skip
+	atLast := 0 // points of this page at the time of its last point
+	more := false
+	emit := func(p Point) bool {
+		if skip > 0 && p.TimeUS == start {
+			skip--
+			return true
+		}
+		if len(h.Points) == size {
+			more = true
+			return false
+		}
+		if n := len(h.Points); n > 0 && h.Points[n-1].TimeUS == p.TimeUS {
+			atLast++
+		} else {
+			atLast = 1
+		}
+		h.Points = append(h.Points, asRaw(p))
+		return true
+	}
+	if cut > start {
+		s, err := r.openStream(ctx, req.SensorID, req.AttributeID, start, cut)
+		if err != nil {
+			return h, err
+		}
+		for p, ok := s.Next(); ok && emit(p); p, ok = s.Next() {
+		}
+		err = s.Err()
+		_ = s.Close()
+		if err != nil {
+			return h, err
+		}
+	}
+	if !more {
+		for _, p := range clipPoints(recent, start, to) {
+			if !emit(p) {
+				break
+			}
+		}
+	}
+	if more {
+		last := h.Points[len(h.Points)-1].TimeUS
+		if last == start {
+			atLast += origSkip
+		}
+		h.NextPageToken = encodePageToken(last, atLast)
+	}
+	return h, nil
+}
+
+// edgeCorrection returns how many samples of blocks starting in [from-lookback, to)
+// lie outside [from, to): blocks that start before the range, or run past its end.
+func (r *Recorder) edgeCorrection(ctx context.Context, sensorID, attributeID string, from, to int64) (int64, error) {
+	lb := satSub(from, r.opts.BlockLookback.Microseconds())
+	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, count FROM measurement_blocks
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?
+	   AND (start_time_us < ? OR start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint) + 1 >= ?)`)
+	rows, err := r.db.SQL.QueryContext(ctx, q, sensorID, attributeID, lb, to, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("count edge blocks: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out int64
+	for rows.Next() {
+		var start, n int64
+		var rate float64
+		if err := rows.Scan(&start, &rate, &n); err != nil {
+			return 0, fmt.Errorf("count edge blocks: %w", err)
+		}
+		for i := range int(n) {
+			if t := SampleTime(start, i, rate); t < from || t >= to {
+				out++
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("count edge blocks: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,91 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sensocto/sensocto/ent/sensor"
+)
+
+// Retention is how long one sensor's recorded data is kept; 0 means forever.
+type Retention struct {
+	SensorID string
+	Keep     time.Duration
+}
+
+// Retentions returns the retention of every sensor that records or has recorded:
+// its recording_retention_seconds, or Options.DefaultRetention when unset.
+func (r *Recorder) Retentions(ctx context.Context) ([]Retention, error) {
+	sensors, err := r.db.Client.Sensor.Query().
+		Where(sensor.Or(sensor.RecordingEnabled(true), sensor.HasRecordings())).
+		Select(sensor.FieldID, sensor.FieldRecordingRetentionSeconds).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sensor retentions: %w", err)
+	}
+	out := make([]Retention, 0, len(sensors))
+	for _, s := range sensors {
+		keep := r.opts.DefaultRetention
+		if s.RecordingRetentionSeconds != nil {
+			keep = time.Duration(*s.RecordingRetentionSeconds) * time.Second
+		}
+		out = append(out, Retention{SensorID: s.ID, Keep: keep})
+	}
+	return out, nil
+}
+
+// Maintain creates the day partitions ahead and applies retention (see the package
+// documentation). Run calls it every MaintenanceInterval.
+func (r *Recorder) Maintain(ctx context.Context) error {
+	if err := r.EnsureSchema(ctx); err != nil {
+		return err
+	}
+	rs, err := r.Retentions(ctx)
+	if err != nil {
+		return err
+	}
+	return r.ApplyRetention(ctx, rs)
+}
+
+// ApplyRetention deletes each sensor's rows older than its retention and then, with
+// the largest retention of all (forever if any sensor keeps its data forever, or
+// DefaultRetention when rs is empty), drops whole day partitions that end before it
+// and deletes older rows of sensors not listed (e.g. deleted sensors).
+func (r *Recorder) ApplyRetention(ctx context.Context, rs []Retention) error {
+	now := r.opts.Clock.Now()
+	longest := r.opts.DefaultRetention
+	forever := longest == 0
+	if len(rs) > 0 {
+		longest, forever = 0, false
+	}
+	for _, x := range rs {
+		if x.Keep <= 0 {
+			forever = true
+			continue
+		}
+		longest = max(longest, x.Keep)
+		n, err := r.sink.deleteBefore(ctx, x.SensorID, now.Add(-x.Keep).UnixMicro())
+		if err != nil {
+			return fmt.Errorf("apply retention of %s: %w", x.SensorID, err)
+		}
+		if n > 0 {
+			r.log.Info().Str("sensor_id", x.SensorID).Int64("rows", n).Dur("retention", x.Keep).Msg("deleted expired recordings")
+		}
+	}
+	if forever {
+		return nil
+	}
+	cutoff := now.Add(-longest).UnixMicro()
+	dropped, err := r.sink.dropBefore(ctx, cutoff)
+	if err != nil {
+		return fmt.Errorf("apply retention: %w", err)
+	}
+	if len(dropped) > 0 {
+		r.log.Info().Strs("partitions", dropped).Msg("dropped expired partitions")
+	}
+	if _, err := r.sink.deleteBefore(ctx, "", cutoff); err != nil {
+		return fmt.Errorf("apply retention: %w", err)
+	}
+	return nil
+}
