@@ -158,9 +158,7 @@ func BenchmarkIngestSingleInlineDrain(b *testing.B) {
 				}
 				if i&4095 == 4095 {
 					for _, w := range ws {
-						w.mu.Lock()
-						w.drainLocked()
-						w.mu.Unlock()
+						w.drain()
 					}
 				}
 			}

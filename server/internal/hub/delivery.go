@@ -27,18 +27,16 @@ func (w *Watcher) Next(ctx context.Context) (Delivery, error) {
 			return d, nil
 		}
 		if len(w.events) > 0 || w.queued > 0 && w.queued >= w.maxValues/2 {
-			d := w.drainLocked()
+			t := w.takeLocked()
 			w.mu.Unlock()
-			return d, nil
+			return w.build(t), nil
 		}
 		wait := time.Duration(-1)
 		if w.qn > 0 {
 			w.refs = append(w.refs[:0], w.dirty...)
 			w.mu.Unlock()
 			if due, d := w.untilDue(); due {
-				w.mu.Lock()
-				dl := w.drainLocked()
-				w.mu.Unlock()
+				dl := w.drain()
 				if len(dl.Data) > 0 || len(dl.Events) > 0 || dl.Dropped > 0 {
 					return dl, nil
 				}
@@ -85,11 +83,45 @@ func (w *Watcher) untilDue() (bool, time.Duration) {
 	return false, time.Duration(wait) * time.Microsecond
 }
 
-// drainLocked takes everything queued into a Delivery whose slices are the
-// watcher's reused buffers. w.mu must be held.
-func (w *Watcher) drainLocked() Delivery {
-	d := Delivery{Events: w.events, Dropped: w.dropped}
+// taken is a queue moved out of the watcher to build a delivery from.
+type taken struct {
+	q       []qent
+	head, n int
+	events  []Event
+	dropped uint64
+}
+
+// takeLocked moves everything queued out of the watcher and puts the spare
+// buffer in its place: O(1) plus the pending marks, so ingest never waits for
+// a delivery to be built. w.mu must be held.
+func (w *Watcher) takeLocked() taken {
+	t := taken{q: w.q, head: w.qhead, n: w.qn, events: w.events, dropped: w.dropped}
+	w.q, w.spare = w.spare, nil
+	w.qhead, w.qn = 0, 0
 	w.events, w.dropped = nil, 0
+	w.h.queued.Add(-int64(w.queued))
+	w.queued = 0
+	for _, r := range w.dirty {
+		r.sb.pending[r.idx] = false
+	}
+	clear(w.dirty)
+	w.dirty = w.dirty[:0]
+	return t
+}
+
+// drain takes the queue and builds the delivery.
+func (w *Watcher) drain() Delivery {
+	w.mu.Lock()
+	t := w.takeLocked()
+	w.mu.Unlock()
+	return w.build(t)
+}
+
+// build turns taken entries into a Delivery whose slices are the watcher's
+// reused buffers, then keeps the emptied queue buffer as the spare. It runs
+// on Next's goroutine without the lock.
+func (w *Watcher) build(t taken) Delivery {
+	d := Delivery{Events: t.events, Dropped: t.dropped}
 	if w.idx == nil {
 		w.idx = make(map[*sensor]int)
 	}
@@ -102,7 +134,7 @@ func (w *Watcher) drainLocked() Delivery {
 	}
 	// Large buffers are released after 64 deliveries in a row that were small
 	// (under 1024 entries).
-	if w.qn < 1024 {
+	if t.n < 1024 {
 		w.smallDrains++
 	} else {
 		w.smallDrains = 0
@@ -112,12 +144,12 @@ func (w *Watcher) drainLocked() Delivery {
 		w.smallDrains = 0
 	}
 	data := w.data[:0]
-	for k := 0; k < w.qn; k++ {
-		j := w.qhead + k
-		if j >= len(w.q) {
-			j -= len(w.q)
+	for k := 0; k < t.n; k++ {
+		j := t.head + k
+		if j >= len(t.q) {
+			j -= len(t.q)
 		}
-		e := &w.q[j]
+		e := &t.q[j]
 		si, ok := w.idx[e.a.sensor]
 		if !ok {
 			si = len(data)
@@ -154,13 +186,13 @@ func (w *Watcher) drainLocked() Delivery {
 	if len(data) > 0 {
 		d.Data = data
 	}
-	w.h.queued.Add(-int64(w.queued))
-	w.queued, w.qhead, w.qn = 0, 0, 0
-	for _, r := range w.dirty {
-		r.sb.pending[r.idx] = false
+	if t.q != nil && (!release || len(t.q) <= 4096) {
+		w.mu.Lock()
+		if w.spare == nil && !w.closed {
+			w.spare = t.q
+		}
+		w.mu.Unlock()
 	}
-	clear(w.dirty)
-	w.dirty = w.dirty[:0]
 	return d
 }
 

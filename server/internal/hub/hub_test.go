@@ -367,9 +367,7 @@ func TestCoalesceScalars(t *testing.T) {
 			Measurement{AttributeID: "button", TimeUS: int64(i + 1), Value: Number(1)})
 	}
 	mustIngest(t, h, "s", b)
-	w.mu.Lock()
-	d := w.drainLocked() // the window is an hour: drain directly
-	w.mu.Unlock()
+	d := w.drain() // the window is an hour: drain directly
 	count := map[string]int{}
 	for _, m := range measurements([]Delivery{d}) {
 		count[m.AttributeID]++

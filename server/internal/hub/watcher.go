@@ -145,6 +145,7 @@ type Watcher struct {
 	closed  bool
 	subs    []*sub
 	q       []qent
+	spare   []qent // an empty queue buffer to swap in at the next delivery
 	qhead   int
 	qn      int
 	queued  int // values in q
@@ -384,7 +385,7 @@ func (w *Watcher) Close() {
 	subs := w.subs
 	w.subs = nil
 	w.h.queued.Add(-int64(w.queued))
-	w.q, w.qhead, w.qn, w.queued, w.events, w.dirty = nil, 0, 0, 0, nil, nil
+	w.q, w.spare, w.qhead, w.qn, w.queued, w.events, w.dirty = nil, nil, 0, 0, 0, nil, nil
 	w.mu.Unlock()
 	for _, sb := range subs {
 		s := sb.s
