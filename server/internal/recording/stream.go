@@ -164,22 +164,29 @@ func (s *pointStream) Next() (Point, bool) {
 				continue
 			}
 			s.seq++
-			s.h.push(heapItem{p: rawNumber(t, r.server, float64(v)), seq: s.seq})
+			s.h.push(heapItem{p: rawNumber(t, r.server, float64(v)), src: 1, seq: s.seq})
 		}
 	}
 }
 
 type heapItem struct {
 	p   Point
+	src int // 0: measurements, 1: blocks
 	seq uint64
 }
 
-// pointHeap is a binary min-heap by (time, arrival).
+// pointHeap is a binary min-heap by (time, source, arrival): at equal times values
+// come before block samples, then rows in their (deterministic) query order. Every
+// point of a time is in the heap before the first of them is popped, so the order
+// is total and the same for any query start — raw paging relies on it.
 type pointHeap []heapItem
 
 func (h pointHeap) less(i, j int) bool {
 	if h[i].p.TimeUS != h[j].p.TimeUS {
 		return h[i].p.TimeUS < h[j].p.TimeUS
+	}
+	if h[i].src != h[j].src {
+		return h[i].src < h[j].src
 	}
 	return h[i].seq < h[j].seq
 }
