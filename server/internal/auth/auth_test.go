@@ -172,3 +172,35 @@ func TestSessionCookie(t *testing.T) {
 		t.Error("ClearCookie does not expire the cookie")
 	}
 }
+
+type revocable struct {
+	fakeResolver
+	revoked bool
+}
+
+func (r *revocable) Resolve(ctx context.Context, secret string) (auth.Resolution, error) {
+	if r.revoked {
+		return auth.Resolution{}, apperr.Unauthenticated("revoked")
+	}
+	return r.fakeResolver.Resolve(ctx, secret)
+}
+
+func TestRevalidate(t *testing.T) {
+	t.Parallel()
+	res := &revocable{fakeResolver: fakeResolver{"sst_good": {Viewer: auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull}}}}
+	var before, after error
+	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before = auth.Revalidate(r.Context())
+		res.revoked = true // revoked while the stream runs
+		after = auth.Revalidate(r.Context())
+	}), auth.MiddlewareOptions{Resolver: res})
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.Header.Set("Authorization", "Bearer sst_good")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if before != nil || !errors.Is(after, apperr.KindUnauthenticated) {
+		t.Errorf("Revalidate before/after revocation = %v / %v", before, after)
+	}
+	if err := auth.Revalidate(context.Background()); err != nil {
+		t.Errorf("Revalidate outside a request = %v", err)
+	}
+}

@@ -66,6 +66,10 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 				}
 			default:
 				ctx = WithViewer(ctx, res.Viewer)
+				ri.recheck = func(ctx context.Context) error {
+					_, err := o.Resolver.Resolve(ctx, secret)
+					return err
+				}
 				if fromCookie && res.Renewed {
 					http.SetCookie(w, SessionCookie(secret, res.ExpiresAt, ri.secure))
 				}

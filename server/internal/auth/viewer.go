@@ -66,6 +66,8 @@ type requestInfo struct {
 	secure   bool
 	// credErr is set when a credential was presented but is not valid.
 	credErr error
+	// recheck resolves the request's credential again (nil without one).
+	recheck func(context.Context) error
 }
 
 // WithViewer returns ctx carrying v.
@@ -117,4 +119,17 @@ func IsSecure(ctx context.Context) bool {
 // runs outside HTTP (the simulator acting as a user).
 func WithRequestInfo(ctx context.Context, clientIP netip.Addr, secure bool) context.Context {
 	return context.WithValue(ctx, requestInfoKey{}, requestInfo{clientIP: clientIP, secure: secure})
+}
+
+// Revalidate checks that the credential this request was authenticated with is still
+// valid (not revoked, expired or deleted since the call started). Long-lived streams
+// (Watch, Stream, WatchRoom) call it periodically, e.g. every few seconds or per batch, and
+// end with its error; it costs a cache lookup. It returns nil outside an authenticated
+// request.
+func Revalidate(ctx context.Context) error {
+	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
+	if ri.recheck == nil {
+		return nil
+	}
+	return ri.recheck(ctx)
 }
