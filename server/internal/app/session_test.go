@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
@@ -160,5 +161,33 @@ func TestSessionCookie(t *testing.T) {
 	}
 	if _, err := client.GetMe(t.Context(), &sensoctov1.GetMeRequest{}); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("GetMe after SignOut = %v, want unauthenticated", err)
+	}
+}
+
+// TestStreamEndsWhenSignedOut checks that a running stream ends with unauthenticated once
+// its session is revoked.
+func TestStreamEndsWhenSignedOut(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	token := signInGuest(t, srv.url)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stream, err := sensoctov1connect.NewSystemServiceClient(withToken(h2cClient(), token), srv.url, connect.WithGRPC()).
+		WatchStatus(ctx, &sensoctov1.WatchStatusRequest{IntervalMs: 250})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stream.Close() }()
+	if !stream.Receive() {
+		t.Fatalf("no first status: %v", stream.Err())
+	}
+	if _, err := sensoctov1connect.NewAuthServiceClient(withToken(http.DefaultClient, token), srv.url).
+		SignOut(ctx, &sensoctov1.SignOutRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	for stream.Receive() {
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodeUnauthenticated {
+		t.Errorf("stream ended with %v, want unauthenticated", stream.Err())
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/system"
 )
 
@@ -39,7 +40,8 @@ func (h *Handler) GetStatus(ctx context.Context, _ *sensoctov1.GetStatusRequest)
 	return &sensoctov1.GetStatusResponse{Status: toProto(st)}, nil
 }
 
-// WatchStatus sends a snapshot at once and then one per interval until the client goes.
+// WatchStatus sends a snapshot at once and then one per interval until the client goes,
+// or until the caller's credential is revoked or expires (checked before each snapshot).
 func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRequest, stream *connect.ServerStream[sensoctov1.WatchStatusResponse]) error {
 	interval := defaultInterval
 	if req.GetIntervalMs() != 0 {
@@ -48,6 +50,9 @@ func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRe
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
+		if err := auth.Revalidate(ctx); err != nil {
+			return err
+		}
 		st, err := h.svc.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("watch status: %w", err)
