@@ -211,6 +211,43 @@ test('magic link through the dev mailbox', async () => {
 	await context.close();
 });
 
+test('a session revoked elsewhere sends the user to sign in on the next call', async () => {
+	const { context, page, errors } = await fresh();
+	await withFailureShot(page, 'auth-revoked', async () => {
+		// Settings makes no calls while idle (unlike the System page's stream), so the
+		// refused call below is the first one after the revocation.
+		await page.goto(server.url + '/signin?return_to=%2Fsettings');
+		await page.getByRole('button', { name: 'Continue as guest' }).click();
+		await page.waitForURL((u) => u.pathname === '/settings');
+		await page.getByTestId('no-tokens').waitFor();
+
+		// Revoke the session from outside the page (SignOut with the same cookie).
+		const cookies = await context.cookies(server.url);
+		assert.ok(cookies.length > 0, 'the server set a session cookie');
+		assert.ok(
+			cookies.every((c) => c.httpOnly),
+			'session cookies are httpOnly'
+		);
+		const res = await fetch(`${server.url}/sensocto.v1.AuthService/SignOut`, {
+			method: 'POST',
+			headers: {
+				'Content-Type': 'application/json',
+				Cookie: cookies.map((c) => `${c.name}=${c.value}`).join('; ')
+			},
+			body: '{}'
+		});
+		assert.equal(res.status, 200);
+
+		// The next call (creating a token) is refused: back to sign-in, to return here.
+		await page.getByLabel('Name', { exact: true }).fill('too late');
+		await page.getByRole('button', { name: 'Create token' }).click();
+		await page.waitForURL('**/signin?return_to=%2Fsettings');
+		await page.getByText('Your session ended').waitFor();
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
 test('sign-in page on a phone', async () => {
 	const { context, page } = await fresh({ viewport: { width: 375, height: 740 } });
 	await page.goto(server.url + '/signin');
