@@ -248,6 +248,37 @@ test('a session revoked elsewhere sends the user to sign in on the next call', a
 	await context.close();
 });
 
+test('rate-limited sign-in says when to try again', async () => {
+	// A server of its own that allows one attempt per minute and method.
+	const limited = await startServer({ env: { SENSOCTO_AUTH_RATE_LIMIT: '1' } });
+	const { context, page, errors } = await fresh();
+	try {
+		await withFailureShot(page, 'auth-ratelimit', async () => {
+			const first = await context.request.post(
+				`${limited.url}/sensocto.v1.AuthService/SignInGuest`,
+				{ headers: { 'Content-Type': 'application/json' }, data: {} }
+			);
+			assert.equal(first.status(), 200);
+			await context.clearCookies();
+			await page.goto(limited.url + '/signin');
+			const guest = page.getByRole('button', { name: 'Continue as guest' });
+			await guest.click();
+			const alert = page.getByTestId('signin-error');
+			await alert.waitFor();
+			assert.match((await alert.textContent()) ?? '', /Too many attempts\. Try again in \d+ s\./);
+			assert.ok(await guest.isDisabled(), 'the button waits for the limit to pass');
+			// Limits are per method: password sign-in is still open.
+			assert.ok(await page.getByRole('button', { name: 'Sign in', exact: true }).isEnabled());
+			await page.screenshot({ path: join(artifactsDir, 'signin-ratelimited.png') });
+			assert.equal(new URL(page.url()).pathname, '/signin');
+			assert.deepEqual(errors, []);
+		});
+	} finally {
+		await context.close();
+		await limited.stop();
+	}
+});
+
 test('sign-in page on a phone', async () => {
 	const { context, page } = await fresh({ viewport: { width: 375, height: 740 } });
 	await page.goto(server.url + '/signin');

@@ -11,7 +11,8 @@ let server;
 let browser;
 
 before(async () => {
-	server = await startServer();
+	// Every test signs in a new guest from 127.0.0.1: lift the per-IP sign-in limit.
+	server = await startServer({ env: { SENSOCTO_AUTH_RATE_LIMIT: '1000' } });
 	browser = await launchBrowser();
 	await mkdir(artifactsDir, { recursive: true });
 });

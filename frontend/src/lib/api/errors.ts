@@ -146,6 +146,8 @@ export interface FormError {
 	message: string;
 	/** By proto field name (snake_case), e.g. { email: 'value must be a valid email' }. */
 	fields: Record<string, string>;
+	/** For rate limits (ResourceExhausted): seconds until a retry may succeed. */
+	retryAfter?: number;
 }
 
 /**
@@ -170,6 +172,9 @@ export function formError(err: unknown, shownFields: string[] = []): FormError {
 	}
 	if (ce.code === Code.Unauthenticated && ce.rawMessage) {
 		return { message: ce.rawMessage, fields: {} };
+	}
+	if (ce.code === Code.ResourceExhausted) {
+		return { message: describeError(ce), fields: {}, retryAfter: retryAfterSeconds(ce) };
 	}
 	const message = describeError(ce);
 	return { message: message.charAt(0).toUpperCase() + message.slice(1), fields: {} };

@@ -5,7 +5,7 @@
 import type { Client } from '@connectrpc/connect';
 import { Code } from '@connectrpc/connect';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { createContext } from 'svelte';
+import { createContext, untrack } from 'svelte';
 import type { AuthService, GetAuthConfigResponse, User } from '$lib/gen/sensocto/v1/auth_pb';
 import { describeError, hasCode } from '$lib/api/errors';
 
@@ -39,8 +39,15 @@ export class SessionStore {
 		this.#client = client;
 	}
 
-	/** Asks the server who is signed in and which sign-in methods it offers. */
-	async load(): Promise<void> {
+	/**
+	 * Asks the server who is signed in and which sign-in methods it offers. Untracked, so
+	 * an $effect that calls it does not come to depend on the state it reads (and rerun).
+	 */
+	load(): Promise<void> {
+		return untrack(() => this.#load());
+	}
+
+	async #load(): Promise<void> {
 		this.status = 'loading';
 		this.error = undefined;
 		const config = this.loadConfig();

@@ -106,6 +106,7 @@ describe('SessionStore', () => {
 		await session.load();
 		const err = await session.signInGuest().catch((e) => e);
 		expect(formError(err).message).toBe('Too many attempts. Try again in 42 s.');
+		expect(formError(err).retryAfter).toBe(42);
 		expect(session.signedIn).toBe(false);
 	});
 
