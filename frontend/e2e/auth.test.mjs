@@ -152,6 +152,52 @@ test('guest signs in, creates and revokes an API token, signs out', async () => 
 	await context.close();
 });
 
+test('guest renames, upgrades to a full account and keeps its tokens', async () => {
+	const { context, page, errors } = await fresh();
+	await withFailureShot(page, 'auth-upgrade', async () => {
+		await page.goto(server.url + '/signin?return_to=%2Fsettings');
+		await page.getByRole('button', { name: 'Continue as guest' }).click();
+		await page.waitForURL((u) => u.pathname === '/settings');
+
+		// Rename.
+		await page.getByLabel('Display name').fill('Lin');
+		await page.getByRole('button', { name: 'Save' }).click();
+		await page.getByText('Saved.').waitFor();
+		const menu = page.getByTestId('account-menu');
+		assert.match((await menu.textContent()) ?? '', /Lin/);
+
+		// A token made as a guest…
+		await page.getByLabel('Name', { exact: true }).fill('kept');
+		await page.getByRole('button', { name: 'Create token' }).click();
+		await page.getByTestId('token-row').filter({ hasText: 'kept' }).waitFor();
+
+		// …survives the upgrade.
+		await page.getByLabel('Email', { exact: true }).fill('lin@example.com');
+		await page.getByLabel('Password', { exact: true }).fill('a long enough password');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await page.getByText('Done: you now sign in as').waitFor();
+		assert.doesNotMatch((await menu.textContent()) ?? '', /Guest/);
+		await page.reload();
+		await page.getByTestId('token-row').filter({ hasText: 'kept' }).waitFor();
+		assert.match((await menu.textContent()) ?? '', /Lin/);
+
+		// Keyboard: the account menu opens with Enter and closes with Escape, focus returns.
+		await menu.focus();
+		await page.keyboard.press('Enter');
+		assert.equal(await menu.getAttribute('aria-expanded'), 'true');
+		await page.keyboard.press('Tab');
+		assert.equal(
+			await page.evaluate(() => document.activeElement?.textContent?.trim()),
+			'Settings'
+		);
+		await page.keyboard.press('Escape');
+		assert.equal(await menu.getAttribute('aria-expanded'), 'false');
+		assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'account-menu');
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
 test('password sign-up shows field errors, then signs up and in', async () => {
 	const { context, page, errors } = await fresh();
 	await withFailureShot(page, 'auth-password', async () => {
@@ -276,6 +322,36 @@ test('rate-limited sign-in says when to try again', async () => {
 	} finally {
 		await context.close();
 		await limited.stop();
+	}
+});
+
+test('"Sign in with …" goes through the server, and a failed provider comes back with a reason', async () => {
+	// The issuer does not answer: the server's login route fails and returns to /signin.
+	const oidc = await startServer({
+		env: {
+			SENSOCTO_OIDC_ISSUER: 'http://127.0.0.1:9/',
+			SENSOCTO_OIDC_CLIENT_ID: 'sensocto-e2e',
+			SENSOCTO_OIDC_PROVIDER_NAME: 'Example ID'
+		}
+	});
+	const { context, page, errors } = await fresh();
+	try {
+		await withFailureShot(page, 'auth-oidc', async () => {
+			await page.goto(oidc.url + '/signin?return_to=%2Frooms');
+			const button = page.getByRole('button', { name: 'Sign in with Example ID' });
+			await button.click();
+			await page.waitForURL((u) => u.pathname === '/signin' && u.searchParams.has('error'));
+			await page.getByTestId('provider-error').waitFor();
+			assert.match(
+				(await page.getByTestId('provider-error').textContent()) ?? '',
+				/Sign-in with Example ID did not work/
+			);
+			await page.screenshot({ path: join(artifactsDir, 'signin-oidc-error.png') });
+			assert.deepEqual(errors, []);
+		});
+	} finally {
+		await context.close();
+		await oidc.stop();
 	}
 });
 

@@ -124,6 +124,12 @@ export class FakeAuth {
 				this.current = user;
 				return { session: { token: 'cookie' }, user, returnTo: '/settings' };
 			},
+			beginOidcSignIn: (req) => {
+				this.calls.push('beginOidcSignIn');
+				return {
+					authorizationUrl: `http://app.test/auth/oidc/login?return_to=${encodeURIComponent(req.returnTo)}`
+				};
+			},
 			signOut: () => {
 				this.calls.push('signOut');
 				this.current = undefined;

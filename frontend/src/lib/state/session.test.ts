@@ -171,6 +171,15 @@ describe('SessionStore', () => {
 		expect(formError(bad).message).toBe('link expired or already used');
 	});
 
+	it('asks where to send the browser for OpenID sign-in', async () => {
+		const { session } = setup();
+		await session.load();
+		expect(await session.beginOidcSignIn('/rooms')).toBe(
+			'http://app.test/auth/oidc/login?return_to=%2Frooms'
+		);
+		expect(session.status).toBe('signed-out');
+	});
+
 	it('reports an unreachable server as an error, not as signed out', async () => {
 		const transport = createRouterTransport(({ service }) => {
 			service(AuthService, {
