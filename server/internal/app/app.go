@@ -61,6 +61,7 @@ type options struct {
 	now            func() time.Time
 	passwordParams accounts.PasswordParams
 	oidcHTTPClient *http.Client
+	realtime       realtimeOptions
 }
 
 // Option changes how New builds the app (for tests).
@@ -148,7 +149,12 @@ func (a *App) build() error {
 		return fmt.Errorf("build accounts: %w", err)
 	}
 
+	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, reg)
+	if err != nil {
+		return err
+	}
 	systemSvc := system.New(system.Options{
+		Live:      rt.live,
 		Version:   buildinfo.String(),
 		GoVersion: buildinfo.GoVersion(),
 		Dialect:   a.db.Dialect(),
@@ -182,6 +188,7 @@ func (a *App) build() error {
 		mount("GET "+accountsrpc.LoginPath, http.HandlerFunc(o.Login))
 		mount("GET "+accountsrpc.CallbackPath, http.HandlerFunc(o.Callback))
 	}
+	services = append(services, rt.mount(mount, opts)...)
 	a.services = services
 
 	checker := &healthChecker{db: a.db, services: services}
@@ -226,6 +233,11 @@ func (a *App) build() error {
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopBackground = stop
 	a.background.Go(func() { accountsSvc.RunSweeper(ctx, guestSweepInterval) })
+	a.background.Go(func() {
+		if err := rt.run(ctx); err != nil {
+			a.logger.Error().Err(err).Msg("real-time core stopped")
+		}
+	})
 	return nil
 }
 

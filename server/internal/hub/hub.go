@@ -24,12 +24,18 @@ type Options struct {
 	// battery into back-pressure. It runs with the sensor's lock held: it must
 	// be quick and must not call the hub.
 	OnBattery func(sensorID string, m Measurement)
+	// OnAttributes, when set, is called by Ingest with the attributes a batch
+	// registered (first seen in data, type inferred), so that the wiring can
+	// persist them. It runs with the sensor's lock held: it must be quick
+	// (e.g. queue them for a batched write) and must not call the hub.
+	OnAttributes func(sensorID string, attrs []AttributeSpec)
 }
 
 // Hub holds the live sensors. All methods are safe for concurrent use.
 type Hub struct {
 	now       func() time.Time
 	onBattery func(sensorID string, m Measurement)
+	onAttrs   func(sensorID string, attrs []AttributeSpec)
 	seed      maphash.Seed
 	shards    [shardCount]shard
 
@@ -52,7 +58,7 @@ type shard struct {
 
 // New returns an empty Hub.
 func New(opts Options) *Hub {
-	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, seed: maphash.MakeSeed(), factor: 1}
+	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, onAttrs: opts.OnAttributes, seed: maphash.MakeSeed(), factor: 1}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -263,6 +269,13 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		s.add(a)
 	}
 	if len(s.pending) > 0 {
+		if h.onAttrs != nil {
+			specs := make([]AttributeSpec, len(s.pending))
+			for i, a := range s.pending {
+				specs[i] = AttributeSpec{ID: a.id, Type: a.typ, Unit: a.unit, SampleRateHz: a.rateHz}
+			}
+			h.onAttrs(s.id, specs)
+		}
 		clear(s.pending)
 		s.pending = s.pending[:0]
 		h.eventLocked(s, EventUpdated)

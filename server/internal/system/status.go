@@ -27,6 +27,26 @@ type Status struct {
 	Runtime   Runtime
 	Database  Database
 	Counts    Counts
+	Load      Load
+}
+
+// Load is the load monitor's state.
+type Load struct {
+	// Level is loadmon's level (0 normal … 3 critical).
+	Level            int
+	Score            float64
+	MemoryProtection bool
+	Multiplier       float64
+}
+
+// Live is what the real-time core reports: load and live counts.
+type Live struct {
+	LoadLevel        int
+	Score            float64
+	MemoryProtection bool
+	Multiplier       float64
+	ConnectedSensors int64
+	Watchers         int64
 }
 
 // Runtime holds Go runtime and process figures.
@@ -54,6 +74,9 @@ type Counts struct {
 	Users   int64
 	Sensors int64
 	Rooms   int64
+	// ConnectedSensors and Watchers come from the real-time core (Options.Live).
+	ConnectedSensors int64
+	Watchers         int64
 }
 
 // Pinger checks that the database answers.
@@ -73,6 +96,8 @@ type Options struct {
 	MaxAge time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Live, when set, reports the real-time core's load and live counts.
+	Live func() Live
 }
 
 // DefaultMaxAge is shorter than the shortest WatchStatus interval (250 ms), so every
@@ -165,6 +190,11 @@ func (s *Service) collect(ctx context.Context, now time.Time) (Status, error) {
 			st.Database.Error = err.Error()
 		}
 		st.Counts = counts
+	}
+	if s.opts.Live != nil {
+		l := s.opts.Live()
+		st.Load = Load{Level: l.LoadLevel, Score: l.Score, MemoryProtection: l.MemoryProtection, Multiplier: l.Multiplier}
+		st.Counts.ConnectedSensors, st.Counts.Watchers = l.ConnectedSensors, l.Watchers
 	}
 	return st, nil
 }

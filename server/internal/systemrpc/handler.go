@@ -96,6 +96,15 @@ func toProto(st system.Status) *sensoctov1.SystemStatus {
 			Users:   st.Counts.Users,
 			Sensors: st.Counts.Sensors,
 			Rooms:   st.Counts.Rooms,
+
+			ConnectedSensors: st.Counts.ConnectedSensors,
+			Watchers:         st.Counts.Watchers,
+		},
+		Load: &sensoctov1.LoadStatus{
+			Level:                  sensoctov1.SystemLoadLevel(st.Load.Level + 1), //nolint:gosec // G115: a level is 0..3
+			Score:                  st.Load.Score,
+			MemoryProtectionActive: st.Load.MemoryProtection,
+			LoadMultiplier:         max(st.Load.Multiplier, 1),
 		},
 	}
 }

@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sensocto/sensocto/ent"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/attention"
+	"github.com/sensocto/sensocto/server/internal/attentionrpc"
+	"github.com/sensocto/sensocto/server/internal/backpressure"
+	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/loadmon"
+	"github.com/sensocto/sensocto/server/internal/sensors"
+	"github.com/sensocto/sensocto/server/internal/sensorsrpc"
+	"github.com/sensocto/sensocto/server/internal/system"
+)
+
+// realtimeOptions are the test knobs of the real-time core.
+type realtimeOptions struct {
+	attentionLease time.Duration
+	attentionNow   func() time.Time
+	loadSampler    loadmon.Sampler
+	loadInterval   time.Duration
+}
+
+// WithAttentionLease sets the lifetime of attention leases (tests use short ones).
+func WithAttentionLease(d time.Duration) Option {
+	return func(o *options) { o.realtime.attentionLease = d }
+}
+
+// WithAttentionClock makes the attention tracker read time from now.
+func WithAttentionClock(now func() time.Time) Option {
+	return func(o *options) { o.realtime.attentionNow = now }
+}
+
+// WithLoadSampler replaces the load monitor's runtime sampler and sampling interval
+// (tests drive the load level with it).
+func WithLoadSampler(s loadmon.Sampler, interval time.Duration) Option {
+	return func(o *options) { o.realtime.loadSampler, o.realtime.loadInterval = s, interval }
+}
+
+// realtime is the real-time core: the hub of live data, the attention tracker, the
+// back-pressure publisher, the load monitor and the sensor registry over them.
+type realtime struct {
+	log       zerolog.Logger
+	hub       *hub.Hub
+	tracker   *attention.Tracker
+	publisher *backpressure.Publisher
+	monitor   *loadmon.Monitor
+	sensors   *sensors.Service
+}
+
+func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg prometheus.Registerer) (*realtime, error) {
+	r := &realtime{log: logger}
+	r.publisher = backpressure.NewPublisher(nil)
+	r.tracker = attention.New(attention.Options{Lease: o.attentionLease, Now: o.attentionNow})
+	r.hub = hub.New(hub.Options{
+		OnBattery: func(sensorID string, m hub.Measurement) {
+			if m.Value.Kind == hub.KindNumber {
+				r.publisher.SetSensorBattery(sensorID, backpressure.Battery{Known: true, Level: m.Value.F[0] / 100})
+			}
+		},
+		OnAttributes: func(sensorID string, attrs []hub.AttributeSpec) { r.sensors.OnAttributes(sensorID, attrs) },
+	})
+	r.sensors = sensors.New(sensors.Options{
+		Ent: db, Hub: r.hub, Logger: logger.With().Str("domain", "sensors").Logger(),
+		OnDelete: r.publisher.Forget,
+	})
+	sampler := o.loadSampler
+	if sampler == nil {
+		sampler = loadmon.NewRuntimeSampler(r.hub.QueueFill, 0)
+	}
+	r.monitor = loadmon.New(sampler, loadmon.Options{Interval: o.loadInterval})
+	if err := r.monitor.Register(reg); err != nil {
+		return nil, fmt.Errorf("register load metrics: %w", err)
+	}
+	return r, nil
+}
+
+// mount registers SensorService and AttentionService and returns their names.
+func (r *realtime) mount(mount func(string, http.Handler), opts []connect.HandlerOption) []string {
+	mount(sensoctov1connect.NewSensorServiceHandler(sensorsrpc.New(sensorsrpc.Options{
+		Sensors: r.sensors, Hub: r.hub, Tracker: r.tracker, Publisher: r.publisher,
+		LoadMultiplier: func() float64 { return r.monitor.Snapshot().Multiplier },
+		Logger:         r.log.With().Str("service", "sensors").Logger(),
+	}), opts...))
+	mount(sensoctov1connect.NewAttentionServiceHandler(attentionrpc.New(r.tracker, r.sensors), opts...))
+	return []string{sensoctov1connect.SensorServiceName, sensoctov1connect.AttentionServiceName}
+}
+
+// run runs the loops of the core until ctx ends: lease sweeps, load sampling,
+// attention and load into back-pressure (and attention events to watchers), and the
+// batched writes of inferred attributes.
+func (r *realtime) run(ctx context.Context) error {
+	attSub := r.tracker.Subscribe()
+	defer attSub.Close()
+	loadSub := r.monitor.Subscribe()
+	defer loadSub.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.tracker.Run(ctx) })
+	g.Go(func() error { return r.monitor.Run(ctx) })
+	g.Go(func() error { return r.sensors.Run(ctx) })
+	g.Go(func() error {
+		return r.publisher.FollowLoad(ctx, loadSub, func(s loadmon.Snapshot) {
+			r.hub.SetLoadFactor(s.Level.RetentionFactor())
+		})
+	})
+	g.Go(func() error {
+		for {
+			changes, err := attSub.Next(ctx)
+			if err != nil {
+				return nil //nolint:nilerr // ends with ctx
+			}
+			for _, c := range changes {
+				r.publisher.SetAttention(c.SensorID, c.Level)
+				if c.Level != c.Previous {
+					_ = r.hub.Notify(c.SensorID, hub.EventAttention) // not live: nobody watches
+				}
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("real-time core: %w", err)
+	}
+	return nil
+}
+
+// live reports the core's state for SystemService.
+func (r *realtime) live() system.Live {
+	s := r.monitor.Snapshot()
+	return system.Live{
+		LoadLevel: int(s.Level), Score: s.Score, MemoryProtection: s.MemoryProtection, Multiplier: s.Multiplier,
+		ConnectedSensors: r.sensors.ConnectedCount(), Watchers: r.hub.Stats().Watchers,
+	}
+}

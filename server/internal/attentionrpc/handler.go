@@ -1,0 +1,134 @@
+// Package attentionrpc serves sensocto.v1.AttentionService: it converts attention
+// reports of the calling viewer (user and browser tab) and the tracker's state between
+// the protobuf messages and the attention domain, after checking that the caller may
+// see each sensor named.
+package attentionrpc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/attention"
+	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/sensors"
+)
+
+// Handler implements sensoctov1connect.AttentionServiceHandler.
+type Handler struct {
+	tracker *attention.Tracker
+	sensors *sensors.Service
+}
+
+var _ sensoctov1connect.AttentionServiceHandler = (*Handler)(nil)
+
+// New returns a Handler.
+func New(tracker *attention.Tracker, sensors *sensors.Service) *Handler {
+	return &Handler{tracker: tracker, sensors: sensors}
+}
+
+// ReportAttention applies a batch of the caller's events in one tab. The batch is
+// checked whole (every sensor named must be visible) before any of it is applied.
+func (h *Handler) ReportAttention(ctx context.Context, req *sensoctov1.ReportAttentionRequest) (*sensoctov1.ReportAttentionResponse, error) {
+	v, err := auth.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]attention.Event, len(req.GetEvents()))
+	checked := make(map[string]bool)
+	for i, e := range req.GetEvents() {
+		events[i] = attention.Event{
+			SensorID: e.GetSensorId(), AttributeID: e.GetAttributeId(), Kind: attention.EventKind(e.GetKind()), //nolint:gosec // G115: protovalidate keeps kind within the defined enum values (1..11)
+			BatteryLevel: e.GetBatteryLevel(), BatteryCharging: e.GetBatteryCharging(),
+		}
+		id := e.GetSensorId()
+		if id == "" || checked[id] {
+			continue
+		}
+		if err := h.sensors.CheckView(ctx, v, id); err != nil {
+			if apperr.IsNotFound(err) {
+				return nil, apperr.Wrap(apperr.KindNotFound, err, fmt.Sprintf("events[%d].sensor_id: sensor not found", i))
+			}
+			return nil, fmt.Errorf("report attention: %w", err)
+		}
+		checked[id] = true
+	}
+	if err := h.tracker.Report(attention.Viewer{UserID: v.UserID.String(), TabID: req.GetTabId()}, events); err != nil {
+		return nil, fmt.Errorf("report attention: %w", err)
+	}
+	return &sensoctov1.ReportAttentionResponse{LeaseMs: uint32(h.tracker.Lease() / time.Millisecond)}, nil //nolint:gosec // G115: a lease is seconds long
+}
+
+// GetAttention returns the attention on a visible sensor.
+func (h *Handler) GetAttention(ctx context.Context, req *sensoctov1.GetAttentionRequest) (*sensoctov1.GetAttentionResponse, error) {
+	v, err := auth.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.sensors.CheckView(ctx, v, req.GetSensorId()); err != nil {
+		return nil, fmt.Errorf("get attention: %w", err)
+	}
+	return &sensoctov1.GetAttentionResponse{Attention: toProto(h.tracker.Snapshot(req.GetSensorId()))}, nil
+}
+
+// WatchAttention streams the attention on visible sensors: the current state, then
+// every change (coalesced per sensor).
+func (h *Handler) WatchAttention(ctx context.Context, req *sensoctov1.WatchAttentionRequest, stream *connect.ServerStream[sensoctov1.WatchAttentionResponse]) error {
+	v, err := auth.RequireViewer(ctx)
+	if err != nil {
+		return err
+	}
+	ids := req.GetSensorIds()
+	for _, id := range ids {
+		if err := h.sensors.CheckView(ctx, v, id); err != nil {
+			return fmt.Errorf("watch attention: %w", err)
+		}
+	}
+	sub := h.tracker.Subscribe(ids...)
+	defer sub.Close()
+	first := &sensoctov1.WatchAttentionResponse{}
+	for _, id := range ids {
+		first.Attention = append(first.Attention, toProto(h.tracker.Snapshot(id)))
+	}
+	if err := stream.Send(first); err != nil {
+		return fmt.Errorf("send attention: %w", err)
+	}
+	for {
+		changes, err := sub.Next(ctx)
+		if err != nil {
+			return nil //nolint:nilerr // only ends with the client going away
+		}
+		if err := auth.Revalidate(ctx); err != nil {
+			return err
+		}
+		res := &sensoctov1.WatchAttentionResponse{}
+		for _, c := range changes {
+			res.Attention = append(res.Attention, toProto(c.SensorAttention))
+		}
+		if err := stream.Send(res); err != nil {
+			return fmt.Errorf("send attention: %w", err)
+		}
+	}
+}
+
+func toLevel(l attention.Level) sensoctov1.AttentionLevel { return sensoctov1.AttentionLevel(l + 1) }
+
+func toProto(a attention.SensorAttention) *sensoctov1.SensorAttention {
+	out := &sensoctov1.SensorAttention{SensorId: a.SensorID, Level: toLevel(a.Level), Watchers: a.Watchers}
+	if !a.ChangedAt.IsZero() {
+		out.ChangedAt = timestamppb.New(a.ChangedAt)
+	}
+	for _, aa := range a.Attributes {
+		out.Attributes = append(out.Attributes, &sensoctov1.AttributeAttention{
+			AttributeId: aa.AttributeID, Level: toLevel(aa.Level), Viewers: aa.Viewers,
+			Hovering: aa.Hovering, Focused: aa.Focused, Pinned: aa.Pinned,
+		})
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package sensors
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/hub"
+)
+
+// DefaultMaxPoints is the size of a history answer when the request names none.
+const DefaultMaxPoints = 2000
+
+// HistoryRequest selects a time range of one attribute.
+type HistoryRequest struct {
+	SensorID, AttributeID string
+	// FromUS (inclusive) and ToUS (exclusive, 0: no end), µs since the Unix epoch.
+	FromUS, ToUS int64
+	// MaxPoints caps the answer (DefaultMaxPoints when 0); with Raw it is the page size.
+	MaxPoints int
+	// Raw pages through raw points; PageToken continues from a previous answer.
+	Raw       bool
+	PageToken string
+}
+
+// History is the answer to a history query.
+type History struct {
+	Points        []hub.Bucket
+	Downsampled   bool
+	TotalCount    uint64
+	NextPageToken string
+	AttributeType string
+}
+
+// History answers from the in-memory window of the hub. Recorded data is merged by
+// the recording domain (recording.Recorder.Query), which the handler uses instead
+// when it is wired; this is the answer without recording.
+func (s *Service) History(ctx context.Context, v auth.Viewer, req HistoryRequest) (History, error) {
+	if err := s.CheckView(ctx, v, req.SensorID); err != nil {
+		return History{}, err
+	}
+	if err := s.EnsureLive(ctx, []string{req.SensorID}); err != nil {
+		return History{}, err
+	}
+	maxPoints := req.MaxPoints
+	if maxPoints <= 0 {
+		maxPoints = DefaultMaxPoints
+	}
+	points, typ, err := s.hub.History(req.SensorID, req.AttributeID, req.FromUS, req.ToUS, 0)
+	if err != nil {
+		return History{}, fmt.Errorf("history of %s/%s: %w", req.SensorID, req.AttributeID, err)
+	}
+	h := History{AttributeType: typ, TotalCount: uint64(len(points))}
+	if !req.Raw && req.PageToken == "" {
+		h.Points = hub.Downsample(points, maxPoints)
+		h.Downsampled = len(points) > maxPoints
+		return h, nil
+	}
+	start := 0
+	if req.PageToken != "" {
+		t, skip, err := decodeHistoryToken(req.PageToken)
+		if err != nil {
+			return History{}, err
+		}
+		for start < len(points) && points[start].TimeUS < t {
+			start++
+		}
+		start = min(start+skip, len(points))
+	}
+	end := min(start+maxPoints, len(points))
+	h.Points = hub.Downsample(points[start:end], 0)
+	if end < len(points) {
+		last := points[end-1].TimeUS
+		skip := 0
+		for i := end - 1; i >= 0 && points[i].TimeUS == last; i-- {
+			skip++
+		}
+		h.NextPageToken = encodeHistoryToken(last, skip)
+	}
+	return h, nil
+}
+
+func encodeHistoryToken(t int64, skip int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t, 10) + ":" + strconv.Itoa(skip)))
+}
+
+func decodeHistoryToken(tok string) (int64, int, error) {
+	bad := apperr.InvalidArgument("page_token", "is not a token from a previous answer")
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, 0, bad
+	}
+	ts, ss, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return 0, 0, bad
+	}
+	t, err1 := strconv.ParseInt(ts, 10, 64)
+	skip, err2 := strconv.Atoi(ss)
+	if err1 != nil || err2 != nil || skip < 0 {
+		return 0, 0, bad
+	}
+	return t, skip, nil
+}

@@ -1,0 +1,299 @@
+package sensors
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/sensocto/sensocto/ent"
+	"github.com/sensocto/sensocto/ent/room"
+	"github.com/sensocto/sensocto/ent/roommembership"
+	"github.com/sensocto/sensocto/ent/roomsensor"
+	"github.com/sensocto/sensocto/ent/sensor"
+	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/hub"
+)
+
+// ConnectedWindow is how long after its last data a sensor without an open Stream
+// still counts as connected.
+const ConnectedWindow = time.Minute
+
+// Options configure a Service.
+type Options struct {
+	Ent    *ent.Client
+	Hub    *hub.Hub
+	Logger zerolog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// OnDelete is called after a sensor was deleted and removed from the hub (e.g.
+	// to forget its back-pressure state and close its config subscriptions).
+	OnDelete func(sensorID string)
+	// FlushInterval is how often attributes first seen in data are written
+	// (500 ms when zero).
+	FlushInterval time.Duration
+}
+
+// Service is the sensor registry. All methods are safe for concurrent use.
+type Service struct {
+	db       *ent.Client
+	hub      *hub.Hub
+	log      zerolog.Logger
+	now      func() time.Time
+	onDelete func(string)
+	interval time.Duration
+
+	mu    sync.RWMutex
+	cache map[string]*entry
+
+	// inferred holds attributes first seen in data, not yet written: sensor →
+	// attribute → spec. Bounded by hub.MaxAttributesPerSensor per live sensor.
+	inferredMu sync.Mutex
+	inferred   map[string]map[string]hub.AttributeSpec
+	kick       chan struct{}
+	written    atomic.Uint64
+}
+
+// entry is what the hot path knows about a sensor.
+type entry struct {
+	owner  uuid.UUID
+	public atomic.Bool
+
+	liveMu sync.Mutex
+	live   atomic.Bool // registered in the hub
+
+	streams  atomic.Int32
+	lastSeen atomic.Int64 // Unix µs of the last accepted batch; 0: none since start
+}
+
+func (e *entry) facts() auth.SensorFacts {
+	f := auth.SensorFacts{OwnerID: e.owner, Visibility: auth.VisibilityPrivate}
+	if e.public.Load() {
+		f.Visibility = auth.VisibilityPublic
+	}
+	return f
+}
+
+// New returns a Service. Run writes inferred attributes; call it in a goroutine the
+// caller owns.
+func New(opts Options) *Service {
+	s := &Service{
+		db: opts.Ent, hub: opts.Hub, log: opts.Logger, now: opts.Now, onDelete: opts.OnDelete,
+		interval: opts.FlushInterval,
+		cache:    make(map[string]*entry),
+		inferred: make(map[string]map[string]hub.AttributeSpec),
+		kick:     make(chan struct{}, 1),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.interval <= 0 {
+		s.interval = 500 * time.Millisecond
+	}
+	return s
+}
+
+// lookup returns the cached entry of a sensor, loading it from the database on a
+// miss. A sensor that does not exist is a NotFound error.
+func (s *Service) lookup(ctx context.Context, id string) (*entry, error) {
+	s.mu.RLock()
+	e := s.cache[id]
+	s.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	row, err := s.db.Sensor.Query().Where(sensor.ID(id)).Select(sensor.FieldOwnerID, sensor.FieldVisibility).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFound("sensor not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load sensor %s: %w", id, err)
+	}
+	return s.remember(id, row.OwnerID, row.Visibility == sensor.VisibilityPublic), nil
+}
+
+// remember caches a sensor (keeping an existing entry's live state).
+func (s *Service) remember(id string, owner uuid.UUID, public bool) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.cache[id]
+	if e == nil || e.owner != owner {
+		e = &entry{owner: owner}
+		s.cache[id] = e
+	}
+	e.public.Store(public)
+	return e
+}
+
+func (s *Service) forget(id string) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
+}
+
+// inViewersRoom reports whether a room the user owns or belongs to holds the sensor.
+func (s *Service) inViewersRoom(ctx context.Context, userID uuid.UUID, sensorID string) (bool, error) {
+	ok, err := s.db.RoomSensor.Query().Where(
+		roomsensor.SensorID(sensorID),
+		roomsensor.HasRoomWith(room.Or(room.OwnerID(userID), room.HasMembershipsWith(roommembership.UserID(userID)))),
+	).Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check room membership: %w", err)
+	}
+	return ok, nil
+}
+
+// check loads a sensor's facts and applies the policy for action a.
+func (s *Service) check(ctx context.Context, v auth.Viewer, id string, a auth.SensorAction) (*entry, error) {
+	e, err := s.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	f := e.facts()
+	if !auth.CanSeeSensor(v, f) {
+		if f.InViewersRoom, err = s.inViewersRoom(ctx, v.UserID, id); err != nil {
+			return nil, err
+		}
+	}
+	if err := auth.CheckSensor(v, f, a); err != nil {
+		return nil, fmt.Errorf("sensor %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// CheckView applies the view rule (see, get, watch, history, attention) to a sensor.
+func (s *Service) CheckView(ctx context.Context, v auth.Viewer, id string) error {
+	_, err := s.check(ctx, v, id, auth.SensorView)
+	return err
+}
+
+// CheckPublish applies the publish rule (the owner only) to a sensor and makes it
+// live in the hub. After the first call for a sensor it costs a map lookup.
+func (s *Service) CheckPublish(ctx context.Context, v auth.Viewer, id string) error {
+	e, err := s.check(ctx, v, id, auth.SensorPublish)
+	if err != nil {
+		return err
+	}
+	return s.ensureLive(ctx, id, e)
+}
+
+// ensureLive registers a stored sensor in the hub with its stored attributes, once.
+func (s *Service) ensureLive(ctx context.Context, id string, e *entry) error {
+	if e.live.Load() {
+		return nil
+	}
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if e.live.Load() {
+		return nil
+	}
+	row, err := s.db.Sensor.Query().Where(sensor.ID(id)).WithAttributes().Only(ctx)
+	if ent.IsNotFound(err) {
+		return apperr.NotFound("sensor not found")
+	}
+	if err != nil {
+		return fmt.Errorf("load sensor %s: %w", id, err)
+	}
+	if _, err := s.hub.Register(id, specsOf(row.Edges.Attributes)); err != nil {
+		return fmt.Errorf("make sensor %s live: %w", id, err)
+	}
+	e.live.Store(true)
+	return nil
+}
+
+// EnsureLive makes visible stored sensors live in the hub before a watch, so their
+// stored attributes are known. The caller has checked visibility.
+func (s *Service) EnsureLive(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		e, err := s.lookup(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.ensureLive(ctx, id, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func specsOf(attrs []*ent.SensorAttribute) []hub.AttributeSpec {
+	specs := make([]hub.AttributeSpec, 0, len(attrs))
+	for _, a := range attrs {
+		spec := hub.AttributeSpec{ID: a.AttributeID, Type: a.AttributeType, Unit: a.Unit}
+		if a.SampleRateHz != nil {
+			spec.SampleRateHz = *a.SampleRateHz
+		}
+		specs = append(specs, spec)
+	}
+	return specs
+}
+
+// Ingest hands a batch of a sensor the caller may publish to (CheckPublish) to the
+// hub and records the time of its data. See hub.Ingest for ownership of b.
+func (s *Service) Ingest(sensorID string, b *hub.Batch) (int, error) {
+	n, err := s.hub.Ingest(sensorID, b)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: %w", err)
+	}
+	s.mu.RLock()
+	e := s.cache[sensorID]
+	s.mu.RUnlock()
+	if e != nil {
+		e.lastSeen.Store(s.now().UnixMicro())
+	}
+	return n, nil
+}
+
+// Attach counts an open connector session of a sensor; the first one announces
+// EventConnected to its watchers, and the returned detach (call it once) announces
+// EventDisconnected when the last one ends.
+func (s *Service) Attach(sensorID string) (detach func()) {
+	s.mu.RLock()
+	e := s.cache[sensorID]
+	s.mu.RUnlock()
+	if e == nil {
+		return func() {}
+	}
+	if e.streams.Add(1) == 1 {
+		_ = s.hub.Notify(sensorID, hub.EventConnected) // not live (deleted meanwhile): nobody to tell
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if e.streams.Add(-1) == 0 {
+				_ = s.hub.Notify(sensorID, hub.EventDisconnected)
+			}
+		})
+	}
+}
+
+// Connected reports whether a connector streams for the sensor now (an open
+// Stream, or data within ConnectedWindow), from memory.
+func (s *Service) Connected(sensorID string) bool {
+	s.mu.RLock()
+	e := s.cache[sensorID]
+	s.mu.RUnlock()
+	if e == nil {
+		return false
+	}
+	return e.streams.Load() > 0 || s.now().UnixMicro()-e.lastSeen.Load() < ConnectedWindow.Microseconds()
+}
+
+// ConnectedCount counts sensors with an open Stream or data within ConnectedWindow.
+func (s *Service) ConnectedCount() int64 {
+	cut := s.now().UnixMicro() - ConnectedWindow.Microseconds()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, e := range s.cache {
+		if e.streams.Load() > 0 || e.lastSeen.Load() > cut {
+			n++
+		}
+	}
+	return n
+}

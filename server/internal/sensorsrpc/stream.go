@@ -1,0 +1,197 @@
+package sensorsrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/auth"
+)
+
+// ackInterval is the shortest time between two acks of a session: acks of batches
+// arriving faster are coalesced into one.
+const ackInterval = 10 * time.Millisecond
+
+// revalidateEvery is how often a long-lived stream rechecks its credential.
+const revalidateEvery = 5 * time.Second
+
+// acks accumulates what the receiving side accepted until the sender acks it.
+type acks struct {
+	mu       sync.Mutex
+	seq      uint64
+	accepted uint64
+	total    uint64
+	pending  bool
+	signal   chan struct{}
+}
+
+func (a *acks) add(seq uint64, n int) {
+	a.mu.Lock()
+	a.seq = seq
+	a.accepted += uint64(n) //nolint:gosec // G115: n is a count
+	a.total += uint64(n)    //nolint:gosec // G115: as above
+	a.pending = true
+	a.mu.Unlock()
+	select {
+	case a.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acks) take() (*sensoctov1.StreamAck, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.pending {
+		return nil, false
+	}
+	ack := &sensoctov1.StreamAck{Sequence: a.seq, Accepted: a.accepted, TotalAccepted: a.total}
+	a.accepted, a.pending = 0, false
+	return ack, true
+}
+
+// Stream runs a connector session. The first batch names the sensor (every later
+// one must name the same); the session gets the current back-pressure config first,
+// then every change, and coalesced acks. It ends when the client closes its side, on
+// a refused batch (with that error), or when the sensor is deleted.
+//
+// This goroutine (the handler's) owns all sends; a receiving goroutine ingests
+// batches. The receiver ends when the client closes its side or when the handler
+// returns (the request body is closed then, which ends a pending Receive).
+func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) error {
+	v, err := auth.RequireViewer(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := stream.Receive()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("receive first batch: %w", err)
+	}
+	id := first.GetSensorId()
+	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	sub := h.publisher.Subscribe(id)
+	defer sub.Close()
+	detach := h.sensors.Attach(id)
+	defer detach()
+
+	a := &acks{signal: make(chan struct{}, 1)}
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- h.receive(id, first, stream, a) }()
+
+	revalidate := time.NewTicker(revalidateEvery)
+	defer revalidate.Stop()
+	ackTimer := time.NewTimer(time.Hour)
+	ackTimer.Stop()
+	defer ackTimer.Stop()
+	var lastAck time.Time
+	sendAck := func() error {
+		ack, ok := a.take()
+		if !ok {
+			return nil
+		}
+		lastAck = time.Now()
+		if err := stream.Send(&sensoctov1.StreamResponse{Message: &sensoctov1.StreamResponse_Ack{Ack: ack}}); err != nil {
+			return fmt.Errorf("send ack: %w", err)
+		}
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case cfg := <-sub.C():
+			if err := stream.Send(&sensoctov1.StreamResponse{Message: &sensoctov1.StreamResponse_Backpressure{Backpressure: toConfig(cfg)}}); err != nil {
+				return fmt.Errorf("send back-pressure config: %w", err)
+			}
+		case <-sub.Done():
+			return apperr.NotFound("sensor %s was deleted", id)
+		case <-a.signal:
+			if wait := ackInterval - time.Since(lastAck); wait > 0 {
+				ackTimer.Reset(wait)
+				continue
+			}
+			if err := sendAck(); err != nil {
+				return err
+			}
+		case <-ackTimer.C:
+			if err := sendAck(); err != nil {
+				return err
+			}
+		case err := <-recvErr:
+			if err != nil {
+				return err
+			}
+			return sendAck() // the client closed its side: ack the rest and end
+		case <-revalidate.C:
+			if err := auth.Revalidate(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// receive ingests the session's batches until the client closes its side (nil) or a
+// batch is refused (its error).
+func (h *Handler) receive(id string, req *sensoctov1.StreamRequest, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse], a *acks) error {
+	for {
+		if req.GetSensorId() != id {
+			return apperr.InvalidArgument("sensor_id", "every batch of a session must name the sensor of its first batch")
+		}
+		n, err := h.ingest(id, req.GetMeasurements(), req.GetBlocks())
+		if err != nil {
+			return err
+		}
+		a.add(req.GetSequence(), n)
+		req, err = stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("receive batch: %w", err)
+		}
+	}
+}
+
+// WatchBackpressure streams a sensor's config: the current one, then every change,
+// until the client goes or the sensor is deleted.
+func (h *Handler) WatchBackpressure(ctx context.Context, req *sensoctov1.WatchBackpressureRequest, stream *connect.ServerStream[sensoctov1.WatchBackpressureResponse]) error {
+	v, err := auth.RequireViewer(ctx)
+	if err != nil {
+		return err
+	}
+	id := req.GetSensorId()
+	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
+		return fmt.Errorf("watch back-pressure: %w", err)
+	}
+	sub := h.publisher.Subscribe(id)
+	defer sub.Close()
+	revalidate := time.NewTicker(revalidateEvery)
+	defer revalidate.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.Done():
+			return apperr.NotFound("sensor %s was deleted", id)
+		case cfg := <-sub.C():
+			if err := stream.Send(&sensoctov1.WatchBackpressureResponse{Backpressure: toConfig(cfg)}); err != nil {
+				return fmt.Errorf("send back-pressure config: %w", err)
+			}
+		case <-revalidate.C:
+			if err := auth.Revalidate(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
