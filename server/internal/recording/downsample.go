@@ -66,11 +66,8 @@ func (g *grid) at(t int64) *bucket {
 
 // downsample buckets the range [from, to): recorded numbers in SQL, recorded blocks
 // and non-numeric values streamed, the in-memory window in Go.
-func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, st rangeStats, from, cut, to int64, recent []Point) (History, error) {
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	if st.any {
-		lo, hi = st.minT, st.maxT
-	}
+func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, bd rangeBounds, from, cut, to int64, recent []Point) (History, error) {
+	lo, hi := bd.minT, bd.maxT
 	if len(recent) > 0 {
 		lo = min(lo, recent[0].TimeUS)
 		hi = max(hi, recent[len(recent)-1].TimeUS)
@@ -78,10 +75,10 @@ func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, st rangeS
 	lo, hi = max(lo, from), min(hi, to-1)
 	g := newGrid(lo, hi+1, req.MaxPoints)
 	if cut > from {
-		if err := r.bucketNumbers(ctx, req, g, max(from, lo), cut, st.values > st.numbers); err != nil {
+		if err := r.bucketNumbers(ctx, req, g, max(from, lo), cut); err != nil {
 			return History{}, err
 		}
-		if st.samples > 0 {
+		if bd.blocks {
 			if err := r.bucketBlocks(ctx, req, g, from, cut); err != nil {
 				return History{}, err
 			}
@@ -126,7 +123,7 @@ func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, st rangeS
 
 // bucketNumbers aggregates recorded measurements per bucket in SQL (min, max, sum,
 // counts), and streams non-numeric rows to keep each bucket's first one.
-func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *grid, from, to int64, payloads bool) error {
+func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
 	q := rebind(r.db.Dialect(), `SELECT (time_us - ?) / ? AS b, min(number), max(number), sum(number), count(number), count(*)
 	  FROM measurements
 	 WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?
@@ -136,6 +133,7 @@ func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *gri
 		return fmt.Errorf("bucket recorded numbers: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
+	payloads := false
 	for rows.Next() {
 		var (
 			i            int64
@@ -156,6 +154,7 @@ func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *gri
 			b.numbers += uint64(numbers)
 		}
 		b.n += uint64(all) //nolint:gosec // G115: counts are non-negative
+		payloads = payloads || all > numbers
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("bucket recorded numbers: %w", err)

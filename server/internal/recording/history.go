@@ -73,16 +73,21 @@ func (r *Recorder) Query(ctx context.Context, req HistoryRequest) (History, erro
 	if req.Raw {
 		return r.rawPage(ctx, req, from, cut, to, recent)
 	}
-	st, err := r.stats(ctx, req.SensorID, req.AttributeID, from, cut)
+	bd, err := r.bounds(ctx, req.SensorID, req.AttributeID, from, cut)
 	if err != nil {
 		return History{}, err
 	}
-	if st.values+st.samples+u64(len(recent)) <= u64(req.MaxPoints) {
+	if !bd.any && len(recent) == 0 {
+		return History{}, nil
+	}
+	// One pass buckets everything and counts it; when the range turns out to hold
+	// no more than MaxPoints values, they are read again raw (few by definition).
+	h, err := r.downsample(ctx, req, bd, from, cut, to, recent)
+	if err != nil {
+		return History{}, err
+	}
+	if h.TotalCount <= u64(req.MaxPoints) {
 		return r.rawAll(ctx, req, from, cut, to, recent)
-	}
-	h, err := r.downsample(ctx, req, st, from, cut, to, recent)
-	if err != nil {
-		return History{}, err
 	}
 	return h, nil
 }
@@ -100,13 +105,11 @@ func clipPoints(ps []Point, from, to int64) []Point {
 	return ps[i:j]
 }
 
-// rangeStats summarise the recorded rows of a range.
+// rangeStats count the recorded rows of a range (raw paging's total).
 type rangeStats struct {
-	values     uint64 // rows in measurements
-	numbers    uint64 // of which numeric
-	samples    uint64 // block samples in [from, to)
-	minT, maxT int64  // time of the first and last value or sample (valid if any)
-	any        bool
+	values  uint64 // rows in measurements
+	numbers uint64 // of which numeric
+	samples uint64 // block samples in [from, to)
 }
 
 func (r *Recorder) stats(ctx context.Context, sensorID, attributeID string, from, to int64) (rangeStats, error) {
@@ -114,45 +117,67 @@ func (r *Recorder) stats(ctx context.Context, sensorID, attributeID string, from
 	if to <= from {
 		return st, nil
 	}
-	var minT, maxT, bMin, bMax sql.NullInt64
 	var samples sql.NullInt64
-	q := rebind(r.db.Dialect(), `SELECT
-	  (SELECT count(*) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
-	  (SELECT count(number) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
-	  (SELECT min(time_us) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
-	  (SELECT max(time_us) FROM measurements WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?),
-	  (SELECT sum(count) FROM measurement_blocks WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?),
-	  (SELECT min(start_time_us) FROM measurement_blocks WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?),
-	  (SELECT max(start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint)) FROM measurement_blocks
-	    WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?)`)
-	lb := satSub(from, r.opts.BlockLookback.Microseconds())
-	args := make([]any, 0, 28)
-	for i := range 7 {
-		f := from
-		if i >= 4 {
-			f = lb
-		}
-		args = append(args, sensorID, attributeID, f, to)
-	}
-	if err := r.db.SQL.QueryRowContext(ctx, q, args...).Scan(&st.values, &st.numbers, &minT, &maxT, &samples, &bMin, &bMax); err != nil {
+	q := rebind(r.db.Dialect(), `SELECT count(*), count(number) FROM measurements
+	 WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?`)
+	if err := r.db.SQL.QueryRowContext(ctx, q, sensorID, attributeID, from, to).Scan(&st.values, &st.numbers); err != nil {
 		return st, fmt.Errorf("count recorded points: %w", err)
+	}
+	q = rebind(r.db.Dialect(), `SELECT sum(count) FROM measurement_blocks
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`)
+	lb := satSub(from, r.opts.BlockLookback.Microseconds())
+	if err := r.db.SQL.QueryRowContext(ctx, q, sensorID, attributeID, lb, to).Scan(&samples); err != nil {
+		return st, fmt.Errorf("count recorded samples: %w", err)
 	}
 	edge, err := r.edgeCorrection(ctx, sensorID, attributeID, from, to)
 	if err != nil {
 		return st, err
 	}
 	st.samples = uint64(max(samples.Int64-edge, 0))
-	st.minT, st.maxT = math.MaxInt64, math.MinInt64
-	if minT.Valid {
-		st.any = true
-		st.minT, st.maxT = minT.Int64, maxT.Int64
+	return st, nil
+}
+
+// rangeBounds are the first and last recorded times of a range, found through the
+// index without scanning the range.
+type rangeBounds struct {
+	minT, maxT int64
+	any        bool // any recorded row
+	blocks     bool // any recorded block
+}
+
+func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, from, to int64) (rangeBounds, error) {
+	bd := rangeBounds{minT: math.MaxInt64, maxT: math.MinInt64}
+	if to <= from {
+		return bd, nil
+	}
+	var vMin, vMax, bMin, bMax sql.NullInt64
+	const where = `WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?`
+	const bwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`
+	q := rebind(r.db.Dialect(), `SELECT
+	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us LIMIT 1),
+	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us DESC LIMIT 1),
+	  (SELECT start_time_us FROM measurement_blocks `+bwhere+` ORDER BY start_time_us LIMIT 1),
+	  (SELECT start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint) FROM measurement_blocks `+bwhere+`
+	    ORDER BY start_time_us DESC LIMIT 1)`)
+	lb := satSub(from, r.opts.BlockLookback.Microseconds())
+	if err := r.db.SQL.QueryRowContext(ctx, q,
+		sensorID, attributeID, from, to, sensorID, attributeID, from, to,
+		sensorID, attributeID, lb, to, sensorID, attributeID, lb, to,
+	).Scan(&vMin, &vMax, &bMin, &bMax); err != nil {
+		return bd, fmt.Errorf("find recorded range: %w", err)
+	}
+	if vMin.Valid {
+		bd.any = true
+		bd.minT, bd.maxT = vMin.Int64, vMax.Int64
 	}
 	if bMin.Valid {
-		st.any = true
-		st.minT = min(st.minT, max(bMin.Int64, from))
-		st.maxT = max(st.maxT, min(bMax.Int64, to-1))
+		bd.any, bd.blocks = true, true
+		// The last block to start may not be the last to end if blocks overlap;
+		// samples past the grid fall into its last bucket.
+		bd.minT = min(bd.minT, max(bMin.Int64, from))
+		bd.maxT = max(bd.maxT, min(bMax.Int64, to-1))
 	}
-	return st, nil
+	return bd, nil
 }
 
 // rawAll returns every point of the range (the caller knows they are few).

@@ -53,22 +53,6 @@ type batch struct {
 	n      int
 }
 
-func (b *batch) values() int {
-	n := 0
-	for _, c := range b.chunks {
-		n += len(c.values)
-	}
-	return n
-}
-
-func (b *batch) blocks() int {
-	n := 0
-	for _, c := range b.chunks {
-		n += len(c.blocks)
-	}
-	return n
-}
-
 // queue is the bounded FIFO between the ingest path and the writer. Samples taken by
 // the writer stay counted against the bound (inflight) until written, but cannot be
 // dropped while being written: meanwhile the oldest queued chunk goes instead. A

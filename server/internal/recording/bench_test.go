@@ -1,0 +1,234 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sensocto/sensocto/server/internal/database"
+	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+)
+
+// Benchmarks run against PostgreSQL (SENSOCTO_TEST_POSTGRES_URL) and are skipped
+// without it:
+//
+//	SENSOCTO_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' \
+//	  go test -run '^$' -bench . -benchmem -benchtime 2000000x ./server/internal/recording/
+
+func benchDB(b *testing.B) *database.DB {
+	b.Helper()
+	if !hasDialectTB(b, database.DialectPostgres) {
+		b.Skipf("%s not set", dbtest.PostgresURLEnv)
+	}
+	return dbtest.Open(b, database.DialectPostgres)
+}
+
+func hasDialectTB(tb testing.TB, d string) bool {
+	for _, x := range dbtest.Dialects(tb) {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// benchRecord feeds n samples through Enqueue/EnqueueBlock while Run writes, the way
+// the hub would, and reports samples/s end to end (enqueue to committed).
+func benchRecord(b *testing.B, perCall int, feed func(r *Recorder, i int)) {
+	db := benchDB(b)
+	r, err := New(db, Options{Logger: dbtest.Logger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.EnsureSchema(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	calls := b.N / perCall
+	for i := range calls {
+		// Stay below the bound as a live source would at a sustainable rate; a
+		// producer faster than the store would see drops instead.
+		for r.Stats().Queued > r.opts.QueueBound/2 {
+			runtime.Gosched()
+		}
+		feed(r, i)
+	}
+	want := uint64(calls * perCall)
+	for r.Stats().Written < want {
+		if st := r.Stats(); st.Dropped > 0 || st.LastError != "" {
+			b.Fatalf("stats = %+v", st)
+		}
+		runtime.Gosched()
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(want)/elapsed.Seconds(), "samples/s")
+}
+
+func BenchmarkRecordValues(b *testing.B) {
+	t0 := time.Now().UnixMicro()
+	benchRecord(b, 1, func(r *Recorder, i int) {
+		r.Enqueue(Value{
+			SensorID: sensorIDs[i%len(sensorIDs)], AttributeID: "heartrate",
+			TimeUS: t0 + int64(i), ServerTimeUS: t0 + int64(i) + 250, Kind: KindNumber, Number: float64(60 + i%50),
+		})
+	})
+}
+
+func BenchmarkRecordBlocks64(b *testing.B) {
+	t0 := time.Now().UnixMicro()
+	samples := make([]float32, 64)
+	for i := range samples {
+		samples[i] = float32(math.Sin(float64(i) / 5))
+	}
+	benchRecord(b, 64, func(r *Recorder, i int) {
+		r.EnqueueBlock(Block{
+			SensorID: sensorIDs[i%len(sensorIDs)], AttributeID: "ecg",
+			StartUS: t0 + int64(i)*256_000, ServerTimeUS: t0, RateHz: 250, Samples: samples,
+		})
+	})
+}
+
+var sensorIDs = func() []string {
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%03d", i)
+	}
+	return ids
+}()
+
+// benchHistory records data once, then measures Query reducing it to 2,000 points.
+func benchHistory(b *testing.B, attr string, fill func(r *Recorder, t0 int64) int64) {
+	db := benchDB(b)
+	r, err := New(db, Options{Logger: dbtest.Logger(b), BatchSamples: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now().Add(-25 * time.Hour).UnixMicro()
+	end := fill(r, t0)
+	if err := r.Flush(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.SQL.ExecContext(b.Context(), `ANALYZE measurements; ANALYZE measurement_blocks`); err != nil {
+		b.Fatal(err)
+	}
+	req := HistoryRequest{SensorID: "hist", AttributeID: attr, FromUS: t0, ToUS: end, MaxPoints: 2000}
+	b.ReportAllocs()
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		h, err := r.Query(b.Context(), req)
+		lat = append(lat, time.Since(start))
+		if err != nil || !h.Downsampled || len(h.Points) > 2000 {
+			b.Fatalf("Query = %d points downsampled=%v, %v", len(h.Points), h.Downsampled, err)
+		}
+	}
+	b.ReportMetric(float64(percentile(lat, 0.95).Microseconds())/1000, "p95-ms")
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	for i := 1; i < len(s); i++ { // insertion sort: few samples
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func BenchmarkHistory24h1Hz(b *testing.B) {
+	benchHistory(b, "heartrate", func(r *Recorder, t0 int64) int64 {
+		n := 24 * 3600
+		for i := range n {
+			r.Enqueue(Value{SensorID: "hist", AttributeID: "heartrate", TimeUS: t0 + int64(i)*1e6, ServerTimeUS: t0, Kind: KindNumber, Number: 60 + 20*math.Sin(float64(i)/600)})
+		}
+		return t0 + int64(n)*1e6
+	})
+}
+
+func BenchmarkHistoryECG1h250Hz(b *testing.B) {
+	benchHistory(b, "ecg", func(r *Recorder, t0 int64) int64 {
+		samples := make([]float32, 64)
+		blocks := 900_000 / 64 // 14,062 blocks, 899,968 samples
+		for k := range blocks {
+			for i := range samples {
+				samples[i] = float32(math.Sin(float64(k*64+i) / 9))
+			}
+			r.EnqueueBlock(Block{SensorID: "hist", AttributeID: "ecg", StartUS: t0 + int64(k)*256_000, ServerTimeUS: t0, RateHz: 250, Samples: samples})
+			if k%4096 == 4095 {
+				if err := r.Flush(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		return t0 + int64(blocks)*256_000
+	})
+}
+
+// BenchmarkCeilingCopyFrom is the ceiling the recorder is compared with: pgx
+// CopyFrom of the same row shape as measurements into a bare table (no partitions,
+// no index) from pre-built rows, in batches of the recorder's size. Compare its
+// rows/s with BenchmarkRecordValues' samples/s. (The psql \copy ceiling is in
+// testdata/ceiling.sh.)
+func BenchmarkCeilingCopyFrom(b *testing.B) {
+	for _, indexed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("indexed=%v", indexed), func(b *testing.B) { benchCeiling(b, indexed) })
+	}
+}
+
+// benchCeiling copies into a bare table, optionally with the recorder's index (to
+// separate the cost of the index from the cost of the writer).
+func benchCeiling(b *testing.B, indexed bool) {
+	db := benchDB(b)
+	ctx := b.Context()
+	if _, err := db.SQL.ExecContext(ctx, `CREATE TABLE bare (sensor_id text NOT NULL, attribute_id text NOT NULL,
+		time_us bigint NOT NULL, server_time_us bigint NOT NULL, kind smallint NOT NULL, number double precision, payload bytea)`); err != nil {
+		b.Fatal(err)
+	}
+	if indexed {
+		if _, err := db.SQL.ExecContext(ctx, `CREATE INDEX ON bare (sensor_id, attribute_id, time_us)`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const batch = 262_144
+	t0 := time.Now().UnixMicro()
+	rows := make([][]any, batch)
+	for i := range rows {
+		rows[i] = []any{sensorIDs[i%len(sensorIDs)], "heartrate", t0 + int64(i), t0 + int64(i) + 250, int16(1), float64(60 + i%50), nil}
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for n < b.N {
+		k := min(batch, b.N-n)
+		err := conn.Raw(func(dc any) error {
+			_, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"bare"}, valueColumns, pgx.CopyFromRows(rows[:k]))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += k
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "rows/s")
+}
