@@ -274,7 +274,7 @@ func TestBadBatchIsRefusedWhole(t *testing.T) {
 						}}, "measurements[2].value"},
 						"bad sample in a block (protovalidate)": {&sensoctov1.PublishRequest{SensorId: id,
 							Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)},
-							Blocks: []*sensoctov1.SampleBlock{{AttributeId: "ecg", StartTimeUs: 5, SampleRateHz: 100, Samples: []float32{1, float32(math.Inf(1))}}},
+							Blocks:       []*sensoctov1.SampleBlock{{AttributeId: "ecg", StartTimeUs: 5, SampleRateHz: 100, Samples: []float32{1, float32(math.Inf(1))}}},
 						}, "blocks[0].samples[1]"},
 					}
 					for name, tc := range cases {
