@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -42,7 +44,7 @@ func hasDialectTB(tb testing.TB, d string) bool {
 // the hub would, and reports samples/s end to end (enqueue to committed).
 func benchRecord(b *testing.B, perCall int, feed func(r *Recorder, i int)) {
 	db := benchDB(b)
-	r, err := New(db, Options{Logger: dbtest.Logger(b)})
+	r, err := New(db, Options{Logger: dbtest.Logger(b), Writers: benchWriters()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,6 +129,13 @@ func benchHistory(b *testing.B, attr string, fill func(r *Recorder, t0 int64) in
 	if _, err := db.SQL.ExecContext(b.Context(), `ANALYZE measurements; ANALYZE measurement_blocks`); err != nil {
 		b.Fatal(err)
 	}
+	var bytes, samples float64
+	if err := db.SQL.QueryRowContext(b.Context(), `SELECT
+		(SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i WHERE i.inhparent = $1::regclass),
+		(SELECT coalesce(sum(count), 0) FROM measurement_blocks) + (SELECT count(*) FROM measurements)`,
+		map[string]string{"ecg": blocksTable}[attr]+map[string]string{"heartrate": valuesTable}[attr]).Scan(&bytes, &samples); err != nil {
+		b.Fatal(err)
+	}
 	req := HistoryRequest{SensorID: "hist", AttributeID: attr, FromUS: t0, ToUS: end, MaxPoints: 2000}
 	b.ReportAllocs()
 	var lat []time.Duration
@@ -139,6 +148,7 @@ func benchHistory(b *testing.B, attr string, fill func(r *Recorder, t0 int64) in
 		}
 	}
 	b.ReportMetric(float64(percentile(lat, 0.95).Microseconds())/1000, "p95-ms")
+	b.ReportMetric(bytes/samples, "disk-B/sample")
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -231,4 +241,10 @@ func benchCeiling(b *testing.B, indexed bool) {
 		n += k
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "rows/s")
+}
+
+// benchWriters reads SENSOCTO_BENCH_WRITERS (default: the recorder's default).
+func benchWriters() int {
+	n, _ := strconv.Atoi(os.Getenv("SENSOCTO_BENCH_WRITERS"))
+	return n
 }

@@ -3,6 +3,7 @@ package recording
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -62,6 +63,62 @@ func (g *grid) at(t int64) *bucket {
 	i := (t - g.lo) / g.width
 	i = min(max(i, 0), int64(len(g.b)-1))
 	return &g.b[i]
+}
+
+// merge adds a run of n numeric values with the given extremes and sum.
+func (b *bucket) merge(lo, hi, sum float64, n uint64) {
+	if b.numbers == 0 {
+		b.min, b.max = lo, hi
+	} else {
+		b.min, b.max = math.Min(b.min, lo), math.Max(b.max, hi)
+	}
+	b.sum += sum
+	b.numbers += n
+	b.n += n
+}
+
+// addBlock buckets the samples (packed little-endian float32s) of a block in
+// [from, to). Sample times increase within a block, so it accumulates a run per
+// bucket and merges it when the next bucket starts, without a division per sample.
+func (g *grid) addBlock(start int64, rate float64, packed []byte, from, to int64) {
+	cur := -1
+	var (
+		next     int64 // start of the bucket after cur
+		lo, hi   float32
+		sum      float64
+		n        uint64
+		lastIdx  = len(g.b) - 1
+		nSamples = len(packed) / 4
+	)
+	for i := range nSamples {
+		t := SampleTime(start, i, rate)
+		if t < from || t >= to {
+			continue
+		}
+		v := math.Float32frombits(binary.LittleEndian.Uint32(packed[4*i:]))
+		if cur < 0 || t >= next {
+			if n > 0 {
+				g.b[cur].merge(float64(lo), float64(hi), sum, n)
+			}
+			cur = int(min(max((t-g.lo)/g.width, 0), int64(lastIdx)))
+			next = g.lo + int64(cur+1)*g.width
+			if cur == lastIdx {
+				next = math.MaxInt64
+			}
+			lo, hi, sum, n = v, v, 0, 0
+		}
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+		sum += float64(v)
+		n++
+	}
+	if n > 0 {
+		g.b[cur].merge(float64(lo), float64(hi), sum, n)
+	}
 }
 
 // downsample buckets the range [from, to): recorded numbers in SQL, recorded blocks
@@ -201,7 +258,6 @@ func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid
 		return fmt.Errorf("bucket recorded blocks: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	var buf []float32
 	for rows.Next() {
 		var (
 			start   int64
@@ -211,14 +267,7 @@ func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid
 		if err := rows.Scan(&start, &rate, &samples); err != nil {
 			return fmt.Errorf("bucket recorded blocks: %w", err)
 		}
-		buf = unpackSamples(buf[:0], samples)
-		for i, v := range buf {
-			t := SampleTime(start, i, rate)
-			if t < from || t >= to {
-				continue
-			}
-			g.at(t).addNumber(float64(v))
-		}
+		g.addBlock(start, rate, samples, from, to)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("bucket recorded blocks: %w", err)

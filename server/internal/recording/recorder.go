@@ -2,6 +2,7 @@ package recording
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -30,6 +31,11 @@ type Options struct {
 	FlushSamples int
 	// BatchSamples is the most samples written in one transaction. Default 262,144.
 	BatchSamples int
+	// Writers is how many batches a flush writes at once, each on its own
+	// connection and in its own transaction (PostgreSQL: index maintenance is the
+	// bottleneck and runs in the server backend, one core per connection). Default 2
+	// on PostgreSQL; always 1 on SQLite, which has one writer.
+	Writers int
 	// FlushInterval is the longest queued data waits while the store is healthy.
 	// Default 250 ms.
 	FlushInterval time.Duration
@@ -132,8 +138,12 @@ func New(db *database.DB, opts Options) (*Recorder, error) {
 	switch db.Dialect() {
 	case database.DialectPostgres:
 		r.sink = newPGSink(db.SQL, &r.opts)
+		if r.opts.Writers <= 0 {
+			r.opts.Writers = 2
+		}
 	case database.DialectSQLite:
 		r.sink = &sqliteSink{db: db.SQL}
+		r.opts.Writers = 1
 	default:
 		return nil, fmt.Errorf("create recorder: unknown dialect %q", db.Dialect())
 	}
@@ -154,11 +164,14 @@ func (r *Recorder) Enqueue(v Value) {
 }
 
 // EnqueueBlock queues a copy of b (its samples are copied; the caller may reuse the
-// slice). A block without samples or with a rate that is not positive and finite is
-// counted as dropped.
+// slice). A block without samples is ignored; one whose rate is not positive and
+// finite is counted as dropped.
 func (r *Recorder) EnqueueBlock(b Block) {
-	if len(b.Samples) == 0 || !(b.RateHz > 0) || math.IsInf(b.RateHz, 0) {
-		r.invalid.Add(uint64(len(b.Samples)) + 1)
+	if len(b.Samples) == 0 {
+		return
+	}
+	if !(b.RateHz > 0) || math.IsInf(b.RateHz, 0) {
+		r.invalid.Add(u64(len(b.Samples)))
 		return
 	}
 	if r.q.pushBlock(&b) >= r.opts.FlushSamples {
@@ -262,25 +275,47 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	return r.drain(ctx)
 }
 
-// drain writes the samples queued when it starts, batch by batch.
+// drain writes the samples queued when it starts, up to Writers batches at a time
+// (each in its own transaction, so each is settled on its own: a failed one goes
+// back to the head of the queue in order, a written one is done).
 func (r *Recorder) drain(ctx context.Context) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
 	todo, _, _ := r.q.counts()
+	batches := make([]batch, 0, r.opts.Writers)
+	errs := make([]error, r.opts.Writers)
 	for todo > 0 {
-		b := r.q.take(r.opts.BatchSamples)
-		if b.n == 0 {
+		size := min(r.opts.BatchSamples, max(chunkSamples, todo/r.opts.Writers+1))
+		batches = batches[:0]
+		for range r.opts.Writers {
+			b := r.q.take(size)
+			if b.n == 0 {
+				break
+			}
+			batches = append(batches, b)
+			todo -= b.n
+		}
+		if len(batches) == 0 {
 			return nil
 		}
-		err := r.write(ctx, &b)
-		r.q.done(b, err == nil)
-		if err != nil {
+		if len(batches) == 1 {
+			errs[0] = r.write(ctx, &batches[0])
+		} else {
+			var wg sync.WaitGroup
+			for i := range batches {
+				wg.Go(func() { errs[i] = r.write(ctx, &batches[i]) })
+			}
+			wg.Wait()
+		}
+		for i := len(batches) - 1; i >= 0; i-- { // the oldest failed batch ends up first
+			r.q.done(batches[i], errs[i] == nil)
+		}
+		if err := errors.Join(errs[:len(batches)]...); err != nil {
 			msg := err.Error()
 			r.lastErr.Store(&msg)
 			return err
 		}
 		r.lastErr.Store(nil)
-		todo -= b.n
 	}
 	return nil
 }
