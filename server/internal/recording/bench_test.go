@@ -248,3 +248,26 @@ func benchWriters() int {
 	n, _ := strconv.Atoi(os.Getenv("SENSOCTO_BENCH_WRITERS"))
 	return n
 }
+
+// BenchmarkEnqueue measures the ingest side alone: the cost the hub pays per value
+// (no database; the queue drops its oldest chunk when full).
+func BenchmarkEnqueue(b *testing.B) {
+	r := newRecorder(b, dbtest.Open(b, database.DialectSQLite), Options{QueueBound: 1 << 20, FlushSamples: 1 << 30})
+	v := Value{SensorID: "s", AttributeID: "hr", Kind: KindNumber, Number: 1}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		v.TimeUS = int64(i)
+		r.Enqueue(v)
+	}
+}
+
+// BenchmarkEnqueueBlock64 is BenchmarkEnqueue for blocks of 64 samples.
+func BenchmarkEnqueueBlock64(b *testing.B) {
+	r := newRecorder(b, dbtest.Open(b, database.DialectSQLite), Options{QueueBound: 1 << 22, FlushSamples: 1 << 30})
+	blk := Block{SensorID: "s", AttributeID: "ecg", RateHz: 250, Samples: make([]float32, 64)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		blk.StartUS = int64(i) * 256_000
+		r.EnqueueBlock(blk)
+	}
+}

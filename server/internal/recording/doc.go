@@ -42,6 +42,11 @@
 // count); beyond the bound the oldest queued chunk is dropped and counted. When Run's
 // context ends it flushes what is queued within ShutdownTimeout.
 //
+// On PostgreSQL a flush writes up to Writers batches at once, each on its own
+// connection and in its own transaction, rows sorted by (sensor, attribute, time):
+// maintaining the (sensor_id, attribute_id, time) index is the bottleneck and runs in
+// the server backends. A failed batch goes back to the queue's head in order.
+//
 // On PostgreSQL the writer uses connections of database.DB.SQL (pgx's stdlib pool) and
 // reaches the pgx connection through (*sql.Conn).Raw for CopyFrom, so there is one pool
 // and one place that configures it.

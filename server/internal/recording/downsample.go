@@ -235,11 +235,9 @@ func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *gri
 		if err := prows.Scan(&t, &k, &payload); err != nil {
 			return fmt.Errorf("bucket recorded values: %w", err)
 		}
-		b := g.at(t)
-		if !b.hasPayload || t < b.payloadT {
-			b.addPayload(t, Kind(k), append([]byte(nil), payload...)) //nolint:gosec // G115: kind is stored from a Kind
-		} else {
-			b.n++
+		// Counted by the aggregate above; only keep the bucket's first value.
+		if b := g.at(t); !b.hasPayload || t < b.payloadT {
+			b.payload, b.kind, b.payloadT, b.hasPayload = append([]byte(nil), payload...), Kind(k), t, true //nolint:gosec // G115: kind is stored from a Kind
 		}
 	}
 	if err := prows.Err(); err != nil {

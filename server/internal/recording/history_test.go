@@ -66,10 +66,24 @@ func TestDownsampleKeepsGlobalExtremes(t *testing.T) {
 		}
 		blocks = append(blocks, Block{SensorID: "s", AttributeID: "ecg", StartUS: t0 + int64(b)*256_000, ServerTimeUS: t0, RateHz: 250, Samples: s})
 	}
+	// Other kinds: each bucket keeps its first value.
+	var payloads []Value
+	for i := range 100 {
+		payloads = append(payloads, Value{SensorID: "s", AttributeID: "geo", TimeUS: t0 + int64(i)*1e6, Kind: 4, Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			r := writeAll(t, dialect, values, blocks)
+			r := writeAll(t, dialect, append(values, payloads...), blocks)
+			geo, err := r.Query(t.Context(), HistoryRequest{SensorID: "s", AttributeID: "geo", MaxPoints: 10})
+			if err != nil || !geo.Downsampled || len(geo.Points) != 10 || geo.TotalCount != 100 {
+				t.Fatalf("geo = %d points total %d downsampled %v, %v", len(geo.Points), geo.TotalCount, geo.Downsampled, err)
+			}
+			for i, p := range geo.Points {
+				if want := fmt.Sprintf(`{"i":%d}`, i*10); string(p.Payload) != want || p.Count != 10 || p.Kind != 4 || p.TimeUS > t0+int64(i)*10e6 {
+					t.Fatalf("geo bucket %d = %+v, want %s", i, p, want)
+				}
+			}
 			tests := []struct {
 				attr           string
 				from, to       int64
