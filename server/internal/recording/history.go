@@ -25,7 +25,7 @@ type HistoryRequest struct {
 	// size.
 	MaxPoints int
 	// Raw asks for raw points page by page; PageToken is the previous answer's
-	// NextPageToken (empty for the first page).
+	// NextPageToken (empty for the first page; a token implies Raw).
 	Raw       bool
 	PageToken string
 	// Recent is the in-memory window of the attribute (data the hub holds, possibly
@@ -70,7 +70,7 @@ func (r *Recorder) Query(ctx context.Context, req HistoryRequest) (History, erro
 		cut = max(from, req.Recent[0].TimeUS)
 	}
 	recent := clipPoints(req.Recent, cut, to)
-	if req.Raw {
+	if req.Raw || req.PageToken != "" {
 		return r.rawPage(ctx, req, from, cut, to, recent)
 	}
 	bd, err := r.bounds(ctx, req.SensorID, req.AttributeID, from, cut)
