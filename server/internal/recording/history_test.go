@@ -309,6 +309,9 @@ func TestRetentionAndSetRecording(t *testing.T) {
 			if got := count("keep", "a"); got != 2 {
 				t.Errorf("keep after 3-day retention: %d values, want 2", got)
 			}
+			if n, err := r.DeleteSensorData(ctx, "keep"); err != nil || n != 2 || count("keep", "a") != 0 {
+				t.Errorf("DeleteSensorData = %d, %v", n, err)
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package recording
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sensocto/sensocto/ent/sensor"
@@ -88,4 +89,21 @@ func (r *Recorder) ApplyRetention(ctx context.Context, rs []Retention) error {
 		return fmt.Errorf("apply retention: %w", err)
 	}
 	return nil
+}
+
+// DeleteSensorData deletes every recorded row of a sensor (for the sensors domain to
+// call when a sensor is deleted: the measurement tables have no foreign key). It
+// returns the rows deleted.
+func (r *Recorder) DeleteSensorData(ctx context.Context, sensorID string) (int64, error) {
+	if sensorID == "" {
+		return 0, fmt.Errorf("delete sensor data: empty sensor id")
+	}
+	if err := r.EnsureSchema(ctx); err != nil {
+		return 0, err
+	}
+	n, err := r.sink.deleteBefore(ctx, sensorID, math.MaxInt64)
+	if err != nil {
+		return n, fmt.Errorf("delete data of %s: %w", sensorID, err)
+	}
+	return n, nil
 }
