@@ -3,8 +3,8 @@
 import type { RouteId } from '$app/types';
 
 export interface NavItem {
-	/** Route of the page; links go through resolve() from $app/paths. */
-	route: RouteId;
+	/** Route of the page (one without parameters); links go through resolve() from $app/paths. */
+	route: Exclude<RouteId, `${string}[${string}`>;
 	label: string;
 }
 
@@ -12,6 +12,7 @@ export const navItems: NavItem[] = [
 	{ route: '/lobby', label: 'Lobby' },
 	{ route: '/rooms', label: 'Rooms' },
 	{ route: '/simulator', label: 'Simulator' },
+	{ route: '/sense', label: 'Sense' },
 	{ route: '/system', label: 'System' },
 	{ route: '/settings', label: 'Settings' }
 ];

@@ -33,6 +33,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/httpserver"
 	"github.com/sensocto/sensocto/server/internal/mail"
+	"github.com/sensocto/sensocto/server/internal/recordingrpc"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 	"github.com/sensocto/sensocto/server/internal/system"
 	"github.com/sensocto/sensocto/server/internal/systemrpc"
@@ -51,6 +52,8 @@ type App struct {
 	// background work owned by the app (the guest sweeper), stopped by Close.
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
+	// recording is stopped by Close after the background work, before the database.
+	recording *recorder
 }
 
 // guestSweepInterval is how often expired guests are deleted.
@@ -96,6 +99,7 @@ func New(ctx context.Context, cfg config.Config, logger zerolog.Logger, opts ...
 		o(&a.opts)
 	}
 	if err := a.build(); err != nil {
+		a.recording.close()
 		_ = db.Close()
 		return nil, err
 	}
@@ -153,6 +157,9 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
+	if a.recording, err = a.newRecorder(rt.sensors, reg); err != nil {
+		return err
+	}
 	systemSvc := system.New(system.Options{
 		Live:      rt.live,
 		Version:   buildinfo.String(),
@@ -170,6 +177,7 @@ func (a *App) build() error {
 	services := []string{sensoctov1connect.SystemServiceName, sensoctov1connect.AuthServiceName}
 	mount(sensoctov1connect.NewSystemServiceHandler(systemrpc.New(systemSvc), opts...))
 	mount(sensoctov1connect.NewAuthServiceHandler(accountsrpc.New(accountsSvc, a.cfg.PublicURL, oidcEnabled), opts...))
+	mount("GET "+recordingrpc.ExportPath, a.recording.exportHandler(rt.sensors))
 	if oidcEnabled {
 		secret, err := a.secretKey()
 		if err != nil {
@@ -222,7 +230,7 @@ func (a *App) build() error {
 		Metrics:        reg,
 		SPA:            spa,
 		AllowedOrigins: a.cfg.AllowedOrigins,
-		APIPrefixes:    []string{"/auth/oidc/"},
+		APIPrefixes:    []string{"/auth/oidc/", "/export/"},
 	}), auth.MiddlewareOptions{
 		Resolver:       accountsSvc,
 		TrustedProxies: a.cfg.TrustedProxies,
@@ -323,6 +331,7 @@ func (a *App) Close() error {
 		a.stopBackground()
 		a.background.Wait()
 	}
+	a.recording.close() // flushes the recording queue while the database is open
 	if err := a.db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

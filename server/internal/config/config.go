@@ -45,6 +45,8 @@ type Config struct {
 	AuthRatePerMinute int
 	// TrustedProxies are the reverse proxies whose forwarding headers are believed.
 	TrustedProxies []netip.Prefix
+	// RecordingQueueBound is the most samples queued for the measurement store.
+	RecordingQueueBound int
 	// SMTP is the outgoing mail server; URL empty means none.
 	SMTP SMTP
 	// OIDC is the OpenID provider; Issuer empty means none.

@@ -113,6 +113,9 @@ var vars = []variable{
 	field("SENSOCTO_TRUSTED_PROXIES", "",
 		"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP headers give the client IP (right-most untrusted hop). Empty trusts none.",
 		parsePrefixes, func(c *Config) *[]netip.Prefix { return &c.TrustedProxies }),
+	field("SENSOCTO_RECORDING_QUEUE_BOUND", "2000000",
+		"Most samples waiting to be written to the measurement store (a value counts one, a sample block its samples). While the database is slow or down the queue absorbs up to this many, then drops the oldest (counted in sensocto_recording_dropped_samples_total).",
+		parsePositiveInt, func(c *Config) *int { return &c.RecordingQueueBound }),
 	{
 		name: "SENSOCTO_SMTP_URL",
 		desc: "SMTP server for magic-link email: smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (implicit TLS). Empty: links are logged (and kept in the dev mailbox with SENSOCTO_DEV).",

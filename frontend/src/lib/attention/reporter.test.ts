@@ -1,0 +1,109 @@
+import { createClient, createRouterTransport } from '@connectrpc/connect';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+	AttentionEventKind as K,
+	AttentionService,
+	type ReportAttentionRequest
+} from '$lib/gen/sensocto/v1/attention_pb';
+import { AttentionReporter } from './reporter.svelte';
+
+function fake(fail: () => boolean = () => false) {
+	const reports: ReportAttentionRequest[] = [];
+	const transport = createRouterTransport(({ service }) => {
+		service(AttentionService, {
+			reportAttention(req) {
+				reports.push(req);
+				if (fail()) throw new Error('offline');
+				return { leaseMs: 3000 };
+			}
+		});
+	});
+	return { reports, client: createClient(AttentionService, transport) };
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('AttentionReporter', () => {
+	it('batches events per flush window and reference-counts views', async () => {
+		vi.useFakeTimers();
+		const { reports, client } = fake();
+		const r = new AttentionReporter(client, { tabId: 'tab-test-1', browser: false, flushMs: 250 });
+		r.start();
+		await vi.advanceTimersByTimeAsync(1); // first heartbeat
+		expect(reports).toHaveLength(1);
+		expect(reports[0].events).toEqual([]);
+		expect(r.leaseMs).toBe(3000);
+
+		r.viewEnter({ sensorId: 'a' });
+		r.viewEnter({ sensorId: 'a' }); // a second element of the same sensor
+		r.hoverEnter({ sensorId: 'a', attributeId: 'ecg' });
+		r.pin('b');
+		expect([...r.visibleSensors]).toEqual(['a']);
+		await vi.advanceTimersByTimeAsync(249);
+		expect(reports).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(2);
+		expect(reports).toHaveLength(2);
+		expect(reports[1].tabId).toBe('tab-test-1');
+		expect(reports[1].events.map((e) => [e.kind, e.sensorId, e.attributeId])).toEqual([
+			[K.VIEW_ENTER, 'a', ''],
+			[K.HOVER_ENTER, 'a', 'ecg'],
+			[K.PIN, 'b', '']
+		]);
+
+		r.viewLeave({ sensorId: 'a' });
+		expect([...r.visibleSensors]).toEqual(['a']); // one element still shows it
+		r.viewLeave({ sensorId: 'a' });
+		expect([...r.visibleSensors]).toEqual([]);
+		r.battery(0.15, false);
+		await vi.advanceTimersByTimeAsync(300);
+		const last = reports[reports.length - 1].events;
+		expect(last.map((e) => e.kind)).toEqual([K.VIEW_LEAVE, K.BATTERY]);
+		expect(last[1].batteryLevel).toBeCloseTo(0.15);
+		r.stop();
+	});
+
+	it('flushes at once when 50 events are queued and heartbeats at lease/3', async () => {
+		vi.useFakeTimers();
+		const { reports, client } = fake();
+		const r = new AttentionReporter(client, { tabId: 'tab-test-2', browser: false, maxBatch: 50 });
+		r.start();
+		await vi.advanceTimersByTimeAsync(1);
+		for (let i = 0; i < 50; i++) r.viewEnter({ sensorId: `s${i}` });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(reports).toHaveLength(2);
+		expect(reports[1].events).toHaveLength(50);
+		// Lease 3000 ms → heartbeat every 1000 ms with no events.
+		await vi.advanceTimersByTimeAsync(1001);
+		expect(reports).toHaveLength(3);
+		expect(reports[2].events).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(reports).toHaveLength(4);
+		r.stop();
+	});
+
+	it('re-sends the whole state after a failed report', async () => {
+		vi.useFakeTimers();
+		let down = false;
+		const { reports, client } = fake(() => down);
+		const r = new AttentionReporter(client, { tabId: 'tab-test-3', browser: false });
+		r.start();
+		await vi.advanceTimersByTimeAsync(1);
+		r.viewEnter({ sensorId: 'a' });
+		r.pin('p');
+		await vi.advanceTimersByTimeAsync(300);
+		down = true;
+		r.hoverEnter({ sensorId: 'a' });
+		await vi.advanceTimersByTimeAsync(300);
+		expect(r.error).toBeDefined();
+		down = false;
+		await vi.advanceTimersByTimeAsync(1100);
+		const resent = reports[reports.length - 1].events.map((e) => [e.kind, e.sensorId]);
+		expect(resent).toEqual([
+			[K.VIEW_ENTER, 'a'],
+			[K.HOVER_ENTER, 'a'],
+			[K.PIN, 'p']
+		]);
+		expect(r.error).toBeUndefined();
+		r.stop();
+	});
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { decodeHeartRate } from './heartrate';
+
+const dv = (...bytes: number[]) => new DataView(new Uint8Array(bytes).buffer);
+
+describe('decodeHeartRate', () => {
+	it('reads a uint8 rate without extras', () => {
+		expect(decodeHeartRate(dv(0x00, 72))).toEqual({
+			bpm: 72,
+			contact: undefined,
+			energyKJ: undefined,
+			rrMs: []
+		});
+	});
+	it('reads a uint16 rate, contact, energy and RR intervals in 1/1024 s', () => {
+		// flags: uint16 | contact supported+detected | energy | RR
+		const m = decodeHeartRate(dv(0x1f, 0x2c, 0x01, 0x10, 0x00, 0x00, 0x04, 0x00, 0x02));
+		expect(m.bpm).toBe(300);
+		expect(m.contact).toBe(true);
+		expect(m.energyKJ).toBe(16);
+		expect(m.rrMs).toEqual([1000, 500]);
+	});
+	it('reports lost contact', () => {
+		expect(decodeHeartRate(dv(0x04, 60)).contact).toBe(false);
+	});
+	it('reads RR without energy', () => {
+		const m = decodeHeartRate(dv(0x10, 60, 0x00, 0x03));
+		expect(m.energyKJ).toBeUndefined();
+		expect(m.rrMs).toEqual([750]);
+	});
+	it('refuses a truncated value', () => {
+		expect(() => decodeHeartRate(dv(0x01, 60))).toThrow(RangeError);
+	});
+});

@@ -1,0 +1,72 @@
+/* eslint-disable svelte/prefer-svelte-reactivity -- plain Maps and Sets here are deliberate: bookkeeping and buffers that must not trigger renders; what the UI reads is in $state or SvelteSet. */
+// setupLive creates, for a page that shows live sensors, the stores it needs and wires
+// them together: the sensor list, one Watch stream that follows exactly the sensors the
+// attention reporter sees on screen (plus pinned ones), attention levels, and the
+// reporter itself. Call it during a layout's or page's initialisation; children read the
+// stores by context (getSensors, getWatch, getReporter, getPrefs).
+import { AttentionService } from '$lib/gen/sensocto/v1/attention_pb';
+import { AuthService } from '$lib/gen/sensocto/v1/auth_pb';
+import { SensorService } from '$lib/gen/sensocto/v1/sensor_pb';
+import { getClient } from '$lib/api/transport';
+import { AttentionReporter, setReporter } from '$lib/attention/reporter.svelte';
+import { getSession } from './session.svelte';
+import { AttentionWatchStore } from './attention.svelte';
+import { SensorsStore, setSensors } from './sensors.svelte';
+import { SensorPrefsStore, setPrefs } from './sensors-prefs.svelte';
+import { WatchStore, setWatch } from './watch.svelte';
+
+export interface LiveOptions {
+	/** Sensors to watch whether visible or not (a detail page's sensor). */
+	always?: () => string[];
+}
+
+export function setupLive(options: LiveOptions = {}) {
+	const sensorClient = getClient(SensorService);
+	const attentionClient = getClient(AttentionService);
+	const session = getSession();
+	const sensors = setSensors(new SensorsStore(sensorClient));
+	const watch = setWatch(new WatchStore(sensorClient));
+	const reporter = setReporter(new AttentionReporter(attentionClient));
+	const levels = new AttentionWatchStore(attentionClient);
+	const prefs = setPrefs(new SensorPrefsStore(getClient(AuthService), () => session.user));
+
+	$effect(() => {
+		sensors.start();
+		watch.start();
+		reporter.start();
+		const off = watch.onEvent((ev) => sensors.applyEvent(ev));
+		return () => {
+			off();
+			sensors.stop();
+			watch.stop();
+			reporter.stop();
+			levels.stop();
+		};
+	});
+
+	// Pins saved in preferences are pinned on this tab too (HIGH attention while shown).
+	$effect(() => {
+		for (const id of prefs.pinned) reporter.pin(id);
+	});
+
+	// The Watch follows what is on screen, plus pinned sensors and the page's own.
+	$effect(() => {
+		const ids = new Set<string>(reporter.visibleSensors);
+		for (const id of reporter.pinned) if (id in sensors.byId) ids.add(id);
+		for (const id of options.always?.() ?? []) ids.add(id);
+		watch.setSensors(ids);
+	});
+
+	$effect(() => {
+		watch.describe(sensors.list);
+		levels.follow(sensors.list.map((s) => s.sensorId));
+	});
+
+	$effect(() => {
+		for (const [id, level] of Object.entries(levels.levels)) {
+			if (sensors.attention[id] !== level) sensors.attention[id] = level;
+		}
+	});
+
+	return { sensors, watch, reporter, prefs, levels };
+}

@@ -1,0 +1,193 @@
+// The live data of watched sensors, outside Svelte's reactivity: typed-array ring buffers
+// per attribute (Series) plus the latest structured value (vector, quaternion, position,
+// text). The watch store merges every delivery into it and bumps one reactive counter
+// per sensor, so a tile re-renders its text at most once per delivery and charts redraw
+// from the buffers on the next animation frame.
+import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
+import type {
+	GeoPosition,
+	Measurement,
+	Quaternion,
+	SampleBlock,
+	Vector3
+} from '$lib/gen/sensocto/v1/common_pb';
+import { Series } from '$lib/charts/series';
+
+/** How many values a buffer keeps, by attribute type (waveforms hold ~30 s at 250 Hz). */
+export function capacityFor(attributeType: string, rateHz = 0): number {
+	if (rateHz > 0) return Math.min(32_768, Math.max(1024, Math.ceil(rateHz * 35)));
+	switch (attributeType) {
+		case 'ecg':
+			return 8192;
+		case 'respiration':
+		case 'ppg':
+			return 4096;
+		default:
+			return 1024;
+	}
+}
+
+export type Latest =
+	| { kind: 'number'; value: number }
+	| { kind: 'vector3'; value: Vector3 }
+	| { kind: 'quaternion'; value: Quaternion }
+	| { kind: 'geo'; value: GeoPosition }
+	| { kind: 'text'; value: string }
+	| { kind: 'struct'; value: JsonObject };
+
+/** A point of a position trail. */
+export interface TrailPoint {
+	t: number;
+	lat: number;
+	lng: number;
+}
+
+const TRAIL_MAX = 200;
+
+/** Live state of one attribute. */
+export class LiveAttribute {
+	readonly id: string;
+	type: string;
+	/** Numeric values (numbers, waveform samples, a struct's main number, a vector's norm). */
+	series: Series;
+	/** Per-axis buffers for vector values (x, y, z), created on first vector. */
+	axes: [Series, Series, Series] | undefined;
+	latest: Latest | undefined;
+	/** Time of the latest value, seconds since the epoch. */
+	latestTime = NaN;
+	/** Position trail for geo values, oldest first. */
+	trail: TrailPoint[] = [];
+	/** Extras of the latest measurement (e.g. a button's event). */
+	extras: Record<string, string> = {};
+
+	constructor(id: string, type: string, rateHz = 0) {
+		this.id = id;
+		this.type = type;
+		this.series = new Series(capacityFor(type, rateHz));
+	}
+
+	/** The main number of the latest value, NaN when it has none. */
+	get value(): number {
+		return this.series.lastValue;
+	}
+
+	addBlock(b: SampleBlock): void {
+		const start = Number(b.startTimeUs) / 1e6;
+		if (
+			this.series.rateHz === 0 &&
+			this.series.length === 0 &&
+			this.series.capacity < b.sampleRateHz * 30
+		) {
+			this.series = new Series(capacityFor(this.type, b.sampleRateHz));
+		}
+		if (this.series.pushBlock(start, b.sampleRateHz, b.samples) > 0) {
+			this.latestTime = this.series.lastTime;
+			this.latest = { kind: 'number', value: this.series.lastValue };
+		}
+	}
+
+	addMeasurement(m: Measurement): void {
+		const t = Number(m.timeUs || m.serverTimeUs) / 1e6;
+		if (Number.isFinite(this.latestTime) && t < this.latestTime) return;
+		const v = m.value;
+		switch (v.case) {
+			case 'number':
+				this.series.push(t, v.value);
+				this.latest = { kind: 'number', value: v.value };
+				break;
+			case 'vector3': {
+				const { x, y, z } = v.value;
+				if (!this.axes) {
+					const c = this.series.capacity;
+					this.axes = [new Series(c), new Series(c), new Series(c)];
+				}
+				this.axes[0].push(t, x);
+				this.axes[1].push(t, y);
+				this.axes[2].push(t, z);
+				this.series.push(t, Math.hypot(x, y, z));
+				this.latest = { kind: 'vector3', value: v.value };
+				break;
+			}
+			case 'quaternion':
+				this.series.push(t, v.value.w);
+				this.latest = { kind: 'quaternion', value: v.value };
+				break;
+			case 'geo': {
+				const g = v.value;
+				this.latest = { kind: 'geo', value: g };
+				const last = this.trail[this.trail.length - 1];
+				if (!last || last.lat !== g.latitude || last.lng !== g.longitude) {
+					this.trail.push({ t, lat: g.latitude, lng: g.longitude });
+					if (this.trail.length > TRAIL_MAX) this.trail.splice(0, this.trail.length - TRAIL_MAX);
+				}
+				if (g.speedMps !== undefined) this.series.push(t, g.speedMps);
+				break;
+			}
+			case 'text':
+				this.latest = { kind: 'text', value: v.value };
+				break;
+			case 'structValue': {
+				this.latest = { kind: 'struct', value: v.value };
+				const n = mainNumber(v.value);
+				if (n !== undefined) this.series.push(t, n);
+				break;
+			}
+			default:
+				return;
+		}
+		this.extras = m.extras;
+		this.latestTime = t;
+	}
+}
+
+/** The number a struct value is mostly about: level, bpm, rmssd, value… or its first number. */
+export function mainNumber(o: JsonObject): number | undefined {
+	for (const k of ['level', 'bpm', 'heartRate', 'rmssd', 'value', 'percent']) {
+		const v = o[k];
+		if (typeof v === 'number' && Number.isFinite(v)) return v;
+	}
+	for (const v of Object.values(o)) {
+		if (typeof v === 'number' && Number.isFinite(v)) return v;
+	}
+	return undefined;
+}
+
+/** Formats a struct value briefly: "level 80 · charging true". */
+export function formatStruct(o: JsonObject, max = 3): string {
+	const parts: string[] = [];
+	for (const [k, v] of Object.entries(o)) {
+		if (parts.length >= max) break;
+		parts.push(`${k} ${short(v)}`);
+	}
+	return parts.join(' · ');
+}
+
+function short(v: JsonValue): string {
+	if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
+	if (typeof v === 'string') return v.length > 24 ? v.slice(0, 23) + '…' : v;
+	if (typeof v === 'boolean' || v === null) return String(v);
+	return Array.isArray(v) ? `[${v.length}]` : '{…}';
+}
+
+/** Live state of one sensor: its attributes by id. */
+export class LiveSensor {
+	readonly id: string;
+	readonly attributes = new Map<string, LiveAttribute>();
+	/** When data last arrived for it (browser clock, ms). */
+	receivedAt = 0;
+
+	constructor(id: string) {
+		this.id = id;
+	}
+
+	attribute(id: string, type = '', rateHz = 0): LiveAttribute {
+		let a = this.attributes.get(id);
+		if (!a) {
+			a = new LiveAttribute(id, type || id, rateHz);
+			this.attributes.set(id, a);
+		} else if (type && a.type !== type) {
+			a.type = type;
+		}
+		return a;
+	}
+}

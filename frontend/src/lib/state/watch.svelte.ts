@@ -1,0 +1,207 @@
+/* eslint-disable svelte/prefer-svelte-reactivity -- plain Maps and Sets here are deliberate: bookkeeping and buffers that must not trigger renders; what the UI reads is in $state or SvelteSet. */
+// WatchStore keeps one SensorService.Watch stream open for exactly the sensors a page
+// shows. Pages tell it which sensors are on screen (setSensors); a change is debounced and
+// then the stream is re-opened for the new set. Every delivery is merged into per-attribute
+// typed-array ring buffers (watch-model.ts); one reactive counter per sensor is bumped so
+// only that sensor's tile re-renders its text. The stream reconnects with backoff.
+import type { Client } from '@connectrpc/connect';
+import { untrack } from 'svelte';
+import { createContext } from 'svelte';
+import {
+	SensorEventKind,
+	type Sensor,
+	type SensorEvent,
+	type SensorService,
+	type WatchResponse
+} from '$lib/gen/sensocto/v1/sensor_pb';
+import { describeError, isAbort } from '$lib/api/errors';
+import { LiveSensor } from './watch-model';
+
+export type StreamState = 'idle' | 'connecting' | 'live' | 'reconnecting';
+
+export interface WatchOptions {
+	/** Wait this long after the last setSensors before re-subscribing (ms). */
+	debounceMs?: number;
+	minBackoffMs?: number;
+	maxBackoffMs?: number;
+}
+
+/** The most sensors one Watch may name (the API's limit). */
+export const MAX_WATCH = 256;
+
+export class WatchStore {
+	state = $state<StreamState>('idle');
+	error = $state<string | undefined>(undefined);
+	retryInMs = $state(0);
+	/** Values the server dropped for this watcher because it did not keep up. */
+	dropped = $state(0);
+	/** Deliveries received (a test and debugging aid). */
+	deliveries = $state(0);
+	/** The sensors the open stream covers, sorted. */
+	subscribed = $state.raw<string[]>([]);
+	/** How many times a stream was opened (a test aid: re-subscriptions). */
+	opened = $state(0);
+
+	/** Per-sensor change counter: read ticks[id] to re-render when that sensor's data moves. */
+	readonly ticks: Record<string, number> = $state({});
+	/** Live buffers by sensor id (not reactive; read with ticks[id]). */
+	readonly live = new Map<string, LiveSensor>();
+
+	readonly #client: Client<typeof SensorService>;
+	readonly #debounceMs: number;
+	readonly #minBackoffMs: number;
+	readonly #maxBackoffMs: number;
+	#wanted: string[] = [];
+	#timer: ReturnType<typeof setTimeout> | undefined;
+	#abort: AbortController | undefined;
+	#started = false;
+	#listeners = new Set<(ev: SensorEvent) => void>();
+
+	constructor(client: Client<typeof SensorService>, options: WatchOptions = {}) {
+		this.#client = client;
+		this.#debounceMs = options.debounceMs ?? 250;
+		this.#minBackoffMs = options.minBackoffMs ?? 500;
+		this.#maxBackoffMs = options.maxBackoffMs ?? 15_000;
+	}
+
+	/** Live buffers of a sensor (created on first use). */
+	sensor(id: string): LiveSensor {
+		let s = this.live.get(id);
+		if (!s) {
+			s = new LiveSensor(id);
+			this.live.set(id, s);
+		}
+		return s;
+	}
+
+	/** Records the attribute types and rates of sensors, so buffers are sized right. */
+	describe(sensors: Iterable<Sensor>): void {
+		for (const s of sensors) {
+			const live = this.sensor(s.sensorId);
+			for (const a of s.attributes) live.attribute(a.attributeId, a.attributeType, a.sampleRateHz);
+		}
+	}
+
+	/** Calls fn for every sensor event (UPDATED, CONNECTED, REMOVED, ATTENTION…). */
+	onEvent(fn: (ev: SensorEvent) => void): () => void {
+		this.#listeners.add(fn);
+		return () => this.#listeners.delete(fn);
+	}
+
+	/** Sets the sensors to watch; the stream follows after the debounce. */
+	setSensors(ids: Iterable<string>): void {
+		const next = [...new Set(ids)].sort().slice(0, MAX_WATCH);
+		if (same(next, this.#wanted)) return;
+		this.#wanted = next;
+		if (!this.#started) return;
+		clearTimeout(this.#timer);
+		this.#timer = setTimeout(() => this.#resubscribe(), this.#debounceMs);
+	}
+
+	/** Starts following setSensors (once). */
+	start(): void {
+		if (this.#started) return;
+		this.#started = true;
+		untrack(() => this.#resubscribe());
+	}
+
+	/** Closes the stream and stops following. */
+	stop(): void {
+		this.#started = false;
+		clearTimeout(this.#timer);
+		this.#abort?.abort();
+		this.#abort = undefined;
+		this.state = 'idle';
+		this.retryInMs = 0;
+		this.subscribed = [];
+	}
+
+	#resubscribe(): void {
+		const ids = this.#wanted;
+		if (same(ids, this.subscribed) && this.#abort) return;
+		this.#abort?.abort();
+		this.#abort = undefined;
+		this.subscribed = ids;
+		if (ids.length === 0) {
+			this.state = 'idle';
+			return;
+		}
+		const abort = new AbortController();
+		this.#abort = abort;
+		void this.#run(ids, abort.signal);
+	}
+
+	async #run(ids: string[], signal: AbortSignal): Promise<void> {
+		let failures = 0;
+		let received = false;
+		while (!signal.aborted) {
+			this.state = received || failures > 0 ? 'reconnecting' : 'connecting';
+			try {
+				this.opened++;
+				const stream = this.#client.watch({ sensorIds: ids }, { signal });
+				for await (const res of stream) {
+					if (signal.aborted) return;
+					this.apply(res);
+					received = true;
+					failures = 0;
+					this.error = undefined;
+					this.state = 'live';
+				}
+				if (signal.aborted) return;
+				this.error = 'stream ended';
+			} catch (err) {
+				if (isAbort(err, signal)) return;
+				this.error = describeError(err);
+			}
+			const delay = Math.min(this.#maxBackoffMs, this.#minBackoffMs * 2 ** failures);
+			failures++;
+			this.state = 'reconnecting';
+			this.retryInMs = Math.round(delay * (0.8 + Math.random() * 0.4));
+			await sleep(this.retryInMs, signal);
+			this.retryInMs = 0;
+		}
+	}
+
+	/** Merges one delivery (public for tests and for pages that feed data themselves). */
+	apply(res: WatchResponse): void {
+		const now = Date.now();
+		for (const d of res.data) {
+			const live = this.sensor(d.sensorId);
+			for (const b of d.blocks) live.attribute(b.attributeId).addBlock(b);
+			for (const m of d.measurements) live.attribute(m.attributeId).addMeasurement(m);
+			live.receivedAt = now;
+			this.ticks[d.sensorId] = (this.ticks[d.sensorId] ?? 0) + 1;
+		}
+		if (res.dropped > 0n) this.dropped += Number(res.dropped);
+		for (const ev of res.events) {
+			if (ev.kind === SensorEventKind.UPDATED && ev.sensor) this.describe([ev.sensor]);
+			if (ev.kind === SensorEventKind.REMOVED && ev.sensor) {
+				this.live.delete(ev.sensor.sensorId);
+				delete this.ticks[ev.sensor.sensorId];
+			}
+			for (const fn of this.#listeners) fn(ev);
+		}
+		this.deliveries++;
+	}
+}
+
+function same(a: readonly string[], b: readonly string[]): boolean {
+	return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Resolves after ms milliseconds, or at once when signal aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve) => {
+		if (signal.aborted) return resolve();
+		const timer = setTimeout(done, ms);
+		signal.addEventListener('abort', done, { once: true });
+		function done() {
+			clearTimeout(timer);
+			signal.removeEventListener('abort', done);
+			resolve();
+		}
+	});
+}
+
+const [getWatchContext, setWatchContext] = createContext<WatchStore>();
+export { getWatchContext as getWatch, setWatchContext as setWatch };
