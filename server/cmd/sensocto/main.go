@@ -1,5 +1,5 @@
 // Command sensocto is the Sensocto server: one binary with the API, the web app and the
-// real-time core. Subcommands: serve, migrate, version.
+// real-time core. Subcommands: serve, migrate, loadgen, version.
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/buildinfo"
 	"github.com/sensocto/sensocto/server/internal/config"
+	"github.com/sensocto/sensocto/server/internal/loadgen"
 	"github.com/sensocto/sensocto/server/internal/logging"
 )
 
@@ -23,6 +24,7 @@ const usage = `Sensocto: a real-time sensor data platform.
 Usage:
   sensocto serve     serve the API and web app (migrates the database first)
   sensocto migrate   apply database migrations and exit
+  sensocto loadgen   generate load against a server and measure it (--help for flags)
   sensocto version   print the version
 
 Configuration comes from SENSOCTO_* environment variables; see the README.
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "loadgen":
+		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	case "serve", "migrate":
 	default:
 		fmt.Fprintf(stderr, "sensocto: unknown command %q\n\n%s", args[0], usage)

@@ -89,6 +89,11 @@ var platform = map[string]bool{
 	"apperr": true, "auth": true, "buildinfo": true, "archtest": true,
 }
 
+// tools are client programs inside the binary (sensocto loadgen): they speak the API
+// through the generated clients like any outside client, so they are neither domains
+// nor handlers, and nothing in the server imports them but the command.
+var tools = map[string]bool{"loadgen": true}
+
 func isHandler(dir string) bool { return strings.HasSuffix(dir, "rpc") && dir != "rpc" }
 
 func TestLayering(t *testing.T) {
@@ -111,6 +116,10 @@ func TestLayering(t *testing.T) {
 				}
 			case top == "app":
 				// The wiring point may import anything.
+			case tools[top]:
+				if strings.HasPrefix(imp, internal) {
+					t.Errorf("tool package %s imports %s: tools use only the public API (gen/)", p.dir, imp)
+				}
 			default: // a domain
 				if imp == "connectrpc.com/connect" || strings.HasPrefix(imp, module+"/gen") || imp == "net/http" {
 					t.Errorf("domain package %s imports %s: domains never import Connect, gen/ or net/http", p.dir, imp)

@@ -1,0 +1,402 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/sync/errgroup"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+)
+
+const (
+	blockAttr  = "ecg"
+	singleAttr = "value"
+)
+
+// load runs connectors and watchers for the duration.
+func (r *runner) load(ctx context.Context) (Result, error) {
+	attr, typ := singleAttr, "numeric"
+	if r.cfg.Block > 0 {
+		attr, typ = blockAttr, "ecg"
+	}
+	if err := r.register(ctx, attr, typ); err != nil {
+		return Result{}, err
+	}
+	defer r.cleanup()
+
+	// Watchers first, so they see everything sent.
+	wctx, stopWatchers := context.WithCancel(ctx)
+	defer stopWatchers()
+	hists := make([]*histogram, r.cfg.Watchers)
+	var wg sync.WaitGroup
+	ready := make(chan struct{}, max(r.cfg.Watchers, 1))
+	for j := range r.cfg.Watchers {
+		hists[j] = newHistogram()
+		ids := r.watchedBy(j)
+		wg.Go(func() { r.watch(wctx, j, ids, hists[j], ready) })
+	}
+	for range r.cfg.Watchers {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("wait for watchers: %w", ctx.Err())
+		}
+	}
+
+	cctx, stopConnectors := context.WithTimeout(ctx, r.cfg.Duration)
+	defer stopConnectors()
+	start := time.Now()
+	g, gctx := errgroup.WithContext(cctx)
+	for i := range r.cfg.Connectors {
+		g.Go(func() error {
+			if r.cfg.Mode == "publish" {
+				r.publisher(gctx, i)
+			} else {
+				r.streamer(gctx, i)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	elapsed := time.Since(start)
+	// Let in-flight deliveries arrive (at most the longest watcher window), then stop.
+	drain := 200 * time.Millisecond
+	if r.cfg.Attention != "focus" {
+		drain = 6 * time.Second
+	}
+	select {
+	case <-time.After(drain):
+	case <-ctx.Done():
+	}
+	res := Result{Connectors: r.cfg.Connectors, Watchers: r.cfg.Watchers, Mode: r.cfg.Mode}
+	if st, err := r.status(ctx); err == nil {
+		res.ServerLoadLevel = st.GetLoad().GetLevel().String()
+		res.ServerLoadScore = st.GetLoad().GetScore()
+	}
+	stopWatchers()
+	wg.Wait()
+	all := newHistogram()
+	for _, h := range hists {
+		all.merge(h)
+	}
+	secs := elapsed.Seconds()
+	res.DurationS = secs
+	res.Sent, res.Accepted, res.Delivered = r.c.sent.Load(), r.c.accepted.Load(), r.c.delivered.Load()
+	res.Messages = r.c.messages.Load()
+	res.IngestPerS = float64(res.Accepted) / secs
+	res.MessagesPerS = float64(res.Messages) / secs
+	res.DeliveredPerS = float64(res.Delivered) / secs
+	res.LatencyMS = all.latency()
+	res.Drops, res.Errors, res.FirstError, res.Paused = r.c.drops.Load(), r.c.errors.Load(), r.c.firstErr, r.c.paused.Load()
+	return res, nil
+}
+
+// watchedBy returns the sensors watcher j watches: every W-th sensor from j (at most
+// 256, the Watch limit).
+func (r *runner) watchedBy(j int) []string {
+	var ids []string
+	for i := j; i < r.cfg.Connectors && len(ids) < 256; i += r.cfg.Watchers {
+		ids = append(ids, r.sensorID(i))
+	}
+	return ids
+}
+
+// watch runs one watcher: attention reports (renewed well within the lease) and a
+// Watch stream whose deliveries are measured.
+func (r *runner) watch(ctx context.Context, j int, ids []string, h *histogram, ready chan<- struct{}) {
+	if len(ids) == 0 {
+		ready <- struct{}{}
+		return
+	}
+	tab := fmt.Sprintf("loadgen-%s-%d", r.runID, j)
+	kind := sensoctov1.AttentionEventKind_ATTENTION_EVENT_KIND_FOCUS
+	if r.cfg.Attention == "view" {
+		kind = sensoctov1.AttentionEventKind_ATTENTION_EVENT_KIND_VIEW_ENTER
+	}
+	att := r.attention(r.cfg.Connectors + j)
+	reportAll := func() {
+		if r.cfg.Attention == "none" {
+			return
+		}
+		for k := 0; k < len(ids); k += 500 {
+			req := &sensoctov1.ReportAttentionRequest{TabId: tab}
+			for _, id := range ids[k:min(k+500, len(ids))] {
+				req.Events = append(req.Events, &sensoctov1.AttentionEvent{SensorId: id, Kind: kind})
+			}
+			if _, err := att.ReportAttention(ctx, req); err != nil {
+				r.c.fail(err)
+			}
+		}
+	}
+	reportAll()
+	stream, err := r.sensors(r.cfg.Connectors+j).Watch(ctx, &sensoctov1.WatchRequest{SensorIds: ids, SkipRecent: false})
+	if err != nil {
+		r.c.fail(err)
+		ready <- struct{}{}
+		return
+	}
+	defer func() { _ = stream.Close() }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	wg.Go(func() {
+		t := time.NewTicker(4 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				reportAll()
+			}
+		}
+	})
+	first := true
+	for stream.Receive() {
+		m := stream.Msg()
+		if first {
+			first = false
+			ready <- struct{}{}
+		}
+		if m.GetRecent() {
+			continue
+		}
+		now := time.Now().UnixMicro()
+		r.c.drops.Add(m.GetDropped())
+		var n uint64
+		for _, d := range m.GetData() {
+			for _, x := range d.GetMeasurements() {
+				h.add(now - x.GetTimeUs())
+				n++
+			}
+			for _, b := range d.GetBlocks() {
+				h.add(now - b.GetStartTimeUs())
+				n += uint64(len(b.GetSamples()))
+			}
+		}
+		r.c.delivered.Add(n)
+	}
+	if first {
+		ready <- struct{}{}
+	}
+	if err := stream.Err(); err != nil && ctx.Err() == nil {
+		r.c.fail(err)
+	}
+}
+
+// pacer decides when a connector sends and how many values.
+type pacer struct {
+	rate    float64 // values per second; 0: unpaced
+	unit    int     // values per message
+	obey    bool
+	window  time.Duration
+	size    int
+	paused  bool
+	last    time.Time
+	pending float64
+}
+
+func newPacer(cfg Config) *pacer {
+	unit := cfg.Batch
+	if cfg.Block > 0 {
+		unit = cfg.Block
+	}
+	return &pacer{rate: cfg.RateHz, unit: unit, obey: !cfg.IgnoreBackpressure, last: time.Now()}
+}
+
+func (p *pacer) apply(c *sensoctov1.BackpressureConfig) {
+	if c == nil || !p.obey {
+		return
+	}
+	p.window = time.Duration(c.GetRecommendedBatchWindowMs()) * time.Millisecond
+	p.paused = c.GetPaused()
+}
+
+// interval is how long to wait before the next send.
+func (p *pacer) interval() time.Duration {
+	if p.rate <= 0 {
+		return 0
+	}
+	natural := time.Duration(float64(time.Second) * float64(p.unit) / p.rate)
+	if p.obey && p.window > natural {
+		return p.window
+	}
+	return natural
+}
+
+// take returns how many values are due now.
+func (p *pacer) take(now time.Time) int {
+	if p.rate <= 0 {
+		return p.unit
+	}
+	p.pending += now.Sub(p.last).Seconds() * p.rate
+	p.last = now
+	n := int(p.pending)
+	p.pending -= float64(n)
+	return n
+}
+
+// fill builds the messages' content for n values sent now.
+func fill(cfg Config, n int, now int64, ms []*sensoctov1.Measurement, blocks []*sensoctov1.SampleBlock, samples []float32) ([]*sensoctov1.Measurement, []*sensoctov1.SampleBlock) {
+	ms, blocks = ms[:0], blocks[:0]
+	if cfg.Block > 0 {
+		rate := cfg.RateHz
+		if rate <= 0 {
+			rate = 1000
+		}
+		for k := 0; k < n; k += cfg.Block {
+			cnt := min(cfg.Block, n-k)
+			blocks = append(blocks, &sensoctov1.SampleBlock{AttributeId: blockAttr, StartTimeUs: now, SampleRateHz: rate, Samples: samples[:cnt]})
+		}
+		return ms, blocks
+	}
+	for range n {
+		ms = append(ms, &sensoctov1.Measurement{AttributeId: singleAttr, TimeUs: now, Value: &sensoctov1.Measurement_Number{Number: 1}})
+	}
+	return ms, blocks
+}
+
+// wait sleeps until the next send; false when ctx ended.
+func wait(ctx context.Context, t *time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t.Reset(d)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (r *runner) samples() []float32 {
+	s := make([]float32, max(r.cfg.Block, 1)*64)
+	for i := range s {
+		s[i] = float32(i % 100)
+	}
+	return s
+}
+
+// publisher sends with unary Publish calls.
+func (r *runner) publisher(ctx context.Context, i int) {
+	c := r.sensors(i)
+	id := r.sensorID(i)
+	p := newPacer(r.cfg)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	samples := r.samples()
+	var ms []*sensoctov1.Measurement
+	var blocks []*sensoctov1.SampleBlock
+	for wait(ctx, timer, p.interval()) {
+		n := p.take(time.Now())
+		if n == 0 {
+			continue
+		}
+		if p.paused {
+			r.c.paused.Add(1)
+			continue
+		}
+		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), ms, blocks, samples)
+		r.c.sent.Add(uint64(n)) //nolint:gosec // G115: a count
+		res, err := c.Publish(ctx, &sensoctov1.PublishRequest{SensorId: id, Measurements: ms, Blocks: blocks})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.c.fail(err)
+			continue
+		}
+		r.c.messages.Add(1)
+		r.c.accepted.Add(res.GetAccepted())
+		p.apply(res.GetBackpressure())
+	}
+}
+
+// streamer sends over one Stream session and reads its configs and acks.
+func (r *runner) streamer(ctx context.Context, i int) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	st, err := r.sensors(i).Stream(sctx)
+	if err != nil {
+		r.c.fail(err)
+		return
+	}
+	id := r.sensorID(i)
+	if err := st.Send(&sensoctov1.StreamRequest{SensorId: id}); err != nil {
+		r.c.fail(err)
+		return
+	}
+	cfgs := make(chan *sensoctov1.BackpressureConfig, 1)
+	recvDone := make(chan struct{})
+	go func() { // owned by this function: it waits for recvDone below
+		defer close(recvDone)
+		for {
+			res, err := st.Receive()
+			if err != nil {
+				if !errors.Is(err, io.EOF) && sctx.Err() == nil {
+					r.c.fail(err)
+				}
+				return
+			}
+			if a := res.GetAck(); a != nil {
+				r.c.accepted.Add(a.GetAccepted())
+			}
+			if b := res.GetBackpressure(); b != nil {
+				select { // keep only the latest
+				case <-cfgs:
+				default:
+				}
+				cfgs <- b
+			}
+		}
+	}()
+	p := newPacer(r.cfg)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	samples := r.samples()
+	var ms []*sensoctov1.Measurement
+	var blocks []*sensoctov1.SampleBlock
+	var seq uint64
+	for wait(ctx, timer, p.interval()) {
+		select {
+		case c := <-cfgs:
+			p.apply(c)
+		default:
+		}
+		n := p.take(time.Now())
+		if n == 0 {
+			continue
+		}
+		if p.paused {
+			r.c.paused.Add(1)
+			continue
+		}
+		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), ms, blocks, samples)
+		seq++
+		r.c.sent.Add(uint64(n)) //nolint:gosec // G115: a count
+		if err := st.Send(&sensoctov1.StreamRequest{SensorId: id, Sequence: seq, Measurements: ms, Blocks: blocks}); err != nil {
+			r.c.fail(err)
+			break
+		}
+		r.c.messages.Add(1)
+	}
+	_ = st.CloseRequest() // the server acks the rest and ends the session
+	select {
+	case <-recvDone:
+	case <-time.After(5 * time.Second):
+		cancel()
+		<-recvDone
+	}
+	_ = st.CloseResponse()
+	if connect.CodeOf(err) == connect.CodeCanceled {
+		return
+	}
+}

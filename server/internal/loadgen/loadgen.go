@@ -1,0 +1,272 @@
+// Package loadgen is the load generator behind `sensocto loadgen`: a client tool, not
+// a domain. It runs N simulated connectors (Stream or Publish; single measurements or
+// SampleBlocks of K samples at R Hz) and W watchers against a server URL, and measures
+// what was sent, accepted and delivered, the publish→watcher latency (the send time is
+// carried in time_us and compared on receipt, on the same machine), drops and errors.
+// Connectors obey the back-pressure configs they receive unless told not to. Extra
+// modes measure back-pressure reaction times and the memory of idle sensors.
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/sync/errgroup"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+)
+
+// Config is one run.
+type Config struct {
+	URL   string
+	Token string // empty: sign in as a guest
+	// Connectors is the number of simulated sensors, each with its own connector.
+	Connectors int
+	// Mode is "stream" or "publish".
+	Mode string
+	// Block is the samples per SampleBlock; 0 sends single measurements.
+	Block int
+	// Batch is the measurements per message with single measurements (default 1).
+	Batch int
+	// RateHz is the samples per second per connector; 0 sends as fast as possible.
+	RateHz float64
+	// Watchers is the number of Watch streams; the sensors are shared out among them.
+	Watchers int
+	// Attention is what watchers report on what they watch: "focus" (HIGH, the
+	// default), "view" (MEDIUM) or "none" (the Watch alone: LOW).
+	Attention          string
+	Duration           time.Duration
+	IgnoreBackpressure bool
+	// Protocol is "connect" (default) or "grpc".
+	Protocol string
+	// Conns is the number of HTTP/2 connections shared by the clients (default: one
+	// per 100 connectors, at least 1).
+	Conns int
+	// Idle makes connectors open their Stream and send nothing (memory mode).
+	Idle bool
+	// Reaction measures back-pressure reaction times instead of load.
+	Reaction int
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+	N   uint64  `json:"n"`
+}
+
+// Result is what a run measured.
+type Result struct {
+	Connectors    int     `json:"connectors"`
+	Watchers      int     `json:"watchers"`
+	Mode          string  `json:"mode"`
+	DurationS     float64 `json:"duration_s"`
+	Sent          uint64  `json:"sent"`
+	Accepted      uint64  `json:"accepted"`
+	Delivered     uint64  `json:"delivered"`
+	Messages      uint64  `json:"messages"`
+	IngestPerS    float64 `json:"ingest_per_s"`
+	MessagesPerS  float64 `json:"messages_per_s"`
+	DeliveredPerS float64 `json:"delivered_per_s"`
+	LatencyMS     Latency `json:"latency_ms"`
+	Drops         uint64  `json:"drops"`
+	Errors        uint64  `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
+	Paused        uint64  `json:"paused_ticks,omitempty"`
+	// Memory mode: server RSS before the sensors were registered and with all their
+	// Streams open, and the difference per sensor.
+	RSSBeforeBytes  uint64   `json:"rss_before_bytes,omitempty"`
+	RSSAfterBytes   uint64   `json:"rss_after_bytes,omitempty"`
+	BytesPerSensor  float64  `json:"bytes_per_sensor,omitempty"`
+	HeapBeforeBytes uint64   `json:"heap_before_bytes,omitempty"`
+	HeapAfterBytes  uint64   `json:"heap_after_bytes,omitempty"`
+	HeapPerSensor   float64  `json:"heap_bytes_per_sensor,omitempty"`
+	FocusToHighMS   *Latency `json:"focus_to_high_ms,omitempty"`
+	WatcherGoneMS   *Latency `json:"last_watcher_gone_to_config_ms,omitempty"`
+	ServerLoadLevel string   `json:"server_load_level,omitempty"`
+	ServerLoadScore float64  `json:"server_load_score,omitempty"`
+}
+
+type counters struct {
+	sent, accepted, delivered, messages, drops, errors, paused atomic.Uint64
+	errMu                                                      sync.Mutex
+	firstErr                                                   string
+}
+
+func (c *counters) fail(err error) {
+	if err == nil || errors.Is(err, context.Canceled) || connect.CodeOf(err) == connect.CodeCanceled {
+		return
+	}
+	c.errors.Add(1)
+	c.errMu.Lock()
+	if c.firstErr == "" {
+		c.firstErr = err.Error()
+	}
+	c.errMu.Unlock()
+}
+
+// runner holds the clients of a run.
+type runner struct {
+	cfg     Config
+	clients []*http.Client
+	opts    []connect.ClientOption
+	runID   string
+	c       counters
+}
+
+func (r *runner) httpClient(i int) *http.Client { return r.clients[i%len(r.clients)] }
+
+func (r *runner) sensors(i int) sensoctov1connect.SensorServiceClient {
+	return sensoctov1connect.NewSensorServiceClient(r.httpClient(i), r.cfg.URL, r.opts...)
+}
+
+func (r *runner) attention(i int) sensoctov1connect.AttentionServiceClient {
+	return sensoctov1connect.NewAttentionServiceClient(r.httpClient(i), r.cfg.URL, r.opts...)
+}
+
+func (r *runner) system() sensoctov1connect.SystemServiceClient {
+	return sensoctov1connect.NewSystemServiceClient(r.httpClient(0), r.cfg.URL, r.opts...)
+}
+
+func (r *runner) sensorID(i int) string { return fmt.Sprintf("lg-%s-%d", r.runID, i) }
+
+// bearer adds the token to every request.
+type bearer struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(req) //nolint:wrapcheck // a transport passes errors through
+}
+
+func newTransport() *http.Transport {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Transport{Protocols: p, MaxIdleConnsPerHost: 1}
+}
+
+// Run runs the configured load and returns what it measured.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return Result{}, err
+	}
+	r := &runner{cfg: cfg}
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	r.runID = hex.EncodeToString(id[:])
+	if cfg.Protocol == "grpc" {
+		r.opts = append(r.opts, connect.WithGRPC())
+	}
+	if r.cfg.Token == "" {
+		tok, err := signInGuest(ctx, cfg.URL)
+		if err != nil {
+			return Result{}, err
+		}
+		r.cfg.Token = tok
+	}
+	for range cfg.Conns {
+		r.clients = append(r.clients, &http.Client{Transport: bearer{base: newTransport(), token: r.cfg.Token}})
+	}
+	switch {
+	case cfg.Reaction > 0:
+		return r.reaction(ctx)
+	case cfg.Idle:
+		return r.idle(ctx)
+	}
+	return r.load(ctx)
+}
+
+func (cfg *Config) defaults() error {
+	if cfg.URL == "" {
+		return errors.New("loadgen: --url is required")
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	if cfg.Connectors <= 0 {
+		cfg.Connectors = 1
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = "stream"
+	}
+	if cfg.Mode != "stream" && cfg.Mode != "publish" {
+		return fmt.Errorf("loadgen: --mode must be stream or publish, not %q", cfg.Mode)
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1
+	}
+	if cfg.Attention == "" {
+		cfg.Attention = "focus"
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = max(1, (cfg.Connectors+cfg.Watchers+99)/100)
+	}
+	return nil
+}
+
+func signInGuest(ctx context.Context, url string) (string, error) {
+	c := sensoctov1connect.NewAuthServiceClient(http.DefaultClient, strings.TrimRight(url, "/"))
+	res, err := c.SignInGuest(ctx, &sensoctov1.SignInGuestRequest{})
+	if err != nil {
+		return "", fmt.Errorf("sign in as a guest: %w", err)
+	}
+	return res.GetToken(), nil
+}
+
+// register registers the sensors with some concurrency.
+func (r *runner) register(ctx context.Context, attr, typ string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range r.cfg.Connectors {
+		g.Go(func() error {
+			_, err := r.sensors(i).RegisterSensor(ctx, &sensoctov1.RegisterSensorRequest{
+				SensorId: r.sensorID(i), Name: "loadgen " + r.sensorID(i), SensorType: "loadgen",
+				Attributes: []*sensoctov1.Attribute{{AttributeId: attr, AttributeType: typ}},
+			})
+			if err != nil {
+				return fmt.Errorf("register %s: %w", r.sensorID(i), err)
+			}
+			return nil
+		})
+	}
+	return g.Wait() //nolint:wrapcheck // errors are wrapped above
+}
+
+// cleanup deletes the run's sensors.
+func (r *runner) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range r.cfg.Connectors {
+		g.Go(func() error {
+			_, _ = r.sensors(i).DeleteSensor(ctx, &sensoctov1.DeleteSensorRequest{SensorId: r.sensorID(i)})
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+func (r *runner) status(ctx context.Context) (*sensoctov1.SystemStatus, error) {
+	res, err := r.system().GetStatus(ctx, &sensoctov1.GetStatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("get status: %w", err)
+	}
+	return res.GetStatus(), nil
+}
