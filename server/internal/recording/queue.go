@@ -121,8 +121,15 @@ func (q *queue) popFront(k int) {
 func (q *queue) push(v *Value) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.pushLocked(v)
+	return q.queued
+}
+
+// pushLocked queues a copy of v (its payload into the tail chunk's arena). Called
+// with q.mu held.
+func (q *queue) pushLocked(v *Value) {
 	if !q.makeRoom(1) {
-		return q.queued
+		return
 	}
 	c := q.tail(1)
 	cv := *v
@@ -134,6 +141,15 @@ func (q *queue) push(v *Value) int {
 	c.values = append(c.values, cv)
 	c.n++
 	q.queued++
+}
+
+// pushMany queues copies of vs under one lock and returns the samples queued.
+func (q *queue) pushMany(vs []Value) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range vs {
+		q.pushLocked(&vs[i])
+	}
 	return q.queued
 }
 

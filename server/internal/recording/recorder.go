@@ -163,6 +163,17 @@ func (r *Recorder) Enqueue(v Value) {
 	}
 }
 
+// EnqueueValues queues copies of vs under one lock (cheaper than Enqueue per value
+// for a batch). The caller may reuse vs and the payloads once it returns.
+func (r *Recorder) EnqueueValues(vs []Value) {
+	if len(vs) == 0 {
+		return
+	}
+	if r.q.pushMany(vs) >= r.opts.FlushSamples {
+		r.signal()
+	}
+}
+
 // EnqueueBlock queues a copy of b (its samples are copied; the caller may reuse the
 // slice). A block without samples is ignored; one whose rate is not positive and
 // finite is counted as dropped.

@@ -36,15 +36,18 @@ type History struct {
 	AttributeType string
 }
 
-// History answers from the in-memory window of the hub. Recorded data is merged by
-// the recording domain (recording.Recorder.Query), which the handler uses instead
-// when it is wired; this is the answer without recording.
+// History answers a history query of a sensor v may see. With a recorder
+// (UseRecorder) it merges recorded rows with the hub's in-memory window
+// (recording.Recorder.Query); without one it answers from the window alone.
 func (s *Service) History(ctx context.Context, v auth.Viewer, req HistoryRequest) (History, error) {
 	if err := s.CheckView(ctx, v, req.SensorID); err != nil {
 		return History{}, err
 	}
 	if err := s.EnsureLive(ctx, []string{req.SensorID}); err != nil {
 		return History{}, err
+	}
+	if s.rec != nil {
+		return s.recordedHistory(ctx, req)
 	}
 	maxPoints := req.MaxPoints
 	if maxPoints <= 0 {

@@ -249,23 +249,32 @@ func (s *Service) Update(ctx context.Context, v auth.Viewer, id string, name *st
 	return s.Get(ctx, v, id)
 }
 
-// SetRecording persists a sensor's recording flag and retention (0: forever); owner
-// only. The recorder reads the flag.
+// SetRecording turns a sensor's recording on or off with a retention (0: the server
+// default, else forever); owner only. With a recorder it also opens or closes the
+// Recording span and switches the ingest path at once; the flag is persisted, so
+// recording survives a restart.
 func (s *Service) SetRecording(ctx context.Context, v auth.Viewer, id string, enabled bool, retention time.Duration) (Sensor, error) {
 	if _, err := s.check(ctx, v, id, auth.SensorManage); err != nil {
 		return Sensor{}, err
 	}
-	up := s.db.Sensor.UpdateOneID(id).SetRecordingEnabled(enabled)
-	if retention > 0 {
-		up.SetRecordingRetentionSeconds(int64(retention / time.Second))
-	} else {
-		up.ClearRecordingRetentionSeconds()
-	}
-	if _, err := up.Save(ctx); err != nil {
-		if ent.IsNotFound(err) {
-			return Sensor{}, apperr.NotFound("sensor not found")
+	if s.rec != nil {
+		if _, err := s.rec.SetRecording(ctx, id, enabled, &retention); err != nil {
+			return Sensor{}, fmt.Errorf("set recording: %w", err)
 		}
-		return Sensor{}, fmt.Errorf("set recording of %s: %w", id, err)
+		s.setRecordingFlag(id, enabled)
+	} else {
+		up := s.db.Sensor.UpdateOneID(id).SetRecordingEnabled(enabled)
+		if retention > 0 {
+			up.SetRecordingRetentionSeconds(int64(retention / time.Second))
+		} else {
+			up.ClearRecordingRetentionSeconds()
+		}
+		if _, err := up.Save(ctx); err != nil {
+			if ent.IsNotFound(err) {
+				return Sensor{}, apperr.NotFound("sensor not found")
+			}
+			return Sensor{}, fmt.Errorf("set recording of %s: %w", id, err)
+		}
 	}
 	_ = s.hub.Notify(id, hub.EventUpdated)
 	return s.Get(ctx, v, id)
@@ -288,6 +297,14 @@ func (s *Service) Delete(ctx context.Context, v auth.Viewer, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete sensor %s: %w", id, err)
+	}
+	if s.rec != nil {
+		s.setRecordingFlag(id, false)
+		if _, err := s.rec.DeleteSensorData(ctx, id); err != nil {
+			// The sensor is gone; its rows are orphans that retention will not
+			// reach. Report it, but the deletion itself succeeded.
+			s.log.Error().Err(err).Str("sensor_id", id).Msg("delete recorded data of a deleted sensor")
+		}
 	}
 	s.forget(id)
 	s.inferredMu.Lock()

@@ -18,6 +18,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/recording"
 )
 
 // ConnectedWindow is how long after its last data a sensor without an open Stream
@@ -57,6 +58,11 @@ type Service struct {
 	inferred   map[string]map[string]hub.AttributeSpec
 	kick       chan struct{}
 	written    atomic.Uint64
+
+	// rec records the data of the sensors in recSet (nil: no recording).
+	rec      *recording.Recorder
+	recSet   atomic.Pointer[recordingSet]
+	recState recordingState
 }
 
 // entry is what the hot path knows about a sensor.
@@ -234,11 +240,16 @@ func specsOf(attrs []*ent.SensorAttribute) []hub.AttributeSpec {
 }
 
 // Ingest hands a batch of a sensor the caller may publish to (CheckPublish) to the
-// hub and records the time of its data. See hub.Ingest for ownership of b.
+// hub, queues it for recording when the sensor's recording is on (a map lookup, then
+// a copy into the recorder's bounded queue), and records the time of its data. See
+// hub.Ingest for ownership of b.
 func (s *Service) Ingest(sensorID string, b *hub.Batch) (int, error) {
 	n, err := s.hub.Ingest(sensorID, b)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: %w", err)
+	}
+	if s.rec != nil && s.isRecording(sensorID) {
+		s.record(sensorID, b)
 	}
 	s.mu.RLock()
 	e := s.cache[sensorID]
