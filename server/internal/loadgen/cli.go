@@ -21,7 +21,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Connectors, "connectors", 10, "simulated connectors (one sensor each)")
 	fs.StringVar(&cfg.Mode, "mode", "stream", "how connectors send: stream or publish")
 	fs.IntVar(&cfg.Block, "block", 0, "samples per SampleBlock; 0 sends single measurements")
-	fs.IntVar(&cfg.Batch, "batch", 1, "measurements per message when sending single measurements")
+	fs.IntVar(&cfg.Batch, "batch", 1, "measurements per message with single measurements; blocks per message with --block and --rate 0")
 	fs.Float64Var(&cfg.RateHz, "rate", 10, "samples per second per connector; 0: as fast as possible")
 	fs.IntVar(&cfg.Watchers, "watchers", 1, "Watch streams (the sensors are shared out among them)")
 	fs.StringVar(&cfg.Attention, "attention", "focus", "what watchers report on what they watch: focus (HIGH), view (MEDIUM) or none (LOW)")

@@ -207,6 +207,9 @@ func newPacer(cfg Config) *pacer {
 	unit := cfg.Batch
 	if cfg.Block > 0 {
 		unit = cfg.Block
+		if cfg.RateHz <= 0 {
+			unit = cfg.Block * cfg.Batch // unpaced: --batch blocks per message
+		}
 	}
 	return &pacer{rate: cfg.RateHz, unit: unit, obey: !cfg.IgnoreBackpressure, last: time.Now()}
 }
@@ -278,7 +281,7 @@ func wait(ctx context.Context, t *time.Timer, d time.Duration) bool {
 }
 
 func (r *runner) samples() []float32 {
-	s := make([]float32, max(r.cfg.Block, 1)*64)
+	s := make([]float32, max(r.cfg.Block, 1))
 	for i := range s {
 		s[i] = float32(i % 100)
 	}

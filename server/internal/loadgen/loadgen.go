@@ -36,7 +36,8 @@ type Config struct {
 	Mode string
 	// Block is the samples per SampleBlock; 0 sends single measurements.
 	Block int
-	// Batch is the measurements per message with single measurements (default 1).
+	// Batch is the measurements per message with single measurements (default 1), or
+	// the blocks per message with blocks when sending as fast as possible.
 	Batch int
 	// RateHz is the samples per second per connector; 0 sends as fast as possible.
 	RateHz float64

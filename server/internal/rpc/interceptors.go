@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/logging"
@@ -139,6 +140,24 @@ func (i *validateInterceptor) WrapStreamingHandler(next connect.StreamingHandler
 	}
 }
 
+// ingestItems are the repeated fields of the ingest messages whose items are
+// validated by the domain, not here: hub.Ingest checks a whole batch against the same
+// rules and caps as the wire contract and names the item and field
+// ("measurements[3].number", "blocks[0].samples[7]"), so nothing is lost, while
+// protovalidate's per-item reflection and CEL would cost more than the ingest itself
+// (about 3 µs per measurement and 1 µs per sample measured, against 0.3 µs and
+// 0.04 µs for ingest). The envelope (sensor_id, sequence) is still validated here.
+var ingestItems = map[protoreflect.FullName]bool{
+	"sensocto.v1.PublishRequest.measurements": true,
+	"sensocto.v1.PublishRequest.blocks":       true,
+	"sensocto.v1.StreamRequest.measurements":  true,
+	"sensocto.v1.StreamRequest.blocks":        true,
+}
+
+// skipIngestItems is the filter that leaves ingestItems to the domain.
+var skipIngestItems = protovalidate.WithFilter(protovalidate.FilterFunc(
+	func(_ protoreflect.Message, d protoreflect.Descriptor) bool { return !ingestItems[d.FullName()] }))
+
 // validate returns nil for a valid message (or one that is not a protobuf
 // message), an apperr InvalidArgument error listing the violations, or an
 // Internal error when the rules themselves cannot be evaluated.
@@ -147,7 +166,7 @@ func (i *validateInterceptor) validate(msg any) error {
 	if !ok {
 		return nil
 	}
-	err := i.validator.Validate(m)
+	err := i.validator.Validate(m, skipIngestItems)
 	if err == nil {
 		return nil
 	}
