@@ -65,6 +65,7 @@ type options struct {
 	passwordParams accounts.PasswordParams
 	oidcHTTPClient *http.Client
 	realtime       realtimeOptions
+	simulator      simulatorOptions
 }
 
 // Option changes how New builds the app (for tests).
@@ -197,6 +198,11 @@ func (a *App) build() error {
 		mount("GET "+accountsrpc.CallbackPath, http.HandlerFunc(o.Callback))
 	}
 	services = append(services, rt.mount(mount, opts)...)
+	sim, err := a.newSimulator(accountsSvc, rt)
+	if err != nil {
+		return err
+	}
+	services = append(services, sim.mount(mount, opts)...)
 	a.services = services
 
 	checker := &healthChecker{db: a.db, services: services}
@@ -244,6 +250,11 @@ func (a *App) build() error {
 	a.background.Go(func() {
 		if err := rt.run(ctx); err != nil {
 			a.logger.Error().Err(err).Msg("real-time core stopped")
+		}
+	})
+	a.background.Go(func() {
+		if err := sim.run(ctx); err != nil {
+			a.logger.Error().Err(err).Msg("simulator stopped")
 		}
 	})
 	return nil

@@ -51,6 +51,10 @@ type Config struct {
 	SMTP SMTP
 	// OIDC is the OpenID provider; Issuer empty means none.
 	OIDC OIDC
+	// ScenarioDir holds more simulator scenario files (*.yaml); empty means none.
+	ScenarioDir string
+	// DemoScenario is started at boot as the system user; empty means none.
+	DemoScenario string
 }
 
 // SMTP configures outgoing email.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -189,6 +190,12 @@ var vars = []variable{
 	field("SENSOCTO_OIDC_PROVIDER_NAME", "OpenID",
 		"Name of the OpenID provider on the sign-in page (\"Sign in with …\").",
 		parseNonEmpty, func(c *Config) *string { return &c.OIDC.ProviderName }),
+	field("SENSOCTO_SCENARIO_DIR", "",
+		"Directory of more simulator scenario files (*.yaml, the original's format); a file there overrides a built-in scenario of the same name. Empty: built-ins only.",
+		parseString, func(c *Config) *string { return &c.ScenarioDir }),
+	field("SENSOCTO_DEMO_SCENARIO", "",
+		"Simulator scenario started at boot as the built-in system user \"Sensocto demo\", with public sensors, so every visitor sees live data (e.g. single_person). Empty: no demo.",
+		parseScenarioName, func(c *Config) *string { return &c.DemoScenario }),
 }
 
 // VarDoc documents one environment variable.
@@ -236,6 +243,18 @@ func Unknown(environ []string) []string {
 		}
 	}
 	return unknown
+}
+
+func parseString(raw string) (string, error) { return raw, nil }
+
+// scenarioName is the shape of a scenario name (SimulatorService's pattern).
+var scenarioName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func parseScenarioName(raw string) (string, error) {
+	if raw != "" && !scenarioName.MatchString(raw) {
+		return "", errors.New("must be a scenario name: a file name without .yaml, letters, digits and _.-")
+	}
+	return raw, nil
 }
 
 func parseNonEmpty(raw string) (string, error) {
