@@ -304,7 +304,35 @@ export class AttentionReporter {
 
 	// ---- browser wiring ----------------------------------------------------------------
 
+	/**
+	 * The events that end this tab's current views, hovers, focus and pins, as Connect JSON
+	 * (enum names), for a beacon when the page goes away: the next page load keeps the same
+	 * tab id, and must not inherit views of elements that no longer exist.
+	 */
+	goodbyeJson(): string {
+		const events: { sensorId: string; attributeId: string; kind: string }[] = [];
+		const add = (kind: string, k: string) => {
+			const t = unkey(k);
+			events.push({ sensorId: t.sensorId, attributeId: t.attributeId ?? '', kind });
+		};
+		for (const [k, n] of this.#viewCount) if (n > 0) add('ATTENTION_EVENT_KIND_VIEW_LEAVE', k);
+		for (const [k, n] of this.#hoverCount) if (n > 0) add('ATTENTION_EVENT_KIND_HOVER_LEAVE', k);
+		if (this.#focused) add('ATTENTION_EVENT_KIND_UNFOCUS', this.#focused);
+		for (const id of this.pinned) add('ATTENTION_EVENT_KIND_UNPIN', key({ sensorId: id }));
+		return JSON.stringify({ tabId: this.tabId, events: events.slice(0, 500) });
+	}
+
 	#listenPage(): void {
+		// A reload or a navigation away: tell the server now instead of waiting for the
+		// lease. sendBeacon survives the unload; it carries the session cookie.
+		const onHide = (e: PageTransitionEvent) => {
+			if (e.persisted || typeof navigator.sendBeacon !== 'function') return;
+			const body = new Blob([this.goodbyeJson()], { type: 'application/json' });
+			navigator.sendBeacon('/sensocto.v1.AttentionService/ReportAttention', body);
+		};
+		window.addEventListener('pagehide', onHide);
+		this.#cleanups.push(() => window.removeEventListener('pagehide', onHide));
+
 		const onVis = () => this.pageHidden(document.visibilityState === 'hidden');
 		document.addEventListener('visibilitychange', onVis);
 		this.#cleanups.push(() => document.removeEventListener('visibilitychange', onVis));

@@ -152,14 +152,35 @@ export function mainNumber(o: JsonObject): number | undefined {
 	return undefined;
 }
 
-/** Formats a struct value briefly: "level 80 · charging true". */
-export function formatStruct(o: JsonObject, max = 3): string {
+/**
+ * Formats a struct value briefly, its main number first: battery {level 80, charging
+ * true} → "80 · charging"; hrv {rmssd 42, sdnn 50} → "42 · sdnn 50".
+ */
+export function formatStruct(o: JsonObject, max = 3, unit = ''): string {
 	const parts: string[] = [];
+	const main = mainKey(o);
+	if (main) parts.push(short(o[main]) + (unit ? ` ${unit}` : ''));
 	for (const [k, v] of Object.entries(o)) {
 		if (parts.length >= max) break;
+		if (k === main) continue;
+		if (typeof v === 'boolean') {
+			if (v) parts.push(k);
+			continue;
+		}
+		if (v === 'yes' || v === 'no') {
+			if (v === 'yes') parts.push(k);
+			continue;
+		}
 		parts.push(`${k} ${short(v)}`);
 	}
 	return parts.join(' · ');
+}
+
+function mainKey(o: JsonObject): string | undefined {
+	for (const k of ['level', 'bpm', 'heartRate', 'rmssd', 'value', 'percent']) {
+		if (typeof o[k] === 'number') return k;
+	}
+	return undefined;
 }
 
 function short(v: JsonValue): string {
