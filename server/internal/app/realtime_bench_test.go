@@ -1,0 +1,80 @@
+package app_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/accounts"
+	"github.com/sensocto/sensocto/server/internal/app"
+	"github.com/sensocto/sensocto/server/internal/config"
+	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+)
+
+// benchServer starts the app on loopback for a benchmark and returns its URL and a
+// guest's token.
+func benchServer(b *testing.B) (string, string) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	vars := map[string]string{
+		"SENSOCTO_DATA_DIR": b.TempDir(), "SENSOCTO_DATABASE_URL": dbtest.URL(b, "sqlite"),
+		"SENSOCTO_LOG_LEVEL": "error", "SENSOCTO_LOG_FORMAT": "json", "SENSOCTO_PUBLIC_URL": url,
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, dbtest.Logger(b), app.WithPasswordParams(accounts.TestPasswordParams))
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	b.Cleanup(func() { cancel(); <-done; _ = a.Close() })
+	res, err := sensoctov1connect.NewAuthServiceClient(http.DefaultClient, url).SignInGuest(ctx, &sensoctov1.SignInGuestRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return url, res.GetToken()
+}
+
+// BenchmarkPublishLoopback measures Publish calls with batches of 10 measurements over
+// loopback (Connect, HTTP/2), client and server in one process so that a CPU profile
+// shows both sides:
+//
+//	go test -run '^$' -bench PublishLoopback -cpuprofile /tmp/publish.prof ./server/internal/app/
+func BenchmarkPublishLoopback(b *testing.B) {
+	url, token := benchServer(b)
+	c := rtProtocols(url, token)["connect"].sensors
+	id := newSensorID("bench")
+	if _, err := c.RegisterSensor(b.Context(), &sensoctov1.RegisterSensorRequest{SensorId: id}); err != nil {
+		b.Fatal(err)
+	}
+	req := &sensoctov1.PublishRequest{SensorId: id}
+	for i := range 10 {
+		req.Measurements = append(req.Measurements, num("value", int64(i+1), 1))
+	}
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Publish(b.Context(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
