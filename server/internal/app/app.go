@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/sensocto/sensocto/frontend"
@@ -138,6 +139,7 @@ func (a *App) build() error {
 		mailer = mail.Multi{mailer, mailbox}
 	}
 	oidcEnabled := a.cfg.OIDC.Issuer != ""
+	var sim *simulatorWiring // built after the real-time core, which needs nothing of accounts
 	accountsSvc, err := accounts.New(accounts.Options{
 		Ent:              a.db.Client,
 		Logger:           a.logger.With().Str("domain", "accounts").Logger(),
@@ -149,6 +151,11 @@ func (a *App) build() error {
 		RatePerMinute:    a.cfg.AuthRatePerMinute,
 		OIDCProviderName: a.cfg.OIDC.ProviderName,
 		DevMailbox:       mailbox != nil,
+		OnUsersDeleted: func(ids []uuid.UUID) {
+			if sim != nil {
+				sim.runs.ForgetOwners(ids)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("build accounts: %w", err)
@@ -198,7 +205,7 @@ func (a *App) build() error {
 		mount("GET "+accountsrpc.CallbackPath, http.HandlerFunc(o.Callback))
 	}
 	services = append(services, rt.mount(mount, opts)...)
-	sim, err := a.newSimulator(accountsSvc, rt)
+	sim, err = a.newSimulator(accountsSvc, rt)
 	if err != nil {
 		return err
 	}

@@ -324,6 +324,28 @@ func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, er
 	return s.fromRow(row), nil
 }
 
+// ForgetOwners stops the runs of deleted users (the guest sweeper's hook); their
+// records went with them. It does not wait for the runs to end.
+func (s *Service) ForgetOwners(ids []uuid.UUID) {
+	gone := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	var list []*active
+	s.mu.Lock()
+	for k, a := range s.active {
+		if gone[k.owner] && a.run != nil && !a.stopping {
+			a.stopping = true
+			delete(s.active, k)
+			list = append(list, a)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range list {
+		a.run.Stop()
+	}
+}
+
 // List returns v's runs and the system user's, running first, then newest first; at
 // most limit (50 when 0). Counts of running runs are live.
 func (s *Service) List(ctx context.Context, v auth.Viewer, runningOnly bool, limit int) ([]Run, error) {
