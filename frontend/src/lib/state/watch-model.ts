@@ -57,6 +57,8 @@ export class LiveAttribute {
 	latestTime = NaN;
 	/** Position trail for geo values, oldest first. */
 	trail: TrailPoint[] = [];
+	/** The latest three-axis value (a vector3, or an IMU struct's accelerometer). */
+	vector: { x: number; y: number; z: number } | undefined;
 	/** Extras of the latest measurement (e.g. a button's event). */
 	extras: Record<string, string> = {};
 
@@ -69,6 +71,18 @@ export class LiveAttribute {
 	/** The main number of the latest value, NaN when it has none. */
 	get value(): number {
 		return this.series.lastValue;
+	}
+
+	#addVector(t: number, v: { x: number; y: number; z: number }): void {
+		if (!this.axes) {
+			const c = this.series.capacity;
+			this.axes = [new Series(c), new Series(c), new Series(c)];
+		}
+		this.axes[0].push(t, v.x);
+		this.axes[1].push(t, v.y);
+		this.axes[2].push(t, v.z);
+		this.series.push(t, Math.hypot(v.x, v.y, v.z));
+		this.vector = { x: v.x, y: v.y, z: v.z };
 	}
 
 	addBlock(b: SampleBlock): void {
@@ -95,19 +109,10 @@ export class LiveAttribute {
 				this.series.push(t, v.value);
 				this.latest = { kind: 'number', value: v.value };
 				break;
-			case 'vector3': {
-				const { x, y, z } = v.value;
-				if (!this.axes) {
-					const c = this.series.capacity;
-					this.axes = [new Series(c), new Series(c), new Series(c)];
-				}
-				this.axes[0].push(t, x);
-				this.axes[1].push(t, y);
-				this.axes[2].push(t, z);
-				this.series.push(t, Math.hypot(x, y, z));
+			case 'vector3':
+				this.#addVector(t, v.value);
 				this.latest = { kind: 'vector3', value: v.value };
 				break;
-			}
 			case 'quaternion':
 				this.series.push(t, v.value.w);
 				this.latest = { kind: 'quaternion', value: v.value };
@@ -128,8 +133,10 @@ export class LiveAttribute {
 				break;
 			case 'structValue': {
 				this.latest = { kind: 'struct', value: v.value };
+				const acc = xyz(v.value.accelerometer) ?? xyz(v.value.acceleration);
 				const n = mainNumber(v.value);
-				if (n !== undefined) this.series.push(t, n);
+				if (acc) this.#addVector(t, acc);
+				else if (n !== undefined) this.series.push(t, n);
 				break;
 			}
 			default:
@@ -138,6 +145,15 @@ export class LiveAttribute {
 		this.extras = m.extras;
 		this.latestTime = t;
 	}
+}
+
+/** {x, y, z} numbers of a JSON value, or undefined. */
+export function xyz(v: JsonValue | undefined): { x: number; y: number; z: number } | undefined {
+	if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+	const { x, y, z } = v;
+	return typeof x === 'number' && typeof y === 'number' && typeof z === 'number'
+		? { x, y, z }
+		: undefined;
 }
 
 /** The number a struct value is mostly about: level, bpm, rmssd, value… or its first number. */
@@ -187,6 +203,8 @@ function short(v: JsonValue): string {
 	if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
 	if (typeof v === 'string') return v.length > 24 ? v.slice(0, 23) + '…' : v;
 	if (typeof v === 'boolean' || v === null) return String(v);
+	const p = xyz(v);
+	if (p) return `${p.x.toFixed(1)}, ${p.y.toFixed(1)}, ${p.z.toFixed(1)}`;
 	return Array.isArray(v) ? `[${v.length}]` : '{…}';
 }
 

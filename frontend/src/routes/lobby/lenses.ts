@@ -20,7 +20,11 @@ export const lenses: Lens[] = [
 		label: 'Motion',
 		types: ['imu', 'accelerometer', 'gyroscope', 'quaternion', 'euler', 'motion']
 	},
-	{ path: '/lobby/location', label: 'Location', types: ['geolocation', 'gps', 'location'] },
+	{
+		path: '/lobby/location',
+		label: 'Location',
+		types: ['geolocation', 'gps', 'location', 'latitude']
+	},
 	{ path: '/lobby/battery', label: 'Battery', types: ['battery'] }
 ];
 
