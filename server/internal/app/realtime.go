@@ -82,7 +82,39 @@ func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg p
 	if err := r.monitor.Register(reg); err != nil {
 		return nil, fmt.Errorf("register load metrics: %w", err)
 	}
+	if err := r.registerHubMetrics(reg); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// registerHubMetrics exports the hub's counters and watcher queues (read at scrape
+// time, nothing on the ingest path).
+func (r *realtime) registerHubMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	stat := func(f func(hub.Stats) float64) func() float64 { return func() float64 { return f(r.hub.Stats()) } }
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sensocto_hub_ingested_values_total", Help: "Values (measurements and samples) accepted by the hub."},
+			stat(func(s hub.Stats) float64 { return float64(s.Ingested) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sensocto_hub_dropped_values_total", Help: "Values dropped from watcher queues because a watcher did not keep up."},
+			stat(func(s hub.Stats) float64 { return float64(s.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sensocto_hub_live_sensors", Help: "Sensors live in the hub."},
+			stat(func(s hub.Stats) float64 { return float64(s.Sensors) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sensocto_hub_watchers", Help: "Open Watch streams."},
+			stat(func(s hub.Stats) float64 { return float64(s.Watchers) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sensocto_hub_watcher_queued_values", Help: "Values waiting in all watcher queues."},
+			stat(func(s hub.Stats) float64 { return float64(s.QueuedValues) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sensocto_hub_watcher_queue_capacity_values", Help: "Total capacity of all watcher queues, in values."},
+			stat(func(s hub.Stats) float64 { return float64(s.QueueCapacity) })),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register hub metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // mount registers SensorService and AttentionService and returns their names.

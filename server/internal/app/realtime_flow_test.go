@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -426,6 +429,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-t.Context().Done():
 			t.Fatalf("test ended waiting for %s", what)
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestStatusShowsLiveCountsAndLoad(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	token := signInGuest(t, srv.url)
+	c := rtProtocols(srv.url, token)["connect"]
+	id := newSensorID("status")
+	register(t, c.sensors, id)
+	streamConfigs(t, c.sensors, id).await(t, "Stream", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
+	openWatch(t, c.sensors, &sensoctov1.WatchRequest{SensorIds: []string{id}}).next(t)
+	sys := sensoctov1connect.NewSystemServiceClient(withToken(http.DefaultClient, token), srv.url)
+	waitFor(t, "status with a connected sensor and a watcher", func() bool {
+		res, err := sys.GetStatus(t.Context(), &sensoctov1.GetStatusRequest{})
+		if err != nil {
+			t.Fatalf("GetStatus: %v", err)
+		}
+		st := res.GetStatus()
+		if st.GetLoad().GetLevel() == sensoctov1.SystemLoadLevel_SYSTEM_LOAD_LEVEL_UNSPECIFIED || st.GetLoad().GetLoadMultiplier() < 1 {
+			t.Fatalf("status load = %v", st.GetLoad())
+		}
+		return st.GetCounts().GetConnectedSensors() >= 1 && st.GetCounts().GetWatchers() >= 1
+	})
+	res, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	body, _ := io.ReadAll(res.Body)
+	for _, name := range []string{"sensocto_hub_watchers", "sensocto_hub_dropped_values_total", "sensocto_load_score"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics has no %s", name)
 		}
 	}
 }
