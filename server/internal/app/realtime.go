@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/ent"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
@@ -64,8 +66,8 @@ func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg p
 	r.tracker = attention.New(attention.Options{Lease: o.attentionLease, Now: o.attentionNow})
 	r.hub = hub.New(hub.Options{
 		OnBattery: func(sensorID string, m hub.Measurement) {
-			if m.Value.Kind == hub.KindNumber {
-				r.publisher.SetSensorBattery(sensorID, backpressure.Battery{Known: true, Level: m.Value.F[0] / 100})
+			if b, ok := sensorBattery(&m.Value); ok {
+				r.publisher.SetSensorBattery(sensorID, b)
 			}
 		},
 		OnAttributes: func(sensorID string, attrs []hub.AttributeSpec) { r.sensors.OnAttributes(sensorID, attrs) },
@@ -115,6 +117,31 @@ func (r *realtime) registerHubMetrics(reg prometheus.Registerer) error {
 		}
 	}
 	return nil
+}
+
+// sensorBattery reads a battery attribute's value: a number (percent, 0..100) or a
+// struct {level, charging} as the original's connectors send (level in percent, or a
+// fraction when ≤ 1).
+func sensorBattery(v *hub.Value) (backpressure.Battery, bool) {
+	switch v.Kind {
+	case hub.KindNumber:
+		return backpressure.Battery{Known: true, Level: v.F[0] / 100}, true
+	case hub.KindStruct:
+		var st structpb.Struct
+		if v.Ext == nil || proto.Unmarshal(v.Ext.Struct.Encoded, &st) != nil {
+			return backpressure.Battery{}, false
+		}
+		level, ok := st.GetFields()["level"].GetKind().(*structpb.Value_NumberValue)
+		if !ok {
+			return backpressure.Battery{}, false
+		}
+		l := level.NumberValue
+		if l > 1 {
+			l /= 100
+		}
+		return backpressure.Battery{Known: true, Level: l, Charging: st.GetFields()["charging"].GetBoolValue()}, true
+	}
+	return backpressure.Battery{}, false
 }
 
 // mount registers SensorService and AttentionService and returns their names.
