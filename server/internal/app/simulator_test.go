@@ -221,8 +221,13 @@ func TestSimulatorDemoScenario(t *testing.T) {
 				res, err := sensors.GetSensor(ctx, &sensoctov1.GetSensorRequest{SensorId: "sim.single_person.person_1"})
 				return err == nil && res.GetSensor().GetConnected()
 			})
+			// Nobody can claim a simulated sensor's id.
+			_, err := sensors.RegisterSensor(ctx, &sensoctov1.RegisterSensorRequest{SensorId: "sim.single_person.person_2"})
+			if connect.CodeOf(err) != connect.CodeInvalidArgument {
+				t.Fatalf("RegisterSensor of a sim. id: %v, want invalid_argument", err)
+			}
 			// A visitor may run the same scenario privately.
-			if _, err := sim.StartScenario(ctx, &sensoctov1.StartScenarioRequest{Name: "single_person"}); err != nil {
+			if _, err = sim.StartScenario(ctx, &sensoctov1.StartScenarioRequest{Name: "single_person"}); err != nil {
 				t.Fatalf("a visitor's StartScenario of the demo's scenario: %v", err)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/attention"
 	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
@@ -73,6 +74,9 @@ func (h *Handler) RegisterSensor(ctx context.Context, req *sensoctov1.RegisterSe
 	v, err := auth.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if sensors.IsSimulatedID(req.GetSensorId()) {
+		return nil, apperr.InvalidArgument("sensor_id", "ids starting with "+sensors.SimulatedIDPrefix+" are reserved for simulated sensors")
 	}
 	in := sensors.RegisterInput{
 		ID: req.GetSensorId(), Name: req.GetName(), SensorType: req.GetSensorType(),

@@ -165,10 +165,10 @@ func (s *Service) SensorIDs(owner uuid.UUID, sc *scenario.Scenario) []string {
 }
 
 func (s *Service) sensorID(owner uuid.UUID, scenarioName string) func(string) string {
-	prefix := "sim." + scenarioName + "."
+	prefix := sensors.SimulatedIDPrefix + scenarioName + "."
 	if owner != s.o.SystemUserID {
 		h := sha256.Sum256(owner[:])
-		prefix = "sim." + hex.EncodeToString(h[:4]) + "." + scenarioName + "."
+		prefix = sensors.SimulatedIDPrefix + hex.EncodeToString(h[:4]) + "." + scenarioName + "."
 	}
 	return func(key string) string { return prefix + key }
 }
