@@ -31,6 +31,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Conns, "conns", 0, "HTTP/2 connections (default: one per 100 clients)")
 	fs.BoolVar(&cfg.Idle, "idle", false, "memory mode: open one Stream per sensor, send nothing, report server memory per sensor")
 	fs.IntVar(&cfg.Reaction, "reaction", 0, "reaction mode: measure focus→HIGH and last watcher gone→config this many times")
+	fs.BoolVar(&cfg.HTTP1, "http1", false, "use HTTP/1.1 (with --mode publish; Stream and Watch need HTTP/2)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -57,6 +57,8 @@ type Config struct {
 	Idle bool
 	// Reaction measures back-pressure reaction times instead of load.
 	Reaction int
+	// HTTP1 makes the clients use HTTP/1.1 (Publish only: streams need HTTP/2).
+	HTTP1 bool
 }
 
 // Latency is a latency distribution in milliseconds.
@@ -155,8 +157,12 @@ func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(req) //nolint:wrapcheck // a transport passes errors through
 }
 
-func newTransport() *http.Transport {
+func newTransport(http1 bool) *http.Transport {
 	p := new(http.Protocols)
+	if http1 {
+		p.SetHTTP1(true)
+		return &http.Transport{Protocols: p, MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}
+	}
 	p.SetUnencryptedHTTP2(true)
 	return &http.Transport{Protocols: p, MaxIdleConnsPerHost: 1}
 }
@@ -181,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		r.cfg.Token = tok
 	}
 	for range cfg.Conns {
-		r.clients = append(r.clients, &http.Client{Transport: bearer{base: newTransport(), token: r.cfg.Token}})
+		r.clients = append(r.clients, &http.Client{Transport: bearer{base: newTransport(cfg.HTTP1), token: r.cfg.Token}})
 	}
 	switch {
 	case cfg.Reaction > 0:
