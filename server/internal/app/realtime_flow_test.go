@@ -466,3 +466,32 @@ func TestStatusShowsLiveCountsAndLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestReRegisterMergesAttributes(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	c := rtProtocols(srv.url, signInGuest(t, srv.url))["grpc"]
+	id := newSensorID("merge")
+	register(t, c.sensors, id, &sensoctov1.Attribute{AttributeId: "hr", Unit: "bpm"})
+	res, err := c.sensors.RegisterSensor(t.Context(), &sensoctov1.RegisterSensorRequest{
+		SensorId: id, Name: "chest strap",
+		Attributes: []*sensoctov1.Attribute{{AttributeId: "ecg", AttributeType: "ecg", SampleRateHz: 130}, {AttributeId: "hr", Unit: "1/min"}},
+	})
+	if err != nil {
+		t.Fatalf("RegisterSensor again: %v", err)
+	}
+	s := res.GetSensor()
+	if s.GetName() != "chest strap" || len(s.GetAttributes()) != 2 {
+		t.Fatalf("after re-registering: %v", s)
+	}
+	got := map[string]*sensoctov1.Attribute{}
+	for _, a := range s.GetAttributes() {
+		got[a.GetAttributeId()] = a
+	}
+	if got["hr"].GetUnit() != "1/min" || got["hr"].GetAttributeType() != "heartrate" || got["ecg"].GetSampleRateHz() != 130 {
+		t.Fatalf("attributes after re-registering: %v", s.GetAttributes())
+	}
+	if id2 := register(t, c.sensors, "").GetSensor().GetSensorId(); id2 == "" {
+		t.Fatalf("no generated id")
+	}
+}
