@@ -410,7 +410,8 @@ func TestEveryBuiltinScenarioRunsThroughIngest(t *testing.T) {
 				}
 				r := findRun(runs.GetRuns(), sc.GetName())
 				if r == nil || r.GetError() != "" {
-					t.Fatalf("%s after %s: %v", sc.GetName(), span, r)
+					all, _ := sim.ListRuns(ctx, &sensoctov1.ListRunsRequest{})
+					t.Fatalf("%s after %s: %v (all runs: %v)", sc.GetName(), span, r, all.GetRuns())
 				}
 				stopped, err := sim.StopScenario(ctx, &sensoctov1.StopScenarioRequest{Name: sc.GetName()})
 				if err != nil {
