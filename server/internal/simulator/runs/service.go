@@ -96,6 +96,11 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one supervisor per active run
 
+	// restored is closed once Run has restarted the previous process's runs; Start and
+	// Stop wait for it, so a run started meanwhile is never mistaken by restore for a
+	// duplicate record of itself.
+	restored chan struct{}
+
 	mu     sync.Mutex
 	active map[runKey]*active
 	closed bool
@@ -127,7 +132,7 @@ func New(o Options) *Service {
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
 	}
-	s := &Service{o: o, log: o.Logger, active: map[runKey]*active{}}
+	s := &Service{o: o, log: o.Logger, active: map[runKey]*active{}, restored: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -176,6 +181,9 @@ func (s *Service) sensorID(owner uuid.UUID, scenarioName string) func(string) st
 // Start starts the scenario name as v with seed (0: a random one). Starting a
 // scenario v is already running is AlreadyExists; an unknown name is NotFound.
 func (s *Service) Start(ctx context.Context, v auth.Viewer, name string, seed uint64) (Run, error) {
+	if err := s.waitRestored(ctx); err != nil {
+		return Run{}, err
+	}
 	sc, ok := s.o.Library.Get(name)
 	if !ok {
 		return Run{}, apperr.NotFound("scenario %q not found", name)
@@ -217,6 +225,16 @@ func (s *Service) Start(ctx context.Context, v auth.Viewer, name string, seed ui
 		return Run{}, err
 	}
 	return s.toRun(row.ID, a), nil
+}
+
+// waitRestored waits until Run has restored the previous process's runs.
+func (s *Service) waitRestored(ctx context.Context) error {
+	select {
+	case <-s.restored:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for simulator runs to be restored: %w", ctx.Err())
+	}
 }
 
 func (s *Service) release(key runKey, a *active) {
@@ -299,6 +317,9 @@ func (s *Service) flushOne(ctx context.Context, a *active) {
 // that scenario v can see is running (the demo), it is PermissionDenied; otherwise
 // NotFound.
 func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, error) {
+	if err := s.waitRestored(ctx); err != nil {
+		return Run{}, err
+	}
 	key := runKey{owner: v.UserID, scenario: name}
 	s.mu.Lock()
 	a := s.active[key]
@@ -435,7 +456,9 @@ func (s *Service) Running(owner uuid.UUID, name string) bool {
 // ctx ends stops every run and waits for them. demo must be in the library.
 func (s *Service) Run(ctx context.Context, demo string) error {
 	defer s.shutdown()
-	if err := s.restore(ctx, demo); err != nil {
+	err := s.restore(ctx, demo)
+	close(s.restored)
+	if err != nil {
 		s.log.Error().Err(err).Msg("restore simulator runs")
 	}
 	if demo != "" && !s.Running(s.o.SystemUserID, demo) {
