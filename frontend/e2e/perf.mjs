@@ -1,0 +1,204 @@
+// Measures the lobby's main-thread time with 100 live sensor tiles in Chromium.
+//   node e2e/perf.mjs            (builds nothing: needs ../bin/sensocto with the SPA)
+// 100 sensors each publish a 250 Hz ECG (blocks every 250 ms), a heart rate and a
+// battery level; the lobby is measured for 10 s with Performance.getMetrics (CDP) at a
+// normal window (tiles scrolled away do not stream) and at a window tall enough to show
+// all 100 tiles at once. Prints JSON and writes e2e/artifacts/perf.json.
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { artifactsDir, launchBrowser, signInAsGuest, startServer, waitFor } from './server.mjs';
+
+const N = 100;
+const RATE = 250;
+const server = await startServer({ env: { SENSOCTO_AUTH_RATE_LIMIT: '1000' } });
+const browser = await launchBrowser();
+await mkdir(artifactsDir, { recursive: true });
+const results = {};
+try {
+	const context = await browser.newContext();
+	await signInAsGuest(context, server.url);
+	const post = (m, data) =>
+		context.request.post(`${server.url}/sensocto.v1.${m}`, {
+			headers: { 'Content-Type': 'application/json' },
+			data
+		});
+	for (let i = 0; i < N; i++) {
+		await post('SensorService/RegisterSensor', {
+			sensorId: `perf-${i}`,
+			name: `Perf ${String(i).padStart(3, '0')}`,
+			sensorType: 'wearable',
+			attributes: [
+				{ attributeId: 'ecg', attributeType: 'ecg', unit: 'mV', sampleRateHz: RATE },
+				{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' },
+				{ attributeId: 'battery', attributeType: 'battery', unit: '%' }
+			]
+		});
+	}
+	let stop = false;
+	let published = 0;
+	const t0 = Date.now() * 1000;
+	const pump = (async () => {
+		for (let k = 0; !stop; k++) {
+			const start = t0 + k * 250_000;
+			const n = RATE / 4;
+			await Promise.all(
+				Array.from({ length: N }, (_, i) =>
+					post('SensorService/Publish', {
+						sensorId: `perf-${i}`,
+						blocks: [
+							{
+								attributeId: 'ecg',
+								startTimeUs: String(start),
+								sampleRateHz: RATE,
+								samples: Array.from({ length: n }, (_, j) => {
+									const p = ((k * n + j + i * 17) % RATE) / RATE;
+									return p < 0.03 ? 1.2 : Math.sin(p * 6.28) * 0.1;
+								})
+							}
+						],
+						measurements:
+							k % 4 === 0
+								? [
+										{
+											attributeId: 'heartrate',
+											timeUs: String(start),
+											number: 60 + ((k + i) % 30)
+										},
+										{
+											attributeId: 'battery',
+											timeUs: String(start),
+											number: 100 - ((k / 4 + i) % 100)
+										}
+									]
+								: []
+					}).then(() => published++)
+				)
+			);
+			const wait = t0 / 1000 + (k + 1) * 250 - Date.now();
+			if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+		}
+	})();
+
+	for (const [name, viewport] of [
+		['window-1920x1080', { width: 1920, height: 1080 }],
+		['all-100-visible-1920x4600', { width: 1920, height: 4600 }]
+	]) {
+		const page = await context.newPage();
+		await page.setViewportSize(viewport);
+		await page.goto(server.url + '/lobby');
+		await waitFor(async () => (await page.getByTestId('sensor-tile').count()) === N, {
+			what: '100 tiles'
+		});
+		await page.waitForTimeout(4000); // settle: streams open, buffers fill
+		if (process.env.PERF_LAYERS) {
+			const lc = await context.newCDPSession(page);
+			let layers = [];
+			lc.on('LayerTree.layerTreeDidChange', (e) => (layers = e.layers ?? layers));
+			await lc.send('DOM.enable');
+			await lc.send('LayerTree.enable');
+			await page.waitForTimeout(1500);
+			const names = {};
+			for (const l of layers) {
+				let label = 'no-node';
+				if (l.backendNodeId) {
+					try {
+						const { node } = await lc.send('DOM.describeNode', { backendNodeId: l.backendNodeId });
+						label =
+							node.nodeName +
+							(node.attributes
+								? '.' + (node.attributes[node.attributes.indexOf('class') + 1] ?? '')
+								: '');
+					} catch {
+						label = 'gone';
+					}
+				}
+				names[label] = (names[label] ?? 0) + 1;
+			}
+			console.log(
+				name,
+				'layers',
+				layers.length,
+				JSON.stringify(
+					Object.entries(names)
+						.sort((a, b) => b[1] - a[1])
+						.slice(0, 12)
+				)
+			);
+		}
+		if (process.env.PERF_TRACE) {
+			await browser.startTracing(page, {
+				categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline']
+			});
+			await page.waitForTimeout(3000);
+			const buf = await browser.stopTracing();
+			const ev = JSON.parse(buf.toString()).traceEvents;
+			const main = ev.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+			const sums = {};
+			for (const e of ev) {
+				if (e.ph !== 'X' || !main || e.tid !== main.tid || e.pid !== main.pid) continue;
+				sums[e.name] = (sums[e.name] ?? 0) + (e.dur ?? 0) / 1000;
+			}
+			console.log(
+				name,
+				JSON.stringify(
+					Object.entries(sums)
+						.sort((a, b) => b[1] - a[1])
+						.slice(0, 15)
+				)
+			);
+		}
+		const cdp = await context.newCDPSession(page);
+		await cdp.send('Performance.enable');
+		const get = async () =>
+			Object.fromEntries(
+				(await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])
+			);
+		const a = await get();
+		const frames0 = await page.evaluate(() => performance.now());
+		const fps = page.evaluate(
+			() =>
+				new Promise((r) => {
+					let n = 0;
+					let worst = 0;
+					let last = performance.now();
+					const end = last + 10_000;
+					const f = (t) => {
+						n++;
+						worst = Math.max(worst, t - last);
+						last = t;
+						if (t < end) requestAnimationFrame(f);
+						else r({ frames: n, worstFrameMs: Math.round(worst) });
+					};
+					requestAnimationFrame(f);
+				})
+		);
+		const frameStats = await fps;
+		const b = await get();
+		const wall = (await page.evaluate(() => performance.now())) - frames0;
+		const streaming = await page.getByTestId('watching').textContent();
+		const d = (k) => b[k] - a[k];
+		results[name] = {
+			wallSeconds: +(wall / 1000).toFixed(2),
+			streaming,
+			mainThreadBusyPct: +((d('TaskDuration') / (wall / 1000)) * 100).toFixed(1),
+			scriptPct: +((d('ScriptDuration') / (wall / 1000)) * 100).toFixed(1),
+			layoutPct: +((d('LayoutDuration') / (wall / 1000)) * 100).toFixed(1),
+			styleRecalcPct: +((d('RecalcStyleDuration') / (wall / 1000)) * 100).toFixed(1),
+			fps: +(frameStats.frames / (wall / 1000)).toFixed(1),
+			worstFrameMs: frameStats.worstFrameMs,
+			jsHeapMB: +(b.JSHeapUsedSize / 1048576).toFixed(1),
+			domNodes: b.Nodes
+		};
+		await page.screenshot({ path: join(artifactsDir, `perf-${name}.png`) });
+		await page.close();
+	}
+	stop = true;
+	await pump;
+	results.publishedBatches = published;
+	results.note = `${N} sensors × (ECG ${RATE} Hz in 4 blocks/s + heart rate + battery at 1 Hz); headless Chromium, --disable-gpu`;
+	console.log(JSON.stringify(results, null, 2));
+	await writeFile(join(artifactsDir, 'perf.json'), JSON.stringify(results, null, 2));
+} finally {
+	await browser.close();
+	await server.stop();
+}
