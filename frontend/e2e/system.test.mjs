@@ -79,7 +79,10 @@ test('root redirects to /system and the nav reaches every page', async () => {
 				'page',
 				`${name} is marked current`
 			);
-			assert.match((await page.getByTestId('empty-state').textContent()) ?? '', /arrive/);
+			if (name === 'Rooms') {
+				// Rooms is still a placeholder that says what it arrives with.
+				assert.match((await page.getByTestId('empty-state').textContent()) ?? '', /arrive/);
+			}
 		}
 		await nav.getByRole('link', { name: 'Settings' }).click();
 		await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
