@@ -18,6 +18,9 @@ type Config struct {
 	// HTTPAddr is the listen address of the one HTTP server (Connect, gRPC,
 	// gRPC-Web, SPA, /healthz, /metrics).
 	HTTPAddr string
+	// DebugAddr, when set, is a second listener serving Go's profiler
+	// (/debug/pprof/) for operators; empty means none.
+	DebugAddr string
 	// DataDir holds local state: the default SQLite file and other files.
 	DataDir string
 	// Database says which relational store to use and how to reach it.

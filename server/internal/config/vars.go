@@ -51,6 +51,9 @@ var vars = []variable{
 	field("SENSOCTO_HTTP_ADDR", ":8080",
 		"Listen address (host:port) for HTTP/1.1 and unencrypted HTTP/2: Connect, gRPC, gRPC-Web, the web app, /healthz and /metrics.",
 		parseAddr, func(c *Config) *string { return &c.HTTPAddr }),
+	field("SENSOCTO_DEBUG_ADDR", "",
+		"Listen address (host:port) for Go's profiler at /debug/pprof/ (CPU, heap, goroutines). Empty disables it; bind it to loopback or a private network only.",
+		parseOptionalAddr, func(c *Config) *string { return &c.DebugAddr }),
 	field("SENSOCTO_DATA_DIR", "./data",
 		"Directory for local state, such as the default SQLite database.",
 		parseNonEmpty, func(c *Config) *string { return &c.DataDir }),
@@ -273,6 +276,13 @@ func parseAddr(raw string) (string, error) {
 		return "", fmt.Errorf("invalid port %q", port)
 	}
 	return raw, nil
+}
+
+func parseOptionalAddr(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	return parseAddr(raw)
 }
 
 func parsePositiveDuration(raw string) (time.Duration, error) {

@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,6 +35,7 @@ const (
 type Server struct {
 	srv             *http.Server
 	addr            string
+	debugAddr       string
 	shutdownTimeout time.Duration
 	logger          zerolog.Logger
 }
@@ -63,6 +65,7 @@ func New(cfg config.Config, logger zerolog.Logger, handler http.Handler) *Server
 			ErrorLog: log.New(logger, "", 0),
 		},
 		addr:            cfg.HTTPAddr,
+		debugAddr:       cfg.DebugAddr,
 		shutdownTimeout: timeout,
 		logger:          logger,
 	}
@@ -95,6 +98,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Shutdown calls this right after closing the listeners.
 	s.srv.RegisterOnShutdown(cancelBase)
 
+	if s.debugAddr != "" {
+		stopDebug, err := s.serveDebug(ctx)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()
 	s.logger.Info().Str("addr", ln.Addr().String()).Msg("http server listening")
@@ -117,4 +129,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.logger.Info().Msg("http server stopped")
 	return nil
+}
+
+// serveDebug serves Go's profiler on the debug address until the returned
+// function is called, which closes it and waits for its goroutine.
+func (s *Server) serveDebug(ctx context.Context) (stop func(), err error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.debugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on debug address %s: %w", s.debugAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: log.New(s.logger, "", 0)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error().Err(err).Msg("debug server stopped")
+		}
+	}()
+	s.logger.Info().Str("addr", ln.Addr().String()).Msg("debug (pprof) server listening")
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
 }

@@ -181,3 +181,85 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestDebugListenerServesProfilerUntilShutdown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := freeAddr(t)
+	cfg := config.Config{HTTPAddr: ln.Addr().String(), DebugAddr: debugAddr, ShutdownTimeout: time.Second}
+	srv := httpserver.New(cfg, zerolog.Nop(), httpserver.NewHandler(httpserver.Routes{}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+
+	client := h1Client(t)
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := client.Get("http://" + debugAddr + "/debug/pprof/goroutine?debug=1")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("goroutine profile = %d", res.StatusCode)
+			}
+			body = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("debug listener never answered: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("goroutine profile body = %.200q", body)
+	}
+	// The profiler is not on the public listener.
+	res, err := client.Get("http://" + ln.Addr().String() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		t.Error("the public listener serves /debug/pprof/")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if _, err := client.Get("http://" + debugAddr + "/debug/pprof/"); err == nil {
+		t.Error("debug listener still answers after shutdown")
+	}
+}
+
+func TestDebugListenerBusyPortFailsServe(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{HTTPAddr: ln.Addr().String(), DebugAddr: busy.Addr().String()}
+	err = httpserver.New(cfg, zerolog.Nop(), http.NotFoundHandler()).Serve(t.Context(), ln)
+	if err == nil || !strings.Contains(err.Error(), "debug address") {
+		t.Errorf("Serve with a busy debug port = %v, want a listen error", err)
+	}
+}
