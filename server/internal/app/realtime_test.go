@@ -276,6 +276,9 @@ func TestBadBatchIsRefusedWhole(t *testing.T) {
 							Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)},
 							Blocks:       []*sensoctov1.SampleBlock{{AttributeId: "ecg", StartTimeUs: 5, SampleRateHz: 100, Samples: []float32{1, float32(math.Inf(1))}}},
 						}, "blocks[0].samples[1]"},
+						"bad sensor_id (handler)": {&sensoctov1.PublishRequest{SensorId: id + "/x",
+							Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)},
+						}, "sensor_id"},
 					}
 					for name, tc := range cases {
 						_, err := c.sensors.Publish(t.Context(), tc.req)

@@ -37,6 +37,12 @@ func validAttributeID(id string) bool {
 	return true
 }
 
+// CheckSensorID checks a sensor id against the wire contract's pattern
+// ^[A-Za-z0-9_.:-]{1,128}$ without a regular expression, for the ingest path,
+// whose messages the RPC layer leaves to the domain. The error is an
+// InvalidArgument naming sensor_id.
+func CheckSensorID(id string) error { return validSensorID(id) }
+
 // validSensorID checks ^[A-Za-z0-9_.:-]{1,128}$.
 func validSensorID(id string) error {
 	ok := len(id) > 0 && len(id) <= maxSensorIDLen

@@ -101,6 +101,9 @@ func (h *Handler) Publish(ctx context.Context, req *sensoctov1.PublishRequest) (
 		return nil, err
 	}
 	id := req.GetSensorId()
+	if err := hub.CheckSensorID(id); err != nil { // PublishRequest is validated here, not by protovalidate
+		return nil, err
+	}
 	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}

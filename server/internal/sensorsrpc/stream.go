@@ -13,6 +13,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/hub"
 )
 
 // ackInterval is the shortest time between two acks of a session: acks of batches
@@ -77,6 +78,9 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 		return fmt.Errorf("receive first batch: %w", err)
 	}
 	id := first.GetSensorId()
+	if err := hub.CheckSensorID(id); err != nil { // StreamRequest is validated here, not by protovalidate
+		return err
+	}
 	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
