@@ -220,7 +220,10 @@ type SystemStatus struct {
 	// Counts of what the server holds.
 	Counts *Counts `protobuf:"bytes,9,opt,name=counts,proto3" json:"counts,omitempty"`
 	// The load monitor's current view.
-	Load          *LoadStatus `protobuf:"bytes,10,opt,name=load,proto3" json:"load,omitempty"`
+	Load *LoadStatus `protobuf:"bytes,10,opt,name=load,proto3" json:"load,omitempty"`
+	// The recorder's write queue and what it wrote or lost; unset when the server does
+	// not record.
+	Recording     *RecordingStatus `protobuf:"bytes,11,opt,name=recording,proto3" json:"recording,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -321,6 +324,13 @@ func (x *SystemStatus) GetCounts() *Counts {
 func (x *SystemStatus) GetLoad() *LoadStatus {
 	if x != nil {
 		return x.Load
+	}
+	return nil
+}
+
+func (x *SystemStatus) GetRecording() *RecordingStatus {
+	if x != nil {
+		return x.Recording
 	}
 	return nil
 }
@@ -662,6 +672,142 @@ func (x *LoadStatus) GetLoadMultiplier() float64 {
 	return 0
 }
 
+// RecordingStatus is the state of the recorder that writes recorded measurements to the
+// database: its bounded queue, and what it wrote, retried or dropped since the process
+// started. Samples are counted the same way everywhere: a single measurement counts one,
+// a SampleBlock counts its samples. The same counts are exported as Prometheus metrics
+// (sensocto_recording_*).
+type RecordingStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Samples waiting to be written, including a batch being written now.
+	QueuedSamples uint64 `protobuf:"varint,1,opt,name=queued_samples,json=queuedSamples,proto3" json:"queued_samples,omitempty"`
+	// The most samples the queue holds; beyond it the oldest queued samples are dropped.
+	QueueBoundSamples uint64 `protobuf:"varint,2,opt,name=queue_bound_samples,json=queueBoundSamples,proto3" json:"queue_bound_samples,omitempty"`
+	// Samples written to the measurement store since the process started.
+	WrittenSamples uint64 `protobuf:"varint,3,opt,name=written_samples,json=writtenSamples,proto3" json:"written_samples,omitempty"`
+	// Samples lost since the process started: dropped oldest-first because the queue was
+	// full, refused as invalid (e.g. a block without a usable rate), or still queued when
+	// the shutdown flush gave up.
+	DroppedSamples uint64 `protobuf:"varint,4,opt,name=dropped_samples,json=droppedSamples,proto3" json:"dropped_samples,omitempty"`
+	// Failed batch writes since the process started; each failed batch is retried.
+	WriteRetries uint64 `protobuf:"varint,5,opt,name=write_retries,json=writeRetries,proto3" json:"write_retries,omitempty"`
+	// Whether the last write failed and the recorder is retrying with backoff (the queue
+	// keeps absorbing up to the bound meanwhile).
+	Retrying bool `protobuf:"varint,6,opt,name=retrying,proto3" json:"retrying,omitempty"`
+	// The error of the last failed write while retrying; empty once a write succeeds.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When a batch was last written successfully; unset before the first write.
+	LastFlushAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_flush_at,json=lastFlushAt,proto3" json:"last_flush_at,omitempty"`
+	// How long the oldest sample of the last written batch waited between being queued
+	// and being committed, in milliseconds (how far the store trails the live data).
+	LastFlushLagMs float64 `protobuf:"fixed64,9,opt,name=last_flush_lag_ms,json=lastFlushLagMs,proto3" json:"last_flush_lag_ms,omitempty"`
+	// How long the oldest sample still queued has been waiting, in milliseconds; 0 when
+	// the queue is empty. It grows while the store is slow or unreachable.
+	OldestQueuedAgeMs float64 `protobuf:"fixed64,10,opt,name=oldest_queued_age_ms,json=oldestQueuedAgeMs,proto3" json:"oldest_queued_age_ms,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RecordingStatus) Reset() {
+	*x = RecordingStatus{}
+	mi := &file_sensocto_v1_system_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingStatus) ProtoMessage() {}
+
+func (x *RecordingStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_system_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingStatus.ProtoReflect.Descriptor instead.
+func (*RecordingStatus) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RecordingStatus) GetQueuedSamples() uint64 {
+	if x != nil {
+		return x.QueuedSamples
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetQueueBoundSamples() uint64 {
+	if x != nil {
+		return x.QueueBoundSamples
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetWrittenSamples() uint64 {
+	if x != nil {
+		return x.WrittenSamples
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetDroppedSamples() uint64 {
+	if x != nil {
+		return x.DroppedSamples
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetWriteRetries() uint64 {
+	if x != nil {
+		return x.WriteRetries
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetRetrying() bool {
+	if x != nil {
+		return x.Retrying
+	}
+	return false
+}
+
+func (x *RecordingStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *RecordingStatus) GetLastFlushAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFlushAt
+	}
+	return nil
+}
+
+func (x *RecordingStatus) GetLastFlushLagMs() float64 {
+	if x != nil {
+		return x.LastFlushLagMs
+	}
+	return 0
+}
+
+func (x *RecordingStatus) GetOldestQueuedAgeMs() float64 {
+	if x != nil {
+		return x.OldestQueuedAgeMs
+	}
+	return 0
+}
+
 var File_sensocto_v1_system_proto protoreflect.FileDescriptor
 
 const file_sensocto_v1_system_proto_rawDesc = "" +
@@ -674,7 +820,7 @@ const file_sensocto_v1_system_proto_rawDesc = "" +
 	"\vinterval_ms\x18\x01 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\n" +
 	"intervalMs\"H\n" +
 	"\x13WatchStatusResponse\x121\n" +
-	"\x06status\x18\x01 \x01(\v2\x19.sensocto.v1.SystemStatusR\x06status\"\xc1\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x19.sensocto.v1.SystemStatusR\x06status\"\xfd\x03\n" +
 	"\fSystemStatus\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -689,7 +835,8 @@ const file_sensocto_v1_system_proto_rawDesc = "" +
 	"\bdatabase\x18\b \x01(\v2\x1b.sensocto.v1.DatabaseStatusR\bdatabase\x12+\n" +
 	"\x06counts\x18\t \x01(\v2\x13.sensocto.v1.CountsR\x06counts\x12+\n" +
 	"\x04load\x18\n" +
-	" \x01(\v2\x17.sensocto.v1.LoadStatusR\x04load\"\xa3\x02\n" +
+	" \x01(\v2\x17.sensocto.v1.LoadStatusR\x04load\x12:\n" +
+	"\trecording\x18\v \x01(\v2\x1c.sensocto.v1.RecordingStatusR\trecording\"\xa3\x02\n" +
 	"\rRuntimeStatus\x12\x1e\n" +
 	"\n" +
 	"goroutines\x18\x01 \x01(\x03R\n" +
@@ -717,7 +864,20 @@ const file_sensocto_v1_system_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1c.sensocto.v1.SystemLoadLevelR\x05level\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x128\n" +
 	"\x18memory_protection_active\x18\x03 \x01(\bR\x16memoryProtectionActive\x12'\n" +
-	"\x0fload_multiplier\x18\x04 \x01(\x01R\x0eloadMultiplier2\xb4\x01\n" +
+	"\x0fload_multiplier\x18\x04 \x01(\x01R\x0eloadMultiplier\"\xb6\x03\n" +
+	"\x0fRecordingStatus\x12%\n" +
+	"\x0equeued_samples\x18\x01 \x01(\x04R\rqueuedSamples\x12.\n" +
+	"\x13queue_bound_samples\x18\x02 \x01(\x04R\x11queueBoundSamples\x12'\n" +
+	"\x0fwritten_samples\x18\x03 \x01(\x04R\x0ewrittenSamples\x12'\n" +
+	"\x0fdropped_samples\x18\x04 \x01(\x04R\x0edroppedSamples\x12#\n" +
+	"\rwrite_retries\x18\x05 \x01(\x04R\fwriteRetries\x12\x1a\n" +
+	"\bretrying\x18\x06 \x01(\bR\bretrying\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12>\n" +
+	"\rlast_flush_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vlastFlushAt\x12)\n" +
+	"\x11last_flush_lag_ms\x18\t \x01(\x01R\x0elastFlushLagMs\x12/\n" +
+	"\x14oldest_queued_age_ms\x18\n" +
+	" \x01(\x01R\x11oldestQueuedAgeMs2\xb4\x01\n" +
 	"\rSystemService\x12O\n" +
 	"\tGetStatus\x12\x1d.sensocto.v1.GetStatusRequest\x1a\x1e.sensocto.v1.GetStatusResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\vWatchStatus\x12\x1f.sensocto.v1.WatchStatusRequest\x1a .sensocto.v1.WatchStatusResponse0\x01B\xa4\x01\n" +
@@ -735,7 +895,7 @@ func file_sensocto_v1_system_proto_rawDescGZIP() []byte {
 	return file_sensocto_v1_system_proto_rawDescData
 }
 
-var file_sensocto_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_sensocto_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_sensocto_v1_system_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: sensocto.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: sensocto.v1.GetStatusResponse
@@ -746,28 +906,31 @@ var file_sensocto_v1_system_proto_goTypes = []any{
 	(*DatabaseStatus)(nil),        // 6: sensocto.v1.DatabaseStatus
 	(*Counts)(nil),                // 7: sensocto.v1.Counts
 	(*LoadStatus)(nil),            // 8: sensocto.v1.LoadStatus
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(SystemLoadLevel)(0),          // 10: sensocto.v1.SystemLoadLevel
+	(*RecordingStatus)(nil),       // 9: sensocto.v1.RecordingStatus
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(SystemLoadLevel)(0),          // 11: sensocto.v1.SystemLoadLevel
 }
 var file_sensocto_v1_system_proto_depIdxs = []int32{
 	4,  // 0: sensocto.v1.GetStatusResponse.status:type_name -> sensocto.v1.SystemStatus
 	4,  // 1: sensocto.v1.WatchStatusResponse.status:type_name -> sensocto.v1.SystemStatus
-	9,  // 2: sensocto.v1.SystemStatus.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: sensocto.v1.SystemStatus.sampled_at:type_name -> google.protobuf.Timestamp
+	10, // 2: sensocto.v1.SystemStatus.started_at:type_name -> google.protobuf.Timestamp
+	10, // 3: sensocto.v1.SystemStatus.sampled_at:type_name -> google.protobuf.Timestamp
 	5,  // 4: sensocto.v1.SystemStatus.runtime:type_name -> sensocto.v1.RuntimeStatus
 	6,  // 5: sensocto.v1.SystemStatus.database:type_name -> sensocto.v1.DatabaseStatus
 	7,  // 6: sensocto.v1.SystemStatus.counts:type_name -> sensocto.v1.Counts
 	8,  // 7: sensocto.v1.SystemStatus.load:type_name -> sensocto.v1.LoadStatus
-	10, // 8: sensocto.v1.LoadStatus.level:type_name -> sensocto.v1.SystemLoadLevel
-	0,  // 9: sensocto.v1.SystemService.GetStatus:input_type -> sensocto.v1.GetStatusRequest
-	2,  // 10: sensocto.v1.SystemService.WatchStatus:input_type -> sensocto.v1.WatchStatusRequest
-	1,  // 11: sensocto.v1.SystemService.GetStatus:output_type -> sensocto.v1.GetStatusResponse
-	3,  // 12: sensocto.v1.SystemService.WatchStatus:output_type -> sensocto.v1.WatchStatusResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	9,  // 8: sensocto.v1.SystemStatus.recording:type_name -> sensocto.v1.RecordingStatus
+	11, // 9: sensocto.v1.LoadStatus.level:type_name -> sensocto.v1.SystemLoadLevel
+	10, // 10: sensocto.v1.RecordingStatus.last_flush_at:type_name -> google.protobuf.Timestamp
+	0,  // 11: sensocto.v1.SystemService.GetStatus:input_type -> sensocto.v1.GetStatusRequest
+	2,  // 12: sensocto.v1.SystemService.WatchStatus:input_type -> sensocto.v1.WatchStatusRequest
+	1,  // 13: sensocto.v1.SystemService.GetStatus:output_type -> sensocto.v1.GetStatusResponse
+	3,  // 14: sensocto.v1.SystemService.WatchStatus:output_type -> sensocto.v1.WatchStatusResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sensocto_v1_system_proto_init() }
@@ -782,7 +945,7 @@ func file_sensocto_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sensocto_v1_system_proto_rawDesc), len(file_sensocto_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -170,6 +170,7 @@ func (a *App) build() error {
 	}
 	systemSvc := system.New(system.Options{
 		Live:      rt.live,
+		Recording: a.recording.status,
 		Version:   buildinfo.String(),
 		GoVersion: buildinfo.GoVersion(),
 		Dialect:   a.db.Dialect(),

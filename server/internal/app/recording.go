@@ -14,6 +14,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/recording"
 	"github.com/sensocto/sensocto/server/internal/recordingrpc"
 	"github.com/sensocto/sensocto/server/internal/sensors"
+	"github.com/sensocto/sensocto/server/internal/system"
 )
 
 // recordingStartTimeout bounds the start-up work of recording (creating the
@@ -79,6 +80,23 @@ func (w *recorder) exportHandler(sensorsSvc *sensors.Service) http.Handler {
 		}
 		return sensorsSvc.CheckExport(r.Context(), v, sensorID)
 	}, w.log)
+}
+
+// status reports the recorder's queue and counts for SystemService.
+func (w *recorder) status() system.Recording {
+	st := w.rec.Stats()
+	return system.Recording{
+		QueuedSamples:     uint64(max(st.Queued, 0)),
+		QueueBoundSamples: uint64(max(st.QueueBound, 0)),
+		WrittenSamples:    st.Written,
+		DroppedSamples:    st.Dropped,
+		WriteRetries:      st.Retries,
+		Retrying:          st.Retrying,
+		LastError:         st.LastError,
+		LastFlushAt:       st.LastWrite,
+		LastFlushLag:      st.LastLag,
+		OldestQueuedAge:   st.OldestQueuedAge,
+	}
 }
 
 // close stops the loops; the writer flushes what is queued first (within the

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"sync"
+	"time"
 )
 
 // chunkSamples is how many samples a chunk holds before a new one is started; it is
@@ -16,6 +17,7 @@ type chunk struct {
 	samples []float32 // arena of block samples
 	payload []byte    // arena of value payloads
 	n       int       // samples held: one per value plus every block sample
+	at      time.Time // when its first sample was queued
 }
 
 // blockRef is a queued block whose samples live in chunk.samples[off:off+n].
@@ -38,6 +40,7 @@ func (c *chunk) reset() {
 	c.samples = c.samples[:0]
 	c.payload = c.payload[:0]
 	c.n = 0
+	c.at = time.Time{}
 }
 
 var chunkPool = sync.Pool{New: func() any {
@@ -66,10 +69,14 @@ type queue struct {
 	bound    int
 	dropped  uint64 // samples
 	written  uint64 // samples
+	now      func() time.Time
+
+	lastWrite time.Time     // when a batch was last written
+	lastLag   time.Duration // queued → written of the oldest sample of that batch
 }
 
-func newQueue(bound int) *queue {
-	return &queue{bound: bound}
+func newQueue(bound int, now func() time.Time) *queue {
+	return &queue{bound: bound, now: now}
 }
 
 // tail returns a chunk with room for n samples (an empty chunk takes a block of any
@@ -81,6 +88,7 @@ func (q *queue) tail(n int) *chunk {
 		}
 	}
 	c := chunkPool.Get().(*chunk)
+	c.at = q.now()
 	q.chunks = append(q.chunks, c)
 	return c
 }
@@ -203,6 +211,10 @@ func (q *queue) done(b batch, ok bool) {
 	q.inflight -= b.n
 	if ok {
 		q.written += u64(b.n)
+		if len(b.chunks) > 0 {
+			q.lastWrite = q.now()
+			q.lastLag = q.lastWrite.Sub(b.chunks[0].at)
+		}
 		for _, c := range b.chunks {
 			c.reset()
 			chunkPool.Put(c)
@@ -219,6 +231,18 @@ func (q *queue) counts() (queued int, written, dropped uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.queued + q.inflight, q.written, q.dropped
+}
+
+// timing returns when a batch was last written, how long its oldest sample had
+// waited, and when the oldest sample still queued (not in flight) was queued (zero
+// when none is).
+func (q *queue) timing() (lastWrite time.Time, lastLag time.Duration, oldest time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.chunks) > 0 && q.chunks[0].n > 0 {
+		oldest = q.chunks[0].at
+	}
+	return q.lastWrite, q.lastLag, oldest
 }
 
 // dropAll discards everything queued (not in flight) and counts it as dropped.

@@ -103,6 +103,18 @@ type Stats struct {
 	Retries uint64
 	// LastError is the last write error, empty after a successful write.
 	LastError string
+	// Retrying is set while the last write failed: Run retries with backoff.
+	Retrying bool
+	// QueueBound is Options.QueueBound.
+	QueueBound int
+	// LastWrite is when a batch was last written (zero before the first).
+	LastWrite time.Time
+	// LastLag is how long the oldest sample of the last written batch waited between
+	// being queued and being committed.
+	LastLag time.Duration
+	// OldestQueuedAge is how long the oldest sample waiting (not being written) has
+	// waited; 0 when none waits.
+	OldestQueuedAge time.Duration
 }
 
 // Recorder writes recorded measurements and answers history and export queries.
@@ -132,7 +144,7 @@ func New(db *database.DB, opts Options) (*Recorder, error) {
 		db:   db,
 		opts: opts,
 		log:  opts.Logger.With().Str("component", "recording").Logger(),
-		q:    newQueue(opts.QueueBound),
+		q:    newQueue(opts.QueueBound, opts.Clock.Now),
 		kick: make(chan struct{}, 1),
 	}
 	switch db.Dialect() {
@@ -200,9 +212,17 @@ func (r *Recorder) signal() {
 // Stats returns the current counts.
 func (r *Recorder) Stats() Stats {
 	queued, written, dropped := r.q.counts()
-	s := Stats{Queued: queued, Written: written, Dropped: dropped + r.invalid.Load(), Retries: r.retries.Load()}
+	s := Stats{
+		Queued: queued, Written: written, Dropped: dropped + r.invalid.Load(), Retries: r.retries.Load(),
+		QueueBound: r.opts.QueueBound,
+	}
 	if p := r.lastErr.Load(); p != nil {
-		s.LastError = *p
+		s.LastError, s.Retrying = *p, true
+	}
+	var oldest time.Time
+	s.LastWrite, s.LastLag, oldest = r.q.timing()
+	if !oldest.IsZero() {
+		s.OldestQueuedAge = max(r.opts.Clock.Now().Sub(oldest), 0)
 	}
 	return s
 }

@@ -119,7 +119,7 @@ func TestRecordRestartReadBack(t *testing.T) {
 
 func TestQueueDropsOldestBeyondBound(t *testing.T) {
 	t.Parallel()
-	q := newQueue(3 * chunkSamples)
+	q := newQueue(3*chunkSamples, time.Now)
 	n := 5 * chunkSamples
 	for i := range n {
 		q.push(&Value{TimeUS: int64(i), Kind: KindNumber})

@@ -66,13 +66,17 @@ func TestRunRetriesWithBackoffThenRecovers(t *testing.T) {
 				clock.Advance(time.Millisecond)
 			}
 			waitFor(t, "fifth retry", func() bool { return r.Stats().Retries == 5 && clock.Waiters() == 1 })
-			if st := r.Stats(); st.Queued != 1000 || st.Written != 0 || st.Dropped != 0 || st.LastError == "" {
+			// Queued at baseTime; the clock has moved 250+100+200+400+400 ms since.
+			waited := 1350 * time.Millisecond
+			if st := r.Stats(); st.Queued != 1000 || st.Written != 0 || st.Dropped != 0 || st.LastError == "" ||
+				!st.Retrying || !st.LastWrite.IsZero() || st.OldestQueuedAge != waited {
 				t.Fatalf("while down: %+v", st)
 			}
 			flaky.down.Store(false)
 			clock.Advance(400 * time.Millisecond)
 			waitFor(t, "written after recovery", func() bool { return r.Stats().Written == 1000 })
-			if st := r.Stats(); st.Queued != 0 || st.LastError != "" {
+			if st := r.Stats(); st.Queued != 0 || st.LastError != "" || st.Retrying || st.OldestQueuedAge != 0 ||
+				!st.LastWrite.Equal(baseTime.Add(waited+400*time.Millisecond)) || st.LastLag != waited+400*time.Millisecond {
 				t.Fatalf("after recovery: %+v", st)
 			}
 			got := allPoints(t, r, HistoryRequest{SensorID: "s", AttributeID: "a", MaxPoints: 300})

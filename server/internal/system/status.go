@@ -28,6 +28,27 @@ type Status struct {
 	Database  Database
 	Counts    Counts
 	Load      Load
+	// Recording is nil when the server does not record (Options.Recording unset).
+	Recording *Recording
+}
+
+// Recording is the recorder's state, in samples (a value counts one, a block its
+// samples); the counts are since the process started.
+type Recording struct {
+	QueuedSamples     uint64
+	QueueBoundSamples uint64
+	WrittenSamples    uint64
+	DroppedSamples    uint64
+	WriteRetries      uint64
+	// Retrying is set while the last write failed; LastError is its error.
+	Retrying  bool
+	LastError string
+	// LastFlushAt is when a batch was last written (zero before the first);
+	// LastFlushLag how long its oldest sample had waited in the queue.
+	LastFlushAt  time.Time
+	LastFlushLag time.Duration
+	// OldestQueuedAge is how long the oldest waiting sample has waited (0: none).
+	OldestQueuedAge time.Duration
 }
 
 // Load is the load monitor's state.
@@ -98,6 +119,9 @@ type Options struct {
 	Now func() time.Time
 	// Live, when set, reports the real-time core's load and live counts.
 	Live func() Live
+	// Recording, when set, reports the recorder's queue and counts. It must not
+	// block (it reads counters).
+	Recording func() Recording
 }
 
 // DefaultMaxAge is shorter than the shortest WatchStatus interval (250 ms), so every
@@ -195,6 +219,10 @@ func (s *Service) collect(ctx context.Context, now time.Time) (Status, error) {
 		l := s.opts.Live()
 		st.Load = Load{Level: l.LoadLevel, Score: l.Score, MemoryProtection: l.MemoryProtection, Multiplier: l.Multiplier}
 		st.Counts.ConnectedSensors, st.Counts.Watchers = l.ConnectedSensors, l.Watchers
+	}
+	if s.opts.Recording != nil {
+		rec := s.opts.Recording()
+		st.Recording = &rec
 	}
 	return st, nil
 }

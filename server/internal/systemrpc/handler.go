@@ -69,7 +69,7 @@ func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRe
 }
 
 func toProto(st system.Status) *sensoctov1.SystemStatus {
-	return &sensoctov1.SystemStatus{
+	out := &sensoctov1.SystemStatus{
 		Version:       st.Version,
 		GoVersion:     st.GoVersion,
 		Node:          st.Node,
@@ -107,4 +107,24 @@ func toProto(st system.Status) *sensoctov1.SystemStatus {
 			LoadMultiplier:         max(st.Load.Multiplier, 1),
 		},
 	}
+	if r := st.Recording; r != nil {
+		out.Recording = &sensoctov1.RecordingStatus{
+			QueuedSamples:     r.QueuedSamples,
+			QueueBoundSamples: r.QueueBoundSamples,
+			WrittenSamples:    r.WrittenSamples,
+			DroppedSamples:    r.DroppedSamples,
+			WriteRetries:      r.WriteRetries,
+			Retrying:          r.Retrying,
+			LastError:         r.LastError,
+			LastFlushLagMs:    millis(r.LastFlushLag),
+			OldestQueuedAgeMs: millis(r.OldestQueuedAge),
+		}
+		if !r.LastFlushAt.IsZero() {
+			out.Recording.LastFlushAt = timestamppb.New(r.LastFlushAt)
+		}
+	}
+	return out
 }
+
+// millis converts a duration to fractional milliseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

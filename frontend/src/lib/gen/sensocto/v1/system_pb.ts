@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sensocto/v1/system.proto.
  */
 export const file_sensocto_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZW5zb2N0by92MS9zeXN0ZW0ucHJvdG8SC3NlbnNvY3RvLnYxIhIKEEdldFN0YXR1c1JlcXVlc3QiPgoRR2V0U3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIjQKEldhdGNoU3RhdHVzUmVxdWVzdBIeCgtpbnRlcnZhbF9tcxgBIAEoDUIJukgGKgQY4NQDIkAKE1dhdGNoU3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIuECCgxTeXN0ZW1TdGF0dXMSDwoHdmVyc2lvbhgBIAEoCRISCgpnb192ZXJzaW9uGAIgASgJEgwKBG5vZGUYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdXB0aW1lX3NlY29uZHMYBSABKAESLgoKc2FtcGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHcnVudGltZRgHIAEoCzIaLnNlbnNvY3RvLnYxLlJ1bnRpbWVTdGF0dXMSLQoIZGF0YWJhc2UYCCABKAsyGy5zZW5zb2N0by52MS5EYXRhYmFzZVN0YXR1cxIjCgZjb3VudHMYCSABKAsyEy5zZW5zb2N0by52MS5Db3VudHMSJQoEbG9hZBgKIAEoCzIXLnNlbnNvY3RvLnYxLkxvYWRTdGF0dXMivgEKDVJ1bnRpbWVTdGF0dXMSEgoKZ29yb3V0aW5lcxgBIAEoAxIYChBoZWFwX2FsbG9jX2J5dGVzGAIgASgEEhYKDmhlYXBfc3lzX2J5dGVzGAMgASgEEhEKCXJzc19ieXRlcxgEIAEoBBIaChJtZW1vcnlfbGltaXRfYnl0ZXMYBSABKAQSEQoJZ2NfY3ljbGVzGAYgASgNEg8KB251bV9jcHUYByABKAUSFAoMY3B1X2ZyYWN0aW9uGAggASgBIlQKDkRhdGFiYXNlU3RhdHVzEg8KB2RpYWxlY3QYASABKAkSEQoJcmVhY2hhYmxlGAIgASgIEg0KBWVycm9yGAMgASgJEg8KB3BpbmdfbXMYBCABKAEiZAoGQ291bnRzEg0KBXVzZXJzGAEgASgDEg8KB3NlbnNvcnMYAiABKAMSDQoFcm9vbXMYAyABKAMSGQoRY29ubmVjdGVkX3NlbnNvcnMYBCABKAMSEAoId2F0Y2hlcnMYBSABKAMigwEKCkxvYWRTdGF0dXMSKwoFbGV2ZWwYASABKA4yHC5zZW5zb2N0by52MS5TeXN0ZW1Mb2FkTGV2ZWwSDQoFc2NvcmUYAiABKAESIAoYbWVtb3J5X3Byb3RlY3Rpb25fYWN0aXZlGAMgASgIEhcKD2xvYWRfbXVsdGlwbGllchgEIAEoATK0AQoNU3lzdGVtU2VydmljZRJPCglHZXRTdGF0dXMSHS5zZW5zb2N0by52MS5HZXRTdGF0dXNSZXF1ZXN0Gh4uc2Vuc29jdG8udjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJSCgtXYXRjaFN0YXR1cxIfLnNlbnNvY3RvLnYxLldhdGNoU3RhdHVzUmVxdWVzdBogLnNlbnNvY3RvLnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwAUKkAQoPY29tLnNlbnNvY3RvLnYxQgtTeXN0ZW1Qcm90b1ABWjdnaXRodWIuY29tL3NlbnNvY3RvL3NlbnNvY3RvL2dlbi9zZW5zb2N0by92MTtzZW5zb2N0b3YxogIDU1hYqgILU2Vuc29jdG8uVjHKAgtTZW5zb2N0b1xWMeICF1NlbnNvY3RvXFYxXEdQQk1ldGFkYXRh6gIMU2Vuc29jdG86OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_common]);
+  fileDesc("ChhzZW5zb2N0by92MS9zeXN0ZW0ucHJvdG8SC3NlbnNvY3RvLnYxIhIKEEdldFN0YXR1c1JlcXVlc3QiPgoRR2V0U3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIjQKEldhdGNoU3RhdHVzUmVxdWVzdBIeCgtpbnRlcnZhbF9tcxgBIAEoDUIJukgGKgQY4NQDIkAKE1dhdGNoU3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIpIDCgxTeXN0ZW1TdGF0dXMSDwoHdmVyc2lvbhgBIAEoCRISCgpnb192ZXJzaW9uGAIgASgJEgwKBG5vZGUYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdXB0aW1lX3NlY29uZHMYBSABKAESLgoKc2FtcGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHcnVudGltZRgHIAEoCzIaLnNlbnNvY3RvLnYxLlJ1bnRpbWVTdGF0dXMSLQoIZGF0YWJhc2UYCCABKAsyGy5zZW5zb2N0by52MS5EYXRhYmFzZVN0YXR1cxIjCgZjb3VudHMYCSABKAsyEy5zZW5zb2N0by52MS5Db3VudHMSJQoEbG9hZBgKIAEoCzIXLnNlbnNvY3RvLnYxLkxvYWRTdGF0dXMSLwoJcmVjb3JkaW5nGAsgASgLMhwuc2Vuc29jdG8udjEuUmVjb3JkaW5nU3RhdHVzIr4BCg1SdW50aW1lU3RhdHVzEhIKCmdvcm91dGluZXMYASABKAMSGAoQaGVhcF9hbGxvY19ieXRlcxgCIAEoBBIWCg5oZWFwX3N5c19ieXRlcxgDIAEoBBIRCglyc3NfYnl0ZXMYBCABKAQSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAUgASgEEhEKCWdjX2N5Y2xlcxgGIAEoDRIPCgdudW1fY3B1GAcgASgFEhQKDGNwdV9mcmFjdGlvbhgIIAEoASJUCg5EYXRhYmFzZVN0YXR1cxIPCgdkaWFsZWN0GAEgASgJEhEKCXJlYWNoYWJsZRgCIAEoCBINCgVlcnJvchgDIAEoCRIPCgdwaW5nX21zGAQgASgBImQKBkNvdW50cxINCgV1c2VycxgBIAEoAxIPCgdzZW5zb3JzGAIgASgDEg0KBXJvb21zGAMgASgDEhkKEWNvbm5lY3RlZF9zZW5zb3JzGAQgASgDEhAKCHdhdGNoZXJzGAUgASgDIoMBCgpMb2FkU3RhdHVzEisKBWxldmVsGAEgASgOMhwuc2Vuc29jdG8udjEuU3lzdGVtTG9hZExldmVsEg0KBXNjb3JlGAIgASgBEiAKGG1lbW9yeV9wcm90ZWN0aW9uX2FjdGl2ZRgDIAEoCBIXCg9sb2FkX211bHRpcGxpZXIYBCABKAEioQIKD1JlY29yZGluZ1N0YXR1cxIWCg5xdWV1ZWRfc2FtcGxlcxgBIAEoBBIbChNxdWV1ZV9ib3VuZF9zYW1wbGVzGAIgASgEEhcKD3dyaXR0ZW5fc2FtcGxlcxgDIAEoBBIXCg9kcm9wcGVkX3NhbXBsZXMYBCABKAQSFQoNd3JpdGVfcmV0cmllcxgFIAEoBBIQCghyZXRyeWluZxgGIAEoCBISCgpsYXN0X2Vycm9yGAcgASgJEjEKDWxhc3RfZmx1c2hfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWxhc3RfZmx1c2hfbGFnX21zGAkgASgBEhwKFG9sZGVzdF9xdWV1ZWRfYWdlX21zGAogASgBMrQBCg1TeXN0ZW1TZXJ2aWNlEk8KCUdldFN0YXR1cxIdLnNlbnNvY3RvLnYxLkdldFN0YXR1c1JlcXVlc3QaHi5zZW5zb2N0by52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBElIKC1dhdGNoU3RhdHVzEh8uc2Vuc29jdG8udjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiAuc2Vuc29jdG8udjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABQqQBCg9jb20uc2Vuc29jdG8udjFCC1N5c3RlbVByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_common]);
 
 /**
  * GetStatusRequest has no parameters.
@@ -170,6 +170,14 @@ export type SystemStatus = Message<"sensocto.v1.SystemStatus"> & {
    * @generated from field: sensocto.v1.LoadStatus load = 10;
    */
   load?: LoadStatus | undefined;
+
+  /**
+   * The recorder's write queue and what it wrote or lost; unset when the server does
+   * not record.
+   *
+   * @generated from field: sensocto.v1.RecordingStatus recording = 11;
+   */
+  recording?: RecordingStatus | undefined;
 };
 
 /**
@@ -381,6 +389,99 @@ export type LoadStatus = Message<"sensocto.v1.LoadStatus"> & {
  */
 export const LoadStatusSchema: GenMessage<LoadStatus> = /*@__PURE__*/
   messageDesc(file_sensocto_v1_system, 8);
+
+/**
+ * RecordingStatus is the state of the recorder that writes recorded measurements to the
+ * database: its bounded queue, and what it wrote, retried or dropped since the process
+ * started. Samples are counted the same way everywhere: a single measurement counts one,
+ * a SampleBlock counts its samples. The same counts are exported as Prometheus metrics
+ * (sensocto_recording_*).
+ *
+ * @generated from message sensocto.v1.RecordingStatus
+ */
+export type RecordingStatus = Message<"sensocto.v1.RecordingStatus"> & {
+  /**
+   * Samples waiting to be written, including a batch being written now.
+   *
+   * @generated from field: uint64 queued_samples = 1;
+   */
+  queuedSamples: bigint;
+
+  /**
+   * The most samples the queue holds; beyond it the oldest queued samples are dropped.
+   *
+   * @generated from field: uint64 queue_bound_samples = 2;
+   */
+  queueBoundSamples: bigint;
+
+  /**
+   * Samples written to the measurement store since the process started.
+   *
+   * @generated from field: uint64 written_samples = 3;
+   */
+  writtenSamples: bigint;
+
+  /**
+   * Samples lost since the process started: dropped oldest-first because the queue was
+   * full, refused as invalid (e.g. a block without a usable rate), or still queued when
+   * the shutdown flush gave up.
+   *
+   * @generated from field: uint64 dropped_samples = 4;
+   */
+  droppedSamples: bigint;
+
+  /**
+   * Failed batch writes since the process started; each failed batch is retried.
+   *
+   * @generated from field: uint64 write_retries = 5;
+   */
+  writeRetries: bigint;
+
+  /**
+   * Whether the last write failed and the recorder is retrying with backoff (the queue
+   * keeps absorbing up to the bound meanwhile).
+   *
+   * @generated from field: bool retrying = 6;
+   */
+  retrying: boolean;
+
+  /**
+   * The error of the last failed write while retrying; empty once a write succeeds.
+   *
+   * @generated from field: string last_error = 7;
+   */
+  lastError: string;
+
+  /**
+   * When a batch was last written successfully; unset before the first write.
+   *
+   * @generated from field: google.protobuf.Timestamp last_flush_at = 8;
+   */
+  lastFlushAt?: Timestamp | undefined;
+
+  /**
+   * How long the oldest sample of the last written batch waited between being queued
+   * and being committed, in milliseconds (how far the store trails the live data).
+   *
+   * @generated from field: double last_flush_lag_ms = 9;
+   */
+  lastFlushLagMs: number;
+
+  /**
+   * How long the oldest sample still queued has been waiting, in milliseconds; 0 when
+   * the queue is empty. It grows while the store is slow or unreachable.
+   *
+   * @generated from field: double oldest_queued_age_ms = 10;
+   */
+  oldestQueuedAgeMs: number;
+};
+
+/**
+ * Describes the message sensocto.v1.RecordingStatus.
+ * Use `create(RecordingStatusSchema)` to create a new message.
+ */
+export const RecordingStatusSchema: GenMessage<RecordingStatus> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_system, 9);
 
 /**
  * SystemService reports the health and load of the server: build, runtime, database,
