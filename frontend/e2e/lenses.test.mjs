@@ -83,3 +83,89 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 		await context.close();
 	}
 });
+
+test('a lens panel reports focus by click and keyboard, and hover, like a tile', async () => {
+	const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+	await signInAsGuest(context, server.url);
+	const rpc = async (method, data) => {
+		const res = await context.request.post(`${server.url}/sensocto.v1.${method}`, {
+			headers: { 'Content-Type': 'application/json' },
+			data
+		});
+		assert.ok(res.ok(), `${method}: ${res.status()} ${await res.text()}`);
+		return res.json();
+	};
+	const ids = ['lens-focus-a', 'lens-focus-b'];
+	for (const [i, id] of ids.entries()) {
+		await rpc('SensorService/RegisterSensor', {
+			sensorId: id,
+			name: `Focus ${'AB'[i]}`,
+			sensorType: 'wearable',
+			attributes: [{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' }]
+		});
+		await rpc('SensorService/Publish', {
+			sensorId: id,
+			measurements: [
+				{ attributeId: 'heartrate', timeUs: String(Date.now() * 1000), number: 70 + i }
+			]
+		});
+	}
+	const level = async (sensorId) =>
+		(await rpc('AttentionService/GetAttention', { sensorId })).attention?.level ??
+		'ATTENTION_LEVEL_NONE';
+	const until = (sensorId, want, what) =>
+		waitFor(async () => (await level(sensorId)) === `ATTENTION_LEVEL_${want}`, {
+			timeoutMs: 15_000,
+			what: `${sensorId} ${want}: ${what}`
+		});
+	const page = await context.newPage();
+	const errors = [];
+	page.on('pageerror', (err) => errors.push(err));
+	try {
+		await page.goto(`${server.url}/lobby/heartrate`);
+		const card = (name) => page.getByRole('listitem').filter({ hasText: name });
+		await card('Focus A').waitFor();
+		await page.mouse.move(5, 5);
+		await until(ids[0], 'MEDIUM', 'in view');
+
+		// A click on the panel's body focuses the sensor; the panel shows it.
+		await card('Focus A').getByTestId('bpm').click();
+		await until(ids[0], 'HIGH', 'clicked');
+		await waitFor(
+			async () =>
+				(await card('Focus A').getByTestId('attention-badge').textContent())?.includes('High'),
+			{ what: 'the badge to show High' }
+		);
+		// A click elsewhere ends focus (and the hover linger ends on its own).
+		await page.getByRole('heading', { name: 'Heart rate' }).click();
+		await until(ids[0], 'MEDIUM', 'clicked elsewhere');
+		await waitFor(
+			async () =>
+				(await card('Focus A').getByTestId('attention-badge').textContent())?.includes('Medium'),
+			{ what: 'the badge back to Medium' }
+		);
+
+		// Keyboard: Tab onto B's name link focuses B.
+		const bLink = card('Focus B').getByTestId('panel-name');
+		for (let i = 0; i < 40 && !(await bLink.evaluate((el) => el === document.activeElement)); i++)
+			await page.keyboard.press('Tab');
+		assert.equal(await bLink.evaluate((el) => el === document.activeElement), true);
+		await until(ids[1], 'HIGH', 'keyboard focus');
+		assert.equal(await level(ids[0]), 'ATTENTION_LEVEL_MEDIUM');
+		await page.keyboard.press('Shift+Tab'); // focus leaves the panel
+		await until(ids[1], 'MEDIUM', 'focus left');
+
+		// Hover raises it too; leaving lets it fall after the server's linger.
+		await card('Focus B').hover();
+		await until(ids[1], 'HIGH', 'hovered');
+		await page.mouse.move(5, 5);
+		await until(ids[1], 'MEDIUM', 'hover left and the linger ended');
+		assert.deepEqual(errors, []);
+	} catch (err) {
+		await page.screenshot({ path: join(artifactsDir, 'lens-focus-failure.png'), fullPage: true });
+		console.error(server.logs().slice(-3000));
+		throw err;
+	} finally {
+		await context.close();
+	}
+});

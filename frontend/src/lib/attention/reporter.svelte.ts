@@ -7,7 +7,12 @@
 // the tab's leases at lease_ms / 3. After a failed report the next successful one
 // re-sends the whole current state, in case the server dropped the tab's lease meanwhile.
 //
-// Tiles use the Svelte action: `use:reporter.attention={{ sensorId, attributeId }}`.
+// Tiles, lens panels and the sensor page's cards use the one Svelte action:
+// `use:reporter.attention={{ sensorId, attributeId }}`. It makes the element focusable by
+// click (tabindex -1 when it has none), so DOM focus and the reported FOCUS agree: a click
+// or Tab onto anything inside reports FOCUS, and focus leaving it (a click elsewhere, Tab
+// out) reports UNFOCUS. A page about one sensor can set a base focus that returns when
+// nothing else is focused (setBaseFocus).
 import type { Client } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { createContext } from 'svelte';
@@ -87,6 +92,8 @@ export class AttentionReporter {
 	error = $state<string | undefined>(undefined);
 	/** Whether the page is hidden. */
 	hidden = $state(false);
+	/** The focused target's sensor, if any (reactive; for showing which panel is focused). */
+	focusedSensor = $state<string | undefined>(undefined);
 
 	readonly #client: Client<typeof AttentionService>;
 	readonly #flushMs: number;
@@ -103,6 +110,7 @@ export class AttentionReporter {
 	#viewCount = new Map<string, number>();
 	#hoverCount = new Map<string, number>();
 	#focused: string | undefined;
+	#baseFocus: string | undefined;
 	#observer: IntersectionObserver | undefined;
 	#elements = new Map<Element, { target: AttentionTarget; visible: boolean }>();
 	#cleanups: (() => void)[] = [];
@@ -166,16 +174,40 @@ export class AttentionReporter {
 	focus(t: AttentionTarget): void {
 		const k = key(t);
 		if (this.#focused === k) return;
-		this.unfocus();
+		if (this.#focused !== undefined) this.#push(Kind.UNFOCUS, unkey(this.#focused));
 		this.#focused = k;
+		this.focusedSensor = t.sensorId;
 		this.#push(Kind.FOCUS, t);
 	}
 
+	/** Ends the focus (of t only, when given); the base focus, if any, comes back. */
 	unfocus(t?: AttentionTarget): void {
 		if (this.#focused === undefined) return;
 		if (t && key(t) !== this.#focused) return;
+		if (this.#focused === this.#baseFocus) return;
 		this.#push(Kind.UNFOCUS, unkey(this.#focused));
 		this.#focused = undefined;
+		this.focusedSensor = undefined;
+		if (this.#baseFocus !== undefined) this.focus(unkey(this.#baseFocus));
+	}
+
+	/**
+	 * The target focused whenever no element is (a page about one sensor); undefined ends
+	 * it. Returns a function that clears it again.
+	 */
+	setBaseFocus(t: AttentionTarget | undefined): () => void {
+		const k = t ? key(t) : undefined;
+		const prev = this.#baseFocus;
+		this.#baseFocus = k;
+		if (k !== undefined && this.#focused === undefined) this.focus(unkey(k));
+		else if (k === undefined && prev !== undefined && this.#focused === prev) {
+			this.#push(Kind.UNFOCUS, unkey(prev));
+			this.#focused = undefined;
+			this.focusedSensor = undefined;
+		}
+		return () => {
+			if (this.#baseFocus === k) this.setBaseFocus(undefined);
+		};
 	}
 
 	pin(sensorId: string): void {
@@ -393,6 +425,11 @@ export class AttentionReporter {
 	attention(node: HTMLElement, target: AttentionTarget) {
 		let t = { ...target };
 		let hovered = false;
+		// Click-focusable (not a Tab stop: the links and buttons inside are), so that a click
+		// on the element's body gives it DOM focus and a click elsewhere takes it away.
+		const addedTabindex = !node.hasAttribute('tabindex');
+		if (addedTabindex) node.tabIndex = -1;
+		node.dataset.attention = '';
 		this.#elements.set(node, { target: t, visible: false });
 		this.#observe(node);
 		const enter = () => {
@@ -433,6 +470,8 @@ export class AttentionReporter {
 			},
 			destroy: () => {
 				detach();
+				if (addedTabindex) node.removeAttribute('tabindex');
+				delete node.dataset.attention;
 				node.removeEventListener('pointerenter', enter);
 				node.removeEventListener('pointerleave', leave);
 				node.removeEventListener('focusin', focusIn);

@@ -106,4 +106,31 @@ describe('AttentionReporter', () => {
 		expect(r.error).toBeUndefined();
 		r.stop();
 	});
+	it('focuses one target at a time and returns to the base focus', async () => {
+		vi.useFakeTimers();
+		const { reports, client } = fake();
+		const r = new AttentionReporter(client, { tabId: 'tab-test-f', browser: false });
+		r.start();
+		await vi.advanceTimersByTimeAsync(1);
+		const clear = r.setBaseFocus({ sensorId: 'page' });
+		r.focus({ sensorId: 'a', attributeId: 'ecg' });
+		expect(r.focusedSensor).toBe('a');
+		r.unfocus({ sensorId: 'other' }); // not the focused one: nothing
+		r.unfocus({ sensorId: 'a', attributeId: 'ecg' });
+		expect(r.focusedSensor).toBe('page');
+		r.unfocus({ sensorId: 'page' }); // the base stays while set
+		clear();
+		expect(r.focusedSensor).toBeUndefined();
+		await vi.advanceTimersByTimeAsync(300);
+		const ev = reports.flatMap((x) => x.events).map((e) => [e.kind, e.sensorId, e.attributeId]);
+		expect(ev).toEqual([
+			[K.FOCUS, 'page', ''],
+			[K.UNFOCUS, 'page', ''],
+			[K.FOCUS, 'a', 'ecg'],
+			[K.UNFOCUS, 'a', 'ecg'],
+			[K.FOCUS, 'page', ''],
+			[K.UNFOCUS, 'page', '']
+		]);
+		r.stop();
+	});
 });
