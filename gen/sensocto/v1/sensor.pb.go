@@ -965,7 +965,12 @@ type WatchRequest struct {
 	// Attributes to watch on those sensors (at most 64, unique); empty means all.
 	AttributeIds []string `protobuf:"bytes,2,rep,name=attribute_ids,json=attributeIds,proto3" json:"attribute_ids,omitempty"`
 	// Skip the recent in-memory window and start with live data only.
-	SkipRecent    bool `protobuf:"varint,3,opt,name=skip_recent,json=skipRecent,proto3" json:"skip_recent,omitempty"`
+	SkipRecent bool `protobuf:"varint,3,opt,name=skip_recent,json=skipRecent,proto3" json:"skip_recent,omitempty"`
+	// The browser tab (or app view) showing the data, with the id it uses in
+	// AttentionService.ReportAttention: data is delivered at the window of that tab's
+	// attention on each attribute (at least LOW, which an open Watch counts as). Empty
+	// follows the most attention any of the caller's tabs pays.
+	TabId         string `protobuf:"bytes,4,opt,name=tab_id,json=tabId,proto3" json:"tab_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1019,6 +1024,13 @@ func (x *WatchRequest) GetSkipRecent() bool {
 		return x.SkipRecent
 	}
 	return false
+}
+
+func (x *WatchRequest) GetTabId() string {
+	if x != nil {
+		return x.TabId
+	}
+	return ""
 }
 
 // SensorData is data of one sensor in a watch batch.
@@ -2186,13 +2198,14 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\x18WatchBackpressureRequest\x12<\n" +
 	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"`\n" +
 	"\x19WatchBackpressureResponse\x12C\n" +
-	"\fbackpressure\x18\x01 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\xd2\x01\n" +
+	"\fbackpressure\x18\x01 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\x8a\x02\n" +
 	"\fWatchRequest\x12J\n" +
 	"\n" +
 	"sensor_ids\x18\x01 \x03(\tB+\xbaH(\x92\x01%\b\x01\x10\x80\x02\x18\x01\"\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\tsensorIds\x12U\n" +
 	"\rattribute_ids\x18\x02 \x03(\tB0\xbaH-\x92\x01*\x10@\x18\x01\"$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\fattributeIds\x12\x1f\n" +
 	"\vskip_recent\x18\x03 \x01(\bR\n" +
-	"skipRecent\"\x99\x01\n" +
+	"skipRecent\x126\n" +
+	"\x06tab_id\x18\x04 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^([A-Za-z0-9_-]{8,64})?$R\x05tabId\"\x99\x01\n" +
 	"\n" +
 	"SensorData\x12\x1b\n" +
 	"\tsensor_id\x18\x01 \x01(\tR\bsensorId\x12<\n" +

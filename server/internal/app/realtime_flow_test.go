@@ -495,3 +495,52 @@ func TestReRegisterMergesAttributes(t *testing.T) {
 		t.Fatalf("no generated id")
 	}
 }
+
+// TestWatchFollowsItsOwnTabsAttention: two Watch streams of one sensor, from two tabs of
+// one user. Only the first tab focuses the sensor, so only its watch is delivered at
+// once (HIGH); the other is delivered at the LOW window (1 s), coalescing what arrives
+// in between, although the sensor as a whole is at HIGH.
+func TestWatchFollowsItsOwnTabsAttention(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	token := signInGuest(t, srv.url)
+	c := rtProtocols(srv.url, token)["grpc"]
+	id := newSensorID("tabs")
+	register(t, c.sensors, id, &sensoctov1.Attribute{AttributeId: "hr"})
+	const focusedTab, otherTab = "tab-focused-1", "tab-other-1"
+	report(t, c.attention, focusedTab, id, sensoctov1.AttentionEventKind_ATTENTION_EVENT_KIND_FOCUS)
+	focused := openWatch(t, c.sensors, &sensoctov1.WatchRequest{SensorIds: []string{id}, TabId: focusedTab, SkipRecent: true})
+	other := openWatch(t, c.sensors, &sensoctov1.WatchRequest{SensorIds: []string{id}, TabId: otherTab, SkipRecent: true})
+
+	const n = 20
+	for i := range n {
+		if _, err := c.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id,
+			Measurements: []*sensoctov1.Measurement{num("hr", int64(i+1), float64(60+i))}}); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// count reads deliveries until all n values have arrived.
+	count := func(w *watcher) (deliveries int) {
+		got := 0
+		for got < n {
+			m := w.next(t)
+			vals := 0
+			for _, d := range m.GetData() {
+				vals += len(d.GetMeasurements())
+			}
+			if vals > 0 {
+				deliveries++
+				got += vals
+			}
+		}
+		return deliveries
+	}
+	f, o := count(focused), count(other)
+	if f < n/2 {
+		t.Errorf("focused tab's watch: %d values in %d deliveries, want most delivered one by one", n, f)
+	}
+	if o > 3 {
+		t.Errorf("other tab's watch: %d values in %d deliveries, want them coalesced at the LOW window", n, o)
+	}
+}

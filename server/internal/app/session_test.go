@@ -191,3 +191,34 @@ func TestStreamEndsWhenSignedOut(t *testing.T) {
 		t.Errorf("stream ended with %v, want unauthenticated", stream.Err())
 	}
 }
+
+// TestIdleWatchEndsWhenSignedOut checks that a Watch of a sensor that publishes nothing
+// still ends with unauthenticated once its session is revoked: credentials are rechecked
+// on a timer, not only when something is delivered.
+func TestIdleWatchEndsWhenSignedOut(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	token := signInGuest(t, srv.url)
+	c := rtProtocols(srv.url, token)["grpc"]
+	id := newSensorID("idle-watch")
+	register(t, c.sensors, id)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stream, err := c.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: []string{id}, SkipRecent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stream.Close() }()
+	if _, err := sensoctov1connect.NewAuthServiceClient(withToken(http.DefaultClient, token), srv.url).
+		SignOut(ctx, &sensoctov1.SignOutRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	for stream.Receive() {
+		if len(stream.Msg().GetData()) > 0 {
+			t.Fatalf("unexpected data: %v", stream.Msg())
+		}
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodeUnauthenticated {
+		t.Errorf("watch ended with %v, want unauthenticated", stream.Err())
+	}
+}

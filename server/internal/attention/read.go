@@ -35,6 +35,35 @@ func (t *Tracker) AttributeLevel(sensorID, attributeID string) Level {
 	return l
 }
 
+// WatcherLevel returns the level at which a Watch stream of user userID delivers an
+// attribute: the most attention the user's tab tabID pays to the attribute or to the
+// whole sensor, or, when tabID is "", the most any of the user's tabs pays; at least
+// LOW, which an open Watch counts as. Unlike AttributeLevel it ignores other viewers:
+// a watcher is flushed at the window of its own attention.
+func (t *Tracker) WatcherLevel(userID, tabID, sensorID, attributeID string) Level {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := LevelLow
+	a := t.sensors[sensorID]
+	if a == nil {
+		return l
+	}
+	now := t.now()
+	for vw := range a.viewers {
+		if vw.id.UserID != userID || tabID != "" && vw.id.TabID != tabID {
+			continue
+		}
+		items := vw.items[sensorID]
+		if it := items[attributeID]; it != nil {
+			l = max(l, vw.contribution(it, now))
+		}
+		if it := items[""]; it != nil && attributeID != "" {
+			l = max(l, vw.contribution(it, now))
+		}
+	}
+	return l
+}
+
 // Snapshot returns a sensor's attention (NONE with no detail when nobody).
 func (t *Tracker) Snapshot(sensorID string) SensorAttention {
 	t.mu.Lock()

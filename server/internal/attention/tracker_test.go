@@ -281,3 +281,53 @@ func TestConcurrentReports(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestWatcherLevelFollowsOnlyTheWatchersOwnAttention: a Watch is flushed at its own
+// user's (and tab's) attention, never below LOW, whatever other viewers do.
+func TestWatcherLevelFollowsOnlyTheWatchersOwnAttention(t *testing.T) {
+	t.Parallel()
+	tr, clk := newTracker(t)
+	aliceTab2 := Viewer{UserID: "alice", TabID: "tab-2"}
+	report(t, tr, alice, ev(Focus, "s", "ecg"))
+	report(t, tr, aliceTab2, ev(ViewEnter, "s", "hr"))
+	report(t, tr, bob, ev(ViewEnter, "s", "ecg"))
+
+	cases := []struct {
+		user, tab, attr string
+		want            Level
+	}{
+		{"alice", "", "ecg", LevelHigh},
+		{"alice", "tab-1", "ecg", LevelHigh},
+		{"alice", "tab-2", "ecg", LevelLow}, // the other tab pays no attention to ecg
+		{"alice", "tab-2", "hr", LevelMedium},
+		{"alice", "", "hr", LevelMedium},
+		{"bob", "", "ecg", LevelMedium}, // alice's focus does not speed up bob's watch
+		{"bob", "", "hr", LevelLow},
+		{"carol", "", "ecg", LevelLow}, // a watcher with no attention at all
+	}
+	for _, c := range cases {
+		if got := tr.WatcherLevel(c.user, c.tab, "s", c.attr); got != c.want {
+			t.Errorf("WatcherLevel(%s, %q, s, %s) = %v, want %v", c.user, c.tab, c.attr, got, c.want)
+		}
+	}
+	if got := tr.WatcherLevel("alice", "", "other", "ecg"); got != LevelLow {
+		t.Errorf("unknown sensor: %v, want low", got)
+	}
+
+	// A pin of the whole sensor raises every attribute for that user only.
+	report(t, tr, bob, ev(Pin, "s", ""))
+	if got := tr.WatcherLevel("bob", "", "s", "hr"); got != LevelHigh {
+		t.Errorf("bob pinned the sensor: hr at %v, want high", got)
+	}
+	// A hidden page caps the tab at LOW.
+	report(t, tr, alice, Event{Kind: PageHidden})
+	if got := tr.WatcherLevel("alice", "tab-1", "s", "ecg"); got != LevelLow {
+		t.Errorf("alice's tab hidden: %v, want low", got)
+	}
+	// Expired leases no longer count.
+	clk.advance(2 * tr.Lease())
+	tr.Sweep()
+	if got := tr.WatcherLevel("bob", "", "s", "hr"); got != LevelLow {
+		t.Errorf("after lease expiry: %v, want low", got)
+	}
+}

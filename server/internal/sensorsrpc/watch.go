@@ -15,8 +15,9 @@ import (
 )
 
 // Watch streams live data of visible sensors. While it is open it counts as LOW
-// attention on them. Data is delivered at the watcher window of the attention on each
-// attribute (sensors.WatchWindow: immediate at HIGH).
+// attention on them. Data is delivered at the watcher window of this watcher's own
+// attention on each attribute (its user's, in the request's tab when named;
+// sensors.WatchWindow: immediate at HIGH), not of other viewers'.
 func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, stream *connect.ServerStream[sensoctov1.WatchResponse]) error {
 	v, err := auth.RequireViewer(ctx)
 	if err != nil {
@@ -31,12 +32,13 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 	if err := h.sensors.EnsureLive(ctx, ids); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
+	userID, tabID := v.UserID.String(), req.GetTabId()
 	release := h.tracker.AddWatcher(ids)
 	defer release()
 	w, err := h.hub.Watch(hub.WatchSpec{
 		SensorIDs: ids, AttributeIDs: req.GetAttributeIds(), Recent: !req.GetSkipRecent(),
 		Window: func(sensorID, attributeID string) time.Duration {
-			return sensors.WatchWindow(h.tracker.AttributeLevel(sensorID, attributeID), h.load())
+			return sensors.WatchWindow(h.tracker.WatcherLevel(userID, tabID, sensorID, attributeID), h.load())
 		},
 	})
 	if err != nil {
@@ -44,21 +46,40 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 	}
 	defer w.Close()
 
+	// Send the response headers now: a client's Watch call returns once they arrive,
+	// and with skip_recent the first delivery may be long in coming.
+	if err := stream.Send(nil); err != nil {
+		return fmt.Errorf("send watch headers: %w", err)
+	}
+
+	// Credentials are rechecked every revalidateEvery even while nothing is delivered:
+	// a revoked token or expired guest ends the stream with that error.
+	nctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var recheck *time.Timer
+	recheck = time.AfterFunc(revalidateEvery, func() {
+		if nctx.Err() != nil {
+			return
+		}
+		if err := auth.Revalidate(ctx); err != nil {
+			stop(err)
+			return
+		}
+		recheck.Reset(revalidateEvery)
+	})
+	defer recheck.Stop()
+
 	var enc watchEncoder
-	lastCheck := time.Now()
 	for {
-		d, err := w.Next(ctx)
+		d, err := w.Next(nctx)
 		if err != nil {
+			if cause := context.Cause(nctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
 			if ctx.Err() != nil || errors.Is(err, hub.ErrWatcherClosed) {
 				return nil
 			}
 			return fmt.Errorf("watch: %w", err)
-		}
-		if time.Since(lastCheck) > revalidateEvery {
-			lastCheck = time.Now()
-			if err := auth.Revalidate(ctx); err != nil {
-				return err
-			}
 		}
 		res := enc.encode(&d)
 		for _, ev := range d.Events {
