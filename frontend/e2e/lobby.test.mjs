@@ -278,3 +278,62 @@ test('Sense page publishes a faked geolocation that appears in the lobby', async
 		await context.close();
 	}
 });
+
+test('pins and favourites from two tabs are both saved, and each tab shows the other', async () => {
+	const { context, page: a, errors } = await newPage();
+	const b = await context.newPage();
+	b.on('pageerror', (err) => errors.push(err));
+	try {
+		for (const n of [1, 2]) {
+			await rpc(context, 'SensorService/RegisterSensor', {
+				sensorId: `e2e-pref-${n}`,
+				name: `Pref ${n}`,
+				sensorType: 'prefs',
+				attributes: [{ attributeId: 'level', attributeType: 'level' }]
+			});
+		}
+		const tile = (page, n) => page.getByTestId('sensor-tile').filter({ hasText: `Pref ${n}` });
+		for (const p of [a, b]) {
+			await p.goto(server.url + '/lobby');
+			await tile(p, 2).waitFor();
+		}
+		// Both tabs loaded the same (empty) preferences; each changes something else at once.
+		await Promise.all([
+			tile(a, 1).getByRole('button', { name: 'Pin Pref 1' }).click(),
+			(async () => {
+				// One after the other: pinning moves the tile to the top.
+				await tile(b, 2).getByRole('button', { name: 'Favourite Pref 2' }).click();
+				await tile(b, 2).getByRole('button', { name: 'Pin Pref 2' }).click();
+			})()
+		]);
+		const prefs = async () => (await rpc(context, 'AuthService/GetMe', {})).user?.preferences ?? {};
+		await waitFor(
+			async () => {
+				const p = await prefs();
+				return (
+					JSON.stringify([...(p.pinnedSensors ?? [])].sort()) ===
+						JSON.stringify(['e2e-pref-1', 'e2e-pref-2']) &&
+					JSON.stringify(p.favoriteSensors) === JSON.stringify(['e2e-pref-2'])
+				);
+			},
+			{ what: 'both tabs’ changes saved' }
+		).catch(async (err) => {
+			throw new Error(`preferences: ${JSON.stringify(await prefs())}`, { cause: err });
+		});
+		// Each tab shows the other's change without a reload.
+		const pressed = (page, n, what) =>
+			tile(page, n)
+				.getByRole('button', { name: `${what} Pref ${n}` })
+				.getAttribute('aria-pressed');
+		await waitFor(async () => (await pressed(b, 1, 'Pin')) === 'true', {
+			what: 'tab B shows pin 1'
+		});
+		await waitFor(async () => (await pressed(a, 2, 'Favourite')) === 'true', {
+			what: 'tab A shows favourite 2'
+		});
+		assert.equal(await pressed(a, 2, 'Pin'), 'true');
+		assert.deepEqual(errors, []);
+	} finally {
+		await context.close();
+	}
+});

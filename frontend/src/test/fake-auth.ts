@@ -43,6 +43,8 @@ export class FakeAuth {
 	secrets = new Map<string, string>();
 	/** Delay GetMe by this many ms (for ordering tests). */
 	getMeDelayMs = 0;
+	/** Delay UpdateMe by this many ms (for ordering tests). */
+	updateMeDelayMs = 0;
 	/** When set, sign-in RPCs fail with ResourceExhausted and this retry delay. */
 	rateLimitSeconds = 0;
 	calls: string[] = [];
@@ -135,12 +137,16 @@ export class FakeAuth {
 				this.current = undefined;
 				return {};
 			},
-			updateMe: (req) => {
+			updateMe: async (req) => {
+				this.calls.push('updateMe');
 				const user = this.#session();
+				if (this.updateMeDelayMs) await new Promise((r) => setTimeout(r, this.updateMeDelayMs));
 				if (req.displayName !== undefined) {
 					if (req.displayName === '') throw invalid([['display_name', 'must not be empty']]);
 					user.displayName = req.displayName;
 				}
+				// Replaced whole, like the server.
+				if (req.preferences) user.preferences = structuredClone(req.preferences);
 				return { user };
 			},
 			createApiToken: (req) => {

@@ -92,8 +92,13 @@ export class AttentionReporter {
 	error = $state<string | undefined>(undefined);
 	/** Whether the page is hidden. */
 	hidden = $state(false);
-	/** The focused target's sensor, if any (reactive; for showing which panel is focused). */
-	focusedSensor = $state<string | undefined>(undefined);
+	/**
+	 * The focused target's sensor, if any. Not reactive on purpose: focus events fire while
+	 * Svelte moves elements (a focused tile re-sorted), where writing state is refused.
+	 */
+	get focusedSensor(): string | undefined {
+		return this.#focused === undefined ? undefined : unkey(this.#focused).sensorId;
+	}
 
 	readonly #client: Client<typeof AttentionService>;
 	readonly #flushMs: number;
@@ -176,7 +181,6 @@ export class AttentionReporter {
 		if (this.#focused === k) return;
 		if (this.#focused !== undefined) this.#push(Kind.UNFOCUS, unkey(this.#focused));
 		this.#focused = k;
-		this.focusedSensor = t.sensorId;
 		this.#push(Kind.FOCUS, t);
 	}
 
@@ -187,7 +191,6 @@ export class AttentionReporter {
 		if (this.#focused === this.#baseFocus) return;
 		this.#push(Kind.UNFOCUS, unkey(this.#focused));
 		this.#focused = undefined;
-		this.focusedSensor = undefined;
 		if (this.#baseFocus !== undefined) this.focus(unkey(this.#baseFocus));
 	}
 
@@ -203,7 +206,6 @@ export class AttentionReporter {
 		else if (k === undefined && prev !== undefined && this.#focused === prev) {
 			this.#push(Kind.UNFOCUS, unkey(prev));
 			this.#focused = undefined;
-			this.focusedSensor = undefined;
 		}
 		return () => {
 			if (this.#baseFocus === k) this.setBaseFocus(undefined);

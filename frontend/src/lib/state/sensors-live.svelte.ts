@@ -4,6 +4,7 @@
 // attention reporter sees on screen (plus pinned ones), attention levels, and the
 // reporter itself. Call it during a layout's or page's initialisation; children read the
 // stores by context (getSensors, getWatch, getReporter, getPrefs).
+import { untrack } from 'svelte';
 import { AttentionService } from '$lib/gen/sensocto/v1/attention_pb';
 import { AuthService } from '$lib/gen/sensocto/v1/auth_pb';
 import { SensorService } from '$lib/gen/sensocto/v1/sensor_pb';
@@ -41,12 +42,16 @@ export function setupLive(options: LiveOptions = {}) {
 			watch.stop();
 			reporter.stop();
 			levels.stop();
+			prefs.close();
 		};
 	});
 
-	// Pins saved in preferences are pinned on this tab too (HIGH attention while shown).
+	// Pins saved in preferences are this tab's pins (HIGH attention while shown), also when
+	// another tab changed them.
 	$effect(() => {
 		for (const id of prefs.pinned) reporter.pin(id);
+		for (const id of untrack(() => [...reporter.pinned]))
+			if (!prefs.pinned.has(id)) reporter.unpin(id);
 	});
 
 	// The Watch follows what is on screen, plus pinned sensors and the page's own.
