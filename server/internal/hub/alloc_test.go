@@ -20,12 +20,16 @@ func TestIngestDoesNotAllocate(t *testing.T) {
 	samples := make([]float32, 64)
 	b := &Batch{Measurements: make([]Measurement, 4), Blocks: make([]SampleBlock, 1)}
 	ts := time.Now().UnixMicro()
+	ecgTS := ts
 	fill := func() {
 		for i := range b.Measurements {
 			ts++
 			b.Measurements[i] = Measurement{AttributeID: "hr", TimeUS: ts, Value: Number(70)}
 		}
-		b.Blocks[0] = SampleBlock{AttributeID: "ecg", StartTimeUS: ts, SampleRateHz: 512, Samples: samples}
+		// Blocks follow one another (64 samples at 512 Hz last 125 ms), as a
+		// connector sends them; an overlapping block is merged, which allocates once.
+		b.Blocks[0] = SampleBlock{AttributeID: "ecg", StartTimeUS: ecgTS, SampleRateHz: 512, Samples: samples}
+		ecgTS += 125_000
 		if _, err := h.Ingest("s", b); err != nil {
 			t.Fatal(err)
 		}

@@ -310,13 +310,15 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		a := attrs[nm+i]
 		a.ingested += count(len(blk.Samples))
 		step := 1e6 / blk.SampleRateHz
-		for j, v := range blk.Samples {
-			t := blk.StartTimeUS + int64(float64(j)*step)
-			if a.waveform {
-				a.samples.insert(sample{t: t, srv: now, v: v})
-			} else {
-				a.points.insert(Point{TimeUS: t, ServerUS: now, Value: Number(float64(v))})
-			}
+		start, vs := blk.StartTimeUS, blk.Samples
+		if a.waveform {
+			a.samples.insertSorted(len(vs), func(j int) sample {
+				return sample{t: start + int64(float64(j)*step), srv: now, v: vs[j]}
+			})
+		} else {
+			a.points.insertSorted(len(vs), func(j int) Point {
+				return Point{TimeUS: start + int64(float64(j)*step), ServerUS: now, Value: Number(float64(vs[j]))}
+			})
 		}
 	}
 	for _, sb := range s.subs {

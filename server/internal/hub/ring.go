@@ -84,17 +84,81 @@ func (r *ring[T]) insert(x T) bool {
 		}
 		r.dropOldest()
 	}
-	if r.n == len(r.buf) {
-		r.grow(min(r.limit, max(16, 2*len(r.buf))))
-	}
 	t := x.timeUS()
 	if r.n == 0 || t >= (*r.last()).timeUS() {
-		*r.at(r.n) = x
-		r.n++
+		r.push(x)
 		return true
 	}
 	// Out of order: the first position with a later time (so ties keep
 	// arrival order), then shift the newer entries up by one.
+	if r.n == len(r.buf) {
+		r.grow(min(r.limit, max(16, 2*len(r.buf))))
+	}
+	lo := r.upperBound(t)
+	for i := r.n; i > lo; i-- {
+		*r.at(i) = *r.at(i - 1)
+	}
+	*r.at(lo) = x
+	r.n++
+	return true
+}
+
+// push appends x as the newest entry, dropping the oldest when full. x must
+// not be older than the newest entry.
+func (r *ring[T]) push(x T) {
+	if r.n >= r.limit {
+		r.dropOldest()
+	}
+	if r.n == len(r.buf) {
+		r.grow(min(r.limit, max(16, 2*len(r.buf))))
+	}
+	*r.at(r.n) = x
+	r.n++
+}
+
+// insertSorted adds the k entries gen(0) … gen(k-1), which are in time order
+// (a block's samples), with the result of k calls of insert: ties after the
+// entries already there, the newest limit kept. Entries that follow the newest
+// are appended; otherwise the run is merged with the entries newer than its
+// first in one pass, O(k + those entries), where k inserts would shift them k
+// times (a block overlapping the previous one cost O(k × ring size)).
+func (r *ring[T]) insertSorted(k int, gen func(i int) T) {
+	if k == 0 {
+		return
+	}
+	first := gen(0)
+	if r.n == 0 || first.timeUS() >= (*r.last()).timeUS() {
+		r.push(first)
+		for i := 1; i < k; i++ {
+			r.push(gen(i))
+		}
+		return
+	}
+	// Take out the entries newer than first (ties stay before the run), then
+	// push the merge of them and the run.
+	lo := r.upperBound(first.timeUS())
+	tail := make([]T, r.n-lo)
+	for i := range tail {
+		tail[i] = *r.at(lo + i)
+	}
+	r.n = lo
+	i, j := 0, 0
+	next := first
+	for i < len(tail) || j < k {
+		if j == k || i < len(tail) && tail[i].timeUS() <= next.timeUS() {
+			r.push(tail[i])
+			i++
+			continue
+		}
+		r.push(next)
+		if j++; j < k {
+			next = gen(j)
+		}
+	}
+}
+
+// upperBound returns the index of the first entry with time > t.
+func (r *ring[T]) upperBound(t int64) int {
 	lo, hi := 0, r.n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -104,12 +168,7 @@ func (r *ring[T]) insert(x T) bool {
 			hi = m
 		}
 	}
-	for i := r.n; i > lo; i-- {
-		*r.at(i) = *r.at(i - 1)
-	}
-	*r.at(lo) = x
-	r.n++
-	return true
+	return lo
 }
 
 // lowerBound returns the index of the first entry with time ≥ t.
