@@ -158,6 +158,8 @@ func (r *runner) watch(ctx context.Context, j int, ids []string, h *histogram, r
 			}
 		}
 	})
+	// Unpaced, the blocks' sample clock runs ahead of the wall clock: no latency then.
+	paced := r.cfg.RateHz > 0
 	first := true
 	for stream.Receive() {
 		m := stream.Msg()
@@ -177,7 +179,10 @@ func (r *runner) watch(ctx context.Context, j int, ids []string, h *histogram, r
 				n++
 			}
 			for _, b := range d.GetBlocks() {
-				h.add(now - b.GetStartTimeUs())
+				// From the time of the block's last sample, which was taken when it was sent.
+				if paced {
+					h.add(now - b.GetStartTimeUs() - int64(float64(len(b.GetSamples())-1)*1e6/b.GetSampleRateHz()))
+				}
 				n += uint64(len(b.GetSamples()))
 			}
 		}
@@ -246,17 +251,20 @@ func (p *pacer) take(now time.Time) int {
 	return n
 }
 
-// fill builds the messages' content for n values sent now.
-func fill(cfg Config, n int, now int64, ms []*sensoctov1.Measurement, blocks []*sensoctov1.SampleBlock, samples []float32) ([]*sensoctov1.Measurement, []*sensoctov1.SampleBlock) {
+// fill builds the messages' content for n values sent now. Blocks follow one
+// another on the connector's sample clock *clock (µs), as a real sensor's do: the n
+// values cover the time up to now, and the clock jumps forward over pauses. Unpaced
+// (flat out, --rate 0) the clock runs ahead of the wall clock at the nominal 1 kHz.
+func fill(cfg Config, n int, now int64, clock *int64, ms []*sensoctov1.Measurement, blocks []*sensoctov1.SampleBlock, samples []float32) ([]*sensoctov1.Measurement, []*sensoctov1.SampleBlock) {
 	ms, blocks = ms[:0], blocks[:0]
 	if cfg.Block > 0 {
-		rate := cfg.RateHz
-		if rate <= 0 {
-			rate = 1000
-		}
+		rate := blockRate(cfg)
+		step := 1e6 / rate
+		*clock = max(*clock, now-int64(float64(n-1)*step))
 		for k := 0; k < n; k += cfg.Block {
 			cnt := min(cfg.Block, n-k)
-			blocks = append(blocks, &sensoctov1.SampleBlock{AttributeId: blockAttr, StartTimeUs: now, SampleRateHz: rate, Samples: samples[:cnt]})
+			blocks = append(blocks, &sensoctov1.SampleBlock{AttributeId: blockAttr, StartTimeUs: *clock, SampleRateHz: rate, Samples: samples[:cnt]})
+			*clock += int64(float64(cnt) * step)
 		}
 		return ms, blocks
 	}
@@ -264,6 +272,14 @@ func fill(cfg Config, n int, now int64, ms []*sensoctov1.Measurement, blocks []*
 		ms = append(ms, &sensoctov1.Measurement{AttributeId: singleAttr, TimeUs: now, Value: &sensoctov1.Measurement_Number{Number: 1}})
 	}
 	return ms, blocks
+}
+
+// blockRate is the sample rate of the blocks sent.
+func blockRate(cfg Config) float64 {
+	if cfg.RateHz > 0 {
+		return cfg.RateHz
+	}
+	return 1000
 }
 
 // wait sleeps until the next send; false when ctx ended.
@@ -296,6 +312,7 @@ func (r *runner) publisher(ctx context.Context, i int) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	samples := r.samples()
+	var clock int64 // the sample clock of this connector's blocks (see fill)
 	var ms []*sensoctov1.Measurement
 	var blocks []*sensoctov1.SampleBlock
 	for wait(ctx, timer, p.interval()) {
@@ -307,7 +324,7 @@ func (r *runner) publisher(ctx context.Context, i int) {
 			r.c.paused.Add(1)
 			continue
 		}
-		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), ms, blocks, samples)
+		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), &clock, ms, blocks, samples)
 		r.c.sent.Add(uint64(n)) //nolint:gosec // G115: a count
 		res, err := c.Publish(ctx, &sensoctov1.PublishRequest{SensorId: id, Measurements: ms, Blocks: blocks})
 		if err != nil {
@@ -365,6 +382,7 @@ func (r *runner) streamer(ctx context.Context, i int) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	samples := r.samples()
+	var clock int64 // the sample clock of this connector's blocks (see fill)
 	var ms []*sensoctov1.Measurement
 	var blocks []*sensoctov1.SampleBlock
 	var seq uint64
@@ -382,7 +400,7 @@ func (r *runner) streamer(ctx context.Context, i int) {
 			r.c.paused.Add(1)
 			continue
 		}
-		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), ms, blocks, samples)
+		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), &clock, ms, blocks, samples)
 		seq++
 		r.c.sent.Add(uint64(n)) //nolint:gosec // G115: a count
 		if err := st.Send(&sensoctov1.StreamRequest{SensorId: id, Sequence: seq, Measurements: ms, Blocks: blocks}); err != nil {
