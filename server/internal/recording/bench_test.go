@@ -126,16 +126,7 @@ func benchHistory(b *testing.B, attr string, fill func(r *Recorder, t0 int64) in
 	if err := r.Flush(b.Context()); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.SQL.ExecContext(b.Context(), `ANALYZE measurements; ANALYZE measurement_blocks`); err != nil {
-		b.Fatal(err)
-	}
-	var bytes, samples float64
-	if err := db.SQL.QueryRowContext(b.Context(), `SELECT
-		(SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i WHERE i.inhparent = $1::regclass),
-		(SELECT coalesce(sum(count), 0) FROM measurement_blocks) + (SELECT count(*) FROM measurements)`,
-		map[string]string{"ecg": blocksTable}[attr]+map[string]string{"heartrate": valuesTable}[attr]).Scan(&bytes, &samples); err != nil {
-		b.Fatal(err)
-	}
+	bytes, samples := diskBytes(b, db)
 	req := HistoryRequest{SensorID: "hist", AttributeID: attr, FromUS: t0, ToUS: end, MaxPoints: 2000}
 	b.ReportAllocs()
 	var lat []time.Duration
@@ -148,6 +139,47 @@ func benchHistory(b *testing.B, attr string, fill func(r *Recorder, t0 int64) in
 		}
 	}
 	b.ReportMetric(float64(percentile(lat, 0.95).Microseconds())/1000, "p95-ms")
+	b.ReportMetric(bytes/samples, "disk-B/sample")
+}
+
+// diskBytes returns the bytes on disk of the measurement store (every partition with
+// its indexes and TOAST, pg_total_relation_size) and the samples it holds.
+func diskBytes(b *testing.B, db *database.DB) (bytes, samples float64) {
+	b.Helper()
+	if _, err := db.SQL.ExecContext(b.Context(), `VACUUM ANALYZE measurements, measurement_blocks, measurement_packs`); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.SQL.QueryRowContext(b.Context(), `SELECT
+		(SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
+		  WHERE i.inhparent IN ('measurements'::regclass, 'measurement_blocks'::regclass, 'measurement_packs'::regclass)),
+		(SELECT coalesce(sum(count), 0) FROM measurement_blocks) + (SELECT coalesce(sum(count), 0) FROM measurement_packs) +
+		(SELECT count(*) FROM measurements)`).Scan(&bytes, &samples); err != nil {
+		b.Fatal(err)
+	}
+	return bytes, samples
+}
+
+// BenchmarkDiskBytes1HzLive records 1 Hz values of 100 sensors the way they arrive
+// live: every flush holds one value per series, so every value is a pack of one. It
+// reports the bytes on disk per value of that worst case of packing (b.N values per
+// sensor).
+func BenchmarkDiskBytes1HzLive(b *testing.B) {
+	db := benchDB(b)
+	r, err := New(db, Options{Logger: dbtest.Logger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Hour).UnixMicro()
+	for i := 0; b.Loop(); i++ {
+		for _, id := range sensorIDs {
+			tm := t0 + int64(i)*1e6
+			r.Enqueue(Value{SensorID: id, AttributeID: "heartrate", TimeUS: tm, ServerTimeUS: tm + 20_000, Kind: KindNumber, Number: 60 + float64(i%40)})
+		}
+		if err := r.Flush(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bytes, samples := diskBytes(b, db)
 	b.ReportMetric(bytes/samples, "disk-B/sample")
 }
 

@@ -1,23 +1,41 @@
 // Package recording owns recorded measurements: the measurement store outside ent
-// (tables measurements and measurement_blocks, partitioned by day on PostgreSQL, plain
-// tables on SQLite, both created by the recorder itself with idempotent DDL), the
-// writer that takes accepted values and sample blocks off the ingest path through a
-// bounded queue and writes them in batches (pgx CopyFrom on PostgreSQL, batched
-// inserts in one transaction on SQLite), history queries with server-side
-// downsampling and raw paging, CSV export, retention, and the per-sensor recording
-// setting.
+// (tables measurement_packs, measurements and measurement_blocks, partitioned by day on
+// PostgreSQL, plain tables on SQLite, their schema versioned and migrated by the
+// recorder itself, see schema.go), the writer that takes accepted values and sample
+// blocks off the ingest path through a bounded queue and writes them in batches (pgx
+// CopyFrom on PostgreSQL, batched inserts in one transaction on SQLite), history
+// queries with server-side downsampling and raw paging, CSV export, retention, and the
+// per-sensor recording setting.
 //
 // # Storage
 //
-// measurements holds one row per value: sensor_id, attribute_id, time_us (sensor
-// clock, µs since the Unix epoch), server_time_us (server receive time), kind (the
-// caller's value kind code), number (set for KindNumber) and payload (the caller's
-// encoding of any other value, JSON by convention). measurement_blocks holds one row
-// per uniformly sampled block: start_time_us, server_time_us, rate_hz, count and
-// samples (count little-endian float32s). Sample i of a block is at
-// start_time_us + round(i·10⁶/rate_hz) (see SampleTime).
+// measurement_packs holds numbers packed per series and flush: one row per (sensor,
+// attribute, flush), cut at packMaxValues values and packMaxSpanUS from its first to
+// its last time, with start_time_us and end_time_us (first and last time), count,
+// min_value, max_value and sum_value (of the numbers), times (varint deltas of the
+// times, then zigzag-varint deltas of the server-minus-sensor offsets) and numbers
+// (count little-endian float64s). Reading a pack gives back exactly the values, times
+// and server times written, in time order (ties in arrival order).
 //
-// On PostgreSQL both tables are PARTITION BY RANGE on the time column, one partition
+// measurements holds one row per other value: sensor_id, attribute_id, time_us (sensor
+// clock, µs since the Unix epoch), server_time_us (server receive time), kind (the
+// caller's value kind code), number and payload (the caller's encoding of the value,
+// JSON by convention). Numbers written before schema version 2 are rows here too (with
+// number set); readers read numbers from both tables, so old rows need no conversion
+// and age out with retention.
+//
+// measurement_blocks holds one row per uniformly sampled block: start_time_us,
+// server_time_us, rate_hz, count and samples (count little-endian float32s), and,
+// from schema version 2, end_time_us (time of the last sample) and the min, max and
+// sum of the samples (NULL on older rows, which readers decode). Sample i of a block is
+// at start_time_us + round(i·10⁶/rate_hz) (see SampleTime).
+//
+// Downsampling takes a pack or block that lies wholly in one bucket by its summary,
+// merged per bucket in SQL, and decodes only the rows that straddle a bucket edge (or
+// have no summary), so the extremes of every bucket, and the global min and max of
+// the range, stay exact.
+//
+// On PostgreSQL the tables are PARTITION BY RANGE on the (start) time column, one partition
 // per UTC day named <table>_dYYYYMMDD, plus a default partition <table>_default for
 // rows outside every partition. Partitions for today and the next PartitionsAhead
 // days are created at start and by Maintain; a flush creates the partition of any
@@ -42,10 +60,12 @@
 // count); beyond the bound the oldest queued chunk is dropped and counted. When Run's
 // context ends it flushes what is queued within ShutdownTimeout.
 //
+// A flush sorts its numbers by (sensor, attribute, time, arrival) and packs them;
+// rows of one series then cost one heap tuple and one index entry per pack instead of
+// per value, which is what lets single measurements reach the write rate of blocks.
 // On PostgreSQL a flush writes up to Writers batches at once, each on its own
-// connection and in its own transaction, rows sorted by (sensor, attribute, time):
-// maintaining the (sensor_id, attribute_id, time) index is the bottleneck and runs in
-// the server backends. A failed batch goes back to the queue's head in order.
+// connection and in its own transaction, rows sorted by (sensor, attribute, time). A
+// failed batch goes back to the queue's head in order.
 //
 // On PostgreSQL the writer uses connections of database.DB.SQL (pgx's stdlib pool) and
 // reaches the pgx connection through (*sql.Conn).Raw for CopyFrom, so there is one pool

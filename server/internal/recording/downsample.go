@@ -140,6 +140,11 @@ func (r *Recorder) downsample(ctx context.Context, req HistoryRequest, bd rangeB
 				return History{}, err
 			}
 		}
+		if bd.packs {
+			if err := r.bucketPacks(ctx, req, g, from, cut); err != nil {
+				return History{}, err
+			}
+		}
 	}
 	for _, p := range recent {
 		b := g.at(p.TimeUS)
@@ -246,12 +251,63 @@ func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *gri
 	return nil
 }
 
-// bucketBlocks streams the recorded blocks of the range and buckets their samples,
-// one block in memory at a time.
+// summarisedSQL selects, per bucket of the grid, the merged summaries of the rows of
+// a table (measurement_blocks or measurement_packs) that lie wholly in [from, to) and
+// in one bucket: those contribute their min, max, sum and count without being
+// decoded. Parameters: lo, width, sensor, attribute, max(from, lo), to, to, and the
+// bucket test's lo, width, lo, width.
+func summarisedSQL(table string) string {
+	return `SELECT (start_time_us - ?) / ? AS b, min(min_value), max(max_value), sum(sum_value), sum(count)
+	  FROM ` + table + `
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us < ?
+	   AND min_value IS NOT NULL AND (start_time_us - ?) / ? = (end_time_us - ?) / ?
+	 GROUP BY b`
+}
+
+// notSummarised is the condition on the rows summarisedSQL does not take (blocks
+// written before summaries existed have a NULL min_value). Parameters: max(from, lo),
+// to, lo, width, lo, width.
+const notSummarised = ` AND NOT (min_value IS NOT NULL AND start_time_us >= ? AND end_time_us < ?
+	AND (start_time_us - ?) / ? = (end_time_us - ?) / ?)`
+
+// bucketSummaries merges summarisedSQL's answer for table into the grid.
+func (r *Recorder) bucketSummaries(ctx context.Context, table string, req HistoryRequest, g *grid, from, to int64) error {
+	lo := max(from, g.lo)
+	rows, err := r.db.SQL.QueryContext(ctx, rebind(r.db.Dialect(), summarisedSQL(table)),
+		g.lo, g.width, req.SensorID, req.AttributeID, lo, to, to, g.lo, g.width, g.lo, g.width)
+	if err != nil {
+		return fmt.Errorf("bucket summaries of %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			i           int64
+			mn, mx, sum float64
+			n           int64
+		)
+		if err := rows.Scan(&i, &mn, &mx, &sum, &n); err != nil {
+			return fmt.Errorf("bucket summaries of %s: %w", table, err)
+		}
+		g.b[min(max(i, 0), int64(len(g.b)-1))].merge(mn, mx, sum, uint64(max(n, 0)))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bucket summaries of %s: %w", table, err)
+	}
+	return nil
+}
+
+// bucketBlocks buckets the recorded blocks of the range: blocks lying in one bucket
+// by their summaries (in SQL), the others streamed and decoded, one block in memory
+// at a time.
 func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
+	if err := r.bucketSummaries(ctx, blocksTable, req, g, from, to); err != nil {
+		return err
+	}
 	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, samples FROM measurement_blocks
-	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`)
-	rows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to)
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+notSummarised)
+	lo := max(from, g.lo)
+	rows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to,
+		lo, to, g.lo, g.width, g.lo, g.width)
 	if err != nil {
 		return fmt.Errorf("bucket recorded blocks: %w", err)
 	}
@@ -271,4 +327,85 @@ func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid
 		return fmt.Errorf("bucket recorded blocks: %w", err)
 	}
 	return nil
+}
+
+// bucketPacks buckets the recorded packs of the range: packs lying in one bucket by
+// their summaries (in SQL), the others streamed and decoded.
+func (r *Recorder) bucketPacks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
+	if err := r.bucketSummaries(ctx, packsTable, req, g, from, to); err != nil {
+		return err
+	}
+	q := rebind(r.db.Dialect(), `SELECT start_time_us, count, times, numbers FROM measurement_packs
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`+notSummarised)
+	lo := max(from, g.lo)
+	rows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, satSub(from, packMaxSpanUS), to, from,
+		lo, to, g.lo, g.width, g.lo, g.width)
+	if err != nil {
+		return fmt.Errorf("bucket recorded packs: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var (
+		dec            packDecoder
+		times, numbers sql.RawBytes
+	)
+	for rows.Next() {
+		var start, n int64
+		if err := rows.Scan(&start, &n, &times, &numbers); err != nil {
+			return fmt.Errorf("bucket recorded packs: %w", err)
+		}
+		if err := dec.decode(start, int(n), times, numbers); err != nil {
+			return fmt.Errorf("bucket recorded packs: %w", err)
+		}
+		g.addValues(dec.times, dec.numbers, from, to)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bucket recorded packs: %w", err)
+	}
+	return nil
+}
+
+// addValues buckets time-ordered values in [from, to), a run per bucket like
+// addBlock.
+func (g *grid) addValues(times []int64, values []float64, from, to int64) {
+	cur := -1
+	var (
+		next       int64
+		lo, hi     float64
+		sum        float64
+		n, numbers uint64
+		lastIdx    = len(g.b) - 1
+	)
+	flush := func() {
+		if numbers > 0 {
+			g.b[cur].merge(lo, hi, sum, numbers)
+		}
+		g.b[cur].n += n - numbers // NaNs count, but are left out of the summary
+	}
+	for i, t := range times {
+		if t < from || t >= to {
+			continue
+		}
+		if cur < 0 || t >= next {
+			if cur >= 0 {
+				flush()
+			}
+			cur = int(min(max((t-g.lo)/g.width, 0), int64(lastIdx)))
+			next = g.lo + int64(cur+1)*g.width
+			if cur == lastIdx {
+				next = math.MaxInt64
+			}
+			lo, hi, sum, n, numbers = math.Inf(1), math.Inf(-1), 0, 0, 0
+		}
+		n++
+		v := values[i]
+		if math.IsNaN(v) {
+			continue
+		}
+		lo, hi = min(lo, v), max(hi, v)
+		sum += v
+		numbers++
+	}
+	if cur >= 0 {
+		flush()
+	}
 }

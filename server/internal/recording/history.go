@@ -134,7 +134,56 @@ func (r *Recorder) stats(ctx context.Context, sensorID, attributeID string, from
 		return st, err
 	}
 	st.samples = uint64(max(samples.Int64-edge, 0))
+	var packed sql.NullInt64
+	q = rebind(r.db.Dialect(), `SELECT sum(count) FROM measurement_packs
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`)
+	if err := r.db.SQL.QueryRowContext(ctx, q, sensorID, attributeID, satSub(from, packMaxSpanUS), to, from).Scan(&packed); err != nil {
+		return st, fmt.Errorf("count recorded numbers: %w", err)
+	}
+	pedge, err := r.packEdgeCorrection(ctx, sensorID, attributeID, from, to)
+	if err != nil {
+		return st, err
+	}
+	n := uint64(max(packed.Int64-pedge, 0))
+	st.values += n
+	st.numbers += n
 	return st, nil
+}
+
+// packEdgeCorrection returns how many values of the packs reaching into [from, to)
+// lie outside it: packs that start before the range, or end at or after its end.
+func (r *Recorder) packEdgeCorrection(ctx context.Context, sensorID, attributeID string, from, to int64) (int64, error) {
+	q := rebind(r.db.Dialect(), `SELECT start_time_us, count, times, numbers FROM measurement_packs
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?
+	   AND (start_time_us < ? OR end_time_us >= ?)`)
+	rows, err := r.db.SQL.QueryContext(ctx, q, sensorID, attributeID, satSub(from, packMaxSpanUS), to, from, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("count edge packs: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var (
+		out            int64
+		dec            packDecoder
+		times, numbers sql.RawBytes
+	)
+	for rows.Next() {
+		var start, n int64
+		if err := rows.Scan(&start, &n, &times, &numbers); err != nil {
+			return 0, fmt.Errorf("count edge packs: %w", err)
+		}
+		if err := dec.decode(start, int(n), times, numbers); err != nil {
+			return 0, fmt.Errorf("count edge packs: %w", err)
+		}
+		for _, t := range dec.times {
+			if t < from || t >= to {
+				out++
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("count edge packs: %w", err)
+	}
+	return out, nil
 }
 
 // rangeBounds are the first and last recorded times of a range, found through the
@@ -143,6 +192,7 @@ type rangeBounds struct {
 	minT, maxT int64
 	any        bool // any recorded row
 	blocks     bool // any recorded block
+	packs      bool // any recorded pack
 }
 
 func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, from, to int64) (rangeBounds, error) {
@@ -150,25 +200,36 @@ func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, fro
 	if to <= from {
 		return bd, nil
 	}
-	var vMin, vMax, bMin, bMax sql.NullInt64
+	var vMin, vMax, bMin, bMax, pMin, pMax sql.NullInt64
 	const where = `WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?`
 	const bwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`
+	const pwhere = bwhere + ` AND end_time_us >= ?`
 	q := rebind(r.db.Dialect(), `SELECT
 	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us LIMIT 1),
 	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us DESC LIMIT 1),
 	  (SELECT start_time_us FROM measurement_blocks `+bwhere+` ORDER BY start_time_us LIMIT 1),
 	  (SELECT start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint) FROM measurement_blocks `+bwhere+`
-	    ORDER BY start_time_us DESC LIMIT 1)`)
+	    ORDER BY start_time_us DESC LIMIT 1),
+	  (SELECT start_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us LIMIT 1),
+	  (SELECT end_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us DESC LIMIT 1)`)
 	lb := satSub(from, r.opts.BlockLookback.Microseconds())
+	plb := satSub(from, packMaxSpanUS)
 	if err := r.db.SQL.QueryRowContext(ctx, q,
 		sensorID, attributeID, from, to, sensorID, attributeID, from, to,
 		sensorID, attributeID, lb, to, sensorID, attributeID, lb, to,
-	).Scan(&vMin, &vMax, &bMin, &bMax); err != nil {
+		sensorID, attributeID, plb, to, from, sensorID, attributeID, plb, to, from,
+	).Scan(&vMin, &vMax, &bMin, &bMax, &pMin, &pMax); err != nil {
 		return bd, fmt.Errorf("find recorded range: %w", err)
 	}
 	if vMin.Valid {
 		bd.any = true
 		bd.minT, bd.maxT = vMin.Int64, vMax.Int64
+	}
+	if pMin.Valid {
+		// Packs may overlap too: values past the grid fall into its last bucket.
+		bd.any, bd.packs = true, true
+		bd.minT = min(bd.minT, max(pMin.Int64, from))
+		bd.maxT = max(bd.maxT, min(pMax.Int64, to-1))
 	}
 	if bMin.Valid {
 		bd.any, bd.blocks = true, true

@@ -92,6 +92,8 @@ func TestDownsampleKeepsGlobalExtremes(t *testing.T) {
 				wantLo, wantHi float64
 			}{
 				{"hr", 0, 0, 100, 3 * 3600, 31, 180},
+				{"hr", 0, 0, 10, 3 * 3600, 31, 180}, // most packs lie in one bucket: summaries only
+				{"hr", t0 + 4321e6, t0 + 4322e6 + 1, 1, 2, 70 + 5*math.Sin(4322.0/300), 180},
 				{"hr", t0 + 4000e6, t0 + 8000e6, 7, 4000, 31, 180},
 				{"ecg", 0, 0, 50, uint64(len(blocks) * 64), -2.5, 3.25},
 				{"ecg", t0 + 101*256_000 + 13*4000, t0 + 300*256_000 + 63*4000 + 1, 3, (300-101)*64 + 50 + 1, -2.5, 3.25},
@@ -352,8 +354,12 @@ func TestPostgresPartitions(t *testing.T) {
 	if got := partitions("measurements"); !slices.Equal(got, want) {
 		t.Fatalf("partitions = %v, want %v", got, want)
 	}
+	if got := partitions(packsTable); !slices.Equal(got, []string{"measurement_packs_d20260301", "measurement_packs_d20260304",
+		"measurement_packs_d20260305", "measurement_packs_d20260306", "measurement_packs_default"}) {
+		t.Fatalf("pack partitions = %v", got)
+	}
 	var inDefault int
-	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM measurements_default`).Scan(&inDefault); err != nil || inDefault != 1 {
+	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM measurement_packs_default`).Scan(&inDefault); err != nil || inDefault != 1 {
 		t.Fatalf("rows in default = %d, %v", inDefault, err)
 	}
 
@@ -364,10 +370,10 @@ func TestPostgresPartitions(t *testing.T) {
 	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM measurements_default`).Scan(&inDefault); err != nil || inDefault != 0 {
+	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM measurement_packs_default`).Scan(&inDefault); err != nil || inDefault != 0 {
 		t.Fatalf("rows in default after partition = %d, %v", inDefault, err)
 	}
-	if got := partitions("measurements"); !slices.Contains(got, "measurements_d20260212") {
+	if got := partitions(packsTable); !slices.Contains(got, "measurement_packs_d20260212") {
 		t.Fatalf("partitions = %v, want the old day", got)
 	}
 	h, err := r.Query(ctx, HistoryRequest{SensorID: "s", AttributeID: "a"})

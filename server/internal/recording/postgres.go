@@ -1,13 +1,11 @@
 package recording
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,37 +19,11 @@ import (
 // DDL runs ("sensorec" as an int64); the migrations use a different key.
 const storeLockKey int64 = 0x73656e736f726563
 
-// pgSchema is the idempotent DDL of the measurement store on PostgreSQL. It runs
-// under storeLockKey.
-var pgSchema = []string{
-	`CREATE TABLE IF NOT EXISTS measurements (
-		sensor_id text NOT NULL,
-		attribute_id text NOT NULL,
-		time_us bigint NOT NULL,
-		server_time_us bigint NOT NULL,
-		kind smallint NOT NULL,
-		number double precision,
-		payload bytea
-	) PARTITION BY RANGE (time_us)`,
-	`CREATE TABLE IF NOT EXISTS measurements_default PARTITION OF measurements DEFAULT`,
-	`CREATE INDEX IF NOT EXISTS measurements_sensor_attr_time ON measurements (sensor_id, attribute_id, time_us)`,
-	`CREATE TABLE IF NOT EXISTS measurement_blocks (
-		sensor_id text NOT NULL,
-		attribute_id text NOT NULL,
-		start_time_us bigint NOT NULL,
-		server_time_us bigint NOT NULL,
-		rate_hz double precision NOT NULL,
-		count integer NOT NULL,
-		samples bytea NOT NULL
-	) PARTITION BY RANGE (start_time_us)`,
-	`CREATE TABLE IF NOT EXISTS measurement_blocks_default PARTITION OF measurement_blocks DEFAULT`,
-	`CREATE INDEX IF NOT EXISTS measurement_blocks_sensor_attr_time ON measurement_blocks (sensor_id, attribute_id, start_time_us)`,
-}
-
 // pgTables pairs each partitioned table with its time column.
 var pgTables = [...]struct{ name, timeCol string }{
 	{valuesTable, "time_us"},
 	{blocksTable, "start_time_us"},
+	{packsTable, "start_time_us"},
 }
 
 type pgSink struct {
@@ -62,19 +34,7 @@ type pgSink struct {
 	mu   sync.Mutex
 	days map[int64]bool // day partitions known to exist in both tables
 
-	scratch sync.Pool // of *sortScratch, one per concurrent write
-}
-
-// sortScratch holds the sort orders of one write, reused across writes.
-type sortScratch struct {
-	vals   []*Value
-	blocks []blockAt
-}
-
-// blockAt is a queued block and the chunk holding its samples.
-type blockAt struct {
-	c *chunk
-	b *blockRef
+	scratch sync.Pool // of *writeScratch, one per concurrent write
 }
 
 func newPGSink(db *sql.DB, opts *Options) *pgSink {
@@ -109,10 +69,8 @@ func (s *pgSink) ensure(ctx context.Context, now time.Time) error {
 				_ = c.Close(context.WithoutCancel(ctx)) // never hand back a connection holding the lock
 			}
 		}()
-		for _, stmt := range pgSchema {
-			if _, err := c.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("create measurement tables: %w", err)
-			}
+		if _, err := migratePostgres(ctx, c, now); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -222,24 +180,28 @@ func (s *pgSink) write(ctx context.Context, b *batch, now time.Time) error {
 				return err
 			}
 		}
-		sc, _ := s.scratch.Get().(*sortScratch)
+		sc, _ := s.scratch.Get().(*writeScratch)
 		if sc == nil {
-			sc = &sortScratch{}
+			sc = &writeScratch{}
 		}
-		vals, blocks := sc.sortValues(b), sc.sortBlocks(b)
+		sc.prepare(b)
 		defer func() {
-			clear(vals)
-			clear(blocks)
+			sc.reset()
 			s.scratch.Put(sc)
 		}()
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if len(vals) > 0 {
-				if _, err := tx.CopyFrom(ctx, pgx.Identifier{valuesTable}, valueColumns, &valueRows{vals: vals, i: -1}); err != nil {
+			if len(sc.packs) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{packsTable}, packColumns, &packRows{packs: sc.packs, i: -1}); err != nil {
+					return fmt.Errorf("copy measurement packs: %w", err)
+				}
+			}
+			if len(sc.others) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{valuesTable}, valueColumns, &valueRows{vals: sc.others, i: -1}); err != nil {
 					return fmt.Errorf("copy measurements: %w", err)
 				}
 			}
-			if len(blocks) > 0 {
-				if _, err := tx.CopyFrom(ctx, pgx.Identifier{blocksTable}, blockColumns, &blockRows{blocks: blocks, i: -1}); err != nil {
+			if len(sc.blocks) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{blocksTable}, blockColumns, &blockRows{blocks: sc.blocks, i: -1}); err != nil {
 					return fmt.Errorf("copy measurement blocks: %w", err)
 				}
 			}
@@ -248,51 +210,26 @@ func (s *pgSink) write(ctx context.Context, b *batch, now time.Time) error {
 	})
 }
 
-// sortValues returns the batch's values ordered by (sensor, attribute, time): the
-// index on those columns then takes its inserts page by page instead of jumping
-// between series on every row (measured about 1.5x faster), and a series' rows of one
-// flush end up next to each other in the heap, which makes history reads touch fewer
-// pages.
-func (s *sortScratch) sortValues(b *batch) []*Value {
-	vals := s.vals[:0]
-	for _, c := range b.chunks {
-		for i := range c.values {
-			vals = append(vals, &c.values[i])
-		}
-	}
-	slices.SortFunc(vals, func(x, y *Value) int {
-		if c := strings.Compare(x.SensorID, y.SensorID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.AttributeID, y.AttributeID); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.TimeUS, y.TimeUS)
-	})
-	s.vals = vals
-	return vals
+// packRows feeds packs to CopyFrom, reusing one row slice.
+type packRows struct {
+	packs []pack
+	i     int
+	row   [10]any
 }
 
-// sortBlocks is sortValues for blocks.
-func (s *sortScratch) sortBlocks(b *batch) []blockAt {
-	blocks := s.blocks[:0]
-	for _, c := range b.chunks {
-		for i := range c.blocks {
-			blocks = append(blocks, blockAt{c: c, b: &c.blocks[i]})
-		}
-	}
-	slices.SortFunc(blocks, func(x, y blockAt) int {
-		if c := strings.Compare(x.b.SensorID, y.b.SensorID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.b.AttributeID, y.b.AttributeID); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.b.StartUS, y.b.StartUS)
-	})
-	s.blocks = blocks
-	return blocks
+func (r *packRows) Next() bool {
+	r.i++
+	return r.i < len(r.packs)
 }
+
+func (r *packRows) Values() ([]any, error) {
+	p := &r.packs[r.i]
+	r.row[0], r.row[1], r.row[2], r.row[3], r.row[4] = p.sensorID, p.attributeID, p.start, p.end, int32(p.n) //nolint:gosec // G115: n ≤ packMaxValues
+	r.row[5], r.row[6], r.row[7], r.row[8], r.row[9] = p.min, p.max, p.sum, p.times, p.numbers
+	return r.row[:], nil
+}
+
+func (r *packRows) Err() error { return nil }
 
 // valueRows feeds values to CopyFrom, reusing one row slice (pgx encodes a row
 // before asking for the next).
@@ -324,7 +261,7 @@ func (r *valueRows) Err() error { return nil }
 type blockRows struct {
 	blocks []blockAt
 	i      int
-	row    [7]any
+	row    [11]any
 	buf    []byte
 }
 
@@ -335,9 +272,12 @@ func (r *blockRows) Next() bool {
 
 func (r *blockRows) Values() ([]any, error) {
 	bl := r.blocks[r.i].b
-	r.buf = packSamples(r.buf[:0], r.blocks[r.i].c.blockSamples(bl))
+	samples := r.blocks[r.i].c.blockSamples(bl)
+	r.buf = packSamples(r.buf[:0], samples)
+	end, lo, hi, sum := blockSummary(bl.StartUS, bl.RateHz, samples)
 	r.row[0], r.row[1], r.row[2], r.row[3] = bl.SensorID, bl.AttributeID, bl.StartUS, bl.ServerTimeUS
 	r.row[4], r.row[5], r.row[6] = bl.RateHz, int32(bl.n), r.buf //nolint:gosec // G115: n ≤ the queue bound, far below 2³¹
+	r.row[7], r.row[8], r.row[9], r.row[10] = end, lo, hi, sum
 	return r.row[:], nil
 }
 

@@ -27,7 +27,10 @@ const (
 
 var (
 	valueColumns = []string{"sensor_id", "attribute_id", "time_us", "server_time_us", "kind", "number", "payload"}
-	blockColumns = []string{"sensor_id", "attribute_id", "start_time_us", "server_time_us", "rate_hz", "count", "samples"}
+	blockColumns = []string{
+		"sensor_id", "attribute_id", "start_time_us", "server_time_us", "rate_hz", "count", "samples",
+		"end_time_us", "min_value", "max_value", "sum_value",
+	}
 )
 
 const dayUS = int64(24 * time.Hour / time.Microsecond)

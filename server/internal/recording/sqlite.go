@@ -8,53 +8,18 @@ import (
 	"time"
 )
 
-// sqliteSchema is the idempotent DDL of the measurement store on SQLite: the same two
-// tables as on PostgreSQL, unpartitioned.
-var sqliteSchema = []string{
-	`CREATE TABLE IF NOT EXISTS measurements (
-		sensor_id TEXT NOT NULL,
-		attribute_id TEXT NOT NULL,
-		time_us INTEGER NOT NULL,
-		server_time_us INTEGER NOT NULL,
-		kind INTEGER NOT NULL,
-		number REAL,
-		payload BLOB
-	)`,
-	`CREATE INDEX IF NOT EXISTS measurements_sensor_attr_time ON measurements (sensor_id, attribute_id, time_us)`,
-	`CREATE TABLE IF NOT EXISTS measurement_blocks (
-		sensor_id TEXT NOT NULL,
-		attribute_id TEXT NOT NULL,
-		start_time_us INTEGER NOT NULL,
-		server_time_us INTEGER NOT NULL,
-		rate_hz REAL NOT NULL,
-		count INTEGER NOT NULL,
-		samples BLOB NOT NULL
-	)`,
-	`CREATE INDEX IF NOT EXISTS measurement_blocks_sensor_attr_time ON measurement_blocks (sensor_id, attribute_id, start_time_us)`,
-}
-
-// sqliteRowsPerInsert is how many rows one prepared INSERT carries (7 parameters
-// each, well below SQLite's limit of 32766).
+// sqliteRowsPerInsert is how many rows one prepared INSERT carries (at most 11
+// parameters each, well below SQLite's limit of 32766).
 const sqliteRowsPerInsert = 128
 
 type sqliteSink struct {
-	db *sql.DB
+	db      *sql.DB
+	scratch writeScratch
 }
 
-func (s *sqliteSink) ensure(ctx context.Context, _ time.Time) error {
-	// Transactions begin IMMEDIATE (see database), so concurrent starts serialise.
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, stmt := range sqliteSchema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create measurement tables: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+func (s *sqliteSink) ensure(ctx context.Context, now time.Time) error {
+	if _, err := migrateSQLite(ctx, s.db, now); err != nil {
+		return err
 	}
 	return nil
 }
@@ -138,30 +103,37 @@ func (s *sqliteSink) write(ctx context.Context, b *batch, _ time.Time) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	vals := &rowInserter{ctx: ctx, tx: tx, table: valuesTable, cols: valueColumns}
-	blocks := &rowInserter{ctx: ctx, tx: tx, table: blocksTable, cols: blockColumns}
-	for _, c := range b.chunks {
-		for i := range c.values {
-			v := &c.values[i]
-			var num, payload any
-			if v.Kind == KindNumber {
-				num = v.Number
-			} else {
-				payload = v.Payload
-			}
-			if err := vals.add(v.SensorID, v.AttributeID, v.TimeUS, v.ServerTimeUS, int64(v.Kind), num, payload); err != nil {
-				return err
-			}
+	sc := &s.scratch // one writer at a time on SQLite
+	sc.prepare(b)
+	defer sc.reset()
+	packs := &rowInserter{ctx: ctx, tx: tx, table: packsTable, cols: packColumns}
+	for i := range sc.packs {
+		p := &sc.packs[i]
+		if err := packs.add(p.sensorID, p.attributeID, p.start, p.end, int64(p.n), p.min, p.max, p.sum, p.times, p.numbers); err != nil {
+			return err
 		}
-		for i := range c.blocks {
-			bl := &c.blocks[i]
-			if err := blocks.add(bl.SensorID, bl.AttributeID, bl.StartUS, bl.ServerTimeUS, bl.RateHz, int64(bl.n), packSamples(nil, c.blockSamples(bl))); err != nil {
-				return err
-			}
+	}
+	if err := packs.finish(); err != nil {
+		return err
+	}
+	vals := &rowInserter{ctx: ctx, tx: tx, table: valuesTable, cols: valueColumns}
+	for _, v := range sc.others {
+		if err := vals.add(v.SensorID, v.AttributeID, v.TimeUS, v.ServerTimeUS, int64(v.Kind), nil, v.Payload); err != nil {
+			return err
 		}
 	}
 	if err := vals.finish(); err != nil {
 		return err
+	}
+	blocks := &rowInserter{ctx: ctx, tx: tx, table: blocksTable, cols: blockColumns}
+	for _, ba := range sc.blocks {
+		bl := ba.b
+		samples := ba.c.blockSamples(bl)
+		end, lo, hi, sum := blockSummary(bl.StartUS, bl.RateHz, samples)
+		if err := blocks.add(bl.SensorID, bl.AttributeID, bl.StartUS, bl.ServerTimeUS, bl.RateHz, int64(bl.n), packSamples(nil, samples),
+			end, lo, hi, sum); err != nil {
+			return err
+		}
 	}
 	if err := blocks.finish(); err != nil {
 		return err

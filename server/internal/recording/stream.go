@@ -50,22 +50,28 @@ func rebind(dialect, q string) string {
 	return sb.String()
 }
 
-// streamSQL reads numbers and blocks of one attribute in one cursor ordered by time
-// (a block by its start), with a deterministic order for ties.
+// streamSQL reads values, packed numbers and blocks of one attribute in one cursor
+// ordered by time (a pack or block by its start), with a deterministic order for
+// ties. Column 3 is the server time of a value or block and the end time of a pack;
+// data is a block's samples or a pack's numbers, data2 a pack's times.
 const streamSQL = `
-SELECT 0 AS src, time_us AS t, server_time_us, kind, number, payload, 0.0 AS rate_hz, NULL AS samples
+SELECT 0 AS src, time_us AS t, server_time_us AS st, kind, number, payload, 0.0 AS rate_hz, 1 AS n, CAST(NULL AS bytea) AS data, CAST(NULL AS bytea) AS data2
   FROM measurements
  WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?
 UNION ALL
-SELECT 1, start_time_us, server_time_us, 1, NULL, NULL, rate_hz, samples
+SELECT 1, start_time_us, server_time_us, 1, NULL, NULL, rate_hz, count, samples, CAST(NULL AS bytea)
   FROM measurement_blocks
  WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?
- ORDER BY 2, 1, 3, 5, 6, 8`
+UNION ALL
+SELECT 2, start_time_us, end_time_us, 1, NULL, NULL, 0.0, count, numbers, times
+  FROM measurement_packs
+ WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?
+ ORDER BY 2, 1, 3, 8, 5, 6, 9, 10`
 
 // pointStream yields the recorded points of one attribute in [from, to) in time
-// order, expanding blocks into samples. Blocks may overlap: expanded samples wait in
-// a small heap until no later row can precede them. It never holds more than the
-// samples of the blocks that overlap the current time.
+// order, expanding blocks into samples and packs into values. Blocks and packs may
+// overlap: expanded points wait in a small heap until no later row can precede them.
+// It never holds more than the points of the rows that overlap the current time.
 type pointStream struct {
 	rows     *sql.Rows
 	from, to int64
@@ -76,24 +82,28 @@ type pointStream struct {
 	la       streamRow // look-ahead row
 	hasLA    bool
 	buf      []float32
+	dec      packDecoder
 }
 
 type streamRow struct {
 	src     int
 	t       int64
-	server  int64
+	server  int64 // a pack's end time
 	kind    int64
 	number  sql.NullFloat64
 	payload []byte
 	rate    float64
-	samples sql.RawBytes
+	n       int64
+	data    sql.RawBytes
+	data2   sql.RawBytes
 }
 
 func (r *Recorder) openStream(ctx context.Context, sensorID, attributeID string, from, to int64) (*pointStream, error) {
 	q := rebind(r.db.Dialect(), streamSQL)
 	rows, err := r.db.SQL.QueryContext(ctx, q,
 		sensorID, attributeID, from, to,
-		sensorID, attributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to)
+		sensorID, attributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to,
+		sensorID, attributeID, satSub(from, packMaxSpanUS), to, from)
 	if err != nil {
 		return nil, fmt.Errorf("query recorded points: %w", err)
 	}
@@ -123,7 +133,7 @@ func (s *pointStream) load() {
 		return
 	}
 	r := &s.la
-	if err := s.rows.Scan(&r.src, &r.t, &r.server, &r.kind, &r.number, &r.payload, &r.rate, &r.samples); err != nil {
+	if err := s.rows.Scan(&r.src, &r.t, &r.server, &r.kind, &r.number, &r.payload, &r.rate, &r.n, &r.data, &r.data2); err != nil {
 		s.done = true
 		s.err = fmt.Errorf("read recorded points: %w", err)
 		return
@@ -157,7 +167,21 @@ func (s *pointStream) Next() (Point, bool) {
 			s.h.push(heapItem{p: p, seq: s.seq})
 			continue
 		}
-		s.buf = unpackSamples(s.buf[:0], r.samples)
+		if r.src == 2 {
+			if err := s.dec.decode(r.t, int(r.n), r.data2, r.data); err != nil {
+				s.done, s.err = true, fmt.Errorf("read recorded points: %w", err)
+				return Point{}, false
+			}
+			for i, t := range s.dec.times {
+				if t < s.from || t >= s.to {
+					continue
+				}
+				s.seq++
+				s.h.push(heapItem{p: rawNumber(t, s.dec.servers[i], s.dec.numbers[i]), seq: s.seq})
+			}
+			continue
+		}
+		s.buf = unpackSamples(s.buf[:0], r.data)
 		for i, v := range s.buf {
 			t := SampleTime(r.t, i, r.rate)
 			if t < s.from || t >= s.to {
@@ -171,7 +195,7 @@ func (s *pointStream) Next() (Point, bool) {
 
 type heapItem struct {
 	p   Point
-	src int // 0: measurements, 1: blocks
+	src int // 0: values (measurements and packs), 1: block samples
 	seq uint64
 }
 
