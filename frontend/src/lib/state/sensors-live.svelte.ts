@@ -26,8 +26,8 @@ export function setupLive(options: LiveOptions = {}) {
 	const attentionClient = getClient(AttentionService);
 	const session = getSession();
 	const sensors = setSensors(new SensorsStore(sensorClient));
-	const watch = setWatch(new WatchStore(sensorClient));
 	const reporter = setReporter(new AttentionReporter(attentionClient));
+	const watch = setWatch(new WatchStore(sensorClient, { tabId: reporter.tabId }));
 	const levels = new AttentionWatchStore(attentionClient);
 	const prefs = setPrefs(new SensorPrefsStore(getClient(AuthService), () => session.user));
 

@@ -24,6 +24,11 @@ export interface WatchOptions {
 	debounceMs?: number;
 	minBackoffMs?: number;
 	maxBackoffMs?: number;
+	/**
+	 * The tab id this page reports attention with: the server delivers each attribute
+	 * at the window of this tab's own attention (empty: of all the user's tabs).
+	 */
+	tabId?: string;
 }
 
 /** The most sensors one Watch may name (the API's limit). */
@@ -51,6 +56,7 @@ export class WatchStore {
 	readonly #debounceMs: number;
 	readonly #minBackoffMs: number;
 	readonly #maxBackoffMs: number;
+	readonly #tabId: string;
 	#wanted: string[] = [];
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	#abort: AbortController | undefined;
@@ -62,6 +68,7 @@ export class WatchStore {
 		this.#debounceMs = options.debounceMs ?? 250;
 		this.#minBackoffMs = options.minBackoffMs ?? 500;
 		this.#maxBackoffMs = options.maxBackoffMs ?? 15_000;
+		this.#tabId = options.tabId ?? '';
 	}
 
 	/** Live buffers of a sensor (created on first use). */
@@ -138,7 +145,7 @@ export class WatchStore {
 			this.state = received || failures > 0 ? 'reconnecting' : 'connecting';
 			try {
 				this.opened++;
-				const stream = this.#client.watch({ sensorIds: ids }, { signal });
+				const stream = this.#client.watch({ sensorIds: ids, tabId: this.#tabId }, { signal });
 				for await (const res of stream) {
 					if (signal.aborted) return;
 					this.apply(res);

@@ -52,13 +52,17 @@ describe('WatchStore', () => {
 				}
 			});
 		});
-		const store = new WatchStore(createClient(SensorService, transport), { debounceMs: 1 });
+		const store = new WatchStore(createClient(SensorService, transport), {
+			debounceMs: 1,
+			tabId: 'tab-watch-1'
+		});
 		const events: SensorEventKind[] = [];
 		store.onEvent((e) => events.push(e.kind));
 		store.setSensors(['s1']);
 		store.start();
 		await vi.waitFor(() => expect(store.deliveries).toBe(2));
 		expect(requests[0].sensorIds).toEqual(['s1']);
+		expect(requests[0].tabId).toBe('tab-watch-1'); // deliveries follow this tab's attention
 		expect(store.state).toBe('live');
 		expect(store.dropped).toBe(3);
 		expect(events).toEqual([SensorEventKind.ATTENTION]);
