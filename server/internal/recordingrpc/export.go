@@ -36,7 +36,7 @@ type Exporter interface {
 type Authorize func(r *http.Request, sensorID string) error
 
 var (
-	sensorIDPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+	sensorIDPattern    = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`) // as sensocto.v1 sensor_id
 	attributeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 )
 
