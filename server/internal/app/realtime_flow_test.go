@@ -518,7 +518,7 @@ func TestWatchFollowsItsOwnTabsAttention(t *testing.T) {
 			Measurements: []*sensoctov1.Measurement{num("hr", int64(i+1), float64(60+i))}}); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(40 * time.Millisecond) // 800 ms in all, less than the LOW window
 	}
 	// count reads deliveries until all n values have arrived.
 	count := func(w *watcher) (deliveries int) {
@@ -537,8 +537,8 @@ func TestWatchFollowsItsOwnTabsAttention(t *testing.T) {
 		return deliveries
 	}
 	f, o := count(focused), count(other)
-	if f < n/2 {
-		t.Errorf("focused tab's watch: %d values in %d deliveries, want most delivered one by one", n, f)
+	if f < n/4 || f <= o {
+		t.Errorf("focused tab's watch: %d values in %d deliveries (other tab: %d), want them delivered as they come", n, f, o)
 	}
 	if o > 3 {
 		t.Errorf("other tab's watch: %d values in %d deliveries, want them coalesced at the LOW window", n, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -54,27 +55,32 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 
 	// Credentials are rechecked every revalidateEvery even while nothing is delivered:
 	// a revoked token or expired guest ends the stream with that error.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	nctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	var recheck *time.Timer
-	recheck = time.AfterFunc(revalidateEvery, func() {
-		if nctx.Err() != nil {
-			return
+	wg.Go(func() {
+		t := time.NewTicker(revalidateEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-nctx.Done():
+				return
+			case <-t.C:
+				if err := auth.Revalidate(ctx); err != nil {
+					stop(err)
+					return
+				}
+			}
 		}
-		if err := auth.Revalidate(ctx); err != nil {
-			stop(err)
-			return
-		}
-		recheck.Reset(revalidateEvery)
 	})
-	defer recheck.Stop()
 
 	var enc watchEncoder
 	for {
 		d, err := w.Next(nctx)
 		if err != nil {
-			if cause := context.Cause(nctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-				return cause
+			if ctx.Err() == nil && nctx.Err() != nil {
+				return context.Cause(nctx) // the credential is no longer valid
 			}
 			if ctx.Err() != nil || errors.Is(err, hub.ErrWatcherClosed) {
 				return nil
