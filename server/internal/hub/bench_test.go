@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -165,4 +166,107 @@ func BenchmarkIngestSingleInlineDrain(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "measurements/s")
 		})
 	}
+}
+
+// BenchmarkFanout10kSensors10Hz is the issue's "10,000 sensors at 10 Hz with 100
+// watchers at HIGH" without the network: 10,000 sensors each ingest one measurement
+// every 100 ms (100,000 Ingest calls/s, paced and spread evenly), and 100 watchers,
+// each watching 100 of the sensors at HIGH (delivered at once), drain as Watch streams
+// do. It reports ingest→delivery latency percentiles and the ingest rate reached. It runs for a fixed 5 s
+// whatever b.N is:
+//
+//	go test -run '^$' -bench Fanout10k -benchtime 1x ./server/internal/hub/
+func BenchmarkFanout10kSensors10Hz(b *testing.B) {
+	const (
+		sensors   = 10_000
+		watchers  = 100
+		per       = sensors / watchers
+		rateHz    = 10
+		feeders   = 10 // goroutines publishing, each for sensors/feeders sensors
+		tick      = time.Millisecond
+		runFor    = 5 * time.Second
+	)
+	h := New(Options{})
+	ids := make([]string, sensors)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%05d", i)
+		if _, err := h.Register(ids[i], []AttributeSpec{{ID: "hr", Type: "heartrate"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	lat := make([][]int64, watchers)
+	for i := range watchers {
+		w, err := h.Watch(WatchSpec{SensorIDs: ids[i*per : (i+1)*per]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		wg.Go(func() {
+			for {
+				d, err := w.Next(ctx)
+				if err != nil {
+					return
+				}
+				now := time.Now().UnixMicro()
+				for _, sd := range d.Data {
+					for _, m := range sd.Measurements {
+						lat[i] = append(lat[i], now-m.TimeUS)
+					}
+				}
+			}
+		})
+	}
+	b.ResetTimer()
+	var fw sync.WaitGroup
+	var ingested [feeders]int
+	for f := range feeders {
+		fw.Go(func() {
+			mine := ids[f*(sensors/feeders) : (f+1)*(sensors/feeders)]
+			batch := &Batch{Measurements: make([]Measurement, 1)}
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			start := time.Now()
+			next := 0
+			for now := range t.C {
+				el := now.Sub(start)
+				if el > runFor {
+					return
+				}
+				// What is due by now (ticks a loaded machine skips are caught up).
+				for ingested[f] < int(el.Seconds()*float64(len(mine)*rateHz)) {
+					batch.Measurements[0] = Measurement{AttributeID: "hr", TimeUS: time.Now().UnixMicro(), Value: Number(70)}
+					if _, err := h.Ingest(mine[next], batch); err != nil {
+						b.Error(err)
+						return
+					}
+					ingested[f]++
+					next = (next + 1) % len(mine)
+				}
+			}
+		})
+	}
+	fw.Wait()
+	time.Sleep(50 * time.Millisecond) // let the last deliveries land
+	cancel()
+	wg.Wait()
+	b.StopTimer()
+	var all []int64
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	total := 0
+	for _, n := range ingested {
+		total += n
+	}
+	if len(all) != total {
+		b.Fatalf("delivered %d of %d", len(all), total)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1000 }
+	b.ReportMetric(float64(total)/runFor.Seconds(), "ingest/s")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(all[len(all)-1])/1000, "max-ms")
 }
