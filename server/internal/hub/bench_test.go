@@ -178,13 +178,13 @@ func BenchmarkIngestSingleInlineDrain(b *testing.B) {
 //	go test -run '^$' -bench Fanout10k -benchtime 1x ./server/internal/hub/
 func BenchmarkFanout10kSensors10Hz(b *testing.B) {
 	const (
-		sensors   = 10_000
-		watchers  = 100
-		per       = sensors / watchers
-		rateHz    = 10
-		feeders   = 10 // goroutines publishing, each for sensors/feeders sensors
-		tick      = time.Millisecond
-		runFor    = 5 * time.Second
+		sensors  = 10_000
+		watchers = 100
+		per      = sensors / watchers
+		rateHz   = 10
+		feeders  = 10 // goroutines publishing, each for sensors/feeders sensors
+		tick     = time.Millisecond
+		runFor   = 5 * time.Second
 	)
 	h := New(Options{})
 	ids := make([]string, sensors)
