@@ -61,7 +61,7 @@ func benchRecord(b *testing.B, perCall int, feed func(r *Recorder, i int)) {
 	for i := range calls {
 		// Stay below the bound as a live source would at a sustainable rate; a
 		// producer faster than the store would see drops instead.
-		for r.Stats().Queued > r.opts.QueueBound/2 {
+		for queued, _, _ := r.q.counts(); queued > r.opts.QueueBound/2; queued, _, _ = r.q.counts() {
 			runtime.Gosched()
 		}
 		feed(r, i)

@@ -43,21 +43,31 @@ type pack struct {
 	times, numbers        []byte
 }
 
-// numberAt is a queued number and its arrival order in the batch.
+// numberAt is a queued number, its arrival order in the batch and its series.
 type numberAt struct {
-	v   *Value
-	seq int
+	v      *Value
+	seq    int32
+	series int32
 }
+
+// seriesKey identifies a series.
+type seriesKey struct{ sensor, attribute string }
 
 // writeScratch holds the sort orders and packed bytes of one write, reused across
 // writes.
 type writeScratch struct {
 	nums   []numberAt
+	sorted []numberAt
 	others []*Value // values that are not numbers
 	blocks []blockAt
 	packs  []pack
 	arena  []byte
 	offs   []int // per pack: start of times, start of numbers, end
+
+	ids    map[seriesKey]int32
+	keys   []seriesKey
+	rank   []int32
+	starts []int
 }
 
 // blockAt is a queued block and the chunk holding its samples.
@@ -71,12 +81,32 @@ type blockAt struct {
 // the next prepare or reset.
 func (s *writeScratch) prepare(b *batch) {
 	s.nums, s.others, s.blocks = s.nums[:0], s.others[:0], s.blocks[:0]
-	seq := 0
+	if s.ids == nil {
+		s.ids = map[seriesKey]int32{}
+	}
+	clear(s.ids)
+	s.keys = s.keys[:0]
+	var (
+		seq     int32
+		last    = int32(-1)
+		lastKey seriesKey
+	)
 	for _, c := range b.chunks {
 		for i := range c.values {
 			v := &c.values[i]
 			if v.Kind == KindNumber {
-				s.nums = append(s.nums, numberAt{v: v, seq: seq})
+				// Consecutive values often share a series: skip the map then.
+				if last < 0 || v.SensorID != lastKey.sensor || v.AttributeID != lastKey.attribute {
+					lastKey = seriesKey{v.SensorID, v.AttributeID}
+					id, ok := s.ids[lastKey]
+					if !ok {
+						id = int32(len(s.keys)) //nolint:gosec // G115: fewer series than values in a batch
+						s.ids[lastKey] = id
+						s.keys = append(s.keys, lastKey)
+					}
+					last = id
+				}
+				s.nums = append(s.nums, numberAt{v: v, seq: seq, series: last})
 				seq++
 			} else {
 				s.others = append(s.others, v)
@@ -86,15 +116,7 @@ func (s *writeScratch) prepare(b *batch) {
 			s.blocks = append(s.blocks, blockAt{c: c, b: &c.blocks[i]})
 		}
 	}
-	slices.SortFunc(s.nums, func(x, y numberAt) int {
-		if c := compareSeries(x.v.SensorID, x.v.AttributeID, y.v.SensorID, y.v.AttributeID); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.v.TimeUS, y.v.TimeUS); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
+	s.sortNumbers()
 	// Sorted rows make the index take its inserts page by page and keep a series'
 	// rows of one flush next to each other in the heap.
 	slices.SortFunc(s.others, func(x, y *Value) int {
@@ -112,9 +134,54 @@ func (s *writeScratch) prepare(b *batch) {
 	s.pack()
 }
 
+// sortNumbers orders s.nums by (sensor, attribute, time, arrival) without comparing
+// strings per value: the few distinct series are sorted by name, the values are
+// counting-sorted by series (stable, so arrival order is kept), and each series is
+// sorted by time only when it is not already in time order (live data usually is).
+func (s *writeScratch) sortNumbers() {
+	if len(s.nums) == 0 {
+		return
+	}
+	order := make([]int32, len(s.keys))
+	for i := range order {
+		order[i] = int32(i) //nolint:gosec // G115: see prepare
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		return compareSeries(s.keys[x].sensor, s.keys[x].attribute, s.keys[y].sensor, s.keys[y].attribute)
+	})
+	s.rank = slices.Grow(s.rank[:0], len(s.keys))[:len(s.keys)]
+	for r, id := range order {
+		s.rank[id] = int32(r) //nolint:gosec // G115: see prepare
+	}
+	s.starts = slices.Grow(s.starts[:0], len(s.keys)+1)[:len(s.keys)+1]
+	clear(s.starts)
+	for _, x := range s.nums {
+		s.starts[s.rank[x.series]+1]++
+	}
+	for i := 1; i < len(s.starts); i++ {
+		s.starts[i] += s.starts[i-1]
+	}
+	s.sorted = slices.Grow(s.sorted[:0], len(s.nums))[:len(s.nums)]
+	next := append([]int(nil), s.starts[:len(s.keys)]...)
+	for _, x := range s.nums {
+		r := s.rank[x.series]
+		s.sorted[next[r]] = x
+		next[r]++
+	}
+	byTime := func(x, y numberAt) int { return cmp.Compare(x.v.TimeUS, y.v.TimeUS) }
+	for r := range s.keys {
+		run := s.sorted[s.starts[r]:s.starts[r+1]]
+		if !slices.IsSortedFunc(run, byTime) {
+			slices.SortStableFunc(run, byTime)
+		}
+	}
+	s.nums, s.sorted = s.sorted, s.nums
+}
+
 // reset drops the references to the batch.
 func (s *writeScratch) reset() {
 	clear(s.nums)
+	clear(s.sorted)
 	clear(s.others)
 	clear(s.blocks)
 	clear(s.packs)
@@ -136,8 +203,7 @@ func (s *writeScratch) pack() {
 		first := nums[i].v
 		j := i + 1
 		for j < len(nums) && j-i < packMaxValues {
-			v := nums[j].v
-			if v.SensorID != first.SensorID || v.AttributeID != first.AttributeID || v.TimeUS-first.TimeUS > packMaxSpanUS {
+			if nums[j].series != nums[i].series || nums[j].v.TimeUS-first.TimeUS > packMaxSpanUS {
 				break
 			}
 			j++
