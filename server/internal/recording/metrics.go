@@ -52,6 +52,23 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) (*metrics, error) {
 			Namespace: "sensocto", Subsystem: "recording", Name: "write_retries_total",
 			Help: "Failed batch writes that were retried.",
 		}, stat(func(s Stats) float64 { return float64(s.Retries) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sensocto", Subsystem: "recording", Name: "retrying",
+			Help: "1 while the last write failed and the recorder retries with backoff, else 0.",
+		}, stat(func(s Stats) float64 {
+			if s.Retrying {
+				return 1
+			}
+			return 0
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sensocto", Subsystem: "recording", Name: "last_flush_lag_seconds",
+			Help: "How long the oldest sample of the last written batch waited between being queued and being committed.",
+		}, stat(func(s Stats) float64 { return s.LastLag.Seconds() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sensocto", Subsystem: "recording", Name: "oldest_queued_age_seconds",
+			Help: "How long the oldest sample waiting to be written has waited (0 when none waits).",
+		}, stat(func(s Stats) float64 { return s.OldestQueuedAge.Seconds() })),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
