@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // bucket accumulates the values of one time bucket.
@@ -270,39 +272,68 @@ func summarisedSQL(table string) string {
 const notSummarised = ` AND NOT (min_value IS NOT NULL AND start_time_us >= ? AND end_time_us < ?
 	AND (start_time_us - ?) / ? = (end_time_us - ?) / ?)`
 
-// bucketSummaries merges summarisedSQL's answer for table into the grid.
-func (r *Recorder) bucketSummaries(ctx context.Context, table string, req HistoryRequest, g *grid, from, to int64) error {
+// summary is one row of summarisedSQL's answer.
+type summary struct {
+	bucket      int64
+	lo, hi, sum float64
+	n           int64
+}
+
+// bucketSummaries runs summarisedSQL for table on its own connection while decode
+// runs on another (the two scans of the same index range overlap on two cores), then
+// merges the summaries into the grid.
+func (r *Recorder) bucketSummaries(ctx context.Context, table string, req HistoryRequest, g *grid, from, to int64, decode func(context.Context) error) error {
+	var sums []summary
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		sums, err = r.summaries(ectx, table, req, g, from, to)
+		return err
+	})
+	eg.Go(func() error { return decode(ectx) })
+	if err := eg.Wait(); err != nil {
+		return err // both sides wrap their errors
+	}
+	for _, x := range sums {
+		g.b[min(max(x.bucket, 0), int64(len(g.b)-1))].merge(x.lo, x.hi, x.sum, uint64(max(x.n, 0)))
+	}
+	return nil
+}
+
+// summaries returns summarisedSQL's answer for table.
+func (r *Recorder) summaries(ctx context.Context, table string, req HistoryRequest, g *grid, from, to int64) ([]summary, error) {
 	lo := max(from, g.lo)
 	rows, err := r.db.SQL.QueryContext(ctx, rebind(r.db.Dialect(), summarisedSQL(table)),
 		g.lo, g.width, req.SensorID, req.AttributeID, lo, to, to, g.lo, g.width, g.lo, g.width)
 	if err != nil {
-		return fmt.Errorf("bucket summaries of %s: %w", table, err)
+		return nil, fmt.Errorf("bucket summaries of %s: %w", table, err)
 	}
 	defer func() { _ = rows.Close() }()
+	out := make([]summary, 0, len(g.b))
 	for rows.Next() {
-		var (
-			i           int64
-			mn, mx, sum float64
-			n           int64
-		)
-		if err := rows.Scan(&i, &mn, &mx, &sum, &n); err != nil {
-			return fmt.Errorf("bucket summaries of %s: %w", table, err)
+		var x summary
+		if err := rows.Scan(&x.bucket, &x.lo, &x.hi, &x.sum, &x.n); err != nil {
+			return nil, fmt.Errorf("bucket summaries of %s: %w", table, err)
 		}
-		g.b[min(max(i, 0), int64(len(g.b)-1))].merge(mn, mx, sum, uint64(max(n, 0)))
+		out = append(out, x)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("bucket summaries of %s: %w", table, err)
+		return nil, fmt.Errorf("bucket summaries of %s: %w", table, err)
 	}
-	return nil
+	return out, nil
 }
 
 // bucketBlocks buckets the recorded blocks of the range: blocks lying in one bucket
 // by their summaries (in SQL), the others streamed and decoded, one block in memory
 // at a time.
 func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
-	if err := r.bucketSummaries(ctx, blocksTable, req, g, from, to); err != nil {
-		return err
-	}
+	return r.bucketSummaries(ctx, blocksTable, req, g, from, to, func(ctx context.Context) error {
+		return r.decodeBlocks(ctx, req, g, from, to)
+	})
+}
+
+// decodeBlocks buckets the samples of the blocks bucketSummaries does not take.
+func (r *Recorder) decodeBlocks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
 	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, samples FROM measurement_blocks
 	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+notSummarised)
 	lo := max(from, g.lo)
@@ -332,9 +363,13 @@ func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid
 // bucketPacks buckets the recorded packs of the range: packs lying in one bucket by
 // their summaries (in SQL), the others streamed and decoded.
 func (r *Recorder) bucketPacks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
-	if err := r.bucketSummaries(ctx, packsTable, req, g, from, to); err != nil {
-		return err
-	}
+	return r.bucketSummaries(ctx, packsTable, req, g, from, to, func(ctx context.Context) error {
+		return r.decodePacks(ctx, req, g, from, to)
+	})
+}
+
+// decodePacks buckets the values of the packs bucketSummaries does not take.
+func (r *Recorder) decodePacks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
 	q := rebind(r.db.Dialect(), `SELECT start_time_us, count, times, numbers FROM measurement_packs
 	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`+notSummarised)
 	lo := max(from, g.lo)

@@ -118,7 +118,13 @@ func (s *sqliteSink) write(ctx context.Context, b *batch, _ time.Time) error {
 	}
 	vals := &rowInserter{ctx: ctx, tx: tx, table: valuesTable, cols: valueColumns}
 	for _, v := range sc.others {
-		if err := vals.add(v.SensorID, v.AttributeID, v.TimeUS, v.ServerTimeUS, int64(v.Kind), nil, v.Payload); err != nil {
+		var num, payload any
+		if v.Kind == KindNumber {
+			num = v.Number
+		} else {
+			payload = v.Payload
+		}
+		if err := vals.add(v.SensorID, v.AttributeID, v.TimeUS, v.ServerTimeUS, int64(v.Kind), num, payload); err != nil {
 			return err
 		}
 	}
