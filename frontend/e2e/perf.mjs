@@ -1,5 +1,7 @@
 // Measures the lobby's main-thread time with 100 live sensor tiles in Chromium.
 //   node e2e/perf.mjs            (builds nothing: needs ../bin/sensocto with the SPA)
+//   PERF_LAYERS=1 counts compositor layers, PERF_TRACE=1 sums main-thread trace events,
+//   PERF_PROFILE=1 lists the JS functions with the most self time (each before measuring).
 // 100 sensors each publish a 250 Hz ECG (blocks every 250 ms), a heart rate and a
 // battery level; the lobby is measured for 10 s with Performance.getMetrics (CDP) at a
 // normal window (tiles scrolled away do not stream) and at a window tall enough to show
@@ -14,6 +16,7 @@ const server = await startServer({ env: { SENSOCTO_AUTH_RATE_LIMIT: '1000' } });
 const browser = await launchBrowser();
 await mkdir(artifactsDir, { recursive: true });
 const results = {};
+const layerCounts = {};
 try {
 	const context = await browser.newContext();
 	await signInAsGuest(context, server.url);
@@ -36,6 +39,7 @@ try {
 	}
 	let stop = false;
 	let published = 0;
+	let failed = 0;
 	const t0 = Date.now() * 1000;
 	const pump = (async () => {
 		for (let k = 0; !stop; k++) {
@@ -71,7 +75,10 @@ try {
 										}
 									]
 								: []
-					}).then(() => published++)
+					}).then(
+						() => published++,
+						() => failed++ // a reset connection under load: counted, not fatal
+					)
 				)
 			);
 			const wait = t0 / 1000 + (k + 1) * 250 - Date.now();
@@ -114,6 +121,7 @@ try {
 				}
 				names[label] = (names[label] ?? 0) + 1;
 			}
+			layerCounts[name] = layers.length;
 			console.log(
 				name,
 				'layers',
@@ -138,12 +146,61 @@ try {
 				if (e.ph !== 'X' || !main || e.tid !== main.tid || e.pid !== main.pid) continue;
 				sums[e.name] = (sums[e.name] ?? 0) + (e.dur ?? 0) / 1000;
 			}
+			const layouts = ev.filter((e) => e.name === 'Layout' && e.ph === 'X' && e.args?.beginData);
+			const objs = layouts.map((e) => e.args.beginData.totalObjects ?? 0);
+			if (process.env.PERF_TRACE === 'layout')
+				for (const e of layouts.slice(0, 6))
+					console.log(
+						name,
+						'layout',
+						Math.round(e.dur / 1000),
+						'ms',
+						JSON.stringify(e.args.beginData),
+						JSON.stringify(e.args.endData?.layoutRoots?.slice(0, 3))
+					);
+			console.log(
+				name,
+				'layouts',
+				layouts.length,
+				'objects per layout (mean, max)',
+				Math.round(objs.reduce((a, b) => a + b, 0) / (objs.length || 1)),
+				Math.max(0, ...objs),
+				'roots per layout (max)',
+				Math.max(0, ...layouts.map((e) => e.args.endData?.layoutRoots?.length ?? 0))
+			);
 			console.log(
 				name,
 				JSON.stringify(
 					Object.entries(sums)
 						.sort((a, b) => b[1] - a[1])
 						.slice(0, 15)
+				)
+			);
+		}
+		if (process.env.PERF_PROFILE) {
+			// Self time per JS function over 3 s (CDP Profiler), the top 20.
+			const pc = await context.newCDPSession(page);
+			await pc.send('Profiler.enable');
+			await pc.send('Profiler.setSamplingInterval', { interval: 200 });
+			await pc.send('Profiler.start');
+			await page.waitForTimeout(3000);
+			const { profile } = await pc.send('Profiler.stop');
+			const dt = {};
+			const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+			for (let i = 0; i < profile.samples.length; i++) {
+				const n = byId.get(profile.samples[i]);
+				const f = n.callFrame;
+				const k = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}:${f.columnNumber}`;
+				dt[k] = (dt[k] ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000;
+			}
+			console.log(
+				name,
+				'profile ms',
+				JSON.stringify(
+					Object.entries(dt)
+						.sort((a, b) => b[1] - a[1])
+						.slice(0, 20)
+						.map(([k, v]) => [k, Math.round(v)])
 				)
 			);
 		}
@@ -195,6 +252,8 @@ try {
 	stop = true;
 	await pump;
 	results.publishedBatches = published;
+	results.failedPublishes = failed;
+	results.layers = layerCounts;
 	results.note = `${N} sensors × (ECG ${RATE} Hz in 4 blocks/s + heart rate + battery at 1 Hz); headless Chromium, --disable-gpu`;
 	console.log(JSON.stringify(results, null, 2));
 	await writeFile(join(artifactsDir, 'perf.json'), JSON.stringify(results, null, 2));

@@ -1,0 +1,82 @@
+// Builds SVG path data for small live charts (lobby tiles) from a Series: the values in a
+// time window scaled into a w × h box. With more samples than pixel columns it draws the
+// min and max of each column (an ECG keeps its R peaks); otherwise a polyline, broken
+// where samples are missing.
+
+/** What the path builder reads of a series (Series implements it). */
+export interface Samples {
+	readonly length: number;
+	indexFrom(t: number): number;
+	timeAt(i: number): number;
+	valueAt(i: number): number;
+}
+
+/** Smallest and largest value from index `first` on; undefined when there is none. */
+export function extent(s: Samples, first: number): { min: number; max: number } | undefined {
+	let min = Infinity;
+	let max = -Infinity;
+	for (let i = first; i < s.length; i++) {
+		const v = s.valueAt(i);
+		if (v < min) min = v;
+		if (v > max) max = v;
+	}
+	return Number.isFinite(min) && Number.isFinite(max) ? { min, max } : undefined;
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * Path data of the samples with time in [start, end] in a w × h box, values lo..hi mapped
+ * bottom to top. A step longer than gapS seconds starts a new segment (polyline only).
+ */
+export function tracePath(
+	s: Samples,
+	start: number,
+	end: number,
+	w: number,
+	h: number,
+	lo: number,
+	hi: number,
+	gapS: number
+): string {
+	const first = s.indexFrom(start);
+	const n = s.length;
+	if (n - first < 1 || !(w > 0) || !(end > start)) return '';
+	const span = hi - lo || 1;
+	const y = (v: number) => r1(h - ((v - lo) / span) * h);
+	const x = (t: number) => ((t - start) / (end - start)) * w;
+	const out: string[] = [];
+	if ((n - first) / w > 2) {
+		// Min and max per pixel column.
+		let col = Math.floor(x(s.timeAt(first)));
+		let cmin = s.valueAt(first);
+		let cmax = cmin;
+		let startCol = true;
+		const flush = () => {
+			out.push(`${startCol ? 'M' : 'L'}${col} ${y(cmax)}`, `L${col} ${y(cmin)}`);
+			startCol = false;
+		};
+		for (let i = first + 1; i < n; i++) {
+			const c = Math.floor(x(s.timeAt(i)));
+			const v = s.valueAt(i);
+			if (c !== col) {
+				flush();
+				col = c;
+				cmin = v;
+				cmax = v;
+			} else {
+				if (v < cmin) cmin = v;
+				if (v > cmax) cmax = v;
+			}
+		}
+		flush();
+	} else {
+		let prev = NaN;
+		for (let i = first; i < n; i++) {
+			const t = s.timeAt(i);
+			out.push(`${i === first || t - prev > gapS ? 'M' : 'L'}${r1(x(t))} ${y(s.valueAt(i))}`);
+			prev = t;
+		}
+	}
+	return out.join('');
+}
