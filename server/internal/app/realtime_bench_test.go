@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/rpc"
 )
 
 // benchServer starts the app on loopback for a benchmark and returns its URL and a
@@ -101,7 +104,7 @@ func BenchmarkBarePublishLoopback(b *testing.B) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(sensoctov1connect.NewSensorServiceHandler(bareSensors{}))
+	mux.Handle(sensoctov1connect.NewSensorServiceHandler(bareSensors{}, connect.WithCompressMinBytes(rpc.CompressMinBytes))) // as the app
 	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols), ReadHeaderTimeout: time.Minute}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
