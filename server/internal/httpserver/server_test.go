@@ -241,7 +241,8 @@ func TestDebugListenerServesProfilerUntilShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
-	if _, err := client.Get("http://" + debugAddr + "/debug/pprof/"); err == nil {
+	if res, err := client.Get("http://" + debugAddr + "/debug/pprof/"); err == nil {
+		res.Body.Close()
 		t.Error("debug listener still answers after shutdown")
 	}
 }
