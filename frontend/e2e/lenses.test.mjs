@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { artifactsDir, launchBrowser, signInAsGuest, startServer, waitFor } from './server.mjs';
+import {
+	artifactsDir,
+	launchBrowser,
+	signInAsGuest,
+	startServer,
+	waitFor,
+	rpcAs
+} from './server.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -87,14 +94,7 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 test('a lens panel reports focus by click and keyboard, and hover, like a tile', async () => {
 	const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
 	await signInAsGuest(context, server.url);
-	const rpc = async (method, data) => {
-		const res = await context.request.post(`${server.url}/sensocto.v1.${method}`, {
-			headers: { 'Content-Type': 'application/json' },
-			data
-		});
-		assert.ok(res.ok(), `${method}: ${res.status()} ${await res.text()}`);
-		return res.json();
-	};
+	const rpc = rpcAs(context, server.url);
 	const ids = ['lens-focus-a', 'lens-focus-b'];
 	for (const [i, id] of ids.entries()) {
 		await rpc('SensorService/RegisterSensor', {

@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { artifactsDir, launchBrowser, signInAsGuest, startServer, waitFor } from './server.mjs';
+import {
+	artifactsDir,
+	launchBrowser,
+	signInAsGuest,
+	startServer,
+	waitFor,
+	rpcAs
+} from './server.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -31,14 +38,7 @@ async function guest(init) {
 	const page = await context.newPage();
 	const errors = [];
 	page.on('pageerror', (err) => errors.push(err));
-	const rpc = async (method, data) => {
-		const res = await context.request.post(`${server.url}/sensocto.v1.${method}`, {
-			headers: { 'Content-Type': 'application/json' },
-			data
-		});
-		assert.ok(res.ok(), `${method}: ${res.status()} ${await res.text()}`);
-		return res.json();
-	};
+	const rpc = rpcAs(context, server.url);
 	/** The attribute's values the server holds for this sensor (GetHistory, last 10 min). */
 	const history = async (sensorId, attributeId) => {
 		const now = Date.now() * 1000;

@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { artifactsDir, launchBrowser, signInAsGuest, startServer, waitFor } from './server.mjs';
+import {
+	artifactsDir,
+	launchBrowser,
+	signInAsGuest,
+	startServer,
+	waitFor,
+	rpcAs
+} from './server.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -30,14 +37,7 @@ async function guest() {
 	const page = await context.newPage();
 	const errors = [];
 	page.on('pageerror', (err) => errors.push(err));
-	const rpc = async (method, data) => {
-		const res = await context.request.post(`${server.url}/sensocto.v1.${method}`, {
-			headers: { 'Content-Type': 'application/json' },
-			data
-		});
-		assert.ok(res.ok(), `${method}: ${res.status()} ${await res.text()}`);
-		return res.json();
-	};
+	const rpc = rpcAs(context, server.url);
 	return { context, page, errors, rpc };
 }
 

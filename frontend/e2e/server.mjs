@@ -139,6 +139,24 @@ export async function signInAsGuest(context, url) {
 	return res.json();
 }
 
+/**
+ * Returns a function calling the API as the browser context's user (its cookie jar):
+ * `rpc('SensorService/GetHistory', {...})` posts JSON and returns the answer, or throws
+ * naming the method and status.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url server URL
+ */
+export function rpcAs(context, url) {
+	return async (/** @type {string} */ method, /** @type {unknown} */ data) => {
+		const res = await context.request.post(`${url}/sensocto.v1.${method}`, {
+			headers: { 'Content-Type': 'application/json' },
+			data
+		});
+		if (!res.ok()) throw new Error(`${method}: ${res.status()} ${await res.text()}`);
+		return res.json();
+	};
+}
+
 /** Launches the system Chromium (never a downloaded browser). */
 export function launchBrowser() {
 	return chromium.launch({

@@ -66,6 +66,13 @@ func BenchmarkPublishLoopback(b *testing.B) {
 	if _, err := c.RegisterSensor(b.Context(), &sensoctov1.RegisterSensorRequest{SensorId: id}); err != nil {
 		b.Fatal(err)
 	}
+	publishParallel(b, c, id)
+}
+
+// publishParallel publishes batches of 10 measurements to sensor id from 16 goroutines
+// per core and reports calls/s.
+func publishParallel(b *testing.B, c sensoctov1connect.SensorServiceClient, id string) {
+	b.Helper()
 	req := &sensoctov1.PublishRequest{SensorId: id}
 	for i := range 10 {
 		req.Measurements = append(req.Measurements, num("value", int64(i+1), 1))
@@ -111,19 +118,5 @@ func BenchmarkBarePublishLoopback(b *testing.B) {
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Close() })
 	c := sensoctov1connect.NewSensorServiceClient(h2cClient(), "http://"+ln.Addr().String())
-	req := &sensoctov1.PublishRequest{SensorId: "bare"}
-	for i := range 10 {
-		req.Measurements = append(req.Measurements, num("value", int64(i+1), 1))
-	}
-	b.SetParallelism(16)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Publish(b.Context(), req); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	publishParallel(b, c, "bare")
 }
