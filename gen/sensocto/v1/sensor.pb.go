@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1343,6 +1344,7 @@ type HistoryPoint struct {
 	//	*HistoryPoint_Quaternion
 	//	*HistoryPoint_Geo
 	//	*HistoryPoint_Text
+	//	*HistoryPoint_StructValue
 	Value isHistoryPoint_Value `protobuf_oneof:"value"`
 	// Smallest number in the bucket (downsampled numbers only).
 	Min float64 `protobuf:"fixed64,7,opt,name=min,proto3" json:"min,omitempty"`
@@ -1443,6 +1445,15 @@ func (x *HistoryPoint) GetText() string {
 	return ""
 }
 
+func (x *HistoryPoint) GetStructValue() *structpb.Struct {
+	if x != nil {
+		if x, ok := x.Value.(*HistoryPoint_StructValue); ok {
+			return x.StructValue
+		}
+	}
+	return nil
+}
+
 func (x *HistoryPoint) GetMin() float64 {
 	if x != nil {
 		return x.Min
@@ -1493,6 +1504,11 @@ type HistoryPoint_Text struct {
 	Text string `protobuf:"bytes,6,opt,name=text,proto3,oneof"`
 }
 
+type HistoryPoint_StructValue struct {
+	// A structured value (battery {level, charging}, hrv {rmssd, sdnn}…).
+	StructValue *structpb.Struct `protobuf:"bytes,10,opt,name=struct_value,json=structValue,proto3,oneof"`
+}
+
 func (*HistoryPoint_Number) isHistoryPoint_Value() {}
 
 func (*HistoryPoint_Vector3) isHistoryPoint_Value() {}
@@ -1502,6 +1518,8 @@ func (*HistoryPoint_Quaternion) isHistoryPoint_Value() {}
 func (*HistoryPoint_Geo) isHistoryPoint_Value() {}
 
 func (*HistoryPoint_Text) isHistoryPoint_Value() {}
+
+func (*HistoryPoint_StructValue) isHistoryPoint_Value() {}
 
 // GetHistoryResponse is the answer.
 type GetHistoryResponse struct {
@@ -2130,7 +2148,7 @@ var File_sensocto_v1_sensor_proto protoreflect.FileDescriptor
 
 const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\n" +
-	"\x18sensocto/v1/sensor.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sensocto/v1/common.proto\"\xfc\x01\n" +
+	"\x18sensocto/v1/sensor.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sensocto/v1/common.proto\"\xfc\x01\n" +
 	"\tAttribute\x12J\n" +
 	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12G\n" +
 	"\x0eattribute_type\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^([a-z][a-z0-9_]{0,31})?$R\rattributeType\x12\x1b\n" +
@@ -2229,7 +2247,7 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12\x10\n" +
 	"\x03raw\x18\a \x01(\bR\x03raw:j\xbaHg\x1ae\n" +
-	"\x11get_history.range\x12\"to_us must be greater than from_us\x1a,this.to_us == 0 || this.to_us > this.from_us\"\xb5\x02\n" +
+	"\x11get_history.range\x12\"to_us must be greater than from_us\x1a,this.to_us == 0 || this.to_us > this.from_us\"\xf3\x02\n" +
 	"\fHistoryPoint\x12\x17\n" +
 	"\atime_us\x18\x01 \x01(\x03R\x06timeUs\x12\x18\n" +
 	"\x06number\x18\x02 \x01(\x01H\x00R\x06number\x120\n" +
@@ -2238,7 +2256,9 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"quaternion\x18\x04 \x01(\v2\x17.sensocto.v1.QuaternionH\x00R\n" +
 	"quaternion\x12,\n" +
 	"\x03geo\x18\x05 \x01(\v2\x18.sensocto.v1.GeoPositionH\x00R\x03geo\x12\x14\n" +
-	"\x04text\x18\x06 \x01(\tH\x00R\x04text\x12\x10\n" +
+	"\x04text\x18\x06 \x01(\tH\x00R\x04text\x12<\n" +
+	"\fstruct_value\x18\n" +
+	" \x01(\v2\x17.google.protobuf.StructH\x00R\vstructValue\x12\x10\n" +
 	"\x03min\x18\a \x01(\x01R\x03min\x12\x10\n" +
 	"\x03max\x18\b \x01(\x01R\x03max\x12\x14\n" +
 	"\x05count\x18\t \x01(\rR\x05countB\a\n" +
@@ -2365,6 +2385,7 @@ var file_sensocto_v1_sensor_proto_goTypes = []any{
 	(*Vector3)(nil),                   // 36: sensocto.v1.Vector3
 	(*Quaternion)(nil),                // 37: sensocto.v1.Quaternion
 	(*GeoPosition)(nil),               // 38: sensocto.v1.GeoPosition
+	(*structpb.Struct)(nil),           // 39: google.protobuf.Struct
 }
 var file_sensocto_v1_sensor_proto_depIdxs = []int32{
 	0,  // 0: sensocto.v1.Sensor.visibility:type_name -> sensocto.v1.Visibility
@@ -2395,40 +2416,41 @@ var file_sensocto_v1_sensor_proto_depIdxs = []int32{
 	36, // 25: sensocto.v1.HistoryPoint.vector3:type_name -> sensocto.v1.Vector3
 	37, // 26: sensocto.v1.HistoryPoint.quaternion:type_name -> sensocto.v1.Quaternion
 	38, // 27: sensocto.v1.HistoryPoint.geo:type_name -> sensocto.v1.GeoPosition
-	18, // 28: sensocto.v1.GetHistoryResponse.points:type_name -> sensocto.v1.HistoryPoint
-	3,  // 29: sensocto.v1.ListSensorsResponse.sensors:type_name -> sensocto.v1.Sensor
-	3,  // 30: sensocto.v1.GetSensorResponse.sensor:type_name -> sensocto.v1.Sensor
-	0,  // 31: sensocto.v1.UpdateSensorRequest.visibility:type_name -> sensocto.v1.Visibility
-	3,  // 32: sensocto.v1.UpdateSensorResponse.sensor:type_name -> sensocto.v1.Sensor
-	30, // 33: sensocto.v1.SetRecordingRequest.retention:type_name -> google.protobuf.Duration
-	3,  // 34: sensocto.v1.SetRecordingResponse.sensor:type_name -> sensocto.v1.Sensor
-	4,  // 35: sensocto.v1.SensorService.RegisterSensor:input_type -> sensocto.v1.RegisterSensorRequest
-	6,  // 36: sensocto.v1.SensorService.Publish:input_type -> sensocto.v1.PublishRequest
-	8,  // 37: sensocto.v1.SensorService.Stream:input_type -> sensocto.v1.StreamRequest
-	11, // 38: sensocto.v1.SensorService.WatchBackpressure:input_type -> sensocto.v1.WatchBackpressureRequest
-	13, // 39: sensocto.v1.SensorService.Watch:input_type -> sensocto.v1.WatchRequest
-	17, // 40: sensocto.v1.SensorService.GetHistory:input_type -> sensocto.v1.GetHistoryRequest
-	20, // 41: sensocto.v1.SensorService.ListSensors:input_type -> sensocto.v1.ListSensorsRequest
-	22, // 42: sensocto.v1.SensorService.GetSensor:input_type -> sensocto.v1.GetSensorRequest
-	24, // 43: sensocto.v1.SensorService.UpdateSensor:input_type -> sensocto.v1.UpdateSensorRequest
-	26, // 44: sensocto.v1.SensorService.DeleteSensor:input_type -> sensocto.v1.DeleteSensorRequest
-	28, // 45: sensocto.v1.SensorService.SetRecording:input_type -> sensocto.v1.SetRecordingRequest
-	5,  // 46: sensocto.v1.SensorService.RegisterSensor:output_type -> sensocto.v1.RegisterSensorResponse
-	7,  // 47: sensocto.v1.SensorService.Publish:output_type -> sensocto.v1.PublishResponse
-	10, // 48: sensocto.v1.SensorService.Stream:output_type -> sensocto.v1.StreamResponse
-	12, // 49: sensocto.v1.SensorService.WatchBackpressure:output_type -> sensocto.v1.WatchBackpressureResponse
-	16, // 50: sensocto.v1.SensorService.Watch:output_type -> sensocto.v1.WatchResponse
-	19, // 51: sensocto.v1.SensorService.GetHistory:output_type -> sensocto.v1.GetHistoryResponse
-	21, // 52: sensocto.v1.SensorService.ListSensors:output_type -> sensocto.v1.ListSensorsResponse
-	23, // 53: sensocto.v1.SensorService.GetSensor:output_type -> sensocto.v1.GetSensorResponse
-	25, // 54: sensocto.v1.SensorService.UpdateSensor:output_type -> sensocto.v1.UpdateSensorResponse
-	27, // 55: sensocto.v1.SensorService.DeleteSensor:output_type -> sensocto.v1.DeleteSensorResponse
-	29, // 56: sensocto.v1.SensorService.SetRecording:output_type -> sensocto.v1.SetRecordingResponse
-	46, // [46:57] is the sub-list for method output_type
-	35, // [35:46] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	39, // 28: sensocto.v1.HistoryPoint.struct_value:type_name -> google.protobuf.Struct
+	18, // 29: sensocto.v1.GetHistoryResponse.points:type_name -> sensocto.v1.HistoryPoint
+	3,  // 30: sensocto.v1.ListSensorsResponse.sensors:type_name -> sensocto.v1.Sensor
+	3,  // 31: sensocto.v1.GetSensorResponse.sensor:type_name -> sensocto.v1.Sensor
+	0,  // 32: sensocto.v1.UpdateSensorRequest.visibility:type_name -> sensocto.v1.Visibility
+	3,  // 33: sensocto.v1.UpdateSensorResponse.sensor:type_name -> sensocto.v1.Sensor
+	30, // 34: sensocto.v1.SetRecordingRequest.retention:type_name -> google.protobuf.Duration
+	3,  // 35: sensocto.v1.SetRecordingResponse.sensor:type_name -> sensocto.v1.Sensor
+	4,  // 36: sensocto.v1.SensorService.RegisterSensor:input_type -> sensocto.v1.RegisterSensorRequest
+	6,  // 37: sensocto.v1.SensorService.Publish:input_type -> sensocto.v1.PublishRequest
+	8,  // 38: sensocto.v1.SensorService.Stream:input_type -> sensocto.v1.StreamRequest
+	11, // 39: sensocto.v1.SensorService.WatchBackpressure:input_type -> sensocto.v1.WatchBackpressureRequest
+	13, // 40: sensocto.v1.SensorService.Watch:input_type -> sensocto.v1.WatchRequest
+	17, // 41: sensocto.v1.SensorService.GetHistory:input_type -> sensocto.v1.GetHistoryRequest
+	20, // 42: sensocto.v1.SensorService.ListSensors:input_type -> sensocto.v1.ListSensorsRequest
+	22, // 43: sensocto.v1.SensorService.GetSensor:input_type -> sensocto.v1.GetSensorRequest
+	24, // 44: sensocto.v1.SensorService.UpdateSensor:input_type -> sensocto.v1.UpdateSensorRequest
+	26, // 45: sensocto.v1.SensorService.DeleteSensor:input_type -> sensocto.v1.DeleteSensorRequest
+	28, // 46: sensocto.v1.SensorService.SetRecording:input_type -> sensocto.v1.SetRecordingRequest
+	5,  // 47: sensocto.v1.SensorService.RegisterSensor:output_type -> sensocto.v1.RegisterSensorResponse
+	7,  // 48: sensocto.v1.SensorService.Publish:output_type -> sensocto.v1.PublishResponse
+	10, // 49: sensocto.v1.SensorService.Stream:output_type -> sensocto.v1.StreamResponse
+	12, // 50: sensocto.v1.SensorService.WatchBackpressure:output_type -> sensocto.v1.WatchBackpressureResponse
+	16, // 51: sensocto.v1.SensorService.Watch:output_type -> sensocto.v1.WatchResponse
+	19, // 52: sensocto.v1.SensorService.GetHistory:output_type -> sensocto.v1.GetHistoryResponse
+	21, // 53: sensocto.v1.SensorService.ListSensors:output_type -> sensocto.v1.ListSensorsResponse
+	23, // 54: sensocto.v1.SensorService.GetSensor:output_type -> sensocto.v1.GetSensorResponse
+	25, // 55: sensocto.v1.SensorService.UpdateSensor:output_type -> sensocto.v1.UpdateSensorResponse
+	27, // 56: sensocto.v1.SensorService.DeleteSensor:output_type -> sensocto.v1.DeleteSensorResponse
+	29, // 57: sensocto.v1.SensorService.SetRecording:output_type -> sensocto.v1.SetRecordingResponse
+	47, // [47:58] is the sub-list for method output_type
+	36, // [36:47] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_sensocto_v1_sensor_proto_init() }
@@ -2447,6 +2469,7 @@ func file_sensocto_v1_sensor_proto_init() {
 		(*HistoryPoint_Quaternion)(nil),
 		(*HistoryPoint_Geo)(nil),
 		(*HistoryPoint_Text)(nil),
+		(*HistoryPoint_StructValue)(nil),
 	}
 	file_sensocto_v1_sensor_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}

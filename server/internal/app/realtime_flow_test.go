@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
@@ -542,5 +543,35 @@ func TestWatchFollowsItsOwnTabsAttention(t *testing.T) {
 	}
 	if o > 3 {
 		t.Errorf("other tab's watch: %d values in %d deliveries, want them coalesced at the LOW window", n, o)
+	}
+}
+
+// TestHistoryKeepsStructuredValues: a structured value (battery {level, charging})
+// comes back from GetHistory as that structure.
+func TestHistoryKeepsStructuredValues(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	c := rtProtocols(srv.url, signInGuest(t, srv.url))["connect"]
+	id := newSensorID("struct")
+	register(t, c.sensors, id, &sensoctov1.Attribute{AttributeId: "battery", AttributeType: "battery"})
+	st, err := structpb.NewStruct(map[string]any{"level": 70.5, "charging": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{
+		{AttributeId: "battery", TimeUs: 1_700_000_000_000_000, Value: &sensoctov1.Measurement_StructValue{StructValue: st}},
+	}}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	h, err := c.sensors.GetHistory(t.Context(), &sensoctov1.GetHistoryRequest{SensorId: id, AttributeId: "battery"})
+	if err != nil {
+		t.Fatalf("GetHistory: %v", err)
+	}
+	if len(h.GetPoints()) != 1 {
+		t.Fatalf("%d points, want 1", len(h.GetPoints()))
+	}
+	got := h.GetPoints()[0].GetStructValue().AsMap()
+	if got["level"] != 70.5 || got["charging"] != true {
+		t.Errorf("history value %v, want level 70.5 and charging", got)
 	}
 }

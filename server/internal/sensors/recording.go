@@ -229,8 +229,7 @@ func appendPayload(b []byte, v *hub.Value) []byte {
 	return append(b, "null"...)
 }
 
-// decodePayload turns a recorded payload back into a hub value (struct values come
-// back without their content: history carries none).
+// decodePayload turns a recorded payload back into a hub value.
 func decodePayload(k hub.Kind, p []byte) hub.Value {
 	var f struct {
 		X, Y, Z, W          float64
@@ -245,6 +244,8 @@ func decodePayload(k hub.Kind, p []byte) hub.Value {
 		var t string
 		_ = json.Unmarshal(p, &t)
 		return hub.Text(t)
+	case hub.KindStruct:
+		return decodeStruct(p)
 	default:
 		return hub.Value{Kind: k}
 	}
@@ -330,3 +331,21 @@ func (s *Service) CheckExport(ctx context.Context, v auth.Viewer, id string) err
 }
 
 var errScopeExport = apperr.PermissionDenied("this token's scope does not allow reading recorded data")
+
+// decodeStruct turns a recorded struct payload (its JSON) back into a struct value;
+// one that does not decode reads as an empty struct.
+func decodeStruct(p []byte) hub.Value {
+	var st structpb.Struct
+	if protojson.Unmarshal(p, &st) != nil {
+		st.Reset()
+	}
+	enc, err := proto.Marshal(&st)
+	if err != nil {
+		enc = nil
+	}
+	keys := make([]string, 0, len(st.GetFields()))
+	for k := range st.GetFields() {
+		keys = append(keys, k)
+	}
+	return hub.StructValue(hub.Struct{Keys: keys, Encoded: enc})
+}

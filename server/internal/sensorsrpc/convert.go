@@ -131,11 +131,19 @@ func setValue(m *sensoctov1.Measurement, v *hub.Value) {
 	case hub.KindText:
 		m.Value = &sensoctov1.Measurement_Text{Text: v.Ext.Text}
 	case hub.KindStruct:
-		st := new(structpb.Struct)
-		if proto.Unmarshal(v.Ext.Struct.Encoded, st) == nil {
+		if st := decodeStruct(v); st != nil {
 			m.Value = &sensoctov1.Measurement_StructValue{StructValue: st}
 		}
 	}
+}
+
+// decodeStruct returns the fields of a struct value, nil when they cannot be decoded.
+func decodeStruct(v *hub.Value) *structpb.Struct {
+	st := new(structpb.Struct)
+	if proto.Unmarshal(v.Ext.Struct.Encoded, st) != nil {
+		return nil
+	}
+	return st
 }
 
 func toGeo(v *hub.Value) *sensoctov1.GeoPosition {

@@ -160,6 +160,10 @@ func (h *Handler) GetHistory(ctx context.Context, req *sensoctov1.GetHistoryRequ
 			p.Value = &sensoctov1.HistoryPoint_Geo{Geo: toGeo(&b.Value)}
 		case hub.KindText:
 			p.Value = &sensoctov1.HistoryPoint_Text{Text: b.Value.Ext.Text}
+		case hub.KindStruct:
+			if st := decodeStruct(&b.Value); st != nil {
+				p.Value = &sensoctov1.HistoryPoint_StructValue{StructValue: st}
+			}
 		}
 		out.Points[i] = p
 	}
