@@ -135,8 +135,9 @@ test('simulation → live lobby → ECG lens → attention falls off screen → 
 		const tiles = page.getByTestId('sensor-tile');
 		await waitFor(async () => (await tiles.count()) >= 5, { timeoutMs: 20_000, what: '5 tiles' });
 		const value = page.locator('[data-testid="attr-value"][data-attribute="ecg"]').first();
-		await waitFor(async () => /\d/.test((await value.textContent()) ?? ''), {
-			what: 'an ECG value'
+		// A number with its unit (a waveform's latest sample is a number like any other).
+		await waitFor(async () => /\d\s*mV/.test((await value.textContent()) ?? ''), {
+			what: 'an ECG value in mV'
 		});
 		const before = await value.textContent();
 		await waitFor(async () => (await value.textContent()) !== before, {
