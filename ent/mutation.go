@@ -8334,39 +8334,41 @@ func (m *TokenMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *uuid.UUID
-	created_at            *time.Time
-	updated_at            *time.Time
-	email                 *string
-	display_name          *string
-	password_hash         *string
-	oidc_issuer           *string
-	oidc_subject          *string
-	is_guest              *bool
-	guest_expires_at      *time.Time
-	preferences           *map[string]interface{}
-	last_seen_at          *time.Time
-	clearedFields         map[string]struct{}
-	tokens                map[uuid.UUID]struct{}
-	removedtokens         map[uuid.UUID]struct{}
-	clearedtokens         bool
-	sensors               map[string]struct{}
-	removedsensors        map[string]struct{}
-	clearedsensors        bool
-	owned_rooms           map[uuid.UUID]struct{}
-	removedowned_rooms    map[uuid.UUID]struct{}
-	clearedowned_rooms    bool
-	memberships           map[uuid.UUID]struct{}
-	removedmemberships    map[uuid.UUID]struct{}
-	clearedmemberships    bool
-	simulator_runs        map[uuid.UUID]struct{}
-	removedsimulator_runs map[uuid.UUID]struct{}
-	clearedsimulator_runs bool
-	done                  bool
-	oldValue              func(context.Context) (*User, error)
-	predicates            []predicate.User
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	email                  *string
+	display_name           *string
+	password_hash          *string
+	oidc_issuer            *string
+	oidc_subject           *string
+	is_guest               *bool
+	guest_expires_at       *time.Time
+	preferences            *map[string]interface{}
+	preferences_version    *int64
+	addpreferences_version *int64
+	last_seen_at           *time.Time
+	clearedFields          map[string]struct{}
+	tokens                 map[uuid.UUID]struct{}
+	removedtokens          map[uuid.UUID]struct{}
+	clearedtokens          bool
+	sensors                map[string]struct{}
+	removedsensors         map[string]struct{}
+	clearedsensors         bool
+	owned_rooms            map[uuid.UUID]struct{}
+	removedowned_rooms     map[uuid.UUID]struct{}
+	clearedowned_rooms     bool
+	memberships            map[uuid.UUID]struct{}
+	removedmemberships     map[uuid.UUID]struct{}
+	clearedmemberships     bool
+	simulator_runs         map[uuid.UUID]struct{}
+	removedsimulator_runs  map[uuid.UUID]struct{}
+	clearedsimulator_runs  bool
+	done                   bool
+	oldValue               func(context.Context) (*User, error)
+	predicates             []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -8898,6 +8900,62 @@ func (m *UserMutation) ResetPreferences() {
 	m.preferences = nil
 }
 
+// SetPreferencesVersion sets the "preferences_version" field.
+func (m *UserMutation) SetPreferencesVersion(i int64) {
+	m.preferences_version = &i
+	m.addpreferences_version = nil
+}
+
+// PreferencesVersion returns the value of the "preferences_version" field in the mutation.
+func (m *UserMutation) PreferencesVersion() (r int64, exists bool) {
+	v := m.preferences_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreferencesVersion returns the old "preferences_version" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPreferencesVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreferencesVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreferencesVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreferencesVersion: %w", err)
+	}
+	return oldValue.PreferencesVersion, nil
+}
+
+// AddPreferencesVersion adds i to the "preferences_version" field.
+func (m *UserMutation) AddPreferencesVersion(i int64) {
+	if m.addpreferences_version != nil {
+		*m.addpreferences_version += i
+	} else {
+		m.addpreferences_version = &i
+	}
+}
+
+// AddedPreferencesVersion returns the value that was added to the "preferences_version" field in this mutation.
+func (m *UserMutation) AddedPreferencesVersion() (r int64, exists bool) {
+	v := m.addpreferences_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPreferencesVersion resets all changes to the "preferences_version" field.
+func (m *UserMutation) ResetPreferencesVersion() {
+	m.preferences_version = nil
+	m.addpreferences_version = nil
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (m *UserMutation) SetLastSeenAt(t time.Time) {
 	m.last_seen_at = &t
@@ -9251,7 +9309,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -9281,6 +9339,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.preferences != nil {
 		fields = append(fields, user.FieldPreferences)
+	}
+	if m.preferences_version != nil {
+		fields = append(fields, user.FieldPreferencesVersion)
 	}
 	if m.last_seen_at != nil {
 		fields = append(fields, user.FieldLastSeenAt)
@@ -9313,6 +9374,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.GuestExpiresAt()
 	case user.FieldPreferences:
 		return m.Preferences()
+	case user.FieldPreferencesVersion:
+		return m.PreferencesVersion()
 	case user.FieldLastSeenAt:
 		return m.LastSeenAt()
 	}
@@ -9344,6 +9407,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldGuestExpiresAt(ctx)
 	case user.FieldPreferences:
 		return m.OldPreferences(ctx)
+	case user.FieldPreferencesVersion:
+		return m.OldPreferencesVersion(ctx)
 	case user.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	}
@@ -9425,6 +9490,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPreferences(v)
 		return nil
+	case user.FieldPreferencesVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreferencesVersion(v)
+		return nil
 	case user.FieldLastSeenAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -9439,13 +9511,21 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addpreferences_version != nil {
+		fields = append(fields, user.FieldPreferencesVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldPreferencesVersion:
+		return m.AddedPreferencesVersion()
+	}
 	return nil, false
 }
 
@@ -9454,6 +9534,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldPreferencesVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPreferencesVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -9549,6 +9636,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldPreferences:
 		m.ResetPreferences()
+		return nil
+	case user.FieldPreferencesVersion:
+		m.ResetPreferencesVersion()
 		return nil
 	case user.FieldLastSeenAt:
 		m.ResetLastSeenAt()

@@ -520,6 +520,12 @@ func init() {
 	userDescPreferences := userFields[7].Descriptor()
 	// user.DefaultPreferences holds the default value on creation for the preferences field.
 	user.DefaultPreferences = userDescPreferences.Default.(map[string]interface{})
+	// userDescPreferencesVersion is the schema descriptor for preferences_version field.
+	userDescPreferencesVersion := userFields[8].Descriptor()
+	// user.DefaultPreferencesVersion holds the default value on creation for the preferences_version field.
+	user.DefaultPreferencesVersion = userDescPreferencesVersion.Default.(int64)
+	// user.PreferencesVersionValidator is a validator for the "preferences_version" field. It is called by the builders before save.
+	user.PreferencesVersionValidator = userDescPreferencesVersion.Validators[0].(func(int64) error)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

@@ -39,6 +39,8 @@ type User struct {
 	GuestExpiresAt *time.Time `json:"guest_expires_at,omitempty"`
 	// Free-form UI preferences (locale, per-room view mode, ...).
 	Preferences map[string]interface{} `json:"preferences,omitempty"`
+	// Bumped by every change of preferences, for compare-and-set updates.
+	PreferencesVersion int64 `json:"preferences_version,omitempty"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -118,6 +120,8 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case user.FieldIsGuest:
 			values[i] = new(sql.NullBool)
+		case user.FieldPreferencesVersion:
+			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldDisplayName, user.FieldPasswordHash, user.FieldOidcIssuer, user.FieldOidcSubject:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldGuestExpiresAt, user.FieldLastSeenAt:
@@ -211,6 +215,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Preferences); err != nil {
 					return fmt.Errorf("unmarshal field preferences: %w", err)
 				}
+			}
+		case user.FieldPreferencesVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field preferences_version", values[i])
+			} else if value.Valid {
+				_m.PreferencesVersion = value.Int64
 			}
 		case user.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -316,6 +326,9 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("preferences=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Preferences))
+	builder.WriteString(", ")
+	builder.WriteString("preferences_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PreferencesVersion))
 	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")

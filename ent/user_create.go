@@ -153,6 +153,20 @@ func (_c *UserCreate) SetPreferences(v map[string]interface{}) *UserCreate {
 	return _c
 }
 
+// SetPreferencesVersion sets the "preferences_version" field.
+func (_c *UserCreate) SetPreferencesVersion(v int64) *UserCreate {
+	_c.mutation.SetPreferencesVersion(v)
+	return _c
+}
+
+// SetNillablePreferencesVersion sets the "preferences_version" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePreferencesVersion(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetPreferencesVersion(*v)
+	}
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *UserCreate) SetLastSeenAt(v time.Time) *UserCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -307,6 +321,10 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultPreferences
 		_c.mutation.SetPreferences(v)
 	}
+	if _, ok := _c.mutation.PreferencesVersion(); !ok {
+		v := user.DefaultPreferencesVersion
+		_c.mutation.SetPreferencesVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := user.DefaultID()
 		_c.mutation.SetID(v)
@@ -349,6 +367,14 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.Preferences(); !ok {
 		return &ValidationError{Name: "preferences", err: errors.New(`ent: missing required field "User.preferences"`)}
+	}
+	if _, ok := _c.mutation.PreferencesVersion(); !ok {
+		return &ValidationError{Name: "preferences_version", err: errors.New(`ent: missing required field "User.preferences_version"`)}
+	}
+	if v, ok := _c.mutation.PreferencesVersion(); ok {
+		if err := user.PreferencesVersionValidator(v); err != nil {
+			return &ValidationError{Name: "preferences_version", err: fmt.Errorf(`ent: validator failed for field "User.preferences_version": %w`, err)}
+		}
 	}
 	return nil
 }
@@ -425,6 +451,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Preferences(); ok {
 		_spec.SetField(user.FieldPreferences, field.TypeJSON, value)
 		_node.Preferences = value
+	}
+	if value, ok := _c.mutation.PreferencesVersion(); ok {
+		_spec.SetField(user.FieldPreferencesVersion, field.TypeInt64, value)
+		_node.PreferencesVersion = value
 	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
@@ -700,6 +730,24 @@ func (u *UserUpsert) UpdatePreferences() *UserUpsert {
 	return u
 }
 
+// SetPreferencesVersion sets the "preferences_version" field.
+func (u *UserUpsert) SetPreferencesVersion(v int64) *UserUpsert {
+	u.Set(user.FieldPreferencesVersion, v)
+	return u
+}
+
+// UpdatePreferencesVersion sets the "preferences_version" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePreferencesVersion() *UserUpsert {
+	u.SetExcluded(user.FieldPreferencesVersion)
+	return u
+}
+
+// AddPreferencesVersion adds v to the "preferences_version" field.
+func (u *UserUpsert) AddPreferencesVersion(v int64) *UserUpsert {
+	u.Add(user.FieldPreferencesVersion, v)
+	return u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (u *UserUpsert) SetLastSeenAt(v time.Time) *UserUpsert {
 	u.Set(user.FieldLastSeenAt, v)
@@ -927,6 +975,27 @@ func (u *UserUpsertOne) SetPreferences(v map[string]interface{}) *UserUpsertOne 
 func (u *UserUpsertOne) UpdatePreferences() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdatePreferences()
+	})
+}
+
+// SetPreferencesVersion sets the "preferences_version" field.
+func (u *UserUpsertOne) SetPreferencesVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPreferencesVersion(v)
+	})
+}
+
+// AddPreferencesVersion adds v to the "preferences_version" field.
+func (u *UserUpsertOne) AddPreferencesVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddPreferencesVersion(v)
+	})
+}
+
+// UpdatePreferencesVersion sets the "preferences_version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePreferencesVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePreferencesVersion()
 	})
 }
 
@@ -1327,6 +1396,27 @@ func (u *UserUpsertBulk) SetPreferences(v map[string]interface{}) *UserUpsertBul
 func (u *UserUpsertBulk) UpdatePreferences() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdatePreferences()
+	})
+}
+
+// SetPreferencesVersion sets the "preferences_version" field.
+func (u *UserUpsertBulk) SetPreferencesVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPreferencesVersion(v)
+	})
+}
+
+// AddPreferencesVersion adds v to the "preferences_version" field.
+func (u *UserUpsertBulk) AddPreferencesVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddPreferencesVersion(v)
+	})
+}
+
+// UpdatePreferencesVersion sets the "preferences_version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePreferencesVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePreferencesVersion()
 	})
 }
 

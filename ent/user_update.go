@@ -175,6 +175,27 @@ func (_u *UserUpdate) SetPreferences(v map[string]interface{}) *UserUpdate {
 	return _u
 }
 
+// SetPreferencesVersion sets the "preferences_version" field.
+func (_u *UserUpdate) SetPreferencesVersion(v int64) *UserUpdate {
+	_u.mutation.ResetPreferencesVersion()
+	_u.mutation.SetPreferencesVersion(v)
+	return _u
+}
+
+// SetNillablePreferencesVersion sets the "preferences_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePreferencesVersion(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetPreferencesVersion(*v)
+	}
+	return _u
+}
+
+// AddPreferencesVersion adds value to the "preferences_version" field.
+func (_u *UserUpdate) AddPreferencesVersion(v int64) *UserUpdate {
+	_u.mutation.AddPreferencesVersion(v)
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *UserUpdate) SetLastSeenAt(v time.Time) *UserUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -438,6 +459,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "oidc_subject", err: fmt.Errorf(`ent: validator failed for field "User.oidc_subject": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PreferencesVersion(); ok {
+		if err := user.PreferencesVersionValidator(v); err != nil {
+			return &ValidationError{Name: "preferences_version", err: fmt.Errorf(`ent: validator failed for field "User.preferences_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -500,6 +526,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Preferences(); ok {
 		_spec.SetField(user.FieldPreferences, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.PreferencesVersion(); ok {
+		_spec.SetField(user.FieldPreferencesVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPreferencesVersion(); ok {
+		_spec.AddField(user.FieldPreferencesVersion, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)
@@ -894,6 +926,27 @@ func (_u *UserUpdateOne) SetPreferences(v map[string]interface{}) *UserUpdateOne
 	return _u
 }
 
+// SetPreferencesVersion sets the "preferences_version" field.
+func (_u *UserUpdateOne) SetPreferencesVersion(v int64) *UserUpdateOne {
+	_u.mutation.ResetPreferencesVersion()
+	_u.mutation.SetPreferencesVersion(v)
+	return _u
+}
+
+// SetNillablePreferencesVersion sets the "preferences_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePreferencesVersion(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetPreferencesVersion(*v)
+	}
+	return _u
+}
+
+// AddPreferencesVersion adds value to the "preferences_version" field.
+func (_u *UserUpdateOne) AddPreferencesVersion(v int64) *UserUpdateOne {
+	_u.mutation.AddPreferencesVersion(v)
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *UserUpdateOne) SetLastSeenAt(v time.Time) *UserUpdateOne {
 	_u.mutation.SetLastSeenAt(v)
@@ -1170,6 +1223,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "oidc_subject", err: fmt.Errorf(`ent: validator failed for field "User.oidc_subject": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PreferencesVersion(); ok {
+		if err := user.PreferencesVersionValidator(v); err != nil {
+			return &ValidationError{Name: "preferences_version", err: fmt.Errorf(`ent: validator failed for field "User.preferences_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1249,6 +1307,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.Preferences(); ok {
 		_spec.SetField(user.FieldPreferences, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.PreferencesVersion(); ok {
+		_spec.SetField(user.FieldPreferencesVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPreferencesVersion(); ok {
+		_spec.AddField(user.FieldPreferencesVersion, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(user.FieldLastSeenAt, field.TypeTime, value)

@@ -370,6 +370,7 @@ var (
 		{Name: "is_guest", Type: field.TypeBool, Default: false},
 		{Name: "guest_expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "preferences", Type: field.TypeJSON},
+		{Name: "preferences_version", Type: field.TypeInt64, Default: 0},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.

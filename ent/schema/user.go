@@ -60,6 +60,10 @@ func (User) Fields() []ent.Field {
 		field.JSON("preferences", map[string]any{}).
 			Default(map[string]any{}).
 			Comment("Free-form UI preferences (locale, per-room view mode, ...)."),
+		field.Int64("preferences_version").
+			Default(0).
+			NonNegative().
+			Comment("Bumped by every change of preferences, for compare-and-set updates."),
 		field.Time("last_seen_at").
 			Optional().
 			Nillable(),

@@ -35,6 +35,8 @@ const (
 	FieldGuestExpiresAt = "guest_expires_at"
 	// FieldPreferences holds the string denoting the preferences field in the database.
 	FieldPreferences = "preferences"
+	// FieldPreferencesVersion holds the string denoting the preferences_version field in the database.
+	FieldPreferencesVersion = "preferences_version"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// EdgeTokens holds the string denoting the tokens edge name in mutations.
@@ -99,6 +101,7 @@ var Columns = []string{
 	FieldIsGuest,
 	FieldGuestExpiresAt,
 	FieldPreferences,
+	FieldPreferencesVersion,
 	FieldLastSeenAt,
 }
 
@@ -131,6 +134,10 @@ var (
 	DefaultIsGuest bool
 	// DefaultPreferences holds the default value on creation for the "preferences" field.
 	DefaultPreferences map[string]interface{}
+	// DefaultPreferencesVersion holds the default value on creation for the "preferences_version" field.
+	DefaultPreferencesVersion int64
+	// PreferencesVersionValidator is a validator for the "preferences_version" field. It is called by the builders before save.
+	PreferencesVersionValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -186,6 +193,11 @@ func ByIsGuest(opts ...sql.OrderTermOption) OrderOption {
 // ByGuestExpiresAt orders the results by the guest_expires_at field.
 func ByGuestExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldGuestExpiresAt, opts...).ToFunc()
+}
+
+// ByPreferencesVersion orders the results by the preferences_version field.
+func ByPreferencesVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPreferencesVersion, opts...).ToFunc()
 }
 
 // ByLastSeenAt orders the results by the last_seen_at field.

@@ -101,6 +101,11 @@ func GuestExpiresAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldGuestExpiresAt, v))
 }
 
+// PreferencesVersion applies equality check predicate on the "preferences_version" field. It's identical to PreferencesVersionEQ.
+func PreferencesVersion(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPreferencesVersion, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastSeenAt, v))
@@ -609,6 +614,46 @@ func GuestExpiresAtIsNil() predicate.User {
 // GuestExpiresAtNotNil applies the NotNil predicate on the "guest_expires_at" field.
 func GuestExpiresAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldGuestExpiresAt))
+}
+
+// PreferencesVersionEQ applies the EQ predicate on the "preferences_version" field.
+func PreferencesVersionEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPreferencesVersion, v))
+}
+
+// PreferencesVersionNEQ applies the NEQ predicate on the "preferences_version" field.
+func PreferencesVersionNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPreferencesVersion, v))
+}
+
+// PreferencesVersionIn applies the In predicate on the "preferences_version" field.
+func PreferencesVersionIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPreferencesVersion, vs...))
+}
+
+// PreferencesVersionNotIn applies the NotIn predicate on the "preferences_version" field.
+func PreferencesVersionNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPreferencesVersion, vs...))
+}
+
+// PreferencesVersionGT applies the GT predicate on the "preferences_version" field.
+func PreferencesVersionGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPreferencesVersion, v))
+}
+
+// PreferencesVersionGTE applies the GTE predicate on the "preferences_version" field.
+func PreferencesVersionGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPreferencesVersion, v))
+}
+
+// PreferencesVersionLT applies the LT predicate on the "preferences_version" field.
+func PreferencesVersionLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPreferencesVersion, v))
+}
+
+// PreferencesVersionLTE applies the LTE predicate on the "preferences_version" field.
+func PreferencesVersionLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPreferencesVersion, v))
 }
 
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.

@@ -141,12 +141,22 @@ export class FakeAuth {
 				this.calls.push('updateMe');
 				const user = this.#session();
 				if (this.updateMeDelayMs) await new Promise((r) => setTimeout(r, this.updateMeDelayMs));
+				// Compare-and-set on the preferences version, like the server.
+				if (
+					req.preferences &&
+					req.ifPreferencesVersion !== undefined &&
+					req.ifPreferencesVersion !== user.preferencesVersion
+				)
+					throw new ConnectError('preferences changed since they were read', Code.Aborted);
 				if (req.displayName !== undefined) {
 					if (req.displayName === '') throw invalid([['display_name', 'must not be empty']]);
 					user.displayName = req.displayName;
 				}
 				// Replaced whole, like the server.
-				if (req.preferences) user.preferences = structuredClone(req.preferences);
+				if (req.preferences) {
+					user.preferences = structuredClone(req.preferences);
+					user.preferencesVersion += 1n;
+				}
 				return { user };
 			},
 			createApiToken: (req) => {

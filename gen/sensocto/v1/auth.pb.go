@@ -98,9 +98,12 @@ type User struct {
 	// Preferences of the web app (theme, pinned and favourite sensors…), free-form.
 	Preferences *structpb.Struct `protobuf:"bytes,8,opt,name=preferences,proto3" json:"preferences,omitempty"`
 	// When the account was created.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Version of `preferences`, bumped by every change of them; send it back in
+	// UpdateMeRequest.if_preferences_version to change them only if nobody else has.
+	PreferencesVersion uint64 `protobuf:"varint,10,opt,name=preferences_version,json=preferencesVersion,proto3" json:"preferences_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -194,6 +197,13 @@ func (x *User) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *User) GetPreferencesVersion() uint64 {
+	if x != nil {
+		return x.PreferencesVersion
+	}
+	return 0
 }
 
 // Session is a signed-in session's credential.
@@ -1166,9 +1176,14 @@ type UpdateMeRequest struct {
 	// New display name, 1 to 64 characters.
 	DisplayName *string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
 	// New preferences, replacing the old ones (at most 16 KiB encoded).
-	Preferences   *structpb.Struct `protobuf:"bytes,2,opt,name=preferences,proto3" json:"preferences,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Preferences *structpb.Struct `protobuf:"bytes,2,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	// Compare-and-set: replace the preferences only while their version is still this one
+	// (User.preferences_version as last read); otherwise the call fails with ABORTED and
+	// changes nothing, and the client re-reads, re-applies its change and tries again.
+	// Unset: replace them unconditionally.
+	IfPreferencesVersion *uint64 `protobuf:"varint,3,opt,name=if_preferences_version,json=ifPreferencesVersion,proto3,oneof" json:"if_preferences_version,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *UpdateMeRequest) Reset() {
@@ -1213,6 +1228,13 @@ func (x *UpdateMeRequest) GetPreferences() *structpb.Struct {
 		return x.Preferences
 	}
 	return nil
+}
+
+func (x *UpdateMeRequest) GetIfPreferencesVersion() uint64 {
+	if x != nil && x.IfPreferencesVersion != nil {
+		return *x.IfPreferencesVersion
+	}
+	return 0
 }
 
 // UpdateMeResponse returns the changed user.
@@ -1650,7 +1672,7 @@ var File_sensocto_v1_auth_proto protoreflect.FileDescriptor
 
 const file_sensocto_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16sensocto/v1/auth.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x02\n" +
+	"\x16sensocto/v1/auth.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x03\n" +
 	"\x04User\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -1662,7 +1684,9 @@ const file_sensocto_v1_auth_proto_rawDesc = "" +
 	"oidcIssuer\x129\n" +
 	"\vpreferences\x18\b \x01(\v2\x17.google.protobuf.StructR\vpreferences\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"Z\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12/\n" +
+	"\x13preferences_version\x18\n" +
+	" \x01(\x04R\x12preferencesVersion\"Z\n" +
 	"\aSession\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -1719,11 +1743,13 @@ const file_sensocto_v1_auth_proto_rawDesc = "" +
 	"\x0fSignOutResponse\"\x0e\n" +
 	"\fGetMeRequest\"6\n" +
 	"\rGetMeResponse\x12%\n" +
-	"\x04user\x18\x01 \x01(\v2\x11.sensocto.v1.UserR\x04user\"\x90\x01\n" +
+	"\x04user\x18\x01 \x01(\v2\x11.sensocto.v1.UserR\x04user\"\xe6\x01\n" +
 	"\x0fUpdateMeRequest\x121\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x00R\vdisplayName\x88\x01\x01\x129\n" +
-	"\vpreferences\x18\x02 \x01(\v2\x17.google.protobuf.StructR\vpreferencesB\x0f\n" +
-	"\r_display_name\"9\n" +
+	"\vpreferences\x18\x02 \x01(\v2\x17.google.protobuf.StructR\vpreferences\x129\n" +
+	"\x16if_preferences_version\x18\x03 \x01(\x04H\x01R\x14ifPreferencesVersion\x88\x01\x01B\x0f\n" +
+	"\r_display_nameB\x19\n" +
+	"\x17_if_preferences_version\"9\n" +
 	"\x10UpdateMeResponse\x12%\n" +
 	"\x04user\x18\x01 \x01(\v2\x11.sensocto.v1.UserR\x04user\"\xb4\x02\n" +
 	"\bApiToken\x12\x19\n" +

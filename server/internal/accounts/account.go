@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sensocto/sensocto/ent"
 	"github.com/sensocto/sensocto/ent/token"
+	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
 )
@@ -33,8 +35,11 @@ func (s *Service) Me(ctx context.Context) (User, error) {
 }
 
 // UpdateMe changes the caller's display name (nil: unchanged) and preferences (nil:
-// unchanged; otherwise replaced, at most MaxPreferencesBytes as JSON).
-func (s *Service) UpdateMe(ctx context.Context, displayName *string, prefs map[string]any) (User, error) {
+// unchanged; otherwise replaced, at most MaxPreferencesBytes as JSON, and their version
+// bumped). With ifPrefsVersion the change is a compare-and-set: it is made only while
+// the stored preferences version equals *ifPrefsVersion, in the same UPDATE, and
+// otherwise refused as Aborted with nothing changed.
+func (s *Service) UpdateMe(ctx context.Context, displayName *string, prefs map[string]any, ifPrefsVersion *uint64) (User, error) {
 	v, err := auth.RequireViewer(ctx)
 	if err != nil {
 		return User{}, err
@@ -55,10 +60,21 @@ func (s *Service) UpdateMe(ctx context.Context, displayName *string, prefs map[s
 		if len(b) > MaxPreferencesBytes {
 			return User{}, apperr.InvalidArgument("preferences", fmt.Sprintf("at most %d bytes encoded, got %d", MaxPreferencesBytes, len(b)))
 		}
-		upd.SetPreferences(prefs)
+		upd.SetPreferences(prefs).AddPreferencesVersion(1)
+		if ifPrefsVersion != nil {
+			if *ifPrefsVersion > math.MaxInt64 {
+				return User{}, apperr.Aborted("preferences changed since version %d was read", *ifPrefsVersion)
+			}
+			upd.Where(user.PreferencesVersion(int64(*ifPrefsVersion)))
+		}
 	}
 	u, err := upd.Save(ctx)
 	if ent.IsNotFound(err) {
+		if ifPrefsVersion != nil && prefs != nil {
+			if ok, xerr := s.db.User.Query().Where(user.ID(v.UserID)).Exist(ctx); xerr == nil && ok {
+				return User{}, apperr.Aborted("preferences changed since version %d was read: read them again", *ifPrefsVersion)
+			}
+		}
 		return User{}, apperr.Unauthenticated("account no longer exists")
 	}
 	if err != nil {

@@ -451,7 +451,7 @@ func TestUpdateMe(t *testing.T) {
 	}
 	ctx := f.as(t, g.Secret)
 	name := "Renamed"
-	u, err := f.svc.UpdateMe(ctx, &name, map[string]any{"theme": "dark"})
+	u, err := f.svc.UpdateMe(ctx, &name, map[string]any{"theme": "dark"}, nil)
 	if err != nil || u.DisplayName != "Renamed" || u.Preferences["theme"] != "dark" {
 		t.Fatalf("UpdateMe = %+v, %v", u, err)
 	}
@@ -460,10 +460,59 @@ func TestUpdateMe(t *testing.T) {
 		t.Errorf("cached viewer name %q after rename", res.Viewer.DisplayName)
 	}
 	big := map[string]any{"x": string(make([]byte, accounts.MaxPreferencesBytes))}
-	_, err = f.svc.UpdateMe(ctx, nil, big)
+	_, err = f.svc.UpdateMe(ctx, nil, big, nil)
 	wantKind(t, "oversized preferences", err, apperr.KindInvalidArgument)
 	_, err = f.svc.Me(t.Context())
 	if !errors.Is(err, apperr.KindUnauthenticated) {
 		t.Errorf("Me without viewer = %v", err)
+	}
+}
+
+// TestUpdatePreferencesCompareAndSet: two writers that read the same version cannot
+// both replace the preferences; the loser is refused as Aborted and changes nothing.
+func TestUpdatePreferencesCompareAndSet(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, dialect)
+			g, err := f.svc.SignInGuest(t.Context(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := f.as(t, g.Secret)
+			read, err := f.svc.Me(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := read.PreferencesVersion
+			first, err := f.svc.UpdateMe(ctx, nil, map[string]any{"pins": []any{"a"}}, &v)
+			if err != nil {
+				t.Fatalf("first writer: %v", err)
+			}
+			if first.PreferencesVersion != v+1 {
+				t.Errorf("version after a change %d, want %d", first.PreferencesVersion, v+1)
+			}
+			name := "Loser"
+			_, err = f.svc.UpdateMe(ctx, &name, map[string]any{"pins": []any{"b"}}, &v)
+			wantKind(t, "second writer with a stale version", err, apperr.KindAborted)
+			now, err := f.svc.Me(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pins := now.Preferences["pins"].([]any); len(pins) != 1 || pins[0] != "a" || now.DisplayName == name {
+				t.Errorf("after the refused change: %+v, want the first writer's pins and no rename", now)
+			}
+			// Re-read, re-apply: accepted.
+			v = now.PreferencesVersion
+			if _, err := f.svc.UpdateMe(ctx, nil, map[string]any{"pins": []any{"a", "b"}}, &v); err != nil {
+				t.Fatalf("retry with the current version: %v", err)
+			}
+			// Without a version the change is unconditional (and still bumps it).
+			u, err := f.svc.UpdateMe(ctx, nil, map[string]any{}, nil)
+			if err != nil || u.PreferencesVersion != v+2 {
+				t.Fatalf("unconditional change: %+v, %v", u.PreferencesVersion, err)
+			}
+		})
 	}
 }

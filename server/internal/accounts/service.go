@@ -167,7 +167,9 @@ type User struct {
 	HasPassword    bool
 	OIDCIssuer     string
 	Preferences    map[string]any
-	CreatedAt      time.Time
+	// PreferencesVersion is bumped by every change of Preferences.
+	PreferencesVersion uint64
+	CreatedAt          time.Time
 }
 
 // Session is a signed-in session: its secret (shown once) and its user.
@@ -214,6 +216,8 @@ func toUser(u *ent.User) User {
 		HasPassword: u.PasswordHash != nil && *u.PasswordHash != "",
 		Preferences: u.Preferences,
 		CreatedAt:   u.CreatedAt,
+		// NonNegative in the schema.
+		PreferencesVersion: uint64(u.PreferencesVersion), //nolint:gosec // G115: never negative
 	}
 	if u.Email != nil {
 		out.Email = *u.Email

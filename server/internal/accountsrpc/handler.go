@@ -135,7 +135,7 @@ func (h *Handler) UpdateMe(ctx context.Context, req *sensoctov1.UpdateMeRequest)
 	if req.GetPreferences() != nil {
 		prefs = req.GetPreferences().AsMap()
 	}
-	u, err := h.svc.UpdateMe(ctx, req.DisplayName, prefs)
+	u, err := h.svc.UpdateMe(ctx, req.DisplayName, prefs, req.IfPreferencesVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +216,8 @@ func userToProto(u accounts.User) *sensoctov1.User {
 		OidcIssuer:     u.OIDCIssuer,
 		Preferences:    prefs,
 		CreatedAt:      ts(u.CreatedAt),
+
+		PreferencesVersion: u.PreferencesVersion,
 	}
 }
 

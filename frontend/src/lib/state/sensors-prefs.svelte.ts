@@ -11,10 +11,11 @@
 //   3. shows the server's result plus any change made while it was in flight, and tells
 //      the other tabs (BroadcastChannel) to re-read.
 // Changes show at once and are saved shortly after; a failed save keeps them pending
-// (retried with the next change or flush) and says so. What is left: two *devices* saving
-// within the same round trip can still lose one change (the API has no compare-and-set).
+// (retried with the next change or flush) and says so. Across devices the write is a
+// compare-and-set on the preferences version (UpdateMe if_preferences_version): a save
+// that lost the race reads again and re-applies its changes.
 import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
-import type { Client } from '@connectrpc/connect';
+import { Code, ConnectError, type Client } from '@connectrpc/connect';
 import { createContext } from 'svelte';
 import { SvelteSet } from 'svelte/reactivity';
 import type { AuthService, User } from '$lib/gen/sensocto/v1/auth_pb';
@@ -24,6 +25,8 @@ const FAV = 'favoriteSensors';
 const PIN = 'pinnedSensors';
 type ListKey = typeof FAV | typeof PIN;
 const CHANNEL = 'sensocto:prefs';
+/** Saves that lose the compare-and-set race are tried again this many times in all. */
+const MAX_ATTEMPTS = 5;
 
 /** Runs fn exclusively (a lock shared by every tab of this browser, where available). */
 export type Exclusive = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -145,16 +148,28 @@ export class SensorPrefsStore {
 		this.saving = true;
 		try {
 			await this.#exclusive(async () => {
-				const me = await this.#client.getMe({});
-				const current: JsonObject = { ...(me.user?.preferences ?? {}) };
-				const preferences: JsonObject = {
-					...current,
-					[FAV]: apply(ids(current[FAV]), taken[FAV]),
-					[PIN]: apply(ids(current[PIN]), taken[PIN])
-				};
-				const res = await this.#client.updateMe({ preferences });
-				this.#inflight = { [FAV]: new Map(), [PIN]: new Map() };
-				this.#adopt(res.user?.preferences ?? preferences);
+				// Compare-and-set: the write names the version it read; if another device
+				// saved in between, the server refuses it (ABORTED) and we read again.
+				for (let attempt = 1; ; attempt++) {
+					const me = await this.#client.getMe({});
+					const current: JsonObject = { ...(me.user?.preferences ?? {}) };
+					const preferences: JsonObject = {
+						...current,
+						[FAV]: apply(ids(current[FAV]), taken[FAV]),
+						[PIN]: apply(ids(current[PIN]), taken[PIN])
+					};
+					try {
+						const res = await this.#client.updateMe({
+							preferences,
+							ifPreferencesVersion: me.user?.preferencesVersion ?? 0n
+						});
+						this.#inflight = { [FAV]: new Map(), [PIN]: new Map() };
+						this.#adopt(res.user?.preferences ?? preferences);
+						return;
+					} catch (err) {
+						if (attempt >= MAX_ATTEMPTS || ConnectError.from(err).code !== Code.Aborted) throw err;
+					}
+				}
 			});
 			this.error = undefined;
 			this.#channel?.postMessage('saved');

@@ -77,6 +77,20 @@ describe('SensorPrefsStore', () => {
 		expect([...b.pinned]).toEqual(['a', 'b']);
 	});
 
+	it('two devices saving at the same time keep both changes (compare-and-set, retried)', async () => {
+		const { fake, tab, server } = await setup();
+		fake.updateMeDelayMs = 20; // both read the same version before either writes
+		const a = tab(); // no shared lock: two devices
+		const b = tab();
+		a.togglePin('b');
+		b.togglePin('c');
+		await Promise.all([a.flush(), b.flush()]);
+		expect(sorted(server().pinnedSensors)).toEqual(['a', 'b', 'c']);
+		expect(a.error).toBeUndefined();
+		expect(b.error).toBeUndefined();
+		expect(fake.calls.filter((c) => c === 'updateMe').length).toBeGreaterThan(3); // one was refused and retried
+	});
+
 	it('a change made while a save is in flight is not lost', async () => {
 		const { fake, tab, server } = await setup();
 		fake.updateMeDelayMs = 30;
