@@ -1,6 +1,9 @@
 package attention
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Level returns a sensor's level.
 func (t *Tracker) Level(sensorID string) Level {
@@ -44,22 +47,33 @@ func (t *Tracker) WatcherLevel(userID, tabID, sensorID, attributeID string) Leve
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l := LevelLow
-	a := t.sensors[sensorID]
-	if a == nil {
+	now := t.now()
+	if tabID != "" { // the usual case: one lookup, however many watch the sensor
+		if vw := t.viewers[Viewer{UserID: userID, TabID: tabID}]; vw != nil {
+			l = max(l, vw.levelOf(sensorID, attributeID, now))
+		}
 		return l
 	}
-	now := t.now()
-	for vw := range a.viewers {
-		if vw.id.UserID != userID || tabID != "" && vw.id.TabID != tabID {
-			continue
+	if a := t.sensors[sensorID]; a != nil {
+		for vw := range a.viewers {
+			if vw.id.UserID == userID {
+				l = max(l, vw.levelOf(sensorID, attributeID, now))
+			}
 		}
-		items := vw.items[sensorID]
-		if it := items[attributeID]; it != nil {
-			l = max(l, vw.contribution(it, now))
-		}
-		if it := items[""]; it != nil && attributeID != "" {
-			l = max(l, vw.contribution(it, now))
-		}
+	}
+	return l
+}
+
+// levelOf is what this viewer contributes to an attribute: its own item's and the
+// whole sensor's. t.mu must be held.
+func (vw *viewer) levelOf(sensorID, attributeID string, now time.Time) Level {
+	l := LevelNone
+	items := vw.items[sensorID]
+	if it := items[attributeID]; it != nil {
+		l = vw.contribution(it, now)
+	}
+	if it := items[""]; it != nil && attributeID != "" {
+		l = max(l, vw.contribution(it, now))
 	}
 	return l
 }
