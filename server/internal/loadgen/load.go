@@ -268,7 +268,15 @@ func fill(cfg Config, n int, now int64, clock *int64, ms []*sensoctov1.Measureme
 		}
 		return ms, blocks
 	}
-	for range n {
+	// Messages are marshalled before Publish or Send return, so the previous
+	// message's measurements are reused rather than allocated anew.
+	all := ms[:cap(ms)]
+	for i := range n {
+		if i < len(all) && all[i] != nil {
+			all[i].TimeUs = now
+			ms = append(ms, all[i])
+			continue
+		}
 		ms = append(ms, &sensoctov1.Measurement{AttributeId: singleAttr, TimeUs: now, Value: &sensoctov1.Measurement_Number{Number: 1}})
 	}
 	return ms, blocks
