@@ -60,6 +60,43 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 		await page.waitForTimeout(3000);
 		await page.screenshot({ path: join(artifactsDir, 'lens-location.png'), fullPage: true });
 
+		// A click on a marker focuses its sensor (the marker sits just left of its
+		// permanent label); a click elsewhere on the map ends that focus.
+		const rpc = rpcAs(context, server.url);
+		// The label farthest from the others: moving sensors' markers and trails overlap.
+		const labels = page.locator('.leaflet-tooltip');
+		const boxes = [];
+		for (let i = 0; i < (await labels.count()); i++) boxes.push(await labels.nth(i).boundingBox());
+		const apart = (i) =>
+			Math.min(
+				...boxes.map((b, j) =>
+					j === i ? Infinity : Math.hypot(b.x - boxes[i].x, b.y - boxes[i].y)
+				)
+			);
+		let far = 0;
+		for (let i = 1; i < boxes.length; i++) if (apart(i) > apart(far)) far = i;
+		const label = labels.nth(far);
+		const name = (await label.textContent())?.trim();
+		const { sensors } = await rpc('SensorService/ListSensors', {});
+		const id = sensors.find((s) => s.name === name)?.sensorId;
+		assert.ok(id, `a sensor named ${name}`);
+		const level = async () =>
+			(await rpc('AttentionService/GetAttention', { sensorId: id })).attention?.level;
+		const box = await label.boundingBox();
+		assert.ok(box);
+		await page.mouse.click(box.x - 14, box.y + box.height / 2);
+		await waitFor(async () => (await level()) === 'ATTENTION_LEVEL_HIGH', {
+			timeoutMs: 15_000,
+			what: `${name} focused from its marker`
+		});
+		const mapBox = await page.locator('.leaflet-container').boundingBox();
+		assert.ok(mapBox);
+		await page.mouse.click(mapBox.x + mapBox.width - 12, mapBox.y + 12); // a corner: no marker, no control
+		await waitFor(async () => (await level()) !== 'ATTENTION_LEVEL_HIGH', {
+			timeoutMs: 15_000,
+			what: `${name} unfocused by a click on the map (after the hover linger)`
+		});
+
 		for (const [path, check] of [
 			['breathing', 'breaths/min'],
 			['hrv', 'ms RMSSD'],
