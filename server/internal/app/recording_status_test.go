@@ -60,15 +60,8 @@ func TestRecordingStatus(t *testing.T) {
 			}
 			waitStatus := func(what string, cond func(*sensoctov1.RecordingStatus) bool) *sensoctov1.RecordingStatus {
 				t.Helper()
-				deadline := time.Now().Add(20 * time.Second)
-				st := status()
-				for !cond(st) {
-					if time.Now().After(deadline) {
-						t.Fatalf("timed out waiting for %s: %v", what, st)
-					}
-					time.Sleep(10 * time.Millisecond) // the status snapshot is shared for 200 ms
-					st = status()
-				}
+				var st *sensoctov1.RecordingStatus
+				waitFor(t, what, func() bool { st = status(); return cond(st) })
 				return st
 			}
 
