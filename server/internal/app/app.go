@@ -67,6 +67,7 @@ type options struct {
 	oidcHTTPClient *http.Client
 	realtime       realtimeOptions
 	simulator      simulatorOptions
+	webApp         fs.FS
 }
 
 // Option changes how New builds the app (for tests).
@@ -83,6 +84,10 @@ func WithPasswordParams(p accounts.PasswordParams) Option {
 
 // WithOIDCHTTPClient sets the client that talks to the OpenID provider.
 func WithOIDCHTTPClient(c *http.Client) Option { return func(o *options) { o.oidcHTTPClient = c } }
+
+// WithWebApp serves fsys (index.html at its root) as the web app instead of the one
+// embedded by the build, so routing tests need no built frontend.
+func WithWebApp(fsys fs.FS) Option { return func(o *options) { o.webApp = fsys } }
 
 // New opens the database, migrates it, and builds every service. Close releases what it
 // opened.
@@ -219,12 +224,14 @@ func (a *App) build() error {
 	mount(grpcreflect.NewHandlerV1(reflector, opts...))
 	mount(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
 
-	var spa fs.FS
-	if frontend.Built() {
+	spa := a.opts.webApp
+	switch {
+	case spa != nil: // a test's web app (WithWebApp)
+	case frontend.Built():
 		if spa, err = frontend.Assets(); err != nil {
 			return fmt.Errorf("load embedded web app: %w", err)
 		}
-	} else {
+	default:
 		a.logger.Warn().Msg("the web app was not built into this binary; run 'go tool task build' to include it")
 	}
 
@@ -244,7 +251,9 @@ func (a *App) build() error {
 		Metrics:        reg,
 		SPA:            spa,
 		AllowedOrigins: a.cfg.AllowedOrigins,
-		APIPrefixes:    []string{"/auth/oidc/", "/export/"},
+		// Never the web app, even for unknown paths: the OIDC endpoints, the CSV
+		// export and the developer pages (/dev/mailbox, mounted in developer mode).
+		APIPrefixes: []string{"/auth/oidc/", "/export/", "/dev/"},
 	}), auth.MiddlewareOptions{
 		Resolver:       accountsSvc,
 		TrustedProxies: a.cfg.TrustedProxies,

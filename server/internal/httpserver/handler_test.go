@@ -64,6 +64,17 @@ func TestSPA(t *testing.T) {
 		{"GET", "/_app/immutable/entry/gone.js", 404, "", ""},
 		{"GET", "/assets/missing", 404, "", ""},
 		{"GET", "/missing.js", 404, "", ""},
+		{"GET", "/favicon.ico", 404, "", ""},
+		{"GET", "/robots.txt", 404, "", ""},
+		{"GET", "/site.WEBMANIFEST", 404, "", ""},
+		{"GET", "/fonts/inter.woff2", 404, "", ""},
+		{"GET", "/app.js.map", 404, "", ""},
+		// App routes with dots in them are app routes, not files (issue 12).
+		{"GET", "/sensors/sim.single_person.person_1", 200, "<!doctype html>app", "no-cache"},
+		{"HEAD", "/sensors/sim.single_person.person_1", 200, "", "no-cache"},
+		{"GET", "/sensors/sim.hospital_ward.patient_3.json_like", 200, "<!doctype html>app", "no-cache"},
+		{"GET", "/sensors/a.b", 200, "<!doctype html>app", "no-cache"},
+		{"GET", "/rooms/room.1", 200, "<!doctype html>app", "no-cache"},
 		{"GET", "/../../etc/passwd", 307, "", ""}, // ServeMux cleans the path first
 		{"GET", "/etc/passwd", 200, "<!doctype html>app", "no-cache"},
 		{"POST", "/sensocto.v1.SensorService/ListSensors", 200, "rpc", ""},

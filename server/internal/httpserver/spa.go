@@ -17,15 +17,28 @@ const (
 // immutablePrefixes hold content-hashed build output (SvelteKit, Vite).
 var immutablePrefixes = []string{"_app/immutable/", "assets/"}
 
+// staticExts are the extensions of files a build may put anywhere (favicon.ico,
+// robots.txt, manifest.webmanifest, a source map): a missing one is a 404, not the
+// app. Any other path is an app route, dots included: a sensor id such as
+// "sim.single_person.person_1" ends in ".person_1", which is no file extension.
+var staticExts = map[string]bool{
+	".js": true, ".mjs": true, ".css": true, ".map": true, ".json": true, ".webmanifest": true,
+	".html": true, ".txt": true, ".xml": true,
+	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".webp": true, ".avif": true, ".svg": true, ".ico": true,
+	".woff": true, ".woff2": true, ".ttf": true, ".otf": true,
+	".wasm": true,
+}
+
 // SPAHandler serves the single-page app in fsys (index.html at its root):
 //
 //   - an existing file is served; content-hashed assets under /_app/immutable/
 //     or /assets/ are cached for a year, everything else must revalidate;
-//   - a missing path that looks like a page (no file extension, not under
-//     an asset directory) gets index.html, so client-side routes work on
-//     reload;
-//   - a path under one of apiPrefixes, a missing asset or file never falls
-//     back: it is a 404, so a mistyped RPC or a stale asset fails loudly.
+//   - any other path gets index.html, so client-side routes work on reload
+//     (dotted ones too: /sensors/sim.single_person.person_1);
+//   - a path under one of apiPrefixes, a missing file under an asset
+//     directory, or a missing file with a static extension (staticExts:
+//     /favicon.ico, /missing.js) never falls back: it is a 404, so a
+//     mistyped RPC or a stale asset fails loudly.
 //
 // Only GET and HEAD are allowed.
 func SPAHandler(fsys fs.FS, apiPrefixes []string) http.Handler {
@@ -52,7 +65,7 @@ func SPAHandler(fsys fs.FS, apiPrefixes []string) http.Handler {
 		if serveFile(w, r, fsys, path.Join(name, "index.html")) {
 			return
 		}
-		if isAsset(name) || path.Ext(name) != "" {
+		if isAsset(name) || staticExts[strings.ToLower(path.Ext(name))] {
 			http.NotFound(w, r)
 			return
 		}
