@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -156,6 +159,7 @@ const (
 type matrix struct {
 	url      string
 	services []string
+	handler  http.Handler
 	tokens   [numCallers]string
 	emails   atomic.Int64
 }
@@ -258,7 +262,7 @@ func newMatrix(t *testing.T, dialect string) *matrix {
 		"SENSOCTO_DEV":             "true",
 		"SENSOCTO_AUTH_RATE_LIMIT": "10000",
 	})
-	m := &matrix{url: srv.url, services: srv.app.ServiceNames()}
+	m := &matrix{url: srv.url, services: srv.app.ServiceNames(), handler: srv.app.Handler()}
 	ctx := t.Context()
 	m.tokens[guest] = signInGuest(t, m.url)
 	for who, email := range map[caller]string{other: otherEmail, owner: ownerEmail} {
@@ -272,44 +276,73 @@ func newMatrix(t *testing.T, dialect string) *matrix {
 	return m
 }
 
-// registeredProcedures lists "/pkg.Service/Method" for every method of every service the
-// app serves, from the services' descriptors.
-func registeredProcedures(t *testing.T, services []string) []string {
+// servedProcedures lists "/pkg.Service/Method" for every method of every sensocto
+// service (from the generated descriptors linked into this binary) that h actually
+// serves: a procedure is served when its path is not a 404. A mounted handler answers a
+// GET with 405 (or another code of its own), an unmounted path is a 404, so the list
+// does not depend on any bookkeeping of the app's.
+func servedProcedures(t *testing.T, h http.Handler) (procs []string, services []string) {
 	t.Helper()
-	var procs []string
-	for _, name := range services {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			t.Fatalf("find service %s: %v", name, err)
+	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(string(fd.Package()), "sensocto.") {
+			return true
 		}
-		sd, isService := d.(protoreflect.ServiceDescriptor)
-		if !isService {
-			t.Fatalf("%s is not a service", name)
+		for i := range fd.Services().Len() {
+			sd := fd.Services().Get(i)
+			served := false
+			for j := range sd.Methods().Len() {
+				proc := "/" + string(sd.FullName()) + "/" + string(sd.Methods().Get(j).Name())
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, proc, nil))
+				if rec.Code != http.StatusNotFound {
+					procs = append(procs, proc)
+					served = true
+				}
+			}
+			if served {
+				services = append(services, string(sd.FullName()))
+			}
 		}
-		for i := range sd.Methods().Len() {
-			procs = append(procs, "/"+name+"/"+string(sd.Methods().Get(i).Name()))
-		}
-	}
-	return procs
+		return true
+	})
+	sort.Strings(procs)
+	sort.Strings(services)
+	return procs, services
 }
 
-// TestAuthorizationMatrix calls every procedure of every registered service as nobody, a
-// guest, another user, the owner, and the owner's publish-scoped API token, and checks
-// the code each gets.
+// TestAuthorizationMatrix calls every procedure the app serves as nobody, a guest,
+// another user, the owner, and the owner's publish-scoped API token, and checks the code
+// each gets. The procedures come from what the handler serves, checked both ways against
+// matrixRows: a served procedure without a row fails, and so does a row for a procedure
+// that is not served. The app's own list of services (reflection, health) must match.
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			m := newMatrix(t, dialect)
-			procs := registeredProcedures(t, m.services)
+			procs, services := servedProcedures(t, m.handler)
 			if len(procs) < 10 {
-				t.Fatalf("only %d procedures registered: %v", len(procs), procs)
+				t.Fatalf("only %d procedures served: %v", len(procs), procs)
+			}
+			listed := append([]string(nil), m.services...)
+			sort.Strings(listed)
+			if !slices.Equal(listed, services) {
+				t.Errorf("the app lists services %v (reflection, health), but serves %v", listed, services)
+			}
+			served := map[string]bool{}
+			for _, proc := range procs {
+				served[proc] = true
+			}
+			for proc := range matrixRows {
+				if !served[proc] {
+					t.Errorf("the authorization matrix has a row for %s, which is not served", proc)
+				}
 			}
 			for _, proc := range procs {
 				row, found := matrixRows[proc]
 				if !found {
-					t.Errorf("%s is registered but has no row in the authorization matrix", proc)
+					t.Errorf("%s is served but has no row in the authorization matrix", proc)
 					continue
 				}
 				t.Run(strings.TrimPrefix(proc, "/sensocto.v1."), func(t *testing.T) {
