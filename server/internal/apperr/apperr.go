@@ -227,8 +227,10 @@ func InvalidArguments(violations ...FieldViolation) *Error {
 
 // KindOf returns the Kind of the first *Error in err's chain. Without one,
 // context.Canceled and context.DeadlineExceeded map to KindCanceled and
-// KindDeadlineExceeded, any other non-nil error to KindInternal, and nil to
-// KindUnknown.
+// KindDeadlineExceeded, a dependency that cannot be reached (see IsUnavailable) to
+// KindUnavailable, any other non-nil error to KindInternal, and nil to KindUnknown. An
+// *Error of KindInternal (or no kind) whose cause is such an outage is
+// KindUnavailable too: it is not the program's fault and a retry may succeed.
 func KindOf(err error) Kind {
 	if err == nil {
 		return KindUnknown
@@ -236,7 +238,10 @@ func KindOf(err error) Kind {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		if e.Kind == KindUnknown {
+		if e.Kind == KindUnknown || e.Kind == KindInternal {
+			if IsUnavailable(e.Cause) {
+				return KindUnavailable
+			}
 			return KindInternal
 		}
 		return e.Kind
@@ -244,6 +249,8 @@ func KindOf(err error) Kind {
 		return KindCanceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return KindDeadlineExceeded
+	case IsUnavailable(err):
+		return KindUnavailable
 	default:
 		return KindInternal
 	}

@@ -2,10 +2,14 @@ package apperr
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,6 +40,11 @@ func TestKindOf(t *testing.T) {
 		{"canceled", fmt.Errorf("read: %w", context.Canceled), KindCanceled},
 		{"deadline", context.DeadlineExceeded, KindDeadlineExceeded},
 		{"app error wins over ctx cause", Wrap(KindUnavailable, context.Canceled, "x"), KindUnavailable},
+		{"connection refused", fmt.Errorf("load: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), KindUnavailable},
+		{"bad conn", fmt.Errorf("query: %w", driver.ErrBadConn), KindUnavailable},
+		{"internal around outage", Internal(fmt.Errorf("q: %w", sql.ErrConnDone)), KindUnavailable},
+		{"app kind wins over outage", NotFound("x %w", driver.ErrBadConn), KindNotFound},
+		{"canceled wins over outage", fmt.Errorf("%w: %w", context.Canceled, driver.ErrBadConn), KindCanceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

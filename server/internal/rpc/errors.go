@@ -74,7 +74,13 @@ func CodeOf(kind apperr.Kind) connect.Code {
 //   - Otherwise a wrapped *connect.Error passes through.
 //   - Otherwise context.Canceled and context.DeadlineExceeded become Canceled
 //     and DeadlineExceeded.
+//   - A dependency that cannot be reached (apperr.IsUnavailable: the database is
+//     down) becomes Unavailable with a generic message, also under an apperr
+//     Internal error.
 //   - Anything else becomes Internal with the message "internal error".
+//
+// Every Unavailable error carries RetryInfo (apperr.DefaultRetryAfter unless the
+// error names its own delay).
 //
 // The original error stays in the chain (see Cause) for logging, never on the
 // wire. Logging it is the logging interceptor's job, once per request.
@@ -92,8 +98,13 @@ func ConnectError(err error) *connect.Error {
 	}
 	kind := apperr.KindOf(err)
 	code := CodeOf(kind)
+	// An outage found under an error that did not classify it (a plain wrapped
+	// driver error, or an apperr Internal around one) speaks for itself.
+	outage := kind == apperr.KindUnavailable && (!isApp || ae.Kind != apperr.KindUnavailable)
 	msg := internalMessage
 	switch {
+	case outage:
+		msg = unavailableMessage
 	case isApp && ae.Message != "":
 		msg = ae.Message
 	case kind == apperr.KindCanceled:
@@ -104,7 +115,16 @@ func ConnectError(err error) *connect.Error {
 		msg = ae.PublicMessage()
 	}
 	ce = connect.NewError(code, &publicError{msg: msg, cause: err})
-	if !isApp {
+	var retryAfter time.Duration
+	if isApp {
+		retryAfter = ae.RetryAfter
+	}
+	if kind == apperr.KindUnavailable && retryAfter <= 0 {
+		// Unavailable always tells the caller when to come back.
+		retryAfter = apperr.DefaultRetryAfter
+	}
+	addRetry(ce, retryAfter)
+	if !isApp || outage {
 		return ce
 	}
 	if len(ae.Violations) > 0 {
@@ -117,12 +137,22 @@ func ConnectError(err error) *connect.Error {
 		}
 		addDetail(ce, br)
 	}
-	if ae.RetryAfter > 0 {
-		addDetail(ce, &errdetails.RetryInfo{RetryDelay: durationpb.New(ae.RetryAfter)})
-		secs := int64((ae.RetryAfter + time.Second - 1) / time.Second)
-		ce.Meta().Set("Retry-After", strconv.FormatInt(secs, 10))
-	}
 	return ce
+}
+
+// unavailableMessage is what callers see when a dependency (the database) cannot be
+// reached and nothing more specific was said.
+const unavailableMessage = "temporarily unavailable; retry later"
+
+// addRetry attaches a google.rpc.RetryInfo detail and a Retry-After header (whole
+// seconds, rounded up) to ce when d is positive.
+func addRetry(ce *connect.Error, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	addDetail(ce, &errdetails.RetryInfo{RetryDelay: durationpb.New(d)})
+	secs := int64((d + time.Second - 1) / time.Second)
+	ce.Meta().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 // addDetail attaches m to ce. NewErrorDetail fails only when m cannot be

@@ -2,9 +2,13 @@ package rpc_test
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,4 +125,55 @@ func violationsString(br *errdetails.BadRequest) string {
 		parts = append(parts, v.GetField()+": "+v.GetDescription())
 	}
 	return strings.Join(parts, "|")
+}
+
+// pgState is an error carrying a SQLSTATE, as pgconn.PgError does.
+type pgState string
+
+func (s pgState) Error() string    { return "pg error " + string(s) }
+func (s pgState) SQLState() string { return string(s) }
+
+// A database outage is Unavailable with RetryInfo, never Internal, however the domain
+// wrapped the driver's error; the cause (host, port) stays out of the message.
+func TestConnectErrorDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("connect 10.0.0.7:5432: %w", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"dial refused", fmt.Errorf("load token: %w", refused)},
+		{"bad conn", fmt.Errorf("query: %w", driver.ErrBadConn)},
+		{"conn done", fmt.Errorf("commit: %w", sql.ErrConnDone)},
+		{"admin shutdown", fmt.Errorf("query: %w", pgState("57P01"))},
+		{"connection exception", fmt.Errorf("query: %w", pgState("08006"))},
+		{"internal around outage", apperr.Internal(fmt.Errorf("load: %w", refused))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ce := rpc.ConnectError(tt.err)
+			if ce.Code() != connect.CodeUnavailable {
+				t.Fatalf("ConnectError(%v) = %v, want unavailable", tt.err, ce.Code())
+			}
+			if strings.Contains(ce.Message(), "10.0.0.7") || strings.Contains(ce.Message(), "5432") {
+				t.Errorf("message %q leaks the cause", ce.Message())
+			}
+			if d := retryInfo(t, ce).GetRetryDelay().AsDuration(); d != apperr.DefaultRetryAfter {
+				t.Errorf("retry delay = %v, want %v", d, apperr.DefaultRetryAfter)
+			}
+			if ce.Meta().Get("Retry-After") == "" {
+				t.Error("no Retry-After header")
+			}
+		})
+	}
+	// Errors that are not outages stay what they were.
+	if c := rpc.ConnectError(fmt.Errorf("query: %w", pgState("23505"))).Code(); c != connect.CodeInternal {
+		t.Errorf("unique violation = %v, want internal", c)
+	}
+	// An Unavailable of the domain's own keeps its message and gets a retry hint.
+	ce := rpc.ConnectError(apperr.Wrap(apperr.KindUnavailable, errors.New("smtp"), "could not send"))
+	if ce.Message() != "could not send" || retryInfo(t, ce).GetRetryDelay().AsDuration() != apperr.DefaultRetryAfter {
+		t.Errorf("domain unavailable = %q %v", ce.Message(), ce.Details())
+	}
 }
