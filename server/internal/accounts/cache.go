@@ -25,6 +25,9 @@ type cachedToken struct {
 	lastUsedAt     time.Time
 	// touching is set while one request writes the renewal, so others skip it.
 	touching atomic.Bool
+	// retryAt (Unix nanoseconds) is set while the entry is served stale because the
+	// database could not be reached: until then nobody asks the database again.
+	retryAt atomic.Int64
 }
 
 // tokenCache maps secret hashes to resolved tokens, bounded in size, with indexes by

@@ -19,7 +19,9 @@ func errInvalidToken() error { return apperr.Unauthenticated("invalid, expired o
 
 // Resolve implements auth.Resolver: it turns a session or API token secret into a
 // Viewer. Resolved tokens are cached for CacheTTL, so the hot path costs a hash and a map
-// lookup; revocation and guest deletion on this node drop the entry at once. Each use
+// lookup; revocation and guest deletion on this node drop the entry at once. While the
+// database cannot be reached a cached token stays valid for up to MaxStale more (asking
+// again every staleRetryEvery); a token not in the cache then gets Unavailable. Each use
 // renews a session (at most hourly), extends a guest's life (throttled), and records an
 // API token's last use (at most every 5 minutes).
 func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, error) {
@@ -29,13 +31,25 @@ func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, 
 	k := cacheKey(sha256.Sum256([]byte(secret)))
 	now := s.now()
 	e, gen := s.cache.get(k)
+	stale := false
 	if e == nil || now.Sub(e.loadedAt) >= s.opts.CacheTTL || now.Before(e.loadedAt) {
-		loaded, err := s.load(ctx, k, now)
-		if err != nil {
-			return auth.Resolution{}, err
+		if stale = s.servableStale(e, now); !stale {
+			loaded, err := s.load(ctx, k, now)
+			switch {
+			case err == nil:
+				s.cache.put(k, loaded, gen)
+				e = loaded
+			case e != nil && apperr.KindOf(err) == apperr.KindUnavailable && now.Sub(e.loadedAt) < s.opts.CacheTTL+s.opts.MaxStale:
+				// The database is down: keep trusting what it said last (bounded by
+				// MaxStale) and do not ask again for staleRetryEvery.
+				if e.retryAt.Swap(now.Add(staleRetryEvery).UnixNano()) == 0 {
+					s.log.Warn().Err(err).Msg("database unreachable; trusting a cached credential until it answers")
+				}
+				stale = true
+			default:
+				return auth.Resolution{}, err
+			}
 		}
-		s.cache.put(k, loaded, gen)
-		e = loaded
 	}
 	if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
 		return auth.Resolution{}, apperr.Unauthenticated("credential expired; sign in again")
@@ -44,11 +58,28 @@ func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, 
 		return auth.Resolution{}, apperr.Unauthenticated("guest account expired; sign in again")
 	}
 	res := auth.Resolution{Viewer: e.viewer, ExpiresAt: e.expiresAt}
+	if stale {
+		return res, nil // no renewal writes while the database is unreachable
+	}
 	if renewed := s.touch(ctx, k, e, now); renewed != nil {
 		res.ExpiresAt = renewed.expiresAt
 		res.Renewed = e.viewer.Kind == auth.KindSession && !renewed.expiresAt.Equal(e.expiresAt)
 	}
 	return res, nil
+}
+
+// staleRetryEvery is how often a credential served stale during a database outage asks
+// the database again.
+const staleRetryEvery = time.Second
+
+// servableStale reports whether e, past its CacheTTL, is being served stale after a
+// failed load and the next attempt is not due yet (and MaxStale is not exceeded).
+func (s *Service) servableStale(e *cachedToken, now time.Time) bool {
+	if e == nil {
+		return false
+	}
+	r := e.retryAt.Load()
+	return r != 0 && now.UnixNano() < r && !now.Before(e.loadedAt) && now.Sub(e.loadedAt) < s.opts.CacheTTL+s.opts.MaxStale
 }
 
 // load reads the token and its user.

@@ -27,6 +27,7 @@ const (
 	DefaultSessionTTL    = 14 * 24 * time.Hour
 	DefaultMagicLinkTTL  = 15 * time.Minute
 	DefaultCacheTTL      = 30 * time.Second
+	DefaultMaxStale      = 15 * time.Minute
 	DefaultCacheSize     = 100_000
 	DefaultRatePerMinute = 10
 	// MaxPreferencesBytes bounds a user's preferences (JSON-encoded).
@@ -69,6 +70,11 @@ type Options struct {
 	// (0: DefaultCacheTTL). Revocations on this node take effect at once; on another
 	// node within CacheTTL.
 	CacheTTL time.Duration
+	// MaxStale is how long past CacheTTL a resolved token is still trusted while the
+	// database cannot be reached (0: DefaultMaxStale), so an outage does not sign
+	// everyone out or end open streams. Revocations and deletions known to this node
+	// still apply at once; tokens never resolved before the outage get Unavailable.
+	MaxStale time.Duration
 	// CacheSize bounds the resolved-token cache (0: DefaultCacheSize).
 	CacheSize int
 	// Password are the argon2id parameters (zero: DefaultPasswordParams).
@@ -117,6 +123,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.MaxStale <= 0 {
+		o.MaxStale = DefaultMaxStale
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = DefaultCacheSize

@@ -152,6 +152,7 @@ func (a *App) build() error {
 		PublicURL:        a.cfg.PublicURL,
 		Mailer:           mailer,
 		GuestTTL:         a.cfg.GuestTTL,
+		MaxStale:         a.cfg.AuthMaxStale,
 		Password:         a.opts.passwordParams,
 		RatePerMinute:    a.cfg.AuthRatePerMinute,
 		OIDCProviderName: a.cfg.OIDC.ProviderName,

@@ -46,6 +46,9 @@ type Config struct {
 	GuestTTL time.Duration
 	// AuthRatePerMinute limits each sign-in method per client IP.
 	AuthRatePerMinute int
+	// AuthMaxStale is how long past the credential cache's lifetime a resolved
+	// credential stays valid while the database cannot be reached.
+	AuthMaxStale time.Duration
 	// TrustedProxies are the reverse proxies whose forwarding headers are believed.
 	TrustedProxies []netip.Prefix
 	// RecordingQueueBound is the most samples queued for the measurement store.

@@ -35,6 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 		PublicURL:           "http://localhost:8080",
 		GuestTTL:            2 * time.Hour,
 		AuthRatePerMinute:   10,
+		AuthMaxStale:        15 * time.Minute,
 		RecordingQueueBound: 2_000_000,
 		OIDC:                OIDC{ProviderName: "OpenID"},
 	}
@@ -86,6 +87,7 @@ func TestLoadValues(t *testing.T) {
 		SecretKey:           "0123456789abcdef0123456789abcdef",
 		GuestTTL:            30 * time.Minute,
 		AuthRatePerMinute:   3,
+		AuthMaxStale:        15 * time.Minute,
 		RecordingQueueBound: 5000,
 		TrustedProxies: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128"),

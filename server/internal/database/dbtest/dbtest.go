@@ -1,7 +1,8 @@
 // Package dbtest owns test databases for integration tests: a migrated database.DB on a
 // fresh SQLite file, or on a fresh PostgreSQL database when SENSOCTO_TEST_POSTGRES_URL
 // is set. Every call gets its own database, dropped when the test ends, so tests may
-// run in parallel.
+// run in parallel. StartLocalPostgres gives a test a PostgreSQL server of its own that it
+// may stop and start (a database outage).
 //
 //	for _, dialect := range dbtest.Dialects(t) {
 //		t.Run(dialect, func(t *testing.T) {
