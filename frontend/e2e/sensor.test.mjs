@@ -136,3 +136,131 @@ test('the owner records, the toggle survives a reload, the CSV holds the data; o
 		await other.context.close();
 	}
 });
+
+/** Publishes heart rates stamped over the last n seconds (the newest now). */
+async function publishRecent(rpc, id, n) {
+	const now = Date.now() * 1000;
+	await rpc('SensorService/Publish', {
+		sensorId: id,
+		measurements: Array.from({ length: n }, (_, i) => ({
+			attributeId: 'heartrate',
+			timeUs: String(now - (n - 1 - i) * 200_000),
+			number: 70 + i
+		}))
+	});
+}
+
+const points = async (page) =>
+	Number(
+		/^(\d+) points/.exec((await page.getByTestId('history-summary').textContent()) ?? '')?.[1]
+	);
+
+test('a custom range ending now includes the last seconds', async () => {
+	const owner = await guest();
+	const id = 'e2e-custom-now';
+	const { page } = owner;
+	try {
+		await owner.rpc('SensorService/RegisterSensor', {
+			sensorId: id,
+			name: 'Custom now strap',
+			sensorType: 'wearable',
+			attributes: [{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' }]
+		});
+		await page.goto(`${server.url}/sensors/${id}`);
+		await page.getByTestId('history-summary').waitFor();
+		await page.getByRole('radio', { name: 'Custom' }).check();
+		// Values stamped after the page was opened and the range chosen: a range that ends
+		// at a whole minute (or at the moment the page opened) leaves them out.
+		await page.waitForTimeout(1100);
+		await publishRecent(owner.rpc, id, 5);
+		await page.getByTestId('history-load').click();
+		await waitFor(
+			async () =>
+				(await page.getByTestId('history-summary').getAttribute('data-loaded')) ===
+					'heartrate custom' && (await points(page)) === 5,
+			{ timeoutMs: 10_000, what: 'the custom range to hold the 5 values just published' }
+		);
+		assert.equal(await page.getByTestId('history-chart').getAttribute('data-points'), '5');
+		await page.screenshot({ path: join(artifactsDir, 'sensor-custom-now.png'), fullPage: true });
+		assert.deepEqual(owner.errors, []);
+	} catch (err) {
+		await page.screenshot({ path: join(artifactsDir, 'sensor-custom-failure.png') });
+		throw err;
+	} finally {
+		await owner.context.close();
+	}
+});
+
+test('an unrecorded sensor says so, offers its owner to record, and an empty range names where data is', async () => {
+	const owner = await guest();
+	const other = await guest();
+	const id = 'e2e-unrecorded';
+	const { page } = owner;
+	try {
+		await owner.rpc('SensorService/RegisterSensor', {
+			sensorId: id,
+			name: 'Unrecorded strap',
+			sensorType: 'wearable',
+			visibility: 'VISIBILITY_PUBLIC',
+			attributes: [{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' }]
+		});
+		await publishRecent(owner.rpc, id, 10);
+		await page.goto(`${server.url}/sensors/${id}`);
+		const note = page.getByTestId('not-recorded');
+		await note.waitFor();
+		assert.match((await note.textContent()) ?? '', /Not recorded/);
+		await waitFor(async () => /data from .+ to .+/.test((await note.textContent()) ?? ''), {
+			what: 'the note to say where the in-memory data lies'
+		});
+		// Last 24 h: the data is a sliver, and the page says so.
+		await page.getByRole('radio', { name: 'Last 24 h' }).check();
+		await page.getByTestId('history-sliver').waitFor();
+		assert.match(
+			(await page.getByTestId('history-data-span').textContent()) ?? '',
+			/data from .+ to .+/
+		);
+		await page.screenshot({ path: join(artifactsDir, 'sensor-unrecorded.png'), fullPage: true });
+
+		// A range with no data: an empty state naming where data is, not an empty chart.
+		await page.getByRole('radio', { name: 'Custom' }).check();
+		await page.getByTestId('history-to-now').uncheck();
+		const day = new Date(Date.now() - 2 * 86400_000);
+		const p = (n) => String(n).padStart(2, '0');
+		const d = `${day.getFullYear()}-${p(day.getMonth() + 1)}-${p(day.getDate())}`;
+		await page.getByTestId('history-from').fill(`${d}T10:00:00`);
+		await page.getByTestId('history-to').fill(`${d}T11:00:00`);
+		await page.getByTestId('history-load').click();
+		const empty = page.getByTestId('history-empty');
+		await empty.waitFor();
+		assert.match(
+			(await empty.textContent()) ?? '',
+			/No data in this range; data exists from .+ to .+/
+		);
+		assert.equal(await page.getByTestId('history-chart').count(), 0, 'no empty chart');
+		await page.screenshot({ path: join(artifactsDir, 'sensor-empty-range.png'), fullPage: true });
+		await empty.getByRole('button', { name: 'Show that range' }).click();
+		await waitFor(async () => (await points(page)) === 10, {
+			what: 'the range holding the data to show all 10 values'
+		});
+
+		// Someone else is told who can record it; the owner can record from here.
+		await other.page.goto(`${server.url}/sensors/${id}`);
+		await other.page.getByTestId('not-recorded').getByText('Its owner').waitFor();
+		assert.equal(await other.page.getByTestId('history-record').count(), 0);
+		await page.getByTestId('history-record').click();
+		await note.waitFor({ state: 'detached' });
+		assert.equal(
+			(await owner.rpc('SensorService/GetSensor', { sensorId: id })).sensor.recording,
+			true
+		);
+		assert.deepEqual(owner.errors, []);
+		assert.deepEqual(other.errors, []);
+	} catch (err) {
+		await page.screenshot({ path: join(artifactsDir, 'sensor-unrecorded-failure.png') });
+		console.error(server.logs().slice(-3000));
+		throw err;
+	} finally {
+		await owner.context.close();
+		await other.context.close();
+	}
+});
