@@ -32,3 +32,33 @@ func TestSensorBattery(t *testing.T) {
 		}
 	}
 }
+
+// TestSensorBatteryCriticalBoundary: a battery attribute reporting exactly 10 % (as a
+// percent number or a struct) is low, not critical (window ×2); just below is
+// critical (×4); exactly 20 % is normal.
+func TestSensorBatteryCriticalBoundary(t *testing.T) {
+	t.Parallel()
+	structLevel := func(l float64) hub.Value {
+		st, _ := structpb.NewStruct(map[string]any{"level": l})
+		enc, _ := proto.Marshal(st)
+		return hub.StructValue(hub.Struct{Keys: []string{"level"}, Encoded: enc})
+	}
+	for name, tc := range map[string]struct {
+		v    hub.Value
+		want uint32
+	}{
+		"10 %":          {hub.Number(10), 2},
+		"9.99 %":        {hub.Number(9.99), 4},
+		"20 %":          {hub.Number(20), 1},
+		"19.9 %":        {hub.Number(19.9), 2},
+		"struct 10":     {structLevel(10), 2},
+		"struct 0.1":    {structLevel(0.1), 2},
+		"struct 0.0999": {structLevel(0.0999), 4},
+		"struct 9.5":    {structLevel(9.5), 4},
+	} {
+		b, ok := sensorBattery(&tc.v)
+		if !ok || b.Factor() != tc.want {
+			t.Errorf("%s: %+v (ok %v) → factor %d, want %d", name, b, ok, b.Factor(), tc.want)
+		}
+	}
+}

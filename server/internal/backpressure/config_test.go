@@ -15,6 +15,23 @@ var (
 	high   = attention.LevelHigh
 )
 
+// wantPaused is DESIGN.md's pause rule written out per attention level, load level
+// (normal, elevated, high, critical) and memory protection (off, on): LOW and NONE
+// attention pause under memory protection or critical load; HIGH and MEDIUM never.
+var wantPaused = map[attention.Level][4][2]bool{
+	high:   {{false, false}, {false, false}, {false, false}, {false, false}},
+	medium: {{false, false}, {false, false}, {false, false}, {false, false}},
+	low:    {{false, true}, {false, true}, {false, true}, {true, true}},
+	none:   {{false, true}, {false, true}, {false, true}, {true, true}},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // TestComputeWindowTable checks the window table of DESIGN.md / protocol-and-model.md §1.7.1.
 func TestComputeWindowTable(t *testing.T) {
 	t.Parallel()
@@ -36,7 +53,7 @@ func TestComputeWindowTable(t *testing.T) {
 					if mp {
 						w, m = w*5, m*5
 					}
-					paused := att <= low && (mp || load == loadmon.LevelCritical)
+					paused := wantPaused[att][load][b2i(mp)]
 					if c.RecommendedBatchWindowMS != w || c.RecommendedBatchSize != sizes[att] ||
 						c.LoadMultiplier != m || c.Paused != paused || c.AttentionLevel != att ||
 						c.SystemLoad != load || c.MemoryProtectionActive != mp || !c.Timestamp.Equal(time.Unix(1, 0)) {
@@ -58,9 +75,15 @@ func TestComputeBattery(t *testing.T) {
 		{"unknown", Battery{}, 500},
 		{"full", Battery{Known: true, Level: 0.9}, 500},
 		{"at low threshold", Battery{Known: true, Level: 0.20}, 500},
+		{"just below low", Battery{Known: true, Level: 0.1999}, 1000},
 		{"low", Battery{Known: true, Level: 0.19}, 1000},
+		{"at critical threshold (still low)", Battery{Known: true, Level: 0.10}, 1000},
+		{"just below critical", Battery{Known: true, Level: 0.0999}, 2000},
 		{"critical", Battery{Known: true, Level: 0.05}, 2000},
+		{"empty", Battery{Known: true, Level: 0}, 2000},
 		{"critical but charging", Battery{Known: true, Level: 0.05, Charging: true}, 500},
+		{"low but charging", Battery{Known: true, Level: 0.15, Charging: true}, 500},
+		{"unknown level 0", Battery{Known: false, Level: 0}, 500},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package loadmon
 import (
 	"context"
 	"math"
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,9 +90,47 @@ func TestScoreWeights(t *testing.T) {
 	if snap.Score < 0.999 || snap.Score > 1.001 || snap.Level != LevelCritical {
 		t.Fatalf("full load: %+v", snap)
 	}
-	snap = m.Observe(Sample{CPU: 1}, time.Time{})
-	if snap.Score != WeightCPU || snap.Components != (Components{CPU: 1}) {
-		t.Fatalf("cpu only: %+v", snap)
+	// Each signal alone at full and at half scale moves the score by exactly its
+	// weight (written out, not taken from the constants, so swapped weights fail).
+	cases := []struct {
+		name      string
+		full      Sample
+		half      Sample
+		weight    float64
+		component Components
+	}{
+		{"cpu", Sample{CPU: 1}, Sample{CPU: 0.5}, 0.45, Components{CPU: 1}},
+		{"memory", Sample{HeapBytes: 1000, MemoryLimitBytes: 1000}, Sample{HeapBytes: 500, MemoryLimitBytes: 1000}, 0.25, Components{Memory: 1}},
+		{"queues", Sample{QueuedValues: 40, QueueCapacity: 40}, Sample{QueuedValues: 20, QueueCapacity: 40}, 0.20, Components{Queues: 1}},
+		{"goroutines", Sample{Goroutines: 1000}, Sample{Goroutines: 500}, 0.10, Components{Goroutines: 1}},
+	}
+	for _, c := range cases {
+		m := New(nil, Options{GoroutineCeiling: 1000})
+		snap := m.Observe(c.full, time.Time{})
+		if math.Abs(snap.Score-c.weight) > 1e-9 || snap.Components != c.component {
+			t.Errorf("%s only: score %v components %+v, want %v and %+v", c.name, snap.Score, snap.Components, c.weight, c.component)
+		}
+		snap = m.Observe(c.half, time.Time{})
+		if math.Abs(snap.Score-c.weight/2) > 1e-9 {
+			t.Errorf("%s at half: score %v, want %v", c.name, snap.Score, c.weight/2)
+		}
+	}
+	// The levels the weighted signals reach together (the score is in the comment).
+	levels := []struct {
+		s    Sample
+		want Level
+	}{
+		{Sample{CPU: 1}, LevelNormal},                                                               // 0.45
+		{Sample{CPU: 1, Goroutines: 1000}, LevelElevated},                                           // 0.55
+		{Sample{QueuedValues: 1, QueueCapacity: 1, Goroutines: 1000}, LevelNormal},                  // 0.30
+		{Sample{CPU: 1, HeapBytes: 1, MemoryLimitBytes: 1}, LevelHigh},                              // 0.70
+		{Sample{HeapBytes: 1, MemoryLimitBytes: 1, QueuedValues: 1, QueueCapacity: 1}, LevelNormal}, // 0.45
+	}
+	for i, l := range levels {
+		m := New(nil, Options{GoroutineCeiling: 1000})
+		if snap := m.Observe(l.s, time.Time{}); snap.Level != l.want {
+			t.Errorf("case %d: score %v → %v, want %v", i, snap.Score, snap.Level, l.want)
+		}
 	}
 	// Out-of-range inputs are clamped.
 	snap = m.Observe(Sample{CPU: -3, QueuedValues: 9, QueueCapacity: 0}, time.Time{})
@@ -162,9 +201,30 @@ func TestRuntimeSampler(t *testing.T) {
 	if s.Goroutines <= 0 || s.HeapBytes == 0 || s.MemoryLimitBytes == 0 || s.QueuedValues != 3 || s.QueueCapacity != 10 || s.CPU < 0 {
 		t.Fatalf("sample = %+v", s)
 	}
-	r = NewRuntimeSampler(nil, 12345)
-	if s := r.Sample(now); s.MemoryLimitBytes != 12345 && s.MemoryLimitBytes == 0 {
-		t.Fatalf("configured limit: %+v", s)
+}
+
+// TestRuntimeSamplerMemoryLimit: the limit the memory signal is compared with is
+// GOMEMLIMIT when set, else the configured limit, else the machine's memory. Not
+// parallel: it sets the process's memory limit for a moment.
+func TestRuntimeSamplerMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+
+	debug.SetMemoryLimit(math.MaxInt64) // GOMEMLIMIT unset
+	if s := NewRuntimeSampler(nil, 12345).Sample(time.Now()); s.MemoryLimitBytes != 12345 {
+		t.Errorf("configured limit 12345: sampled %d", s.MemoryLimitBytes)
+	}
+	machine := systemMemory()
+	if machine == 0 {
+		t.Fatal("no /proc/meminfo or cgroup limit to read")
+	}
+	if s := NewRuntimeSampler(nil, 0).Sample(time.Now()); s.MemoryLimitBytes != machine {
+		t.Errorf("no configured limit: sampled %d, want the machine's %d", s.MemoryLimitBytes, machine)
+	}
+
+	debug.SetMemoryLimit(3 << 30) // GOMEMLIMIT=3GiB wins over the configured limit
+	if s := NewRuntimeSampler(nil, 12345).Sample(time.Now()); s.MemoryLimitBytes != 3<<30 {
+		t.Errorf("GOMEMLIMIT 3GiB: sampled %d", s.MemoryLimitBytes)
 	}
 }
 
