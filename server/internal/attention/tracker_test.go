@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,29 +258,82 @@ func TestRunSweepsOnTime(t *testing.T) {
 	}
 }
 
+// TestConcurrentReports has four tabs report full attention cycles, open and release
+// watchers and read snapshots at once (under -race in CI), then checks the outcome:
+// every report was accepted, every cycle ended with the tab leaving, so once the hover
+// linger is over the sensor is back at NONE with no watcher and no attribute
+// attention, and the tracker still answers a new report.
 func TestConcurrentReports(t *testing.T) {
 	t.Parallel()
-	tr := New(Options{})
+	tr, clk := newTracker(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = tr.Run(ctx) }()
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
 	sub := tr.Subscribe()
 	defer sub.Close()
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		focused atomic.Int64 // snapshots taken while the tab's own focus was in
+	)
 	for i := range 4 {
 		wg.Go(func() {
 			v := Viewer{UserID: "u", TabID: string(rune('a' + i))}
+			kinds := []EventKind{ViewEnter, HoverEnter, HoverLeave, Focus, Unfocus, Pin, Unpin, ViewLeave}
 			for j := range 200 {
-				kinds := []EventKind{ViewEnter, HoverEnter, HoverLeave, Focus, Unfocus, Pin, Unpin, ViewLeave}
-				_ = tr.Report(v, []Event{ev(kinds[j%len(kinds)], "s", "x")})
+				k := kinds[j%len(kinds)]
+				if err := tr.Report(v, []Event{ev(k, "s", "x")}); err != nil {
+					t.Errorf("tab %d report %v: %v", i, k, err)
+					return
+				}
 				rel := tr.AddWatcher([]string{"s"})
-				_ = tr.Snapshot("s")
+				snap := tr.Snapshot("s")
+				if snap.Watchers == 0 || snap.Level < LevelLow {
+					t.Errorf("snapshot with this tab's watcher open: %+v, want ≥ 1 watcher and ≥ LOW", snap)
+				}
+				if k == Focus {
+					if l := tr.AttributeLevel("s", "x"); l != LevelHigh {
+						t.Errorf("attribute level right after this tab's focus: %v, want HIGH", l)
+					}
+					focused.Add(1)
+				}
 				rel()
 				sub.Drain()
 			}
 		})
 	}
 	wg.Wait()
+	if focused.Load() != 4*25 {
+		t.Errorf("%d focus checks, want 100", focused.Load())
+	}
+	// Every tab left; only the hovers linger (their last HoverLeave was just now).
+	snap := tr.Snapshot("s")
+	if len(snap.Attributes) != 1 || snap.Watchers != 0 || snap.Attributes[0] != (AttributeAttention{AttributeID: "x", Level: LevelHigh, Hovering: 4}) {
+		t.Errorf("right after every tab left: %+v, want only the 4 lingering hovers", snap)
+	}
+	clk.advance(DefaultHoverLinger + time.Millisecond)
+	tr.Sweep()
+	snap = tr.Snapshot("s")
+	if snap.Level != LevelNone || snap.Watchers != 0 {
+		t.Errorf("after every tab left: %+v, want NONE and no watchers", snap)
+	}
+	for _, a := range snap.Attributes {
+		if a.Level != LevelNone || a.Viewers != 0 || a.Hovering != 0 || a.Focused != 0 || a.Pinned != 0 {
+			t.Errorf("attribute after every tab left: %+v", a)
+		}
+	}
+	if l := tr.Level("s"); l != LevelNone {
+		t.Errorf("Level = %v, want NONE", l)
+	}
+	// Still consistent: a new focus is seen at once.
+	report(t, tr, Viewer{UserID: "u2", TabID: "z"}, ev(Focus, "s", "x"))
+	if l := tr.Level("s"); l != LevelHigh {
+		t.Errorf("Level after a new focus = %v, want HIGH", l)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }
 
 // TestWatcherLevelFollowsOnlyTheWatchersOwnAttention: a Watch is flushed at its own

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -486,6 +487,11 @@ func TestOnBatteryAndQueueFill(t *testing.T) {
 	}
 }
 
+// TestConcurrentUse runs ingesters, watchers that come and go, and a sensor deleted and
+// registered again at once (under -race in CI), then checks the outcome: every batch
+// was accepted whole or refused only because its sensor was deleted, the ingested
+// counter is exactly the sum of what was accepted, every watcher's read ended with
+// data or its deadline, and nothing is left queued.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	h, _ := newTestHub(t)
@@ -495,14 +501,28 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
+	var (
+		wg              sync.WaitGroup
+		accepted        atomic.Uint64
+		refusedC, reads atomic.Int64
+		deliveries      atomic.Int64
+	)
 	for i := range 3 {
 		wg.Go(func() { // ingesters
 			for j := range 300 {
-				_, _ = h.Ingest(ids[(i+j)%3], &Batch{
+				id := ids[(i+j)%3]
+				n, err := h.Ingest(id, &Batch{
 					Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: int64(j + 1), SampleRateHz: 100, Samples: []float32{1, 2, 3}}},
 					Measurements: []Measurement{{AttributeID: fmt.Sprintf("m%d", j%5), Value: Number(1)}},
 				})
+				switch {
+				case err == nil && n == 4:
+					accepted.Add(uint64(n))
+				case err != nil && id == "c" && apperr.KindOf(err) == apperr.KindNotFound:
+					refusedC.Add(1) // between Delete("c") and its new Register
+				default:
+					t.Errorf("Ingest %s batch %d: %d, %v; want 4 values accepted", id, j, n, err)
+				}
 			}
 		})
 		wg.Go(func() { // watchers that come and go
@@ -513,8 +533,18 @@ func TestConcurrentUse(t *testing.T) {
 					return
 				}
 				nctx, ncancel := context.WithTimeout(ctx, time.Millisecond)
-				_, _ = w.Next(nctx)
+				d, err := w.Next(nctx)
 				ncancel()
+				reads.Add(1)
+				switch {
+				case err == nil:
+					if len(d.Data) == 0 && len(d.Events) == 0 {
+						t.Errorf("Next delivered nothing without an error")
+					}
+					deliveries.Add(1)
+				case !errors.Is(err, context.DeadlineExceeded):
+					t.Errorf("Next: %v, want data or the deadline", err)
+				}
 				w.Close()
 			}
 		})
@@ -522,15 +552,33 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Go(func() {
 		for j := range 50 {
 			h.SetLoadFactor([]float64{1, 0.5, 0.2}[j%3])
-			_, _, _ = h.History("a", "ecg", 0, 0, 10)
+			if _, _, err := h.History("a", "ecg", 0, 0, 10); err != nil {
+				t.Errorf("History of a: %v", err)
+			}
 			_ = h.Stats()
 		}
 		h.Delete("c")
 		mustRegister(t, h, "c")
 	})
 	wg.Wait()
-	if st := h.Stats(); st.Watchers != 0 || st.QueuedValues != 0 || st.QueueCapacity != 0 {
+	st := h.Stats()
+	if st.Watchers != 0 || st.QueuedValues != 0 || st.QueueCapacity != 0 {
 		t.Fatalf("stats after all watchers closed: %+v", st)
+	}
+	if st.Ingested != accepted.Load() {
+		t.Errorf("hub counted %d values ingested, the ingesters had %d accepted", st.Ingested, accepted.Load())
+	}
+	if want := uint64(900-refusedC.Load()) * 4; accepted.Load() != want {
+		t.Errorf("%d values accepted, want %d (900 batches of 4, %d refused for the deleted c)", accepted.Load(), want, refusedC.Load())
+	}
+	if reads.Load() != 60 {
+		t.Errorf("%d watcher reads, want 60", reads.Load())
+	}
+	t.Logf("%d of 60 reads got data; %d batches to c refused while it was deleted", deliveries.Load(), refusedC.Load())
+	// The re-registered sensor works.
+	mustIngest(t, h, "c", &Batch{Measurements: []Measurement{{AttributeID: "after", TimeUS: 1, Value: Number(2)}}})
+	if pts, _, err := h.History("c", "after", 0, 0, 10); err != nil || len(pts) != 1 {
+		t.Errorf("History of c after re-registering: %v, %v", pts, err)
 	}
 }
 
