@@ -125,35 +125,115 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 }
 
-// TestOIDCCallbackRefusesForgedState checks a callback without the login's state cookie
-// (a CSRF attempt or a replay) signs nobody in.
+// TestOIDCCallbackRefusesForgedState checks login CSRF: an attacker signs in at the
+// provider in its own browser and has a victim's browser open the callback with the
+// attacker's code and state. Whether the victim's browser started a sign-in of its own
+// (another state cookie) or not (none), the callback refuses it, sets no session, and
+// the victim's browser (with its cookies) is not signed in. The attacker's own browser
+// then completes the same callback: the code was good, only the state was foreign.
 func TestOIDCCallbackRefusesForgedState(t *testing.T) {
 	t.Parallel()
 	issuer, clients := startProvider(t)
 	srv := startServer(t, "sqlite", map[string]string{
-		"SENSOCTO_OIDC_ISSUER":    issuer,
-		"SENSOCTO_OIDC_CLIENT_ID": oidcClientID,
+		"SENSOCTO_OIDC_ISSUER":        issuer,
+		"SENSOCTO_OIDC_CLIENT_ID":     oidcClientID,
+		"SENSOCTO_OIDC_CLIENT_SECRET": oidcClientSecret,
 	})
-	clients[oidcClientID] = storage.WebClient(oidcClientID, "", srv.url+"/auth/oidc/callback")
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.url+"/auth/oidc/callback?code=x&state=y", nil)
-	res, err := noFollow.Do(req)
+	clients[oidcClientID] = storage.WebClient(oidcClientID, oidcClientSecret, srv.url+"/auth/oidc/callback")
+	appURL, _ := url.Parse(srv.url)
+
+	// browser returns a client with cookies that stops at the first redirect matching stop.
+	browser := func(stop func(*url.URL) bool) *http.Client {
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if stop(req.URL) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+	}
+	atCallback := func(u *url.URL) bool { return u.Host == appURL.Host && u.Path == "/auth/oidc/callback" }
+	beginSignIn := func(c *http.Client) string {
+		begin, err := sensoctov1connect.NewAuthServiceClient(c, srv.url).BeginOidcSignIn(t.Context(), &sensoctov1.BeginOidcSignInRequest{ReturnTo: "/settings"})
+		if err != nil {
+			t.Fatalf("BeginOidcSignIn: %v", err)
+		}
+		return begin.GetAuthorizationUrl()
+	}
+	signedIn := func(c *http.Client) error {
+		_, err := sensoctov1connect.NewAuthServiceClient(c, srv.url).GetMe(t.Context(), &sensoctov1.GetMeRequest{})
+		return err
+	}
+
+	// The attacker signs in at the provider and keeps the callback URL.
+	attacker := browser(atCallback)
+	page := get(t, attacker, beginSignIn(attacker))
+	m := hiddenID.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no provider login form at %s:\n%.500s", page.url, page.body)
+	}
+	res, err := attacker.PostForm(issuer+"/login/username", url.Values{"id": {m[1]}, "username": {"test-user@localhost"}, "password": {"verysecure"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = res.Body.Close()
-	loc := res.Header.Get("Location")
-	if res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "/signin?error=") {
-		t.Errorf("forged callback = %d to %q, want a redirect to /signin with an error", res.StatusCode, loc)
+	callback, err := res.Request.URL.Parse(res.Header.Get("Location"))
+	if err != nil || !atCallback(callback) || callback.Query().Get("code") == "" || callback.Query().Get("state") == "" {
+		t.Fatalf("the provider redirected to %q (%d), want the app's callback with code and state", res.Header.Get("Location"), res.StatusCode)
 	}
-	for _, c := range res.Cookies() {
-		if c.Name == "sensocto_session" && c.Value != "" {
-			t.Error("forged callback set a session cookie")
+
+	// Victims: one in the middle of its own sign-in (its own state cookie), one without.
+	midway := browser(func(u *url.URL) bool { return u.Host != appURL.Host || u.Path == "/settings" })
+	if r := get(t, midway, beginSignIn(midway)); !strings.HasPrefix(r.url, srv.url) {
+		t.Fatalf("the victim's sign-in did not stop at the app's redirect: %s", r.url)
+	}
+	stateCookies := 0
+	for _, c := range midway.Jar.Cookies(appURL) {
+		if c.Name != "sensocto_session" {
+			stateCookies++
 		}
 	}
-	_, err = sensoctov1connect.NewAuthServiceClient(http.DefaultClient, srv.url).GetMe(t.Context(), &sensoctov1.GetMeRequest{})
-	if connect.CodeOf(err) != connect.CodeUnauthenticated {
-		t.Errorf("GetMe = %v", err)
+	if stateCookies == 0 {
+		t.Fatal("the victim's sign-in left no state cookie: the test would not show what a foreign state does")
+	}
+	fresh := browser(func(u *url.URL) bool { return u.Host != appURL.Host })
+	for name, victim := range map[string]*http.Client{"midway": midway, "fresh": fresh} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, callback.String(), nil)
+		noFollow := &http.Client{Jar: victim.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "/signin?error=") {
+			t.Errorf("%s: forged callback = %d to %q, want a redirect to /signin with an error", name, res.StatusCode, loc)
+		}
+		for _, c := range res.Cookies() {
+			if c.Name == "sensocto_session" && c.Value != "" {
+				t.Errorf("%s: forged callback set a session cookie", name)
+			}
+		}
+		if err := signedIn(victim); connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("%s: GetMe with the victim's cookies = %v, want unauthenticated", name, err)
+		}
+	}
+
+	// The same callback in the attacker's own browser signs the attacker in.
+	attacker.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host == appURL.Host && req.URL.Path == "/settings" {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	if r := get(t, attacker, callback.String()); !strings.HasPrefix(r.url, callback.String()) {
+		t.Fatalf("attacker's callback ended at %s", r.url)
+	}
+	if err := signedIn(attacker); err != nil {
+		t.Errorf("the attacker's own callback did not sign it in (so the victims' check proves nothing): %v", err)
 	}
 }
 
