@@ -23,6 +23,8 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/sensocto/sensocto/frontend"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
@@ -259,6 +261,7 @@ func (a *App) build() error {
 		Resolver:       accountsSvc,
 		TrustedProxies: a.cfg.TrustedProxies,
 		SecureCookies:  a.cfg.SecureCookies(),
+		IsProcedure:    procedureSet(services),
 	})
 	a.server = httpserver.New(a.cfg, a.logger, a.handler)
 
@@ -386,4 +389,24 @@ func (h *healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest)
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil //nolint:nilerr // an unreachable database is a health answer, not an RPC error
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+}
+
+// procedureSet returns a test for "/pkg.Service/Method" of every method of the services
+// (found in the generated descriptors linked into the binary).
+func procedureSet(services []string) func(string) bool {
+	set := make(map[string]bool)
+	for _, name := range services {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			continue
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			continue
+		}
+		for i := range sd.Methods().Len() {
+			set["/"+name+"/"+string(sd.Methods().Get(i).Name())] = true
+		}
+	}
+	return func(path string) bool { return set[path] }
 }

@@ -2,10 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,12 +125,13 @@ func TestMiddlewareAndAuthorize(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var got string
+			got := "handler not reached"
 			var setCookie []string
 			h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = kind(auth.Authorize(r.Context(), c.procedure))
 			}), auth.MiddlewareOptions{Resolver: res})
-			r := httptest.NewRequest(http.MethodPost, c.procedure, nil)
+			r := httptest.NewRequest(http.MethodPost, c.procedure, strings.NewReader("{}"))
+			r.Header.Set("Content-Type", "application/json")
 			if c.header != "" {
 				r.Header.Set("Authorization", c.header)
 			}
@@ -137,6 +141,15 @@ func TestMiddlewareAndAuthorize(t *testing.T) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			setCookie = w.Result().Header.Values("Set-Cookie")
+			if c.want != "ok" {
+				// Refused by the middleware itself, as a Connect error, before the
+				// handler (and its decoding of the body).
+				var body struct{ Code string }
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || got != "handler not reached" {
+					t.Fatalf("refusal: handler %s, body %q", got, w.Body.String())
+				}
+				got = body.Code
+			}
 			if got != c.want {
 				t.Errorf("Authorize = %s, want %s", got, c.want)
 			}
@@ -202,5 +215,85 @@ func TestRevalidate(t *testing.T) {
 	}
 	if err := auth.Revalidate(context.Background()); err != nil {
 		t.Errorf("Revalidate outside a request = %v", err)
+	}
+}
+
+// countingBody is a request body that counts what was read of it.
+type countingBody struct {
+	remaining int64
+	read      int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), b.remaining))
+	clear(p[:n])
+	b.remaining -= int64(n)
+	b.read += int64(n)
+	return n, nil
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// TestNothingHeavyBeforeAuthentication sends 3.75 MB bodies without a valid credential:
+// to a protected RPC it is refused before a byte of the body is read; to a public one
+// (or another route) at most the anonymous cap is read, whatever the handler tries.
+func TestNothingHeavyBeforeAuthentication(t *testing.T) {
+	t.Parallel()
+	const size = 3_750_000
+	res := fakeResolver{"sst_good": {Viewer: auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull, Kind: auth.KindSession}}}
+	cases := []struct {
+		name, path, contentType, authz string
+		chunked                        bool
+		wantRead                       int64 // at most
+		wantCode                       string
+		wantHandler                    bool
+	}{
+		{"protected connect, no credential", sensoctov1connect.SensorServicePublishProcedure, "application/proto", "", false, 0, "unauthenticated", false},
+		{"protected connect, bad credential", sensoctov1connect.SensorServicePublishProcedure, "application/json", "Bearer nope", false, 0, "unauthenticated", false},
+		{"protected grpc stream, no credential", sensoctov1connect.SensorServiceStreamProcedure, "application/grpc", "", true, 0, "", false},
+		{"public sign-in, declared length", sensoctov1connect.AuthServiceSignInProcedure, "application/json", "", false, 0, "resource_exhausted", false},
+		{"public sign-in, chunked", sensoctov1connect.AuthServiceSignInProcedure, "application/json", "", true, auth.DefaultMaxAnonymousBodyBytes + 1, "", true},
+		{"other route, chunked", "/export/x", "text/csv", "", true, auth.DefaultMaxAnonymousBodyBytes + 1, "", true},
+		{"signed in, protected", sensoctov1connect.SensorServicePublishProcedure, "application/proto", "Bearer sst_good", false, size, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			reached := false
+			h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reached = true
+				_, _ = io.Copy(io.Discard, r.Body) // a handler that reads everything it is given
+			}), auth.MiddlewareOptions{Resolver: res})
+			body := &countingBody{remaining: size}
+			r := httptest.NewRequest(http.MethodPost, c.path, body)
+			r.ContentLength = size
+			if c.chunked {
+				r.ContentLength = -1
+			}
+			r.Header.Set("Content-Type", c.contentType)
+			if c.authz != "" {
+				r.Header.Set("Authorization", c.authz)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if body.read > c.wantRead {
+				t.Errorf("%d bytes of the body were read, want at most %d", body.read, c.wantRead)
+			}
+			if reached != c.wantHandler {
+				t.Errorf("handler reached = %v, want %v", reached, c.wantHandler)
+			}
+			if c.wantCode != "" {
+				var got struct{ Code string }
+				if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Code != c.wantCode {
+					t.Errorf("response %d %q, want code %s", w.Code, w.Body.String(), c.wantCode)
+				}
+			}
+			if c.contentType == "application/grpc" && w.Header().Get("Grpc-Status") != "16" {
+				t.Errorf("gRPC refusal: status %d headers %v, want grpc-status 16 (unauthenticated)", w.Code, w.Header())
+			}
+		})
 	}
 }

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/rpc"
 )
 
 // CookieName is the name of the session cookie used by the web app.
@@ -40,14 +43,42 @@ type MiddlewareOptions struct {
 	// SecureCookies forces the Secure attribute (the public URL is https). Requests over
 	// TLS get it anyway.
 	SecureCookies bool
+	// MaxAnonymousBodyBytes caps the body of a request without a valid credential (what
+	// the sign-in RPCs, health and reflection need); 0 means DefaultMaxAnonymousBodyBytes.
+	MaxAnonymousBodyBytes int64
+	// IsProcedure reports whether a path is a served RPC procedure ("/pkg.Service/Method"),
+	// which Authorize then gates before the body is read. Nil treats every path of that
+	// shape as one; the app passes the procedures it serves, so an unknown one stays a 404.
+	IsProcedure func(path string) bool
 }
+
+// DefaultMaxAnonymousBodyBytes caps the body of a request made without a valid
+// credential: a sign-in request is a few hundred bytes.
+const DefaultMaxAnonymousBodyBytes = 64 << 10
+
+// errorWriter writes a refusal in the protocol of the request (Connect, gRPC, gRPC-Web).
+var errorWriter = connect.NewErrorWriter()
 
 // Middleware is the one authentication step: it resolves the credential of every request
 // (the Authorization: Bearer header first, else the session cookie) into a Viewer in the
 // request context, and records the client IP. A presented but invalid credential leaves
 // no Viewer and records the refusal, so a protected RPC fails with Unauthenticated rather
-// than running anonymously (see Interceptor). It never answers the request itself.
+// than running anonymously.
+//
+// Nothing heavy happens before authentication: an RPC that Authorize refuses (no or an
+// invalid credential for a protected procedure, or outside the token's scope) is answered
+// here, in the request's protocol, before its body is read or decoded; and the body of
+// any request without a valid credential is capped at MaxAnonymousBodyBytes. The
+// interceptor (NewInterceptor) applies the same rule again inside Connect.
 func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
+	maxAnon := o.MaxAnonymousBodyBytes
+	if maxAnon <= 0 {
+		maxAnon = DefaultMaxAnonymousBodyBytes
+	}
+	isProcedure := o.IsProcedure
+	if isProcedure == nil {
+		isProcedure = rpcShaped
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := requestInfo{
 			clientIP: ClientIP(r, o.TrustedProxies),
@@ -76,8 +107,49 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 			}
 		}
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+		if isProcedure(r.URL.Path) {
+			if err := Authorize(ctx, r.URL.Path); err != nil {
+				refuse(w, r, err)
+				return
+			}
+		}
+		if _, ok := ViewerFrom(ctx); !ok && r.Body != nil && r.Body != http.NoBody {
+			if r.ContentLength > maxAnon {
+				refuse(w, r, apperr.New(apperr.KindResourceExhausted, "request body too large without a credential"))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxAnon)
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// refuse answers r with err: in the RPC protocol of the request when it is one, else as
+// plain HTTP.
+func refuse(w http.ResponseWriter, r *http.Request, err error) {
+	ce := rpc.ConnectError(err)
+	if errorWriter.IsSupported(r) {
+		_ = errorWriter.Write(w, r, ce) // the client went away; nothing to do
+		return
+	}
+	status := http.StatusUnauthorized
+	switch ce.Code() {
+	case connect.CodePermissionDenied:
+		status = http.StatusForbidden
+	case connect.CodeResourceExhausted:
+		status = http.StatusRequestEntityTooLarge
+	case connect.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	http.Error(w, ce.Message(), status)
+}
+
+// rpcShaped reports whether path has the shape of an RPC procedure,
+// /package.Service/Method (the first segment holds a dot, there is no third segment).
+// Other paths (the web app, /healthz, /export/…) are not RPCs.
+func rpcShaped(path string) bool {
+	service, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return ok && strings.HasPrefix(path, "/") && strings.Contains(service, ".") && method != "" && !strings.Contains(method, "/")
 }
 
 // credential returns the bearer token, or else the session cookie's value.
