@@ -26,6 +26,7 @@ func (s *Service) Me(ctx context.Context) (User, error) {
 	u, err := s.db.User.Get(ctx, v.UserID)
 	if ent.IsNotFound(err) {
 		s.cache.forgetUsers(v.UserID)
+		s.opts.Revocations.UsersDeleted(v.UserID)
 		return User{}, apperr.Unauthenticated("account no longer exists")
 	}
 	if err != nil {
@@ -96,6 +97,7 @@ func (s *Service) SignOut(ctx context.Context) error {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	s.cache.forgetToken(v.TokenID)
+	s.opts.Revocations.TokensRevoked(v.TokenID)
 	return nil
 }
 
@@ -187,5 +189,6 @@ func (s *Service) RevokeAPIToken(ctx context.Context, id uuid.UUID) error {
 		}
 	}
 	s.cache.forgetToken(id)
+	s.opts.Revocations.TokensRevoked(id)
 	return nil
 }

@@ -86,6 +86,9 @@ type Options struct {
 	OIDCProviderName string
 	// DevMailbox says the development mailbox is enabled.
 	DevMailbox bool
+	// Revocations, when set, is told of every revoked token and deleted user, so open
+	// streams of those credentials end at once (auth.StreamGuard).
+	Revocations *auth.Revocations
 	// OnUsersDeleted, when set, is called after the sweeper deleted users (and by the
 	// database's cascades what they owned), so in-memory state can forget them.
 	OnUsersDeleted func(ids []uuid.UUID)

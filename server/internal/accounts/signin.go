@@ -126,6 +126,9 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	}
 	if signedIn && v.IsGuest {
 		s.cache.forgetUsers(v.UserID)
+		if v.Kind == auth.KindSession {
+			s.opts.Revocations.TokensRevoked(v.TokenID) // the guest's session was revoked above
+		}
 	}
 	return sess, nil
 }

@@ -41,6 +41,7 @@ func (s *Service) SweepGuests(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("delete expired guests: %w", err)
 		}
 		s.cache.forgetUsers(ids...)
+		s.opts.Revocations.UsersDeleted(ids...)
 		if s.opts.OnUsersDeleted != nil {
 			s.opts.OnUsersDeleted(ids)
 		}

@@ -147,7 +147,10 @@ func (a *App) build() error {
 	}
 	oidcEnabled := a.cfg.OIDC.Issuer != ""
 	var sim *simulatorWiring // built after the real-time core, which needs nothing of accounts
+	// Revoked tokens and deleted users end their open streams at once (auth.StreamGuard).
+	revocations := auth.NewRevocations()
 	accountsSvc, err := accounts.New(accounts.Options{
+		Revocations:      revocations,
 		Ent:              a.db.Client,
 		Logger:           a.logger.With().Str("domain", "accounts").Logger(),
 		Now:              a.opts.now,
@@ -262,6 +265,7 @@ func (a *App) build() error {
 		TrustedProxies: a.cfg.TrustedProxies,
 		SecureCookies:  a.cfg.SecureCookies(),
 		IsProcedure:    procedureSet(services),
+		Revocations:    revocations,
 	})
 	a.server = httpserver.New(a.cfg, a.logger, a.handler)
 

@@ -3,6 +3,7 @@ package attention
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -84,6 +85,24 @@ func (s *Subscription) Next(ctx context.Context) ([]Change, error) {
 			return nil, fmt.Errorf("wait for attention changes: %w", ctx.Err())
 		case <-s.notify:
 		}
+	}
+}
+
+// Remove stops following one sensor of a subscription made with named sensors: no
+// change of it is returned afterwards, including one pending now. (A subscription to
+// all sensors is left as it is.)
+func (s *Subscription) Remove(sensorID string) {
+	if s.filter == nil {
+		return
+	}
+	s.t.mu.Lock() // put runs under the tracker's lock and reads the filter
+	delete(s.filter, sensorID)
+	s.t.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.pending[sensorID]; ok {
+		delete(s.pending, sensorID)
+		s.order = slices.DeleteFunc(s.order, func(id string) bool { return id == sensorID })
 	}
 }
 

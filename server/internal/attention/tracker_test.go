@@ -385,3 +385,21 @@ func TestWatcherLevelFollowsOnlyTheWatchersOwnAttention(t *testing.T) {
 		t.Errorf("after lease expiry: %v, want low", got)
 	}
 }
+
+func TestSubscriptionRemove(t *testing.T) {
+	t.Parallel()
+	tr, _ := newTracker(t)
+	sub := tr.Subscribe("s", "t")
+	defer sub.Close()
+	report(t, tr, alice, ev(ViewEnter, "s", "x"), ev(ViewEnter, "t", "x"))
+	sub.Remove("s") // a pending change of s goes too
+	report(t, tr, bob, ev(ViewEnter, "s", "x"))
+	c := sub.Drain()
+	if len(c) != 1 || c[0].SensorID != "t" {
+		t.Fatalf("after Remove(s): %+v, want only t's change", c)
+	}
+	report(t, tr, bob, ev(ViewEnter, "t", "x"))
+	if c := sub.Drain(); len(c) != 1 || c[0].SensorID != "t" {
+		t.Fatalf("t after Remove(s): %+v", c)
+	}
+}

@@ -78,38 +78,46 @@ func (h *Handler) GetAttention(ctx context.Context, req *sensoctov1.GetAttention
 }
 
 // WatchAttention streams the attention on visible sensors: the current state, then
-// every change (coalesced per sensor).
+// every change (coalesced per sensor). A sensor the caller may no longer see (made
+// private, deleted) is dropped at once; the stream goes on with the others. A revoked
+// credential ends it (auth.StreamGuard).
 func (h *Handler) WatchAttention(ctx context.Context, req *sensoctov1.WatchAttentionRequest, stream *connect.ServerStream[sensoctov1.WatchAttentionResponse]) error {
-	v, err := auth.RequireViewer(ctx)
+	g, err := auth.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 	ids := req.GetSensorIds()
-	for _, id := range ids {
-		if err := h.sensors.CheckView(ctx, v, id); err != nil {
-			return fmt.Errorf("watch attention: %w", err)
-		}
-	}
 	sub := h.tracker.Subscribe(ids...)
 	defer sub.Close()
+	if err := g.Watch(h.sensors, ids, sub.Remove); err != nil {
+		return fmt.Errorf("watch attention: %w", err)
+	}
 	first := &sensoctov1.WatchAttentionResponse{}
 	for _, id := range ids {
-		first.Attention = append(first.Attention, toProto(h.tracker.Snapshot(id)))
+		if g.Allows(id) {
+			first.Attention = append(first.Attention, toProto(h.tracker.Snapshot(id)))
+		}
 	}
 	if err := stream.Send(first); err != nil {
 		return fmt.Errorf("send attention: %w", err)
 	}
 	for {
-		changes, err := sub.Next(ctx)
+		changes, err := sub.Next(g.Context())
 		if err != nil {
-			return nil //nolint:nilerr // only ends with the client going away
-		}
-		if err := auth.Revalidate(ctx); err != nil {
-			return err
+			return g.Err() // nil when the client went away, else the credential's error
 		}
 		res := &sensoctov1.WatchAttentionResponse{}
 		for _, c := range changes {
-			res.Attention = append(res.Attention, toProto(c.SensorAttention))
+			if g.Allows(c.SensorID) {
+				res.Attention = append(res.Attention, toProto(c.SensorAttention))
+			}
+		}
+		if len(res.Attention) == 0 {
+			continue
+		}
+		if !g.Valid() {
+			return g.Err()
 		}
 		if err := stream.Send(res); err != nil {
 			return fmt.Errorf("send attention: %w", err)

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,33 +190,186 @@ func TestSessionCookie(t *testing.T) {
 
 type revocable struct {
 	fakeResolver
-	revoked bool
+	mu      sync.Mutex
+	revoked error
+	calls   int
+}
+
+func (r *revocable) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
+func (r *revocable) set(err error) {
+	r.mu.Lock()
+	r.revoked = err
+	r.mu.Unlock()
 }
 
 func (r *revocable) Resolve(ctx context.Context, secret string) (auth.Resolution, error) {
-	if r.revoked {
-		return auth.Resolution{}, apperr.Unauthenticated("revoked")
+	r.mu.Lock()
+	err := r.revoked
+	r.calls++
+	r.mu.Unlock()
+	if err != nil {
+		return auth.Resolution{}, err
 	}
 	return r.fakeResolver.Resolve(ctx, secret)
 }
 
-func TestRevalidate(t *testing.T) {
-	t.Parallel()
-	res := &revocable{fakeResolver: fakeResolver{"sst_good": {Viewer: auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull}}}}
-	var before, after error
+// guarded runs f inside an authenticated request with a StreamGuard, as a stream
+// handler would.
+func guarded(t *testing.T, res auth.Resolver, rev *auth.Revocations, f func(g *auth.StreamGuard)) {
+	t.Helper()
 	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		before = auth.Revalidate(r.Context())
-		res.revoked = true // revoked while the stream runs
-		after = auth.Revalidate(r.Context())
-	}), auth.MiddlewareOptions{Resolver: res})
+		g, err := auth.GuardStream(r.Context())
+		if err != nil {
+			t.Errorf("GuardStream: %v", err)
+			return
+		}
+		defer g.Close()
+		f(g)
+	}), auth.MiddlewareOptions{Resolver: res, Revocations: rev})
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("Authorization", "Bearer sst_good")
 	h.ServeHTTP(httptest.NewRecorder(), r)
-	if before != nil || !errors.Is(after, apperr.KindUnauthenticated) {
-		t.Errorf("Revalidate before/after revocation = %v / %v", before, after)
+}
+
+// waitDone waits (with a deadline) for the guard's context to end.
+func waitDone(t *testing.T, g *auth.StreamGuard) {
+	t.Helper()
+	select {
+	case <-g.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the guard did not end")
 	}
-	if err := auth.Revalidate(context.Background()); err != nil {
-		t.Errorf("Revalidate outside a request = %v", err)
+}
+
+func TestStreamGuardRevocation(t *testing.T) {
+	t.Parallel()
+	v := auth.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: auth.ScopeFull}
+	res := &revocable{fakeResolver: fakeResolver{"sst_good": {Viewer: v}}}
+	t.Run("a revoked token ends the stream before TokensRevoked returns", func(t *testing.T) {
+		rev := auth.NewRevocations()
+		guarded(t, res, rev, func(g *auth.StreamGuard) {
+			if !g.Valid() || g.Err() != nil {
+				t.Fatalf("a fresh guard: valid %v, err %v", g.Valid(), g.Err())
+			}
+			rev.TokensRevoked(uuid.New()) // another token: nothing happens
+			if !g.Valid() {
+				t.Fatal("another token's revocation ended the stream")
+			}
+			rev.TokensRevoked(v.TokenID)
+			if g.Valid() || g.Context().Err() == nil || !errors.Is(g.Err(), apperr.KindUnauthenticated) {
+				t.Fatalf("after revocation: valid %v, ctx %v, err %v", g.Valid(), g.Context().Err(), g.Err())
+			}
+			if !errors.Is(context.Cause(g.Context()), apperr.KindUnauthenticated) {
+				t.Fatalf("cause = %v", context.Cause(g.Context()))
+			}
+		})
+	})
+	t.Run("a deleted user's streams end", func(t *testing.T) {
+		rev := auth.NewRevocations()
+		guarded(t, res, rev, func(g *auth.StreamGuard) {
+			rev.UsersDeleted(v.UserID)
+			if g.Valid() {
+				t.Fatal("the stream of a deleted user is still valid")
+			}
+		})
+	})
+	t.Run("a changed user's credential is resolved again", func(t *testing.T) {
+		rev := auth.NewRevocations()
+		res := &revocable{fakeResolver: res.fakeResolver}
+		guarded(t, res, rev, func(g *auth.StreamGuard) {
+			res.set(apperr.Unauthenticated("revoked elsewhere"))
+			rev.UsersChanged(v.UserID)
+			waitDone(t, g)
+			if !errors.Is(g.Err(), apperr.KindUnauthenticated) {
+				t.Fatalf("err = %v", g.Err())
+			}
+		})
+	})
+	t.Run("an unreachable database does not end the stream", func(t *testing.T) {
+		rev := auth.NewRevocations()
+		res := &revocable{fakeResolver: res.fakeResolver}
+		guarded(t, res, rev, func(g *auth.StreamGuard) {
+			res.set(apperr.Unavailable(time.Second, "database down"))
+			before := res.count()
+			rev.UsersChanged(v.UserID)
+			deadline := time.Now().Add(10 * time.Second)
+			for res.count() == before && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+			if res.count() == before {
+				t.Fatal("the announcement did not make the guard resolve again")
+			}
+			if !g.Valid() {
+				t.Fatalf("an unreachable database ended the stream: %v", g.Err())
+			}
+			// A refusal announced after the outage still ends it: the outage did not.
+			res.set(apperr.Unauthenticated("revoked"))
+			rev.UsersChanged(v.UserID)
+			waitDone(t, g)
+		})
+	})
+	t.Run("nil revocations and no request", func(t *testing.T) {
+		var rev *auth.Revocations
+		rev.TokensRevoked(v.TokenID)
+		rev.UsersDeleted(v.UserID)
+		rev.UsersChanged(v.UserID)
+		if _, err := auth.GuardStream(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
+			t.Fatalf("GuardStream without a viewer = %v", err)
+		}
+		g, err := auth.GuardStream(auth.WithViewer(context.Background(), v))
+		if err != nil || !g.Valid() {
+			t.Fatalf("GuardStream outside HTTP = %v, %v", g, err)
+		}
+		g.Close()
+		g.Close()
+	})
+}
+
+type fakeAccess struct {
+	lost    func(string)
+	refused string
+}
+
+func (f *fakeAccess) WatchAccess(_ context.Context, _ auth.Viewer, ids []string, lost func(string)) (func(), error) {
+	for _, id := range ids {
+		if id == f.refused {
+			return nil, apperr.NotFound("sensor not found")
+		}
+	}
+	f.lost = lost
+	return func() { f.lost = nil }, nil
+}
+
+func TestStreamGuardAccess(t *testing.T) {
+	t.Parallel()
+	v := auth.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: auth.ScopeFull}
+	g, err := auth.GuardStream(auth.WithViewer(context.Background(), v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeAccess{refused: "hidden"}
+	if err := g.Watch(src, []string{"a", "hidden"}, nil); !errors.Is(err, apperr.KindNotFound) {
+		t.Fatalf("Watch of a hidden resource = %v", err)
+	}
+	var lost []string
+	if err := g.Watch(src, []string{"a", "b"}, func(id string) { lost = append(lost, id) }); err != nil {
+		t.Fatal(err)
+	}
+	if !g.Allows("a") || !g.Allows("b") {
+		t.Fatal("a fresh watch does not allow its resources")
+	}
+	src.lost("a")
+	if g.Allows("a") || !g.Allows("b") || len(lost) != 1 || lost[0] != "a" {
+		t.Fatalf("after losing a: allows a %v, b %v, lost %v", g.Allows("a"), g.Allows("b"), lost)
+	}
+	g.Close()
+	if src.lost != nil {
+		t.Fatal("Close did not cancel the access watch")
 	}
 }
 

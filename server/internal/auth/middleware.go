@@ -50,6 +50,9 @@ type MiddlewareOptions struct {
 	// which Authorize then gates before the body is read. Nil treats every path of that
 	// shape as one; the app passes the procedures it serves, so an unknown one stays a 404.
 	IsProcedure func(path string) bool
+	// Revocations announces revoked credentials to the streams opened with them (see
+	// StreamGuard); nil: streams notice at their periodic recheck.
+	Revocations *Revocations
 }
 
 // DefaultMaxAnonymousBodyBytes caps the body of a request made without a valid
@@ -81,8 +84,9 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := requestInfo{
-			clientIP: ClientIP(r, o.TrustedProxies),
-			secure:   o.SecureCookies || r.TLS != nil,
+			clientIP:    ClientIP(r, o.TrustedProxies),
+			secure:      o.SecureCookies || r.TLS != nil,
+			revocations: o.Revocations,
 		}
 		ctx := r.Context()
 		secret, fromCookie := credential(r)

@@ -83,6 +83,21 @@ func CheckSensorID(v Viewer, exists bool, s SensorFacts) error {
 	return apperr.PermissionDenied("sensor id is taken by another user")
 }
 
+// CheckVisibilityScope applies the token scope rule to a sensor's visibility. What a
+// publish-scope token may do is what a connector needs: create a sensor (private, the
+// default) and declare attributes, name and type it, and send its data. It may not
+// widen who sees data: it may not make a sensor public, nor change the visibility of
+// an existing one (current is the stored visibility, VisibilityPrivate for a new
+// sensor; requested "" keeps it). Sending the current visibility again is allowed, so
+// a connector repeating its registration on reconnect keeps working. Full-scope
+// credentials (sessions, full API tokens) may set either.
+func CheckVisibilityScope(v Viewer, current, requested Visibility) error {
+	if v.Scope == ScopeFull || requested == "" || requested == current {
+		return nil
+	}
+	return apperr.PermissionDenied("visibility: a %s-scope token may not change who sees a sensor (use a full-scope credential)", v.Scope)
+}
+
 // RoomRole is a member's role in a room; RoleNone for a non-member.
 type RoomRole string
 

@@ -68,6 +68,8 @@ type requestInfo struct {
 	credErr error
 	// recheck resolves the request's credential again (nil without one).
 	recheck func(context.Context) error
+	// revocations announces revoked credentials to stream guards (may be nil).
+	revocations *Revocations
 }
 
 // WithViewer returns ctx carrying v.
@@ -119,17 +121,4 @@ func IsSecure(ctx context.Context) bool {
 // runs outside HTTP (the simulator acting as a user).
 func WithRequestInfo(ctx context.Context, clientIP netip.Addr, secure bool) context.Context {
 	return context.WithValue(ctx, requestInfoKey{}, requestInfo{clientIP: clientIP, secure: secure})
-}
-
-// Revalidate checks that the credential this request was authenticated with is still
-// valid (not revoked, expired or deleted since the call started). Long-lived streams
-// (Watch, Stream, WatchRoom) call it periodically, e.g. every few seconds or per batch, and
-// end with its error; it costs a cache lookup. It returns nil outside an authenticated
-// request.
-func Revalidate(ctx context.Context) error {
-	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
-	if ri.recheck == nil {
-		return nil
-	}
-	return ri.recheck(ctx)
 }

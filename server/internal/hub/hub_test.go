@@ -635,3 +635,66 @@ func TestTinyQueue(t *testing.T) {
 		t.Fatalf("delivery = %+v", d)
 	}
 }
+
+func TestDropEndsOneSubscriptionAtOnce(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "a", AttributeSpec{ID: "ecg", Type: "ecg"})
+	mustRegister(t, h, "b")
+	// Held for an hour: everything stays queued until drained.
+	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"a", "b"}, Recent: true, Window: func(string, string) time.Duration { return time.Hour }})
+	defer w.Close()
+	ingest := func(v float64) {
+		mustIngest(t, h, "a", &Batch{
+			Measurements: []Measurement{{AttributeID: "x", Value: Number(v)}},
+			Blocks:       []SampleBlock{{AttributeID: "ecg", SampleRateHz: 100, Samples: []float32{1, 2, 3}}},
+		})
+		mustIngest(t, h, "b", &Batch{Measurements: []Measurement{{AttributeID: "x", Value: Number(v)}}})
+	}
+	ingest(1)
+	if err := h.Notify("a", EventConnected); err != nil {
+		t.Fatal(err)
+	}
+	if !w.Drop("a") || w.Drop("a") || w.Drop("unknown") {
+		t.Fatal("Drop result")
+	}
+	ingest(2)
+	if st := w.Stats(); st.Sensors != 1 || st.QueuedValues != 2 {
+		t.Fatalf("after Drop: %+v, want 1 sensor and b's 2 values queued", st)
+	}
+	if _, q := h.QueueFill(); q == 0 {
+		t.Fatal("queue capacity lost")
+	}
+	if queued, _ := h.QueueFill(); queued != 2 {
+		t.Fatalf("hub queued values = %d, want 2", queued)
+	}
+	var all []Delivery
+	all = append(all, clone(next(t, w))) // the recent window, without a
+	all = append(all, clone(next(t, w))) // the REMOVED event (due at once) and b's data
+	var events []Event
+	for _, d := range all {
+		for _, sd := range d.Data {
+			if sd.SensorID == "a" {
+				t.Fatalf("data of the dropped sensor delivered: %+v", sd)
+			}
+		}
+		for _, ev := range d.Events {
+			if ev.SensorID == "a" {
+				events = append(events, ev)
+			}
+		}
+	}
+	if len(events) != 1 || events[0].Kind != EventRemoved {
+		t.Fatalf("events = %+v, want only a's REMOVED", events)
+	}
+	if ms := measurements(all[1:]); len(ms) != 2 || ms[0].Value.F[0] != 1 || ms[1].Value.F[0] != 2 {
+		t.Fatalf("b's data = %+v", ms)
+	}
+	// Deleting the dropped sensor reaches the watcher no more.
+	h.Delete("a")
+	mustIngest(t, h, "b", &Batch{Measurements: []Measurement{{AttributeID: "x", Value: Number(3)}}})
+	d := w.drain()
+	if len(d.Data) != 1 || d.Data[0].SensorID != "b" || len(d.Events) != 0 {
+		t.Fatalf("after deleting the dropped sensor: %+v", d)
+	}
+}

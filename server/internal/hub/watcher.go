@@ -359,6 +359,93 @@ func (w *Watcher) detach(sb *sub) {
 	}
 }
 
+// Drop ends the watcher's subscription to one sensor at once, for a viewer who lost
+// access to it: what of that sensor is queued (data and events) is discarded, nothing
+// of it is queued afterwards, and an EventRemoved is queued in its place to tell the
+// stream. The other subscriptions go on. It reports whether the watcher followed the
+// sensor (false after the sensor was deleted: Delete already detached it).
+func (w *Watcher) Drop(sensorID string) bool {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return false
+	}
+	var sb *sub
+	for i, x := range w.subs {
+		if x.s.id == sensorID {
+			sb = x
+			w.subs = append(w.subs[:i], w.subs[i+1:]...)
+			break
+		}
+	}
+	w.mu.Unlock()
+	if sb == nil {
+		return false
+	}
+	s := sb.s
+	s.mu.Lock() // after this no Ingest of the sensor reaches the watcher
+	for i, x := range s.subs {
+		if x == sb {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	w.mu.Lock()
+	if !w.closed {
+		w.purgeLocked(s, sb)
+		w.events = append(w.events, Event{Kind: EventRemoved, SensorID: sensorID, AtUS: w.h.nowUS()})
+	}
+	w.mu.Unlock()
+	w.signal()
+	return true
+}
+
+// purgeLocked removes everything queued of sensor s (subscription sb), keeping the
+// order of the rest. w.mu must be held.
+func (w *Watcher) purgeLocked(s *sensor, sb *sub) {
+	kept, removed := 0, 0
+	for k := 0; k < w.qn; k++ {
+		e := w.q[(w.qhead+k)%len(w.q)]
+		if e.a.sensor == s {
+			removed += e.values()
+			continue
+		}
+		w.q[(w.qhead+kept)%len(w.q)] = e
+		kept++
+	}
+	for k := kept; k < w.qn; k++ {
+		w.q[(w.qhead+k)%len(w.q)] = qent{}
+	}
+	w.qn = kept
+	w.queued -= removed
+	w.h.queued.Add(-int64(removed))
+	dirty := w.dirty[:0]
+	for _, r := range w.dirty {
+		if r.sb != sb {
+			dirty = append(dirty, r)
+		}
+	}
+	clear(w.dirty[len(dirty):])
+	w.dirty = dirty
+	events := w.events[:0]
+	for _, ev := range w.events {
+		if ev.SensorID != s.id {
+			events = append(events, ev)
+		}
+	}
+	w.events = events
+	if w.recent != nil {
+		data := w.recent.Data[:0]
+		for _, sd := range w.recent.Data {
+			if sd.SensorID != s.id {
+				data = append(data, sd)
+			}
+		}
+		w.recent.Data = data
+	}
+}
+
 // WatcherStats are a watcher's counters.
 type WatcherStats struct {
 	QueuedValues int

@@ -117,6 +117,9 @@ func (s *Service) Register(ctx context.Context, v auth.Viewer, in RegisterInput)
 		return Sensor{}, err
 	}
 	e := s.remember(in.ID, v.UserID, public)
+	if !public {
+		s.accessChanged(ctx, in.ID, false) // it may have been public until now
+	}
 	e.liveMu.Lock()
 	specs := make([]hub.AttributeSpec, len(in.Attributes))
 	for i, a := range in.Attributes {
@@ -147,6 +150,9 @@ func (s *Service) register(ctx context.Context, v auth.Viewer, in RegisterInput)
 		old, err := tx.Sensor.Get(ctx, in.ID)
 		switch {
 		case ent.IsNotFound(err):
+			if err := auth.CheckVisibilityScope(v, auth.VisibilityPrivate, in.Visibility); err != nil {
+				return err
+			}
 			c := tx.Sensor.Create().SetID(in.ID).SetOwnerID(v.UserID).
 				SetName(orDefault(in.Name, in.ID)).SetSensorType(orDefault(in.SensorType, DefaultSensorType)).
 				SetVisibility(sensor.Visibility(orDefault(string(in.Visibility), string(auth.VisibilityPrivate))))
@@ -161,6 +167,9 @@ func (s *Service) register(ctx context.Context, v auth.Viewer, in RegisterInput)
 			f := auth.SensorFacts{OwnerID: old.OwnerID, Visibility: auth.Visibility(old.Visibility)}
 			if err := auth.CheckSensorID(v, true, f); err != nil {
 				return apperr.Wrap(apperr.KindAlreadyExists, err, "sensor id is taken by another user")
+			}
+			if err := auth.CheckVisibilityScope(v, auth.Visibility(old.Visibility), in.Visibility); err != nil {
+				return err
 			}
 			up := tx.Sensor.UpdateOne(old)
 			if in.Name != "" {
@@ -245,6 +254,9 @@ func (s *Service) Update(ctx context.Context, v auth.Viewer, id string, name *st
 		return Sensor{}, fmt.Errorf("update sensor %s: %w", id, err)
 	}
 	e.public.Store(row.Visibility == sensor.VisibilityPublic)
+	if row.Visibility != sensor.VisibilityPublic {
+		s.accessChanged(ctx, id, false) // before answering: nothing published later leaks
+	}
 	_ = s.hub.Notify(id, hub.EventUpdated) // not live: no watcher to tell
 	return s.Get(ctx, v, id)
 }
@@ -311,6 +323,7 @@ func (s *Service) Delete(ctx context.Context, v auth.Viewer, id string) error {
 	delete(s.inferred, id)
 	s.inferredMu.Unlock()
 	s.hub.Delete(id)
+	s.accessChanged(ctx, id, true)
 	if s.onDelete != nil {
 		s.onDelete(id)
 	}

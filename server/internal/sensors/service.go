@@ -63,6 +63,9 @@ type Service struct {
 	rec      *recording.Recorder
 	recSet   atomic.Pointer[recordingSet]
 	recState recordingState
+
+	// access follows the sensors open streams may see (WatchAccess).
+	access accessWatches
 }
 
 // entry is what the hot path knows about a sensor.

@@ -21,9 +21,6 @@ import (
 // every 100 ms; acking each would double the messages of the session.
 const ackInterval = 250 * time.Millisecond
 
-// revalidateEvery is how often a long-lived stream rechecks its credential.
-const revalidateEvery = 5 * time.Second
-
 // acks accumulates what the receiving side accepted until the sender acks it.
 type acks struct {
 	mu       sync.Mutex
@@ -66,16 +63,19 @@ func (a *acks) take() (*sensoctov1.StreamAck, bool) {
 // Stream runs a connector session. The first batch names the sensor (every later
 // one must name the same); the session gets the current back-pressure config first,
 // then every change, and coalesced acks. It ends when the client closes its side, on
-// a refused batch (with that error), or when the sensor is deleted.
+// a refused batch (with that error, after the ack of the batches accepted before it),
+// when the sensor is deleted, or when the credential ends (auth.StreamGuard: a batch
+// arriving after a revocation is refused, not ingested).
 //
 // This goroutine (the handler's) owns all sends; a receiving goroutine ingests
 // batches. The receiver ends when the client closes its side or when the handler
 // returns (the request body is closed then, which ends a pending Receive).
 func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) error {
-	v, err := auth.RequireViewer(ctx)
+	g, err := auth.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 	first, err := stream.Receive()
 	if errors.Is(err, io.EOF) {
 		return nil
@@ -87,7 +87,7 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 	if err := hub.CheckSensorID(id); err != nil { // StreamRequest is validated here, not by protovalidate
 		return err
 	}
-	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
+	if err := h.sensors.CheckPublish(ctx, g.Viewer(), id); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
 	sub := h.publisher.Subscribe(id)
@@ -97,10 +97,8 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 
 	a := &acks{signal: make(chan struct{}, 1)}
 	recvErr := make(chan error, 1)
-	go func() { recvErr <- h.receive(id, first, stream, a) }()
+	go func() { recvErr <- h.receive(g, id, first, stream, a) }()
 
-	revalidate := time.NewTicker(revalidateEvery)
-	defer revalidate.Stop()
 	ackTimer := time.NewTimer(time.Hour)
 	ackTimer.Stop()
 	defer ackTimer.Stop()
@@ -116,10 +114,11 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 		}
 		return nil
 	}
+	done := g.Context().Done()
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-done:
+			return g.Err() // nil when the client went away
 		case cfg := <-sub.C():
 			if err := stream.Send(&sensoctov1.StreamResponse{Message: &sensoctov1.StreamResponse_Backpressure{Backpressure: toConfig(cfg)}}); err != nil {
 				return fmt.Errorf("send back-pressure config: %w", err)
@@ -139,22 +138,23 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 				return err
 			}
 		case err := <-recvErr:
-			if err != nil {
-				return err
+			// Ack what was accepted first: the client learns which batches got in
+			// before the one refused (or before it closed its side).
+			if aerr := sendAck(); aerr != nil {
+				return aerr
 			}
-			return sendAck() // the client closed its side: ack the rest and end
-		case <-revalidate.C:
-			if err := auth.Revalidate(ctx); err != nil {
-				return err
-			}
+			return err
 		}
 	}
 }
 
 // receive ingests the session's batches until the client closes its side (nil) or a
 // batch is refused (its error).
-func (h *Handler) receive(id string, req *sensoctov1.StreamRequest, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse], a *acks) error {
+func (h *Handler) receive(g *auth.StreamGuard, id string, req *sensoctov1.StreamRequest, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse], a *acks) error {
 	for {
+		if !g.Valid() {
+			return g.Err() // revoked: not one more batch
+		}
 		if req.GetSensorId() != id {
 			return apperr.InvalidArgument("sensor_id", "every batch of a session must name the sensor of its first batch")
 		}
@@ -174,33 +174,32 @@ func (h *Handler) receive(id string, req *sensoctov1.StreamRequest, stream *conn
 }
 
 // WatchBackpressure streams a sensor's config: the current one, then every change,
-// until the client goes or the sensor is deleted.
+// until the client goes, the sensor is deleted or the credential ends.
 func (h *Handler) WatchBackpressure(ctx context.Context, req *sensoctov1.WatchBackpressureRequest, stream *connect.ServerStream[sensoctov1.WatchBackpressureResponse]) error {
-	v, err := auth.RequireViewer(ctx)
+	g, err := auth.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 	id := req.GetSensorId()
-	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
+	if err := h.sensors.CheckPublish(ctx, g.Viewer(), id); err != nil {
 		return fmt.Errorf("watch back-pressure: %w", err)
 	}
 	sub := h.publisher.Subscribe(id)
 	defer sub.Close()
-	revalidate := time.NewTicker(revalidateEvery)
-	defer revalidate.Stop()
+	done := g.Context().Done()
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-done:
+			return g.Err() // nil when the client went away
 		case <-sub.Done():
 			return apperr.NotFound("sensor %s was deleted", id)
 		case cfg := <-sub.C():
+			if !g.Valid() {
+				return g.Err()
+			}
 			if err := stream.Send(&sensoctov1.WatchBackpressureResponse{Backpressure: toConfig(cfg)}); err != nil {
 				return fmt.Errorf("send back-pressure config: %w", err)
-			}
-		case <-revalidate.C:
-			if err := auth.Revalidate(ctx); err != nil {
-				return err
 			}
 		}
 	}

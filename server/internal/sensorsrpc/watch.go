@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,23 +20,27 @@ import (
 // attention on them. Data is delivered at the watcher window of this watcher's own
 // attention on each attribute (its user's, in the request's tab when named;
 // sensors.WatchWindow: immediate at HIGH), not of other viewers'.
+//
+// Access is followed by an auth.StreamGuard: a sensor the caller may no longer see
+// (made private, deleted) is dropped at once (a REMOVED event, then nothing more of
+// it) while the others go on; a revoked credential ends the stream.
 func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, stream *connect.ServerStream[sensoctov1.WatchResponse]) error {
-	v, err := auth.RequireViewer(ctx)
+	g, err := auth.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 	ids := req.GetSensorIds()
-	for _, id := range ids {
-		if err := h.sensors.CheckView(ctx, v, id); err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
+	var held watchHeld
+	defer held.release()
+	if err := g.Watch(h.sensors, ids, held.lose); err != nil {
+		return fmt.Errorf("watch: %w", err)
 	}
 	if err := h.sensors.EnsureLive(ctx, ids); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
+	v := g.Viewer()
 	userID, tabID := v.UserID.String(), req.GetTabId()
-	release := h.tracker.AddWatcher(ids)
-	defer release()
 	w, err := h.hub.Watch(hub.WatchSpec{
 		SensorIDs: ids, AttributeIDs: req.GetAttributeIds(), Recent: !req.GetSkipRecent(),
 		Window: func(sensorID, attributeID string) time.Duration {
@@ -46,6 +51,7 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
+	held.start(w, ids, g.Allows, h.tracker.AddWatcher)
 
 	// Send the response headers now: a client's Watch call returns once they arrive,
 	// and with skip_recent the first delivery may be long in coming.
@@ -53,40 +59,24 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 		return fmt.Errorf("send watch headers: %w", err)
 	}
 
-	// Credentials are rechecked every revalidateEvery even while nothing is delivered:
-	// a revoked token or expired guest ends the stream with that error.
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	nctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	wg.Go(func() {
-		t := time.NewTicker(revalidateEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-nctx.Done():
-				return
-			case <-t.C:
-				if err := auth.Revalidate(ctx); err != nil {
-					stop(err)
-					return
-				}
-			}
-		}
-	})
-
 	var enc watchEncoder
 	for {
-		d, err := w.Next(nctx)
+		d, err := w.Next(g.Context())
 		if err != nil {
-			if ctx.Err() == nil && nctx.Err() != nil {
-				return context.Cause(nctx) // the credential is no longer valid
+			if gerr := g.Err(); gerr != nil {
+				return gerr // the credential is no longer valid
 			}
 			if ctx.Err() != nil || errors.Is(err, hub.ErrWatcherClosed) {
 				return nil
 			}
 			return fmt.Errorf("watch: %w", err)
 		}
+		if !g.Valid() {
+			return g.Err() // revoked while this delivery was taken
+		}
+		// Data taken just before a sensor was dropped goes no further (Allows is an
+		// atomic load while nothing was lost).
+		d.Data = slices.DeleteFunc(d.Data, func(sd hub.SensorData) bool { return !g.Allows(sd.SensorID) })
 		res := enc.encode(&d)
 		for _, ev := range d.Events {
 			res.Events = append(res.Events, h.toEvent(ctx, v, ev))
@@ -95,6 +85,58 @@ func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, strea
 			return fmt.Errorf("send watch batch: %w", err)
 		}
 	}
+}
+
+// watchHeld is what a Watch holds per sensor (its hub subscription and its LOW
+// attention), given up sensor by sensor as access to them ends.
+type watchHeld struct {
+	mu       sync.Mutex
+	w        *hub.Watcher
+	releases map[string]func()
+	lost     []string // lost before start
+}
+
+// start takes the hub watcher and counts the stream as a watcher of every sensor
+// still allowed; a sensor lost before start is dropped now.
+func (wh *watchHeld) start(w *hub.Watcher, ids []string, allows func(string) bool, add func([]string) func()) {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	wh.w = w
+	wh.releases = make(map[string]func(), len(ids))
+	for _, id := range ids {
+		if _, dup := wh.releases[id]; !dup && allows(id) {
+			wh.releases[id] = add([]string{id})
+		}
+	}
+	for _, id := range wh.lost {
+		w.Drop(id)
+	}
+	wh.lost = nil
+}
+
+// lose gives up one sensor: called by the guard when access to it ended.
+func (wh *watchHeld) lose(id string) {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	if wh.w == nil {
+		wh.lost = append(wh.lost, id)
+		return
+	}
+	wh.w.Drop(id)
+	if release := wh.releases[id]; release != nil {
+		release()
+		delete(wh.releases, id)
+	}
+}
+
+// release gives up everything still held.
+func (wh *watchHeld) release() {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	for _, release := range wh.releases {
+		release()
+	}
+	wh.releases = nil
 }
 
 func (h *Handler) toEvent(ctx context.Context, v auth.Viewer, ev hub.Event) *sensoctov1.SensorEvent {

@@ -41,8 +41,15 @@ func (h *Handler) GetStatus(ctx context.Context, _ *sensoctov1.GetStatusRequest)
 }
 
 // WatchStatus sends a snapshot at once and then one per interval until the client goes,
-// or until the caller's credential is revoked or expires (checked before each snapshot).
+// or until the caller's credential is revoked or expires (auth.StreamGuard: at once on
+// a revocation announced in this process).
 func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRequest, stream *connect.ServerStream[sensoctov1.WatchStatusResponse]) error {
+	g, err := auth.GuardStream(ctx)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	ctx = g.Context()
 	interval := defaultInterval
 	if req.GetIntervalMs() != 0 {
 		interval = max(time.Duration(req.GetIntervalMs())*time.Millisecond, minInterval)
@@ -50,19 +57,22 @@ func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRe
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		if err := auth.Revalidate(ctx); err != nil {
-			return err
-		}
 		st, err := h.svc.Status(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return g.Err() // nil when the client went away
+			}
 			return fmt.Errorf("watch status: %w", err)
+		}
+		if !g.Valid() {
+			return g.Err()
 		}
 		if err := stream.Send(&sensoctov1.WatchStatusResponse{Status: toProto(st)}); err != nil {
 			return fmt.Errorf("send status: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return g.Err()
 		case <-ticker.C:
 		}
 	}
