@@ -54,8 +54,10 @@ func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRe
 	if req.GetIntervalMs() != 0 {
 		interval = max(time.Duration(req.GetIntervalMs())*time.Millisecond, minInterval)
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	// A timer set after each send, not a ticker: a slow send is never followed at once by
+	// another snapshot (it would be the same shared one, system.DefaultMaxAge).
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	for {
 		st, err := h.svc.Status(ctx)
 		if err != nil {
@@ -70,10 +72,11 @@ func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRe
 		if err := stream.Send(&sensoctov1.WatchStatusResponse{Status: toProto(st)}); err != nil {
 			return fmt.Errorf("send status: %w", err)
 		}
+		timer.Reset(interval)
 		select {
 		case <-ctx.Done():
 			return g.Err()
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
