@@ -131,7 +131,18 @@ func OpenDatabase(ctx context.Context, cfg config.Config, logger zerolog.Logger)
 
 func (a *App) build() error {
 	reg := httpserver.NewMetricsRegistry()
-	opts, err := rpc.HandlerOptions(a.logger, reg, auth.NewInterceptor())
+	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, reg)
+	if err != nil {
+		return err
+	}
+	// Every stream is counted per user and client IP, and none opens under memory
+	// protection (after authorization: the user is known).
+	streams := auth.NewStreamLimiter(auth.StreamLimits{
+		PerUser:    a.cfg.StreamsPerUser,
+		PerIP:      a.cfg.StreamsPerIP,
+		Protecting: func() bool { return rt.monitor.Snapshot().MemoryProtection },
+	})
+	opts, err := rpc.HandlerOptions(a.logger, reg, auth.NewInterceptor(), streams)
 	if err != nil {
 		return fmt.Errorf("build rpc options: %w", err)
 	}
@@ -172,10 +183,6 @@ func (a *App) build() error {
 		return fmt.Errorf("build accounts: %w", err)
 	}
 
-	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, reg)
-	if err != nil {
-		return err
-	}
 	if a.recording, err = a.newRecorder(rt.sensors, reg); err != nil {
 		return err
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// AuthMaxStale is how long past the credential cache's lifetime a resolved
 	// credential stays valid while the database cannot be reached.
 	AuthMaxStale time.Duration
+	// StreamsPerUser and StreamsPerIP bound the streams open at once per user and
+	// per client IP.
+	StreamsPerUser, StreamsPerIP int
 	// TrustedProxies are the reverse proxies whose forwarding headers are believed.
 	TrustedProxies []netip.Prefix
 	// RecordingQueueBound is the most samples queued for the measurement store.

@@ -36,6 +36,8 @@ func TestLoadDefaults(t *testing.T) {
 		GuestTTL:            2 * time.Hour,
 		AuthRatePerMinute:   10,
 		AuthMaxStale:        15 * time.Minute,
+		StreamsPerUser:      500,
+		StreamsPerIP:        2000,
 		RecordingQueueBound: 2_000_000,
 		OIDC:                OIDC{ProviderName: "OpenID"},
 	}
@@ -88,6 +90,8 @@ func TestLoadValues(t *testing.T) {
 		GuestTTL:            30 * time.Minute,
 		AuthRatePerMinute:   3,
 		AuthMaxStale:        15 * time.Minute,
+		StreamsPerUser:      500,
+		StreamsPerIP:        2000,
 		RecordingQueueBound: 5000,
 		TrustedProxies: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128"),
