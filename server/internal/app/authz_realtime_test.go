@@ -80,7 +80,7 @@ func init() {
 		sensoctov1connect.SensorServicePublishProcedure: {ownerPublish, func(t *testing.T, m *matrix, who caller) error {
 			_, err := m.sensorsAs(who).Publish(t.Context(), &sensoctov1.PublishRequest{
 				SensorId:     m.ownerSensor(t),
-				Measurements: []*sensoctov1.Measurement{{AttributeId: "hr", TimeUs: 1, Value: &sensoctov1.Measurement_Number{Number: 60}}},
+				Measurements: []*sensoctov1.Measurement{{AttributeId: "hr", TimeUs: dataT0 + 1, Value: &sensoctov1.Measurement_Number{Number: 60}}},
 			})
 			return err
 		}},

@@ -75,7 +75,7 @@ func publishParallel(b *testing.B, c sensoctov1connect.SensorServiceClient, id s
 	b.Helper()
 	req := &sensoctov1.PublishRequest{SensorId: id}
 	for i := range 10 {
-		req.Measurements = append(req.Measurements, num("value", int64(i+1), 1))
+		req.Measurements = append(req.Measurements, num("value", dataT0+int64(i+1), 1))
 	}
 	b.SetParallelism(16)
 	b.ReportAllocs()

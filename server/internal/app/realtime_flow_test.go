@@ -337,12 +337,12 @@ func TestSensorLifecycle(t *testing.T) {
 			if _, err := otherC.sensors.UpdateSensor(t.Context(), &sensoctov1.UpdateSensorRequest{SensorId: id, Name: &name}); connect.CodeOf(err) != connect.CodePermissionDenied {
 				t.Fatalf("UpdateSensor of a public sensor by another user: %v, want permission_denied", err)
 			}
-			if _, err := otherC.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", 1, 1)}}); connect.CodeOf(err) != connect.CodePermissionDenied {
+			if _, err := otherC.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1, 1)}}); connect.CodeOf(err) != connect.CodePermissionDenied {
 				t.Fatalf("Publish to a public sensor by another user: %v, want permission_denied", err)
 			}
 
 			// An attribute first seen in data is persisted (asynchronously).
-			if _, err := ownerC.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("temperature", 1, 21.5)}}); err != nil {
+			if _, err := ownerC.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("temperature", dataT0+1, 21.5)}}); err != nil {
 				t.Fatalf("Publish: %v", err)
 			}
 			waitFor(t, "the inferred attribute to be stored", func() bool {
@@ -388,7 +388,7 @@ func TestSensorLifecycle(t *testing.T) {
 			ownerC2 := rtProtocols(srv2.url, ownerTok)["grpc"] // the servers share the database, so the session works on both
 			w2 := openWatch(t, ownerC2.sensors, &sensoctov1.WatchRequest{SensorIds: []string{id}})
 			w2.next(t)
-			if _, err := ownerC2.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", 5, 70)}}); err != nil {
+			if _, err := ownerC2.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+5, 70)}}); err != nil {
 				t.Fatalf("Publish after restart: %v", err)
 			}
 			if got := w2.collect(t, id, 1); got[0].v != 70 {
@@ -516,7 +516,7 @@ func TestWatchFollowsItsOwnTabsAttention(t *testing.T) {
 	const n = 20
 	for i := range n {
 		if _, err := c.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id,
-			Measurements: []*sensoctov1.Measurement{num("hr", int64(i+1), float64(60+i))}}); err != nil {
+			Measurements: []*sensoctov1.Measurement{num("hr", dataT0+int64(i+1), float64(60+i))}}); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 		time.Sleep(40 * time.Millisecond) // 800 ms in all, less than the LOW window

@@ -54,6 +54,10 @@ func register(t *testing.T, c sensoctov1connect.SensorServiceClient, id string, 
 	return res
 }
 
+// dataT0 is a fixed time for test data that needs no real time: the server
+// refuses times before 2000 or more than a day ahead of its clock.
+var dataT0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
 func num(attr string, t int64, v float64) *sensoctov1.Measurement {
 	return &sensoctov1.Measurement{AttributeId: attr, TimeUs: t, Value: &sensoctov1.Measurement_Number{Number: v}}
 }
@@ -266,18 +270,18 @@ func TestBadBatchIsRefusedWhole(t *testing.T) {
 						field string
 					}{
 						"not finite (protovalidate)": {&sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{
-							num("hr", 1, 60), num("hr", 2, 61), num("hr", 3, math.NaN()),
+							num("hr", dataT0+1, 60), num("hr", dataT0+2, 61), num("hr", dataT0+3, math.NaN()),
 						}}, "measurements[2].number"},
 						"text into a waveform (hub)": {&sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{
-							num("hr", 1, 60), num("ecg", 2, 0.1),
-							{AttributeId: "ecg", TimeUs: 3, Value: &sensoctov1.Measurement_Text{Text: "x"}},
+							num("hr", dataT0+1, 60), num("ecg", dataT0+2, 0.1),
+							{AttributeId: "ecg", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Text{Text: "x"}},
 						}}, "measurements[2].value"},
 						"bad sample in a block (protovalidate)": {&sensoctov1.PublishRequest{SensorId: id,
-							Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)},
-							Blocks:       []*sensoctov1.SampleBlock{{AttributeId: "ecg", StartTimeUs: 5, SampleRateHz: 100, Samples: []float32{1, float32(math.Inf(1))}}},
+							Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1, 60)},
+							Blocks:       []*sensoctov1.SampleBlock{{AttributeId: "ecg", StartTimeUs: dataT0 + 5, SampleRateHz: 100, Samples: []float32{1, float32(math.Inf(1))}}},
 						}, "blocks[0].samples[1]"},
 						"bad sensor_id (handler)": {&sensoctov1.PublishRequest{SensorId: id + "/x",
-							Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)},
+							Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1, 60)},
 						}, "sensor_id"},
 					}
 					for name, tc := range cases {

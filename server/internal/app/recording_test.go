@@ -226,7 +226,7 @@ func TestRecordRestartGetBackExactly(t *testing.T) {
 				&sensoctov1.Attribute{AttributeId: "ecg", AttributeType: "ecg", SampleRateHz: ecgRate},
 				&sensoctov1.Attribute{AttributeId: "hr", AttributeType: "heartrate"})
 			// Data before recording is switched on is not recorded.
-			if _, err := sc.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", 1_000_000, 1)}}); err != nil {
+			if _, err := sc.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1_000_000, 1)}}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := sc.SetRecording(t.Context(), &sensoctov1.SetRecordingRequest{SensorId: id, Enabled: true})
@@ -403,7 +403,7 @@ func TestSetRecordingRetentionAndDelete(t *testing.T) {
 	if !res.GetSensor().GetRecording() || res.GetSensor().GetRecordingRetention().AsDuration() != 48*time.Hour {
 		t.Fatalf("after SetRecording on: %v", res.GetSensor())
 	}
-	if _, err := sc.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", 5_000_000, 61)}}); err != nil {
+	if _, err := sc.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+5_000_000, 61)}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = sc.SetRecording(t.Context(), &sensoctov1.SetRecordingRequest{SensorId: id, Enabled: false})

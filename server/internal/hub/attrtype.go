@@ -124,3 +124,81 @@ func isWaveformType(attrType string) bool {
 func deliverAllType(attrType string) bool {
 	return isWaveformType(attrType) || attrType == "button"
 }
+
+// kindSet is a set of value kinds (bit k for Kind k); the zero set means any
+// kind.
+type kindSet uint8
+
+func kinds(ks ...Kind) kindSet {
+	var s kindSet
+	for _, k := range ks {
+		s |= 1 << k
+	}
+	return s
+}
+
+// has reports whether the set admits k.
+func (s kindSet) has(k Kind) bool { return s == 0 || s&(1<<k) != 0 }
+
+// String lists the kinds, e.g. "number or struct".
+func (s kindSet) String() string {
+	if s == 0 {
+		return "any"
+	}
+	out := ""
+	for k := KindNumber; k <= KindStruct; k++ {
+		if s&(1<<k) == 0 {
+			continue
+		}
+		if out != "" {
+			out += " or "
+		}
+		out += k.String()
+	}
+	return out
+}
+
+var (
+	numberOnly   = kinds(KindNumber)
+	numberStruct = kinds(KindNumber, KindStruct)
+	structOnly   = kinds(KindStruct)
+	vec3Struct   = kinds(KindVec3, KindStruct)
+)
+
+// kindsByType is what each known attribute type accepts, from the payloads of
+// protocol-and-model.md §2.3 (docs in the repository: README "Attribute types"):
+// scalars are numbers; types whose payload is an object ({rmssd, sdnn},
+// {level, charging}…) also take a struct, and the readings that have a typed
+// value take it (vector3, quaternion, geo). Types not listed (numeric, the
+// fallback of inference, and unknown types) take any kind.
+var kindsByType = map[string]kindSet{
+	// waveforms and scalars
+	"ecg": numberOnly, "respiration": numberOnly,
+	"heartrate": numberOnly, "hr": numberOnly, "spo2": numberOnly,
+	"temperature": numberOnly, "humidity": numberOnly, "pressure": numberOnly,
+	"light": numberOnly, "altitude": numberOnly, "speed": numberOnly,
+	"heading": numberOnly, "orientation": numberOnly, "body_location": numberOnly,
+	"calories": numberOnly, "distance": numberOnly, "button": numberOnly,
+	"eye_blink": numberOnly, "eye_worn": numberOnly,
+	// a number or an object
+	"hrv": numberStruct, "battery": numberStruct, "eye_aperture": numberStruct,
+	"tap": numberStruct, "gas": numberStruct, "air_quality": numberStruct,
+	"color": numberStruct, "led": numberStruct, "speaker": numberStruct,
+	"microphone": numberStruct, "steps": numberStruct, "proximity": numberStruct,
+	// objects
+	"eye_gaze": structOnly, "rich_presence": structOnly,
+	"skeleton": kinds(KindStruct, KindText), // the browser sends its JSON as text
+	// typed readings
+	"imu":           vec3Struct, // {accelerometer, gyroscope} or a flat x, y, z
+	"accelerometer": vec3Struct, "gyroscope": vec3Struct, "magnetometer": vec3Struct, "gravity": vec3Struct,
+	"euler":       vec3Struct, // {roll, pitch, yaw}
+	"quaternion":  kinds(KindQuat, KindStruct),
+	"geolocation": kinds(KindGeo, KindStruct),
+}
+
+// kindsOf returns the value kinds an attribute type accepts.
+func kindsOf(attrType string) kindSet { return kindsByType[attrType] }
+
+// AcceptsKind reports whether an attribute of the type accepts values of the
+// kind (every kind for numeric and unknown types).
+func AcceptsKind(attrType string, k Kind) bool { return kindsOf(attrType).has(k) }

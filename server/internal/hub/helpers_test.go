@@ -7,12 +7,16 @@ import (
 	"time"
 )
 
+// t0 is the fake clock's start, 2026-01-01T00:00:00Z: test data lies around it
+// (the hub refuses times outside [2000-01-01, now + 1 day]).
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
 // clock is a fake clock for the hub, advanced by tests.
 type clock struct{ us atomic.Int64 }
 
 func newClock() *clock {
 	c := &clock{}
-	c.us.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+	c.us.Store(t0)
 	return c
 }
 

@@ -165,6 +165,7 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 			old.typ, old.unit, old.rateHz, old.inferred = spec.Type, spec.Unit, spec.SampleRateHz, false
 			old.deliverAll = old.waveform || deliverAllType(spec.Type)
 			old.battery = spec.Type == "battery"
+			old.kinds = kindsOf(spec.Type)
 			if !old.waveform {
 				old.baseCap = baseCapacity(spec.Type)
 			}
@@ -261,7 +262,8 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 	if s.deleted {
 		return 0, notFound(sensorID)
 	}
-	n, err := h.validate(s, b)
+	now := h.nowUS()
+	n, err := h.validate(s, b, now)
 	if err != nil {
 		return 0, err
 	}
@@ -280,7 +282,6 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		s.pending = s.pending[:0]
 		h.eventLocked(s, EventUpdated)
 	}
-	now := h.nowUS()
 	attrs := s.scratch
 	battery := -1
 	for i := range b.Measurements {
@@ -309,15 +310,16 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		}
 		a := attrs[nm+i]
 		a.ingested += count(len(blk.Samples))
-		step := 1e6 / blk.SampleRateHz
-		start, vs := blk.StartTimeUS, blk.Samples
+		// SampleTimeUS without its overflow guards: validation put every sample
+		// time of the block in the time window.
+		start, rate, vs := blk.StartTimeUS, blk.SampleRateHz, blk.Samples
 		if a.waveform {
 			a.samples.insertSorted(len(vs), func(j int) sample {
-				return sample{t: start + int64(float64(j)*step), srv: now, v: vs[j]}
+				return sample{t: start + int64(math.Round(float64(j)*1e6/rate)), srv: now, v: vs[j]}
 			})
 		} else {
 			a.points.insertSorted(len(vs), func(j int) Point {
-				return Point{TimeUS: start + int64(float64(j)*step), ServerUS: now, Value: Number(float64(vs[j]))}
+				return Point{TimeUS: start + int64(math.Round(float64(j)*1e6/rate)), ServerUS: now, Value: Number(float64(vs[j]))}
 			})
 		}
 	}

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
@@ -84,8 +88,8 @@ func TestWatcherGetsExactSamplesInOrder(t *testing.T) {
 
 func TestIngestRefusesBadBatchWhole(t *testing.T) {
 	t.Parallel()
-	good := Measurement{AttributeID: "temp", TimeUS: 10, Value: Number(20)}
-	goodBlock := SampleBlock{AttributeID: "ecg", StartTimeUS: 10, SampleRateHz: 100, Samples: []float32{1, 2}}
+	good := Measurement{AttributeID: "temp", TimeUS: t0 + 10, Value: Number(20)}
+	goodBlock := SampleBlock{AttributeID: "ecg", StartTimeUS: t0 + 10, SampleRateHz: 100, Samples: []float32{1, 2}}
 	cases := []struct {
 		name  string
 		batch Batch
@@ -106,6 +110,31 @@ func TestIngestRefusesBadBatchWhole(t *testing.T) {
 		{"block nan sample", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", SampleRateHz: 10, Samples: []float32{1, float32(math.NaN())}}}}, "blocks[1].samples[1]"},
 		{"too many measurements", Batch{Measurements: make([]Measurement, MaxMeasurements+1)}, "measurements"},
 		{"too many extras", Batch{Measurements: []Measurement{{AttributeID: "b", Value: Number(1), Extras: map[string]string{"a": "", "b": "", "c": "", "d": "", "e": "", "f": "", "g": "", "h": "", "i": ""}}}}, "measurements[0].extras"},
+		// Values that cannot be encoded as JSON (issue 11, item 6).
+		{"struct nan", Batch{Measurements: []Measurement{good, good, good, {AttributeID: "gaze", Value: structOf(t, map[string]any{"x": 1.0, "foo": map[string]any{"items": []any{1.0, math.NaN()}}})}}}, "measurements[3].struct_value.foo.items[1]"},
+		{"struct inf", Batch{Measurements: []Measurement{good, {AttributeID: "battery", Value: structOf(t, map[string]any{"level": math.Inf(1), "charging": true})}}}, "measurements[1].struct_value.level"},
+		{"struct odd key", Batch{Measurements: []Measurement{good, {AttributeID: "x", Value: structOf(t, map[string]any{"a b": []any{map[string]any{"c": math.Inf(-1)}}})}}}, `measurements[1].struct_value["a b"][0].c`},
+		{"struct not encoded", Batch{Measurements: []Measurement{good, {AttributeID: "x", Value: StructValue(Struct{Encoded: []byte{0x0a, 0x05, 0x0a}})}}}, "measurements[1].struct_value"},
+		{"text not utf-8", Batch{Measurements: []Measurement{good, {AttributeID: "note", Value: Text("ok\xff")}}}, "measurements[1].text"},
+		// Times outside [2000-01-01, now + 1 day] (item 7).
+		{"time before 2000", Batch{Measurements: []Measurement{good, {AttributeID: "temp", TimeUS: 1_000_000, Value: Number(1)}}}, "measurements[1].time_us"},
+		{"time in the future", Batch{Measurements: []Measurement{good, good, {AttributeID: "temp", TimeUS: t0 + MaxFutureUS + 1, Value: Number(1)}}}, "measurements[2].time_us"},
+		{"time at int64 max", Batch{Measurements: []Measurement{good, good, {AttributeID: "temp", TimeUS: math.MaxInt64, Value: Number(1)}}}, "measurements[2].time_us"},
+		{"block tiny rate", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", StartTimeUS: t0, SampleRateHz: 1e-13, Samples: []float32{1, 2}}}}, "blocks[1].sample_rate_hz"},
+		{"block start near int64 max", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", StartTimeUS: math.MaxInt64 - 10, SampleRateHz: 100, Samples: []float32{1, 2}}}}, "blocks[1].start_time_us"},
+		{"block runs past the window", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", StartTimeUS: t0, SampleRateHz: 0.001, Samples: make([]float32, 100)}}}, "blocks[1].samples"},
+		{"block rate nan", Batch{Blocks: []SampleBlock{goodBlock, {AttributeID: "ecg", SampleRateHz: math.NaN(), Samples: []float32{1}}}}, "blocks[1].sample_rate_hz"},
+		// Attribute types take their kinds only (item 8).
+		{"heartrate vector3", Batch{Measurements: []Measurement{good, {AttributeID: "heartrate", Value: Vec3(1, 2, 3)}}}, "measurements[1].vector3"},
+		{"heartrate geo", Batch{Measurements: []Measurement{good, good, {AttributeID: "hr", Value: Geo(1, 2)}}}, "measurements[2].geo"},
+		{"heartrate text", Batch{Measurements: []Measurement{good, {AttributeID: "bpm", Value: Text("72")}}}, "measurements[1].text"},
+		{"temperature struct", Batch{Measurements: []Measurement{good, {AttributeID: "temp", Value: structOf(t, map[string]any{"value": 1.0})}}}, "measurements[1].struct_value"},
+		{"geolocation number", Batch{Measurements: []Measurement{good, {AttributeID: "gps", Value: Number(1)}}}, "measurements[1].number"},
+		{"block on a geolocation", Batch{Measurements: []Measurement{good, {AttributeID: "gps", Value: Geo(1, 2)}}, Blocks: []SampleBlock{goodBlock, {AttributeID: "gps", SampleRateHz: 1, Samples: []float32{1}}}}, "blocks[1].attribute_id"},
+		// extras count characters, as the wire contract says, and must be UTF-8.
+		{"extras key of 33 characters", Batch{Measurements: []Measurement{good, {AttributeID: "b", Value: Number(1), Extras: map[string]string{strings.Repeat("é", 33): "x"}}}}, "measurements[1].extras"},
+		{"extras value of 129 characters", Batch{Measurements: []Measurement{good, {AttributeID: "b", Value: Number(1), Extras: map[string]string{"k": strings.Repeat("é", 129)}}}}, "measurements[1].extras"},
+		{"extras not utf-8", Batch{Measurements: []Measurement{good, {AttributeID: "b", Value: Number(1), Extras: map[string]string{"k": "\xff"}}}}, "measurements[1].extras"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +162,84 @@ func TestIngestRefusesBadBatchWhole(t *testing.T) {
 				t.Fatalf("watcher got %d values of a refused batch", st.QueuedValues)
 			}
 		})
+	}
+}
+
+// structOf encodes a struct value as the handlers do (protobuf wire form).
+func structOf(t *testing.T, fields map[string]any) Value {
+	t.Helper()
+	st := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	for k, v := range fields {
+		sv, err := structpb.NewValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Fields[k] = sv
+	}
+	enc, err := proto.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	return StructValue(Struct{Keys: keys, Encoded: enc})
+}
+
+// What the limits allow is accepted: characters, not bytes, in extras; the
+// edges of the time window; the slowest rate; the kinds of each type.
+func TestIngestAcceptsTheEdges(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHub(t)
+	mustRegister(t, h, "s", AttributeSpec{ID: "temp"})
+	b := &Batch{
+		Measurements: []Measurement{
+			{AttributeID: "b", TimeUS: MinTimeUS, Value: Number(1), Extras: map[string]string{strings.Repeat("é", 32): strings.Repeat("ü", 128)}},
+			{AttributeID: "temp", TimeUS: t0 + MaxFutureUS, Value: Number(1)},
+			{AttributeID: "battery", Value: structOf(t, map[string]any{"level": 50.0, "charging": true, "cells": []any{1.0, map[string]any{"v": -3.5}, nil, "x"}})},
+			{AttributeID: "battery", Value: Number(40)},
+			{AttributeID: "gps", Value: Geo(1, 2)},
+			{AttributeID: "imu", Value: Vec3(1, 2, 3)},
+			{AttributeID: "quaternion", Value: Quat(1, 0, 0, 0)},
+			{AttributeID: "pose", Value: Text(`{"landmarks":[]}`)},
+			{AttributeID: "anything", Value: Vec3(1, 2, 3)},
+			{AttributeID: "anything", Value: Text("a")},
+		},
+		Blocks: []SampleBlock{
+			{AttributeID: "slow", StartTimeUS: t0, SampleRateHz: MinSampleRateHz, Samples: make([]float32, 87)}, // the last sample 86,000 s later
+			{AttributeID: "ecg", StartTimeUS: MinTimeUS, SampleRateHz: MaxSampleRateHz, Samples: make([]float32, MaxBlockSamples)},
+		},
+	}
+	mustIngest(t, h, "s", b)
+	pts, _, err := h.History("s", "slow", 0, 0, 0)
+	if err != nil || len(pts) != 87 || pts[86].TimeUS != t0+86_000_000_000 {
+		t.Fatalf("slow block: %d points, err %v", len(pts), err)
+	}
+}
+
+func TestSampleTimeUS(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		start int64
+		i     int
+		rate  float64
+		want  int64
+	}{
+		{t0, 0, 512, t0},
+		{t0, 1, 512, t0 + 1953}, // 1953.125 rounds down
+		{t0, 3, 512, t0 + 5859}, // 5859.375
+		{t0, 5, 512, t0 + 9766}, // 9765.625 rounds up, as the recorder does
+		{t0, 2, 3, t0 + 666_667},
+		{math.MaxInt64 - 10, 1, 100, math.MaxInt64}, // saturates
+		{t0, 16383, 1e-13, math.MaxInt64},
+		{math.MinInt64 + 10, -1, 100, math.MinInt64},
+		{t0, 1, math.NaN(), math.MaxInt64},
+	}
+	for _, tc := range cases {
+		if got := SampleTimeUS(tc.start, tc.i, tc.rate); got != tc.want {
+			t.Errorf("SampleTimeUS(%d, %d, %v) = %d, want %d", tc.start, tc.i, tc.rate, got, tc.want)
+		}
 	}
 }
 
@@ -216,7 +323,7 @@ func TestHistoryOrderAndCapacity(t *testing.T) {
 	// Out of order, with a tie: the ring keeps time order, ties by arrival.
 	times := []int64{50, 10, 30, 30, 20, 60}
 	for i, tm := range times {
-		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: tm, Value: Number(float64(i))}}})
+		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: t0 + tm, Value: Number(float64(i))}}})
 	}
 	pts, typ, err := h.History("s", "temp", 0, 0, 0)
 	if err != nil || typ != "temperature" {
@@ -225,28 +332,28 @@ func TestHistoryOrderAndCapacity(t *testing.T) {
 	wantT := []int64{10, 20, 30, 30, 50, 60}
 	wantV := []float64{1, 4, 2, 3, 0, 5}
 	for i := range wantT {
-		if pts[i].TimeUS != wantT[i] || pts[i].Value.F[0] != wantV[i] {
+		if pts[i].TimeUS != t0+wantT[i] || pts[i].Value.F[0] != wantV[i] {
 			t.Fatalf("history = %+v", pts)
 		}
 	}
-	pts, _, _ = h.History("s", "temp", 20, 50, 2)
-	if len(pts) != 2 || pts[0].TimeUS != 30 || pts[1].TimeUS != 30 {
+	pts, _, _ = h.History("s", "temp", t0+20, t0+50, 2)
+	if len(pts) != 2 || pts[0].TimeUS != t0+30 || pts[1].TimeUS != t0+30 {
 		t.Fatalf("range [20,50) limit 2 = %+v", pts)
 	}
 	// Capacity: 64 for temperature; the oldest go first, and data older than a
 	// full ring is refused.
 	for i := range 100 {
-		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: int64(1000 + i), Value: Number(float64(i))}}})
+		mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: t0 + int64(1000+i), Value: Number(float64(i))}}})
 	}
-	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: 5, Value: Number(-1)}}})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: t0 + 5, Value: Number(-1)}}})
 	pts, _, _ = h.History("s", "temp", 0, 0, 0)
-	if len(pts) != 64 || pts[0].TimeUS != 1036 || pts[63].TimeUS != 1099 {
+	if len(pts) != 64 || pts[0].TimeUS != t0+1036 || pts[63].TimeUS != t0+1099 {
 		t.Fatalf("capacity: %d points, first %d last %d", len(pts), pts[0].TimeUS, pts[len(pts)-1].TimeUS)
 	}
 	// Waveform: 2000 samples kept, times from start + i/rate.
-	mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: 1_000_000, SampleRateHz: 512, Samples: make([]float32, 3000)}}})
+	mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: t0 + 1_000_000, SampleRateHz: 512, Samples: make([]float32, 3000)}}})
 	pts, _, _ = h.History("s", "ecg", 0, 0, 0)
-	if len(pts) != 2000 || pts[0].TimeUS != 1_000_000+sampleOffset(1000, 512) || pts[1999].TimeUS != 1_000_000+sampleOffset(2999, 512) {
+	if len(pts) != 2000 || pts[0].TimeUS != t0+1_000_000+sampleOffset(1000, 512) || pts[1999].TimeUS != t0+1_000_000+sampleOffset(2999, 512) {
 		t.Fatalf("ecg: %d points %d..%d", len(pts), pts[0].TimeUS, pts[len(pts)-1].TimeUS)
 	}
 	if _, _, err := h.History("s", "nope", 0, 0, 0); !apperr.IsNotFound(err) {
@@ -259,7 +366,7 @@ func TestSetLoadFactorShrinks(t *testing.T) {
 	h, _ := newTestHub(t)
 	mustRegister(t, h, "s", AttributeSpec{ID: "ecg", Type: "ecg"}, AttributeSpec{ID: "pose", Type: "skeleton"}, AttributeSpec{ID: "temp", Type: "temperature"})
 	mustIngest(t, h, "s", &Batch{
-		Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: 1, SampleRateHz: 100, Samples: make([]float32, 2000)}},
+		Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: t0 + 1, SampleRateHz: 100, Samples: make([]float32, 2000)}},
 		Measurements: []Measurement{{AttributeID: "pose", Value: Text("{}")}},
 	})
 	cases := []struct {
@@ -313,7 +420,7 @@ func TestStalledWatcherDropsOldestAndDoesNotSlowOthers(t *testing.T) {
 	for i := range n {
 		samples := make([]float32, 64)
 		samples[0] = float32(i)
-		mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: int64(1 + i*640_000), SampleRateHz: 100, Samples: samples}}})
+		mustIngest(t, h, "s", &Batch{Blocks: []SampleBlock{{AttributeID: "ecg", StartTimeUS: t0 + int64(1+i*640_000), SampleRateHz: 100, Samples: samples}}})
 	}
 	if total := <-got; total != n*64 {
 		t.Fatalf("live watcher got %d samples, want %d", total, n*64)
@@ -363,16 +470,16 @@ func TestCoalesceScalars(t *testing.T) {
 	b := &Batch{}
 	for i := range 10 {
 		b.Measurements = append(b.Measurements,
-			Measurement{AttributeID: "temp", TimeUS: int64(100 - i), Value: Number(float64(i))}, // newest time first
-			Measurement{AttributeID: "ecg", TimeUS: int64(i + 1), Value: Number(float64(i))},
-			Measurement{AttributeID: "button", TimeUS: int64(i + 1), Value: Number(1)})
+			Measurement{AttributeID: "temp", TimeUS: t0 + int64(100-i), Value: Number(float64(i))}, // newest time first
+			Measurement{AttributeID: "ecg", TimeUS: t0 + int64(i+1), Value: Number(float64(i))},
+			Measurement{AttributeID: "button", TimeUS: t0 + int64(i+1), Value: Number(1)})
 	}
 	mustIngest(t, h, "s", b)
 	d := w.drain() // the window is an hour: drain directly
 	count := map[string]int{}
 	for _, m := range measurements([]Delivery{d}) {
 		count[m.AttributeID]++
-		if m.AttributeID == "temp" && m.TimeUS != 100 {
+		if m.AttributeID == "temp" && m.TimeUS != t0+100 {
 			t.Fatalf("coalesced temp = %+v, want the latest by time", m)
 		}
 	}
@@ -424,7 +531,7 @@ func TestRecentAndEvents(t *testing.T) {
 	w0, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}}) // before the sensor is registered
 	defer w0.Close()
 	mustRegister(t, h, "s", AttributeSpec{ID: "temp", Type: "temperature"})
-	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: 5, Value: Number(1)}, {AttributeID: "hum", TimeUS: 6, Value: Number(2)}}})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", TimeUS: t0 + 5, Value: Number(1)}, {AttributeID: "hum", TimeUS: t0 + 6, Value: Number(2)}}})
 	if err := h.Notify("s", EventConnected); err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +544,7 @@ func TestRecentAndEvents(t *testing.T) {
 	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, AttributeIDs: []string{"temp"}, Recent: true})
 	defer w.Close()
 	d := next(t, w)
-	if !d.Recent || len(d.Data) != 1 || len(d.Data[0].Measurements) != 1 || d.Data[0].Measurements[0].TimeUS != 5 {
+	if !d.Recent || len(d.Data) != 1 || len(d.Data[0].Measurements) != 1 || d.Data[0].Measurements[0].TimeUS != t0+5 {
 		t.Fatalf("recent = %+v", d)
 	}
 	sd, err := h.Recent("s", nil)
@@ -457,7 +564,7 @@ func events(ds []Delivery) []Event {
 	return out
 }
 
-func sampleOffset(i int, rate float64) int64 { return int64(float64(i) * 1e6 / rate) }
+func sampleOffset(i int, rate float64) int64 { return int64(math.Round(float64(i) * 1e6 / rate)) }
 
 func TestOnBatteryAndQueueFill(t *testing.T) {
 	t.Parallel()
@@ -469,9 +576,9 @@ func TestOnBatteryAndQueueFill(t *testing.T) {
 	}})
 	mustRegister(t, h, "s")
 	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{
-		{AttributeID: "battery", TimeUS: 20, Value: Number(15)},
-		{AttributeID: "battery", TimeUS: 10, Value: Number(90)},
-		{AttributeID: "temp", TimeUS: 30, Value: Number(20)},
+		{AttributeID: "battery", TimeUS: t0 + 20, Value: Number(15)},
+		{AttributeID: "battery", TimeUS: t0 + 10, Value: Number(90)},
+		{AttributeID: "temp", TimeUS: t0 + 30, Value: Number(20)},
 	}})
 	if len(got) != 1 || got[0].Value.F[0] != 15 {
 		t.Fatalf("OnBattery got %+v, want the newest battery value once", got)
@@ -512,7 +619,7 @@ func TestConcurrentUse(t *testing.T) {
 			for j := range 300 {
 				id := ids[(i+j)%3]
 				n, err := h.Ingest(id, &Batch{
-					Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: int64(j + 1), SampleRateHz: 100, Samples: []float32{1, 2, 3}}},
+					Blocks:       []SampleBlock{{AttributeID: "ecg", StartTimeUS: t0 + int64(j+1), SampleRateHz: 100, Samples: []float32{1, 2, 3}}},
 					Measurements: []Measurement{{AttributeID: fmt.Sprintf("m%d", j%5), Value: Number(1)}},
 				})
 				switch {
@@ -586,7 +693,7 @@ func TestRegisterRedeclares(t *testing.T) {
 	t.Parallel()
 	h, _ := newTestHub(t)
 	mustRegister(t, h, "s")
-	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "t1", TimeUS: 1, Value: Number(1)}, {AttributeID: "lead2", TimeUS: 1, Value: Number(1)}}})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "t1", TimeUS: t0 + 1, Value: Number(1)}, {AttributeID: "lead2", TimeUS: t0 + 1, Value: Number(1)}}})
 	info, err := h.Register("s", []AttributeSpec{{ID: "t1", Type: "temperature", Unit: "°C"}, {ID: "lead2", Type: "ecg", SampleRateHz: 256}})
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,8 @@ type attribute struct {
 	// waveform attributes keep samples; the others keep points.
 	waveform   bool
 	deliverAll bool
-	battery    bool // type battery: Ingest reports its newest value
+	battery    bool    // type battery: Ingest reports its newest value
+	kinds      kindSet // the value kinds its type accepts
 	baseCap    int
 	samples    ring[sample]
 	points     ring[Point]
@@ -68,6 +69,7 @@ func newAttribute(s *sensor, spec AttributeSpec, inferred, waveform bool, factor
 	}
 	a.deliverAll = a.waveform || deliverAllType(spec.Type)
 	a.battery = spec.Type == "battery"
+	a.kinds = kindsOf(spec.Type)
 	if a.waveform && a.baseCap < baseCapacity(TypeECG) && a.baseCap == DefaultCapacity {
 		a.baseCap = baseCapacity(TypeECG) // an unknown waveform (e.g. ecg_lead2) keeps as much as ecg
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"math"
+	"unicode/utf8"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
@@ -16,11 +17,60 @@ const (
 	MaxTextBytes       = 4096
 	MaxStructBytes     = 64 << 10
 	MaxExtras          = 8
+	MaxExtraKeyChars   = 32
+	MaxExtraValueChars = 128
+	MinSampleRateHz    = 0.001
 	MaxSampleRateHz    = 100000
 	maxSensorIDLen     = 128
 	maxAttributeIDLen  = 64
-	maxAttributeKeyLen = 32
 )
+
+// The time window of data: a measurement's time and every sample time of a
+// block must lie in [MinTimeUS, now + MaxFutureUS] by the server's clock (0
+// means "now" and is always fine). The window keeps every time the hub,
+// history and recording compute far from int64 overflow, refuses a clock that
+// was never set (a sensor counting from boot or from 1970), and refuses
+// data that would sit in the future of every query.
+const (
+	// MinTimeUS is 2000-01-01T00:00:00Z in microseconds since the Unix epoch.
+	MinTimeUS int64 = 946_684_800_000_000
+	// MaxFutureUS is how far ahead of the server's clock a time may be: one day
+	// (sensor clocks drift and time zones get confused, not more).
+	MaxFutureUS int64 = 24 * 60 * 60 * 1_000_000
+)
+
+// timeDesc describes the time window in errors.
+const timeDesc = "must be 0 (now) or between 2000-01-01T00:00:00Z and one day after the server's clock, in µs since the Unix epoch"
+
+// inWindow reports whether t (≠ 0) is in the time window at now.
+func inWindow(t, now int64) bool { return t >= MinTimeUS && t <= now+MaxFutureUS }
+
+// SampleTimeUS returns the time of sample i of a block starting at startUS:
+// startUS + round(i·10⁶/rateHz), the rule of the wire contract and of the
+// recorder (recording.SampleTime and its SQL compute the same expression). The hub only computes it for validated blocks, whose sample times
+// all lie in the time window; for any other input it saturates instead of
+// overflowing.
+func SampleTimeUS(startUS int64, i int, rateHz float64) int64 {
+	off := math.Round(float64(i) * 1e6 / rateHz)
+	if off > -(1<<53) && off < 1<<53 { // exact as an int64; the sum may still overflow
+		t := startUS + int64(off)
+		if off > 0 && t < startUS {
+			return math.MaxInt64
+		}
+		if off < 0 && t > startUS {
+			return math.MinInt64
+		}
+		return t
+	}
+	switch sum := float64(startUS) + off; {
+	case math.IsNaN(sum) || sum >= 1<<63:
+		return math.MaxInt64
+	case sum <= -(1 << 63):
+		return math.MinInt64
+	default:
+		return int64(sum)
+	}
+}
 
 // validAttributeID checks ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ without a regexp.
 func validAttributeID(id string) bool {
@@ -67,8 +117,8 @@ func invalid(list string, i int, field, desc string) error {
 // s.scratch (measurements first, then blocks) and collects the attributes the
 // batch would create in s.pending. It returns the number of values. s.mu must
 // be held; on error s.pending is cleared.
-func (h *Hub) validate(s *sensor, b *Batch) (int, error) {
-	n, err := h.validateItems(s, b)
+func (h *Hub) validate(s *sensor, b *Batch, now int64) (int, error) {
+	n, err := h.validateItems(s, b, now)
 	if err != nil {
 		clear(s.pending)
 		s.pending = s.pending[:0]
@@ -78,7 +128,7 @@ func (h *Hub) validate(s *sensor, b *Batch) (int, error) {
 	return n, nil
 }
 
-func (h *Hub) validateItems(s *sensor, b *Batch) (int, error) {
+func (h *Hub) validateItems(s *sensor, b *Batch, now int64) (int, error) {
 	if len(b.Measurements) > MaxMeasurements {
 		return 0, apperr.InvalidArgument("measurements", fmt.Sprintf("at most %d per batch", MaxMeasurements))
 	}
@@ -94,21 +144,14 @@ func (h *Hub) validateItems(s *sensor, b *Batch) (int, error) {
 	var prev *attribute
 	for i := range b.Measurements {
 		m := &b.Measurements[i]
-		if m.TimeUS < 0 {
-			return 0, invalid("measurements", i, "time_us", "must not be negative")
+		if m.TimeUS != 0 && !inWindow(m.TimeUS, now) {
+			return 0, invalid("measurements", i, "time_us", timeDesc)
 		}
 		if err := validValue(i, &m.Value); err != nil {
 			return 0, err
 		}
-		if len(m.Extras) > MaxExtras {
-			return 0, invalid("measurements", i, "extras", fmt.Sprintf("at most %d pairs", MaxExtras))
-		}
-		if len(m.Extras) > 0 {
-			for k, v := range m.Extras {
-				if len(k) == 0 || len(k) > maxAttributeKeyLen || len(v) > 128 {
-					return 0, invalid("measurements", i, "extras", "keys must be 1 to 32 bytes and values at most 128 bytes")
-				}
-			}
+		if err := validExtras(i, m.Extras); err != nil {
+			return 0, err
 		}
 		// Consecutive items usually share an attribute: skip the map then.
 		a := prev
@@ -127,19 +170,31 @@ func (h *Hub) validateItems(s *sensor, b *Batch) (int, error) {
 		if a.waveform && m.Value.Kind != KindNumber {
 			return 0, invalid("measurements", i, "value", fmt.Sprintf("attribute %q holds waveform samples: the value must be a number", a.id))
 		}
+		if !a.kinds.has(m.Value.Kind) {
+			return 0, invalid("measurements", i, m.Value.Kind.field(), fmt.Sprintf("attribute %q of type %q takes %s values, not %s", a.id, a.typ, a.kinds, m.Value.Kind))
+		}
 		s.scratch[i] = a
 		prev = a
 	}
 	for i := range b.Blocks {
 		blk := &b.Blocks[i]
-		if blk.StartTimeUS < 0 {
-			return 0, invalid("blocks", i, "start_time_us", "must not be negative")
+		start := blk.StartTimeUS
+		if start == 0 {
+			start = now
 		}
-		if !(blk.SampleRateHz > 0 && blk.SampleRateHz <= MaxSampleRateHz) {
-			return 0, invalid("blocks", i, "sample_rate_hz", "must be > 0 and ≤ 100000")
+		if !inWindow(start, now) {
+			return 0, invalid("blocks", i, "start_time_us", timeDesc)
+		}
+		if !(blk.SampleRateHz >= MinSampleRateHz && blk.SampleRateHz <= MaxSampleRateHz) {
+			return 0, invalid("blocks", i, "sample_rate_hz", "must be between 0.001 and 100000")
 		}
 		if len(blk.Samples) == 0 || len(blk.Samples) > MaxBlockSamples {
 			return 0, invalid("blocks", i, "samples", fmt.Sprintf("must hold 1 to %d samples", MaxBlockSamples))
+		}
+		// start is in the window and the block spans less than 2⁴⁴ µs
+		// (16384 samples at 0.001 Hz), so this cannot overflow.
+		if end := SampleTimeUS(start, len(blk.Samples)-1, blk.SampleRateHz); !inWindow(end, now) {
+			return 0, invalid("blocks", i, "samples", "the last sample (start_time_us + (count-1)·10⁶/sample_rate_hz) must not be more than one day after the server's clock")
 		}
 		for j, v := range blk.Samples {
 			if !finite(float64(v)) {
@@ -159,6 +214,9 @@ func (h *Hub) validateItems(s *sensor, b *Batch) (int, error) {
 			if a, err = h.create(s, "blocks", i, blk.AttributeID, InferType(blk.AttributeID, &Value{Kind: KindNumber}), true); err != nil {
 				return 0, err
 			}
+		}
+		if !a.kinds.has(KindNumber) {
+			return 0, invalid("blocks", i, "attribute_id", fmt.Sprintf("attribute %q of type %q takes %s values, not sample blocks of numbers", a.id, a.typ, a.kinds))
 		}
 		s.scratch[len(b.Measurements)+i] = a
 	}
@@ -196,12 +254,39 @@ func validValue(i int, v *Value) error {
 		if v.Ext == nil || len(v.Ext.Text) > MaxTextBytes {
 			return invalid("measurements", i, "text", fmt.Sprintf("at most %d bytes", MaxTextBytes))
 		}
+		if !utf8.ValidString(v.Ext.Text) {
+			return invalid("measurements", i, "text", "must be valid UTF-8")
+		}
 	case KindStruct:
 		if v.Ext == nil || len(v.Ext.Struct.Encoded) > MaxStructBytes {
 			return invalid("measurements", i, "struct_value", fmt.Sprintf("at most %d bytes encoded", MaxStructBytes))
 		}
+		if path, desc, ok := CheckStruct(v.Ext.Struct.Encoded); !ok {
+			return invalid("measurements", i, "struct_value"+path, desc)
+		}
 	default:
 		return invalid("measurements", i, "value", "is required")
+	}
+	return nil
+}
+
+// validExtras checks a measurement's extras: at most MaxExtras pairs, keys of 1
+// to 32 characters and values of at most 128 (characters, as the wire contract
+// counts them, not bytes), all valid UTF-8.
+func validExtras(i int, extras map[string]string) error {
+	if len(extras) > MaxExtras {
+		return invalid("measurements", i, "extras", fmt.Sprintf("at most %d pairs", MaxExtras))
+	}
+	for k, v := range extras {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return invalid("measurements", i, "extras", "keys and values must be valid UTF-8")
+		}
+		if n := utf8.RuneCountInString(k); n == 0 || n > MaxExtraKeyChars {
+			return invalid("measurements", i, "extras", "keys must be 1 to 32 characters")
+		}
+		if utf8.RuneCountInString(v) > MaxExtraValueChars {
+			return invalid("measurements", i, "extras", "values must be at most 128 characters")
+		}
 	}
 	return nil
 }

@@ -24,6 +24,17 @@ func (k Kind) String() string {
 	return "invalid"
 }
 
+// field returns the name of the wire field of the kind (Measurement's oneof).
+func (k Kind) field() string {
+	switch k {
+	case KindNone:
+		return "value"
+	case KindStruct:
+		return "struct_value"
+	}
+	return k.String()
+}
+
 // Geo presence flags for the optional fields of a geo position (Value.Has).
 const (
 	HasAltitude uint8 = 1 << iota
@@ -105,9 +116,10 @@ type SampleBlock struct {
 	ServerUS int64
 }
 
-// SampleTimeUS returns the time of sample i: start + i/rate, in microseconds.
+// SampleTimeUS returns the time of sample i: start + round(i·10⁶/rate), in
+// microseconds (see the function SampleTimeUS).
 func (b *SampleBlock) SampleTimeUS(i int) int64 {
-	return b.StartTimeUS + int64(float64(i)*1e6/b.SampleRateHz)
+	return SampleTimeUS(b.StartTimeUS, i, b.SampleRateHz)
 }
 
 // Batch is what a connector sends at once.
