@@ -73,7 +73,7 @@ func TestWatchChecksEverySensor(t *testing.T) {
 func leaks(t *testing.T, watcherC, ownerC sensoctov1connect.SensorServiceClient, ids []string, private string) bool {
 	t.Helper()
 	w := openWatch(t, watcherC, &sensoctov1.WatchRequest{SensorIds: ids, SkipRecent: true})
-	if _, err := ownerC.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: private, Measurements: []*sensoctov1.Measurement{num("hr", 1, 61)}}); err != nil {
+	if _, err := ownerC.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: private, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1, 61)}}); err != nil {
 		t.Fatalf("owner publishes: %v", err)
 	}
 	for range 20 {
@@ -111,9 +111,9 @@ func TestStreamKeepsItsSensor(t *testing.T) {
 						t.Fatalf("Stream: %v", err)
 					}
 					batches := []*sensoctov1.StreamRequest{
-						{SensorId: mine, Sequence: 1, Measurements: []*sensoctov1.Measurement{num("hr", 1, 60)}},
-						{SensorId: mine, Sequence: 2, Measurements: []*sensoctov1.Measurement{num("hr", 2, 61)}},
-						{SensorId: victim, Sequence: 3, Measurements: []*sensoctov1.Measurement{num("hr", 3, 250), num("hr", 4, 251)}},
+						{SensorId: mine, Sequence: 1, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+1, 60)}},
+						{SensorId: mine, Sequence: 2, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+2, 61)}},
+						{SensorId: victim, Sequence: 3, Measurements: []*sensoctov1.Measurement{num("hr", dataT0+3, 250), num("hr", dataT0+4, 251)}},
 					}
 					for _, b := range batches {
 						if err := s.Send(b); err != nil {

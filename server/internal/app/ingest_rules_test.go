@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -23,23 +24,23 @@ import (
 // ones, so a check of the first item only is caught), and at its accepted edges.
 
 func geoM(attr string, g *sensoctov1.GeoPosition) *sensoctov1.Measurement {
-	return &sensoctov1.Measurement{AttributeId: attr, TimeUs: 3, Value: &sensoctov1.Measurement_Geo{Geo: g}}
+	return &sensoctov1.Measurement{AttributeId: attr, TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Geo{Geo: g}}
 }
 
 func f64(v float64) *float64 { return &v }
 
-func numAt(v float64) *sensoctov1.Measurement { return num("hr", 3, v) }
+func numAt(v float64) *sensoctov1.Measurement { return num("hr", dataT0+3, v) }
 
 func vec(x, y, z float64) *sensoctov1.Measurement {
-	return &sensoctov1.Measurement{AttributeId: "acc", TimeUs: 3, Value: &sensoctov1.Measurement_Vector3{Vector3: &sensoctov1.Vector3{X: x, Y: y, Z: z}}}
+	return &sensoctov1.Measurement{AttributeId: "acc", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Vector3{Vector3: &sensoctov1.Vector3{X: x, Y: y, Z: z}}}
 }
 
 func quat(w, x, y, z float64) *sensoctov1.Measurement {
-	return &sensoctov1.Measurement{AttributeId: "rot", TimeUs: 3, Value: &sensoctov1.Measurement_Quaternion{Quaternion: &sensoctov1.Quaternion{W: w, X: x, Y: y, Z: z}}}
+	return &sensoctov1.Measurement{AttributeId: "rot", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Quaternion{Quaternion: &sensoctov1.Quaternion{W: w, X: x, Y: y, Z: z}}}
 }
 
 func text(s string) *sensoctov1.Measurement {
-	return &sensoctov1.Measurement{AttributeId: "note", TimeUs: 3, Value: &sensoctov1.Measurement_Text{Text: s}}
+	return &sensoctov1.Measurement{AttributeId: "note", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Text{Text: s}}
 }
 
 func structOf(t *testing.T, bytes int) *sensoctov1.Measurement {
@@ -48,11 +49,33 @@ func structOf(t *testing.T, bytes int) *sensoctov1.Measurement {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sensoctov1.Measurement{AttributeId: "doc", TimeUs: 3, Value: &sensoctov1.Measurement_StructValue{StructValue: st}}
+	return &sensoctov1.Measurement{AttributeId: "doc", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_StructValue{StructValue: st}}
+}
+
+// structWith is a struct measurement of attribute "doc" (or attr).
+func structWith(t *testing.T, fields map[string]any, attr ...string) *sensoctov1.Measurement {
+	t.Helper()
+	st, err := structpb.NewStruct(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "doc"
+	if len(attr) > 0 {
+		id = attr[0]
+	}
+	return &sensoctov1.Measurement{AttributeId: id, TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_StructValue{StructValue: st}}
+}
+
+// extrasOf is a heart rate with one extra: key rune repeated keyLen times, value
+// "é" repeated valLen times.
+func extrasOf(key string, keyLen, valLen int) *sensoctov1.Measurement {
+	m := num("hr", dataT0+3, 60)
+	m.Extras = map[string]string{strings.Repeat(key, keyLen): strings.Repeat("é", valLen)}
+	return m
 }
 
 func extras(n, keyLen, valLen int) *sensoctov1.Measurement {
-	m := num("hr", 3, 60)
+	m := num("hr", dataT0+3, 60)
 	m.Extras = map[string]string{}
 	for i := range n {
 		k := fmt.Sprintf("%0*d", keyLen, i)
@@ -103,17 +126,17 @@ func ingestCases(t *testing.T) []ingestCase {
 	cases := []ingestCase{
 		// Any measurement.
 		{"negative time", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: -1, Value: &sensoctov1.Measurement_Number{Number: 1}}, nil, m + "time_us"},
-		{"no value", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: 3}, nil, m + "value"},
-		{"bad attribute id", num("-hr", 3, 1), nil, m + "attribute_id"},
-		{"attribute id with a space", num("h r", 3, 1), nil, m + "attribute_id"},
-		{"attribute id of 65 bytes", num(strings.Repeat("a", 65), 3, 1), nil, m + "attribute_id"},
-		{"attribute id of 64 bytes", num(strings.Repeat("a", 64), 3, 1), nil, ""},
+		{"no value", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: dataT0 + 3}, nil, m + "value"},
+		{"bad attribute id", num("-hr", dataT0+3, 1), nil, m + "attribute_id"},
+		{"attribute id with a space", num("h r", dataT0+3, 1), nil, m + "attribute_id"},
+		{"attribute id of 65 bytes", num(strings.Repeat("a", 65), dataT0+3, 1), nil, m + "attribute_id"},
+		{"attribute id of 64 bytes", num(strings.Repeat("a", 64), dataT0+3, 1), nil, ""},
 		{"9 extras", extras(9, 2, 1), nil, m + "extras"},
 		{"8 extras", extras(8, 32, 128), nil, ""},
 		{"empty extras key", extras(1, 0, 1), nil, m + "extras"},
 		{"extras key of 33 bytes", extras(1, 33, 1), nil, m + "extras"},
 		{"extras value of 129 bytes", extras(1, 2, 129), nil, m + "extras"},
-		{"text into a waveform", &sensoctov1.Measurement{AttributeId: "ecg", TimeUs: 3, Value: &sensoctov1.Measurement_Text{Text: "x"}}, nil, m + "value"},
+		{"text into a waveform", &sensoctov1.Measurement{AttributeId: "ecg", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Text{Text: "x"}}, nil, m + "value"},
 		// Number.
 		{"number NaN", numAt(nan), nil, m + "number"},
 		{"number +Inf", numAt(inf), nil, m + "number"},
@@ -167,17 +190,40 @@ func ingestCases(t *testing.T) []ingestCase {
 		{"struct of 60 KiB", structOf(t, 60<<10), nil, ""},
 		// Sample blocks.
 		{"block negative start", nil, block("ecg", -1, 250, samples(4)), b + "start_time_us"},
-		{"block rate 0", nil, block("ecg", 3, 0, samples(4)), b + "sample_rate_hz"},
-		{"block rate negative", nil, block("ecg", 3, -250, samples(4)), b + "sample_rate_hz"},
-		{"block rate NaN", nil, block("ecg", 3, nan, samples(4)), b + "sample_rate_hz"},
-		{"block rate above 100 kHz", nil, block("ecg", 3, 100000.5, samples(4)), b + "sample_rate_hz"},
-		{"block rate 100 kHz", nil, block("ecg", 3, 100000, samples(4)), ""},
-		{"block without samples", nil, block("ecg", 3, 250, nil), b + "samples"},
-		{"block of 16385 samples", nil, block("ecg", 3, 250, samples(16385)), b + "samples"},
-		{"block of 16384 samples", nil, block("ecg", 3, 250, samples(16384)), ""},
-		{"block sample NaN", nil, block("ecg", 3, 250, nanAt3), "blocks[2].samples[3]"},
-		{"block sample -Inf", nil, block("ecg", 3, 250, infAt7), "blocks[2].samples[7]"},
-		{"block bad attribute id", nil, block("_ecg", 3, 250, samples(4)), b + "attribute_id"},
+		{"block rate 0", nil, block("ecg", dataT0+3, 0, samples(4)), b + "sample_rate_hz"},
+		{"block rate negative", nil, block("ecg", dataT0+3, -250, samples(4)), b + "sample_rate_hz"},
+		{"block rate NaN", nil, block("ecg", dataT0+3, nan, samples(4)), b + "sample_rate_hz"},
+		{"block rate above 100 kHz", nil, block("ecg", dataT0+3, 100000.5, samples(4)), b + "sample_rate_hz"},
+		{"block rate 100 kHz", nil, block("ecg", dataT0+3, 100000, samples(4)), ""},
+		{"block without samples", nil, block("ecg", dataT0+3, 250, nil), b + "samples"},
+		{"block of 16385 samples", nil, block("ecg", dataT0+3, 250, samples(16385)), b + "samples"},
+		{"block of 16384 samples", nil, block("ecg", dataT0+3, 250, samples(16384)), ""},
+		{"block sample NaN", nil, block("ecg", dataT0+3, 250, nanAt3), "blocks[2].samples[3]"},
+		{"block sample -Inf", nil, block("ecg", dataT0+3, 250, infAt7), "blocks[2].samples[7]"},
+		{"block bad attribute id", nil, block("_ecg", dataT0+3, 250, samples(4)), b + "attribute_id"},
+		// Values that cannot be encoded as JSON (issue 11 item 6): named down to the element.
+		{"struct with NaN inside", structWith(t, map[string]any{"a": map[string]any{"b": []any{1.0, math.NaN()}}}), nil, m + "struct_value.a.b[1]"},
+		{"struct with Inf", structWith(t, map[string]any{"level": inf}), nil, m + "struct_value.level"},
+		{"struct with null and nesting", structWith(t, map[string]any{"a": []any{nil, map[string]any{"b": -1.5}}}), nil, ""},
+		// The time window and rates (item 7).
+		{"time before 2000", num("hr", 946_684_799_999_999, 60), nil, m + "time_us"},
+		{"time 2000-01-01", num("hr", 946_684_800_000_000, 60), nil, ""},
+		{"time over a day ahead", num("hr", time.Now().Add(25*time.Hour).UnixMicro(), 60), nil, m + "time_us"},
+		{"time at int64 max", num("hr", math.MaxInt64, 60), nil, m + "time_us"},
+		{"block rate 1e-13", nil, block("ecg", dataT0+3, 1e-13, samples(4)), b + "sample_rate_hz"},
+		{"block rate below 0.001", nil, block("ecg", dataT0+3, 0.000999, samples(4)), b + "sample_rate_hz"},
+		{"block rate 0.001", nil, block("ecg", dataT0+3, 0.001, samples(4)), ""},
+		{"block start near int64 max", nil, block("ecg", math.MaxInt64-10, 250, samples(4)), b + "start_time_us"},
+		{"block start before 2000", nil, block("ecg", 5, 250, samples(4)), b + "start_time_us"},
+		{"block ending over a day ahead", nil, block("ecg", 0, 0.001, samples(100)), b + "samples"},
+		// Attribute types take their value kinds only (item 8).
+		{"heartrate vector3", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Vector3{Vector3: &sensoctov1.Vector3{X: 1}}}, nil, m + "vector3"},
+		{"heartrate geo", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Geo{Geo: okGeo()}}, nil, m + "geo"},
+		{"heartrate text", &sensoctov1.Measurement{AttributeId: "hr", TimeUs: dataT0 + 3, Value: &sensoctov1.Measurement_Text{Text: "72"}}, nil, m + "text"},
+		{"heartrate struct", structWith(t, map[string]any{"bpm": 72.0}, "hr"), nil, m + "struct_value"},
+		{"extras key of 32 characters in 64 bytes", extrasOf("ü", 32, 1), nil, ""},
+		{"extras key of 33 characters", extrasOf("ü", 33, 1), nil, m + "extras"},
+		{"extras value of 128 characters in 256 bytes", extrasOf("k", 1, 128), nil, ""},
 	}
 	return cases
 }
@@ -185,8 +231,8 @@ func ingestCases(t *testing.T) []ingestCase {
 // ingestBatch is a batch of two good measurements and two good blocks followed by the
 // case's item.
 func ingestBatch(c ingestCase) ([]*sensoctov1.Measurement, []*sensoctov1.SampleBlock) {
-	ms := []*sensoctov1.Measurement{num("hr", 1, 60), num("hr", 2, 61)}
-	blocks := []*sensoctov1.SampleBlock{block("ecg", 1, 250, samples(4)), block("ecg", 100, 250, samples(4))}
+	ms := []*sensoctov1.Measurement{num("hr", dataT0+1, 60), num("hr", dataT0+2, 61)}
+	blocks := []*sensoctov1.SampleBlock{block("ecg", dataT0+1, 250, samples(4)), block("ecg", dataT0+100, 250, samples(4))}
 	if c.item != nil {
 		ms = append(ms, c.item)
 	}
@@ -296,14 +342,14 @@ func TestIngestBatchCaps(t *testing.T) {
 	many := func(n int) []*sensoctov1.Measurement {
 		ms := make([]*sensoctov1.Measurement, n)
 		for i := range ms {
-			ms[i] = num("hr", int64(i), 60)
+			ms[i] = num("hr", dataT0+int64(i), 60)
 		}
 		return ms
 	}
 	blocks := func(n int) []*sensoctov1.SampleBlock {
 		bs := make([]*sensoctov1.SampleBlock, n)
 		for i := range bs {
-			bs[i] = block("ecg", int64(i)*1000, 1000, samples(1))
+			bs[i] = block("ecg", dataT0+int64(i)*1000, 1000, samples(1))
 		}
 		return bs
 	}

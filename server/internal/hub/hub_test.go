@@ -683,7 +683,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	t.Logf("%d of 60 reads got data; %d batches to c refused while it was deleted", deliveries.Load(), refusedC.Load())
 	// The re-registered sensor works.
-	mustIngest(t, h, "c", &Batch{Measurements: []Measurement{{AttributeID: "after", TimeUS: 1, Value: Number(2)}}})
+	mustIngest(t, h, "c", &Batch{Measurements: []Measurement{{AttributeID: "after", TimeUS: t0 + 1, Value: Number(2)}}})
 	if pts, _, err := h.History("c", "after", 0, 0, 10); err != nil || len(pts) != 1 {
 		t.Errorf("History of c after re-registering: %v, %v", pts, err)
 	}

@@ -23,7 +23,9 @@ func encodeStruct(t testing.TB, st *structpb.Struct) []byte {
 func TestCheckStruct(t *testing.T) {
 	t.Parallel()
 	num := structpb.NewNumberValue
-	list := func(vs ...*structpb.Value) *structpb.Value { return structpb.NewListValue(&structpb.ListValue{Values: vs}) }
+	list := func(vs ...*structpb.Value) *structpb.Value {
+		return structpb.NewListValue(&structpb.ListValue{Values: vs})
+	}
 	obj := func(kv ...any) *structpb.Value {
 		st := &structpb.Struct{Fields: map[string]*structpb.Value{}}
 		for i := 0; i < len(kv); i += 2 {
