@@ -259,9 +259,13 @@ func (r *Recorder) bucketNumbers(ctx context.Context, req HistoryRequest, g *gri
 // decoded. Parameters: lo, width, sensor, attribute, max(from, lo), to, to, and the
 // bucket test's lo, width, lo, width.
 func summarisedSQL(table string) string {
+	sane := ""
+	if table == blocksTable {
+		sane = saneBlockSQL
+	}
 	return `SELECT (start_time_us - ?) / ? AS b, min(min_value), max(max_value), sum(sum_value), sum(count)
 	  FROM ` + table + `
-	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us < ?
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us < ?` + sane + `
 	   AND min_value IS NOT NULL AND (start_time_us - ?) / ? = (end_time_us - ?) / ?
 	 GROUP BY b`
 }
@@ -335,7 +339,7 @@ func (r *Recorder) bucketBlocks(ctx context.Context, req HistoryRequest, g *grid
 // decodeBlocks buckets the samples of the blocks bucketSummaries does not take.
 func (r *Recorder) decodeBlocks(ctx context.Context, req HistoryRequest, g *grid, from, to int64) error {
 	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, samples FROM measurement_blocks
-	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+notSummarised)
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+saneBlockSQL+notSummarised)
 	lo := max(from, g.lo)
 	rows, err := r.db.SQL.QueryContext(ctx, q, req.SensorID, req.AttributeID, satSub(from, r.opts.BlockLookback.Microseconds()), to,
 		lo, to, g.lo, g.width, g.lo, g.width)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"time"
 )
@@ -24,9 +23,10 @@ const csvTimeLayout = "2006-01-02T15:04:05.000000Z"
 // round-trip form) or the payload: as is when it is valid JSON, else as a JSON string.
 // It returns the rows written.
 func (r *Recorder) ExportCSV(ctx context.Context, w io.Writer, sensorID, attributeID string, fromUS, toUS int64) (int64, error) {
-	if toUS <= 0 {
-		toUS = math.MaxInt64
+	if toUS <= 0 || toUS > maxSaneTimeUS {
+		toUS = maxSaneTimeUS // nothing readable lies later (see saneBlockSQL)
 	}
+	fromUS = max(fromUS, 0)
 	bw := bufio.NewWriterSize(w, 64*1024)
 	if _, err := bw.WriteString(CSVHeader); err != nil {
 		return 0, fmt.Errorf("write csv: %w", err)

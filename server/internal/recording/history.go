@@ -57,10 +57,12 @@ func (r *Recorder) Query(ctx context.Context, req HistoryRequest) (History, erro
 		req.MaxPoints = DefaultMaxPoints
 	}
 	to := req.ToUS
-	if to <= 0 {
-		to = math.MaxInt64
+	if to <= 0 || to > maxSaneTimeUS {
+		to = maxSaneTimeUS // nothing readable lies later (see saneBlockSQL)
 	}
-	from := req.FromUS
+	// Nothing is recorded before 0 (the API never accepted negative times); from ≥ 0
+	// keeps every time - from below int64 overflow.
+	from := max(req.FromUS, 0)
 	if to <= from {
 		return History{}, apperr.InvalidArgument("to_us", "must be greater than from_us")
 	}
@@ -124,7 +126,7 @@ func (r *Recorder) stats(ctx context.Context, sensorID, attributeID string, from
 		return st, fmt.Errorf("count recorded points: %w", err)
 	}
 	q = rebind(r.db.Dialect(), `SELECT sum(count) FROM measurement_blocks
-	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`)
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+saneBlockSQL)
 	lb := satSub(from, r.opts.BlockLookback.Microseconds())
 	if err := r.db.SQL.QueryRowContext(ctx, q, sensorID, attributeID, lb, to).Scan(&samples); err != nil {
 		return st, fmt.Errorf("count recorded samples: %w", err)
@@ -202,13 +204,13 @@ func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, fro
 	}
 	var vMin, vMax, bMin, bMax, pMin, pMax sql.NullInt64
 	const where = `WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?`
-	const bwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`
-	const pwhere = bwhere + ` AND end_time_us >= ?`
+	const pwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`
+	const bwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?` + saneBlockSQL
 	q := rebind(r.db.Dialect(), `SELECT
 	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us LIMIT 1),
 	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us DESC LIMIT 1),
 	  (SELECT start_time_us FROM measurement_blocks `+bwhere+` ORDER BY start_time_us LIMIT 1),
-	  (SELECT start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint) FROM measurement_blocks `+bwhere+`
+	  (SELECT `+blockEndSQL+` FROM measurement_blocks `+bwhere+`
 	    ORDER BY start_time_us DESC LIMIT 1),
 	  (SELECT start_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us LIMIT 1),
 	  (SELECT end_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us DESC LIMIT 1)`)
@@ -374,8 +376,8 @@ func (r *Recorder) rawPage(ctx context.Context, req HistoryRequest, from, cut, t
 func (r *Recorder) edgeCorrection(ctx context.Context, sensorID, attributeID string, from, to int64) (int64, error) {
 	lb := satSub(from, r.opts.BlockLookback.Microseconds())
 	q := rebind(r.db.Dialect(), `SELECT start_time_us, rate_hz, count FROM measurement_blocks
-	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?
-	   AND (start_time_us < ? OR start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint) + 1 >= ?)`)
+	 WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?`+saneBlockSQL+`
+	   AND (start_time_us < ? OR `+blockEndSQL+` + 1 >= ?)`)
 	rows, err := r.db.SQL.QueryContext(ctx, q, sensorID, attributeID, lb, to, from, to)
 	if err != nil {
 		return 0, fmt.Errorf("count edge blocks: %w", err)

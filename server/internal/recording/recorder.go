@@ -134,6 +134,7 @@ type Recorder struct {
 	retries atomic.Uint64
 	invalid atomic.Uint64
 	lastErr atomic.Pointer[string]
+	purged  atomic.Bool // the first Maintain of the process deleted unreadable rows
 }
 
 // New returns a recorder on db. It does no I/O: the store's tables are ensured

@@ -42,11 +42,42 @@ func (r *Recorder) Maintain(ctx context.Context) error {
 	if err := r.EnsureSchema(ctx); err != nil {
 		return err
 	}
+	if !r.purged.Load() {
+		if err := r.PurgeUnreadable(ctx); err != nil {
+			return err
+		}
+		r.purged.Store(true)
+	}
 	rs, err := r.Retentions(ctx)
 	if err != nil {
 		return err
 	}
 	return r.ApplyRetention(ctx, rs)
+}
+
+// unreadableSQL selects, per table, the rows readers leave out (see saneBlockSQL):
+// blocks whose times or rate cannot be computed with, values and packs outside
+// [0, 2⁶²].
+var unreadableSQL = []struct{ table, where string }{
+	{blocksTable, `NOT (TRUE` + saneBlockSQL + `)`},
+	{"measurements", `time_us < 0 OR time_us > 4611686018427387904`},
+	{packsTable, `start_time_us < 0 OR end_time_us < start_time_us OR end_time_us > 4611686018427387904`},
+}
+
+// PurgeUnreadable deletes the rows readers leave out (written before the API
+// bounded times and rates) and logs how many there were. Maintain runs it once per
+// process: it scans the tables.
+func (r *Recorder) PurgeUnreadable(ctx context.Context) error {
+	for _, u := range unreadableSQL {
+		res, err := r.db.SQL.ExecContext(ctx, `DELETE FROM `+u.table+` WHERE `+u.where) //nolint:gosec // G202: constants only
+		if err != nil {
+			return fmt.Errorf("delete unreadable rows of %s: %w", u.table, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			r.log.Warn().Str("table", u.table).Int64("rows", n).Msg("deleted recorded rows with impossible times or rates (written before the API bounded them)")
+		}
+	}
+	return nil
 }
 
 // ApplyRetention deletes each sensor's rows older than its retention and then, with

@@ -61,7 +61,7 @@ SELECT 0 AS src, time_us AS t, server_time_us AS st, kind, number, payload, 0.0 
 UNION ALL
 SELECT 1, start_time_us, server_time_us, 1, NULL, NULL, rate_hz, count, samples, CAST(NULL AS bytea)
   FROM measurement_blocks
- WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?
+ WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?` + saneBlockSQL + `
 UNION ALL
 SELECT 2, start_time_us, end_time_us, 1, NULL, NULL, 0.0, count, numbers, times
   FROM measurement_packs

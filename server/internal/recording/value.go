@@ -34,7 +34,57 @@ type Block struct {
 }
 
 // SampleTime returns the time of sample i of a block starting at startUS with the given
-// rate: startUS + round(i·10⁶/rateHz).
+// rate: startUS + round(i·10⁶/rateHz), the hub's rule (hub.SampleTimeUS). It saturates
+// at the ends of int64 instead of overflowing: the API only accepts blocks whose sample
+// times lie near now, but a row written before it checked may hold any rate and start.
 func SampleTime(startUS int64, i int, rateHz float64) int64 {
-	return startUS + int64(math.Round(float64(i)*1e6/rateHz))
+	off := math.Round(float64(i) * 1e6 / rateHz)
+	if off > -(1<<53) && off < 1<<53 { // exact as an int64; the sum may still overflow
+		t := startUS + int64(off)
+		if off > 0 && t < startUS {
+			return math.MaxInt64
+		}
+		if off < 0 && t > startUS {
+			return math.MinInt64
+		}
+		return t
+	}
+	switch sum := float64(startUS) + off; {
+	case math.IsNaN(sum) || sum >= 1<<63:
+		return math.MaxInt64
+	case sum <= -(1 << 63):
+		return math.MinInt64
+	default:
+		return int64(sum)
+	}
 }
+
+// Rows the readers trust. The API accepts times in [2000-01-01, now + 1 day] and
+// rates of 0.001–100000 Hz (hub.MinTimeUS, hub.MinSampleRateHz); rows written before
+// it checked may hold anything, and arithmetic on them (a block's end, a bucket index)
+// overflowed: PostgreSQL then failed the whole query ("bigint out of range") and the
+// attribute's history answered internal forever. Readers leave such rows out
+// (saneBlockSQL, saneTimeSQL) and Maintain deletes them with a warning.
+const (
+	// maxSaneTimeUS bounds the times readers compute with: 2⁶² µs is year 148,000,
+	// far from overflow whatever is added to it.
+	maxSaneTimeUS int64 = 1 << 62
+	// minSaneRateHz is the slowest block rate readers compute with (the API's
+	// minimum): a block's span then stays below 2⁴⁴ µs.
+	minSaneRateHz = 0.001
+)
+
+// saneBlockSQL is the condition a measurement_blocks row must meet to be read: a rate
+// and start readers can compute with and an end (NULL on rows before schema version
+// 2) not before the start. Parameters: none.
+const saneBlockSQL = ` AND rate_hz >= 0.001 AND count >= 1 AND count <= 1048576
+	AND start_time_us >= 0 AND start_time_us <= 4611686018427387904
+	AND (end_time_us IS NULL OR (end_time_us >= start_time_us AND end_time_us <= 4611686018427387904))`
+
+// blockEndSQL is a sane block's last sample time: end_time_us, computed for rows
+// before schema version 2. CASE keeps the database from computing the end of a row
+// saneBlockSQL leaves out (SQL does not promise to test AND terms in order).
+const blockEndSQL = `CASE WHEN end_time_us IS NOT NULL THEN end_time_us
+	WHEN rate_hz >= 0.001 AND count <= 1048576 AND start_time_us <= 4611686018427387904
+	THEN start_time_us + CAST(round((count - 1) * 1000000.0 / rate_hz) AS bigint)
+	ELSE start_time_us END`
