@@ -41,7 +41,7 @@ func TestBadRowsDoNotBreakReads(t *testing.T) {
 				{SensorID: "s", AttributeID: "ecg", TimeUS: math.MaxInt64 - 1, ServerTimeUS: t0, Kind: KindNumber, Number: 1},
 			}
 			r := writeAll(t, dialect, append(append([]Value(nil), good...), bad...), goodBlocks)
-			insertBadBlock(t, r, t0+200_000, 1e-13, math.MinInt64)          // the end overflowed to a negative time
+			insertBadBlock(t, r, t0+200_000, 1e-13, math.MinInt64)           // the end overflowed to a negative time
 			insertBadBlock(t, r, math.MaxInt64-10, 100, math.MinInt64+9_989) // start near int64 max
 			insertBadBlock(t, r, t0+300_000, 1e-13, math.MaxInt64)           // an end saturated
 			wantN := uint64(len(good) + len(goodBlocks[0].Samples))
