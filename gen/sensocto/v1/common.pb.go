@@ -382,7 +382,10 @@ type Measurement struct {
 	// and the value.
 	AttributeId string `protobuf:"bytes,1,opt,name=attribute_id,json=attributeId,proto3" json:"attribute_id,omitempty"`
 	// When the value was measured, in microseconds since the Unix epoch, by the sensor's clock.
-	// 0 means "now": the server stamps its receive time.
+	// 0 means "now": the server stamps its receive time. Otherwise it must lie between
+	// 2000-01-01T00:00:00Z (946684800000000) and one day after the server's clock: a clock
+	// that was never set, or one far in the future, is refused (InvalidArgument naming
+	// time_us).
 	TimeUs int64 `protobuf:"varint,2,opt,name=time_us,json=timeUs,proto3" json:"time_us,omitempty"`
 	// The value. Exactly one must be set.
 	//
@@ -555,7 +558,9 @@ type Measurement_Text struct {
 
 type Measurement_StructValue struct {
 	// Any other structured value (battery {level, charging}, gaze {x, y, confidence},
-	// skeleton {landmarks}…).
+	// skeleton {landmarks}…). Every number in it, however deep, must be finite (JSON has no
+	// NaN or Infinity), every string valid UTF-8, and structs and lists nest at most 32 deep;
+	// a bad element is refused naming its path, e.g. measurements[3].struct_value.foo.items[1].
 	StructValue *structpb.Struct `protobuf:"bytes,8,opt,name=struct_value,json=structValue,proto3,oneof"`
 }
 
@@ -572,16 +577,18 @@ func (*Measurement_Text) isMeasurement_Value() {}
 func (*Measurement_StructValue) isMeasurement_Value() {}
 
 // SampleBlock is a run of uniformly sampled values of one waveform attribute (ECG,
-// respiration, PPG…): sample i was measured at start_time_us + i * 1e6 / sample_rate_hz.
+// respiration, PPG…): sample i was measured at start_time_us + round(i * 1e6 / sample_rate_hz).
 // One block of 64 ECG samples replaces 64 measurements.
 type SampleBlock struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The waveform attribute, with the same rules as Measurement.attribute_id.
 	AttributeId string `protobuf:"bytes,1,opt,name=attribute_id,json=attributeId,proto3" json:"attribute_id,omitempty"`
 	// Time of the first sample, in microseconds since the Unix epoch, by the sensor's clock.
-	// 0 means "now": the server stamps its receive time.
+	// 0 means "now": the server stamps its receive time. Like Measurement.time_us it must lie
+	// between 2000-01-01T00:00:00Z and one day after the server's clock, and so must the last
+	// sample (start_time_us + (count - 1) * 1e6 / sample_rate_hz; refused naming samples).
 	StartTimeUs int64 `protobuf:"varint,2,opt,name=start_time_us,json=startTimeUs,proto3" json:"start_time_us,omitempty"`
-	// Samples per second, above 0 and at most 100000.
+	// Samples per second, from 0.001 to 100000.
 	SampleRateHz float64 `protobuf:"fixed64,3,opt,name=sample_rate_hz,json=sampleRateHz,proto3" json:"sample_rate_hz,omitempty"`
 	// The samples, oldest first; 1 to 16384 finite values.
 	Samples []float32 `protobuf:"fixed32,4,rep,packed,name=samples,proto3" json:"samples,omitempty"`
@@ -800,10 +807,11 @@ const file_sensocto_v1_common_proto_rawDesc = "" +
 	"\v_accuracy_mB\f\n" +
 	"\n" +
 	"_speed_mpsB\x0e\n" +
-	"\f_heading_deg\"\xdf\x04\n" +
+	"\f_heading_deg\"\xa0\x06\n" +
 	"\vMeasurement\x12J\n" +
-	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12 \n" +
-	"\atime_us\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06timeUs\x12!\n" +
+	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12\xe0\x01\n" +
+	"\atime_us\x18\x02 \x01(\x03B\xc6\x01\xbaH\xc2\x01\xba\x01\xba\x01\n" +
+	"\x0etime_us.window\x12Tmust be 0 (now) or between 2000-01-01T00:00:00Z and one day after the server's clock\x1aRthis == 0 || (this >= 946684800000000 && this <= int(now) * 1000000 + 86400000000)\"\x02(\x00R\x06timeUs\x12!\n" +
 	"\x06number\x18\x03 \x01(\x01B\a\xbaH\x04\x12\x02@\x01H\x00R\x06number\x120\n" +
 	"\avector3\x18\x04 \x01(\v2\x14.sensocto.v1.Vector3H\x00R\avector3\x129\n" +
 	"\n" +
@@ -818,11 +826,12 @@ const file_sensocto_v1_common_proto_rawDesc = "" +
 	"\vExtrasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
-	"\x05value\x12\x05\xbaH\x02\b\x01\"\x99\x02\n" +
+	"\x05value\x12\x05\xbaH\x02\b\x01\"\xe0\x03\n" +
 	"\vSampleBlock\x12J\n" +
-	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12+\n" +
-	"\rstart_time_us\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\vstartTimeUs\x12=\n" +
-	"\x0esample_rate_hz\x18\x03 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00j\xf8@!\x00\x00\x00\x00\x00\x00\x00\x00R\fsampleRateHz\x12,\n" +
+	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12\xf1\x01\n" +
+	"\rstart_time_us\x18\x02 \x01(\x03B\xcc\x01\xbaH\xc8\x01\xba\x01\xc0\x01\n" +
+	"\x14start_time_us.window\x12Tmust be 0 (now) or between 2000-01-01T00:00:00Z and one day after the server's clock\x1aRthis == 0 || (this >= 946684800000000 && this <= int(now) * 1000000 + 86400000000)\"\x02(\x00R\vstartTimeUs\x12=\n" +
+	"\x0esample_rate_hz\x18\x03 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00j\xf8@)\xfc\xa9\xf1\xd2MbP?R\fsampleRateHz\x12,\n" +
 	"\asamples\x18\x04 \x03(\x02B\x12\xbaH\x0f\x92\x01\f\b\x01\x10\x80\x80\x01\"\x04\n" +
 	"\x02@\x01R\asamples\x12$\n" +
 	"\x0eserver_time_us\x18\x05 \x01(\x03R\fserverTimeUs\"\xac\x03\n" +

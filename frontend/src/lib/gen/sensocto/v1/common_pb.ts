@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sensocto/v1/common.proto.
  */
 export const file_sensocto_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZW5zb2N0by92MS9jb21tb24ucHJvdG8SC3NlbnNvY3RvLnYxIkUKB1ZlY3RvcjMSEgoBeBgBIAEoAUIHukgEEgJAARISCgF5GAIgASgBQge6SAQSAkABEhIKAXoYAyABKAFCB7pIBBICQAEiXAoKUXVhdGVybmlvbhISCgF3GAEgASgBQge6SAQSAkABEhIKAXgYAiABKAFCB7pIBBICQAESEgoBeRgDIAEoAUIHukgEEgJAARISCgF6GAQgASgBQge6SAQSAkABIsoCCgtHZW9Qb3NpdGlvbhIpCghsYXRpdHVkZRgBIAEoAUIXukgUEhIZAAAAAACAVkApAAAAAACAVsASKgoJbG9uZ2l0dWRlGAIgASgBQhe6SBQSEhkAAAAAAIBmQCkAAAAAAIBmwBIgCgphbHRpdHVkZV9tGAMgASgBQge6SAQSAkABSACIAQESKQoKYWNjdXJhY3lfbRgEIAEoAUIQukgNEgtAASkAAAAAAAAAAEgBiAEBEigKCXNwZWVkX21wcxgFIAEoAUIQukgNEgtAASkAAAAAAAAAAEgCiAEBEjEKC2hlYWRpbmdfZGVnGAYgASgBQhe6SBQSEhkAAAAAAIB2QCkAAAAAAAAAAEgDiAEBQg0KC19hbHRpdHVkZV9tQg0KC19hY2N1cmFjeV9tQgwKCl9zcGVlZF9tcHNCDgoMX2hlYWRpbmdfZGVnIvMDCgtNZWFzdXJlbWVudBI9CgxhdHRyaWJ1dGVfaWQYASABKAlCJ7pIJHIiMiBeW0EtWmEtejAtOV1bQS1aYS16MC05Xy1dezAsNjN9JBIYCgd0aW1lX3VzGAIgASgDQge6SAQiAigAEhkKBm51bWJlchgDIAEoAUIHukgEEgJAAUgAEicKB3ZlY3RvcjMYBCABKAsyFC5zZW5zb2N0by52MS5WZWN0b3IzSAASLQoKcXVhdGVybmlvbhgFIAEoCzIXLnNlbnNvY3RvLnYxLlF1YXRlcm5pb25IABInCgNnZW8YBiABKAsyGC5zZW5zb2N0by52MS5HZW9Qb3NpdGlvbkgAEhgKBHRleHQYByABKAlCCLpIBXIDKIAgSAASLwoMc3RydWN0X3ZhbHVlGAggASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEgAEhYKDnNlcnZlcl90aW1lX3VzGAkgASgDEk0KBmV4dHJhcxgKIAMoCzIkLnNlbnNvY3RvLnYxLk1lYXN1cmVtZW50LkV4dHJhc0VudHJ5Qhe6SBSaAREQCCIGcgQQARggKgVyAxiAARotCgtFeHRyYXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg4KBXZhbHVlEgW6SAIIASLaAQoLU2FtcGxlQmxvY2sSPQoMYXR0cmlidXRlX2lkGAEgASgJQie6SCRyIjIgXltBLVphLXowLTldW0EtWmEtejAtOV8tXXswLDYzfSQSHgoNc3RhcnRfdGltZV91cxgCIAEoA0IHukgEIgIoABIvCg5zYW1wbGVfcmF0ZV9oehgDIAEoAUIXukgUEhIZAAAAAABq+EAhAAAAAAAAAAASIwoHc2FtcGxlcxgEIAMoAkISukgPkgEMCAEQgIABIgQKAkABEhYKDnNlcnZlcl90aW1lX3VzGAUgASgDIqMCChJCYWNrcHJlc3N1cmVDb25maWcSNAoPYXR0ZW50aW9uX2xldmVsGAEgASgOMhsuc2Vuc29jdG8udjEuQXR0ZW50aW9uTGV2ZWwSMQoLc3lzdGVtX2xvYWQYAiABKA4yHC5zZW5zb2N0by52MS5TeXN0ZW1Mb2FkTGV2ZWwSIAoYbWVtb3J5X3Byb3RlY3Rpb25fYWN0aXZlGAMgASgIEg4KBnBhdXNlZBgEIAEoCBIjChtyZWNvbW1lbmRlZF9iYXRjaF93aW5kb3dfbXMYBSABKA0SHgoWcmVjb21tZW5kZWRfYmF0Y2hfc2l6ZRgGIAEoDRIXCg9sb2FkX211bHRpcGxpZXIYByABKAESFAoMdGltZXN0YW1wX3VzGAggASgDKq4BCg9TeXN0ZW1Mb2FkTGV2ZWwSIQodU1lTVEVNX0xPQURfTEVWRUxfVU5TUEVDSUZJRUQQABIcChhTWVNURU1fTE9BRF9MRVZFTF9OT1JNQUwQARIeChpTWVNURU1fTE9BRF9MRVZFTF9FTEVWQVRFRBACEhoKFlNZU1RFTV9MT0FEX0xFVkVMX0hJR0gQAxIeChpTWVNURU1fTE9BRF9MRVZFTF9DUklUSUNBTBAEKpoBCg5BdHRlbnRpb25MZXZlbBIfChtBVFRFTlRJT05fTEVWRUxfVU5TUEVDSUZJRUQQABIYChRBVFRFTlRJT05fTEVWRUxfTk9ORRABEhcKE0FUVEVOVElPTl9MRVZFTF9MT1cQAhIaChZBVFRFTlRJT05fTEVWRUxfTUVESVVNEAMSGAoUQVRURU5USU9OX0xFVkVMX0hJR0gQBEKkAQoPY29tLnNlbnNvY3RvLnYxQgtDb21tb25Qcm90b1ABWjdnaXRodWIuY29tL3NlbnNvY3RvL3NlbnNvY3RvL2dlbi9zZW5zb2N0by92MTtzZW5zb2N0b3YxogIDU1hYqgILU2Vuc29jdG8uVjHKAgtTZW5zb2N0b1xWMeICF1NlbnNvY3RvXFYxXEdQQk1ldGFkYXRh6gIMU2Vuc29jdG86OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_struct]);
+  fileDesc("ChhzZW5zb2N0by92MS9jb21tb24ucHJvdG8SC3NlbnNvY3RvLnYxIkUKB1ZlY3RvcjMSEgoBeBgBIAEoAUIHukgEEgJAARISCgF5GAIgASgBQge6SAQSAkABEhIKAXoYAyABKAFCB7pIBBICQAEiXAoKUXVhdGVybmlvbhISCgF3GAEgASgBQge6SAQSAkABEhIKAXgYAiABKAFCB7pIBBICQAESEgoBeRgDIAEoAUIHukgEEgJAARISCgF6GAQgASgBQge6SAQSAkABIsoCCgtHZW9Qb3NpdGlvbhIpCghsYXRpdHVkZRgBIAEoAUIXukgUEhIZAAAAAACAVkApAAAAAACAVsASKgoJbG9uZ2l0dWRlGAIgASgBQhe6SBQSEhkAAAAAAIBmQCkAAAAAAIBmwBIgCgphbHRpdHVkZV9tGAMgASgBQge6SAQSAkABSACIAQESKQoKYWNjdXJhY3lfbRgEIAEoAUIQukgNEgtAASkAAAAAAAAAAEgBiAEBEigKCXNwZWVkX21wcxgFIAEoAUIQukgNEgtAASkAAAAAAAAAAEgCiAEBEjEKC2hlYWRpbmdfZGVnGAYgASgBQhe6SBQSEhkAAAAAAIB2QCkAAAAAAAAAAEgDiAEBQg0KC19hbHRpdHVkZV9tQg0KC19hY2N1cmFjeV9tQgwKCl9zcGVlZF9tcHNCDgoMX2hlYWRpbmdfZGVnIrQFCgtNZWFzdXJlbWVudBI9CgxhdHRyaWJ1dGVfaWQYASABKAlCJ7pIJHIiMiBeW0EtWmEtejAtOV1bQS1aYS16MC05Xy1dezAsNjN9JBLYAQoHdGltZV91cxgCIAEoA0LGAbpIwgG6AboBCg50aW1lX3VzLndpbmRvdxJUbXVzdCBiZSAwIChub3cpIG9yIGJldHdlZW4gMjAwMC0wMS0wMVQwMDowMDowMFogYW5kIG9uZSBkYXkgYWZ0ZXIgdGhlIHNlcnZlcidzIGNsb2NrGlJ0aGlzID09IDAgfHwgKHRoaXMgPj0gOTQ2Njg0ODAwMDAwMDAwICYmIHRoaXMgPD0gaW50KG5vdykgKiAxMDAwMDAwICsgODY0MDAwMDAwMDApIgIoABIZCgZudW1iZXIYAyABKAFCB7pIBBICQAFIABInCgd2ZWN0b3IzGAQgASgLMhQuc2Vuc29jdG8udjEuVmVjdG9yM0gAEi0KCnF1YXRlcm5pb24YBSABKAsyFy5zZW5zb2N0by52MS5RdWF0ZXJuaW9uSAASJwoDZ2VvGAYgASgLMhguc2Vuc29jdG8udjEuR2VvUG9zaXRpb25IABIYCgR0ZXh0GAcgASgJQgi6SAVyAyiAIEgAEi8KDHN0cnVjdF92YWx1ZRgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIWCg5zZXJ2ZXJfdGltZV91cxgJIAEoAxJNCgZleHRyYXMYCiADKAsyJC5zZW5zb2N0by52MS5NZWFzdXJlbWVudC5FeHRyYXNFbnRyeUIXukgUmgEREAgiBnIEEAEYICoFcgMYgAEaLQoLRXh0cmFzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIOCgV2YWx1ZRIFukgCCAEioQMKC1NhbXBsZUJsb2NrEj0KDGF0dHJpYnV0ZV9pZBgBIAEoCUInukgkciIyIF5bQS1aYS16MC05XVtBLVphLXowLTlfLV17MCw2M30kEuQBCg1zdGFydF90aW1lX3VzGAIgASgDQswBukjIAboBwAEKFHN0YXJ0X3RpbWVfdXMud2luZG93ElRtdXN0IGJlIDAgKG5vdykgb3IgYmV0d2VlbiAyMDAwLTAxLTAxVDAwOjAwOjAwWiBhbmQgb25lIGRheSBhZnRlciB0aGUgc2VydmVyJ3MgY2xvY2saUnRoaXMgPT0gMCB8fCAodGhpcyA+PSA5NDY2ODQ4MDAwMDAwMDAgJiYgdGhpcyA8PSBpbnQobm93KSAqIDEwMDAwMDAgKyA4NjQwMDAwMDAwMCkiAigAEi8KDnNhbXBsZV9yYXRlX2h6GAMgASgBQhe6SBQSEhkAAAAAAGr4QCn8qfHSTWJQPxIjCgdzYW1wbGVzGAQgAygCQhK6SA+SAQwIARCAgAEiBAoCQAESFgoOc2VydmVyX3RpbWVfdXMYBSABKAMiowIKEkJhY2twcmVzc3VyZUNvbmZpZxI0Cg9hdHRlbnRpb25fbGV2ZWwYASABKA4yGy5zZW5zb2N0by52MS5BdHRlbnRpb25MZXZlbBIxCgtzeXN0ZW1fbG9hZBgCIAEoDjIcLnNlbnNvY3RvLnYxLlN5c3RlbUxvYWRMZXZlbBIgChhtZW1vcnlfcHJvdGVjdGlvbl9hY3RpdmUYAyABKAgSDgoGcGF1c2VkGAQgASgIEiMKG3JlY29tbWVuZGVkX2JhdGNoX3dpbmRvd19tcxgFIAEoDRIeChZyZWNvbW1lbmRlZF9iYXRjaF9zaXplGAYgASgNEhcKD2xvYWRfbXVsdGlwbGllchgHIAEoARIUCgx0aW1lc3RhbXBfdXMYCCABKAMqrgEKD1N5c3RlbUxvYWRMZXZlbBIhCh1TWVNURU1fTE9BRF9MRVZFTF9VTlNQRUNJRklFRBAAEhwKGFNZU1RFTV9MT0FEX0xFVkVMX05PUk1BTBABEh4KGlNZU1RFTV9MT0FEX0xFVkVMX0VMRVZBVEVEEAISGgoWU1lTVEVNX0xPQURfTEVWRUxfSElHSBADEh4KGlNZU1RFTV9MT0FEX0xFVkVMX0NSSVRJQ0FMEAQqmgEKDkF0dGVudGlvbkxldmVsEh8KG0FUVEVOVElPTl9MRVZFTF9VTlNQRUNJRklFRBAAEhgKFEFUVEVOVElPTl9MRVZFTF9OT05FEAESFwoTQVRURU5USU9OX0xFVkVMX0xPVxACEhoKFkFUVEVOVElPTl9MRVZFTF9NRURJVU0QAxIYChRBVFRFTlRJT05fTEVWRUxfSElHSBAEQqQBCg9jb20uc2Vuc29jdG8udjFCC0NvbW1vblByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct]);
 
 /**
  * Vector3 is a three-axis reading, e.g. acceleration in m/s² or angular rate in °/s.
@@ -165,7 +165,10 @@ export type Measurement = Message<"sensocto.v1.Measurement"> & {
 
   /**
    * When the value was measured, in microseconds since the Unix epoch, by the sensor's clock.
-   * 0 means "now": the server stamps its receive time.
+   * 0 means "now": the server stamps its receive time. Otherwise it must lie between
+   * 2000-01-01T00:00:00Z (946684800000000) and one day after the server's clock: a clock
+   * that was never set, or one far in the future, is refused (InvalidArgument naming
+   * time_us).
    *
    * @generated from field: int64 time_us = 2;
    */
@@ -219,7 +222,9 @@ export type Measurement = Message<"sensocto.v1.Measurement"> & {
   } | {
     /**
      * Any other structured value (battery {level, charging}, gaze {x, y, confidence},
-     * skeleton {landmarks}…).
+     * skeleton {landmarks}…). Every number in it, however deep, must be finite (JSON has no
+     * NaN or Infinity), every string valid UTF-8, and structs and lists nest at most 32 deep;
+     * a bad element is refused naming its path, e.g. measurements[3].struct_value.foo.items[1].
      *
      * @generated from field: google.protobuf.Struct struct_value = 8;
      */
@@ -253,7 +258,7 @@ export const MeasurementSchema: GenMessage<Measurement> = /*@__PURE__*/
 
 /**
  * SampleBlock is a run of uniformly sampled values of one waveform attribute (ECG,
- * respiration, PPG…): sample i was measured at start_time_us + i * 1e6 / sample_rate_hz.
+ * respiration, PPG…): sample i was measured at start_time_us + round(i * 1e6 / sample_rate_hz).
  * One block of 64 ECG samples replaces 64 measurements.
  *
  * @generated from message sensocto.v1.SampleBlock
@@ -268,14 +273,16 @@ export type SampleBlock = Message<"sensocto.v1.SampleBlock"> & {
 
   /**
    * Time of the first sample, in microseconds since the Unix epoch, by the sensor's clock.
-   * 0 means "now": the server stamps its receive time.
+   * 0 means "now": the server stamps its receive time. Like Measurement.time_us it must lie
+   * between 2000-01-01T00:00:00Z and one day after the server's clock, and so must the last
+   * sample (start_time_us + (count - 1) * 1e6 / sample_rate_hz; refused naming samples).
    *
    * @generated from field: int64 start_time_us = 2;
    */
   startTimeUs: bigint;
 
   /**
-   * Samples per second, above 0 and at most 100000.
+   * Samples per second, from 0.001 to 100000.
    *
    * @generated from field: double sample_rate_hz = 3;
    */
