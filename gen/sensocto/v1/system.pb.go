@@ -205,7 +205,8 @@ type SystemStatus struct {
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Version of the Go runtime the binary was built with.
 	GoVersion string `protobuf:"bytes,2,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
-	// Node identifier (host name and process id) of the server that answered.
+	// Opaque identifier of the server process that answered ("node-" and 8 hex digits,
+	// new at every start). It names no host or process id; the server's log maps it to both.
 	Node string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
 	// When this server process started.
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`

@@ -196,6 +196,10 @@ func (a *App) build() error {
 		Ent:       a.db.Client,
 	})
 
+	// Status shows only an opaque node id; the log maps it to the host and process.
+	host, _ := os.Hostname()
+	a.logger.Info().Str("node", systemSvc.NodeID()).Str("host", host).Int("pid", os.Getpid()).Msg("node id of this process")
+
 	// Register a service here only once it really works.
 	var routes []httpserver.Route
 	mount := func(pattern string, h http.Handler) {

@@ -46,7 +46,7 @@ type Routes struct {
 	// and plain HTTP endpoints such as an OIDC callback.
 	Routes []Route
 	// Health is called by GET /healthz: nil error means 200 "ok", otherwise
-	// 503 with the error message. Nil means always healthy.
+	// 503 "unavailable" (the error is logged, never shown). Nil means always healthy.
 	Health func(context.Context) error
 	// Metrics, when set, is served at GET /metrics.
 	Metrics prometheus.Gatherer
@@ -71,7 +71,7 @@ func NewHandler(r Routes) http.Handler {
 	for _, rt := range r.Routes {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
-	mux.Handle("GET /healthz", healthHandler(r.Health))
+	mux.Handle("GET /healthz", healthHandler(r.Health, r.Logger))
 	if r.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{
 			ErrorLog: promLogger{r.Logger},
@@ -146,7 +146,9 @@ func isEnveloped(contentType string) bool {
 	return strings.HasPrefix(mt, "application/grpc") || strings.HasPrefix(mt, "application/connect+")
 }
 
-func healthHandler(check func(context.Context) error) http.Handler {
+// healthHandler answers only up or down: /healthz needs no credential, so the reason
+// (which names the database's address and user) goes to the log, not the body.
+func healthHandler(check func(context.Context) error, logger zerolog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if check != nil {
@@ -158,11 +160,12 @@ func healthHandler(check func(context.Context) error) http.Handler {
 		status := http.StatusOK
 		if err != nil {
 			status = http.StatusServiceUnavailable
+			logger.Warn().Err(err).Msg("health check failed")
 		}
 		if wantsJSON(r) {
 			body := map[string]string{"status": "ok"}
 			if err != nil {
-				body = map[string]string{"status": "unavailable", "error": err.Error()}
+				body = map[string]string{"status": "unavailable"}
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
@@ -172,7 +175,7 @@ func healthHandler(check func(context.Context) error) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		if err != nil {
-			_, _ = w.Write([]byte(err.Error() + "\n"))
+			_, _ = w.Write([]byte("unavailable\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/database"
 )
 
@@ -101,7 +102,8 @@ type Stats struct {
 	Dropped uint64
 	// Retries counts failed batch writes that were retried.
 	Retries uint64
-	// LastError is the last write error, empty after a successful write.
+	// LastError describes the last write error without its details ("database
+	// unreachable"), empty after a successful write; the error itself is logged.
 	LastError string
 	// Retrying is set while the last write failed: Run retries with backoff.
 	Retrying bool
@@ -343,7 +345,12 @@ func (r *Recorder) drain(ctx context.Context) error {
 			r.q.done(batches[i], errs[i] == nil)
 		}
 		if err := errors.Join(errs[:len(batches)]...); err != nil {
-			msg := err.Error()
+			// Stats are shown to users (SystemService): the cause, with the database's
+			// address and user, is only logged.
+			msg := "write failed; see the server log"
+			if apperr.IsUnavailable(err) {
+				msg = "database unreachable"
+			}
 			r.lastErr.Store(&msg)
 			return err
 		}

@@ -5,8 +5,9 @@ package system
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -14,12 +15,14 @@ import (
 	"time"
 
 	"github.com/sensocto/sensocto/ent"
+	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
 // Status is one snapshot of the server.
 type Status struct {
 	Version   string
 	GoVersion string
+	// Node is an opaque id of the process (no host name or process id; see NodeID).
 	Node      string
 	StartedAt time.Time
 	SampledAt time.Time
@@ -149,15 +152,32 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
 	return &Service{
 		opts:    opts,
 		started: opts.Now(),
-		node:    fmt.Sprintf("%s/%d", host, os.Getpid()),
+		node:    newNodeID(),
 	}
+}
+
+// newNodeID returns an opaque id of this process ("node-" and 8 random hex digits). The
+// status is shown to every signed-in user, so it names no host and no process id; the
+// server logs the id with both at start (see NodeID).
+func newNodeID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "node-" + hex.EncodeToString(b[:])
+}
+
+// NodeID is the opaque id this process reports as Status.Node.
+func (s *Service) NodeID() string { return s.node }
+
+// publicDBError describes a database failure without its details (address, user,
+// database name), which only the server log gets.
+func publicDBError(err error) string {
+	if apperr.IsUnavailable(err) {
+		return "database unreachable"
+	}
+	return "database query failed"
 }
 
 // StartedAt is when the Service (the process) started.
@@ -200,7 +220,7 @@ func (s *Service) collect(ctx context.Context, now time.Time) (Status, error) {
 			if ctx.Err() != nil {
 				return Status{}, fmt.Errorf("ping database: %w", ctx.Err())
 			}
-			st.Database.Error = err.Error()
+			st.Database.Error = publicDBError(err)
 		} else {
 			st.Database.Reachable = true
 		}
@@ -211,7 +231,7 @@ func (s *Service) collect(ctx context.Context, now time.Time) (Status, error) {
 			if ctx.Err() != nil {
 				return Status{}, fmt.Errorf("count rows: %w", ctx.Err())
 			}
-			st.Database.Error = err.Error()
+			st.Database.Error = publicDBError(err)
 		}
 		st.Counts = counts
 	}

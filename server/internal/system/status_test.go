@@ -3,6 +3,13 @@ package system
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,13 +55,39 @@ func TestSnapshotsAreSharedWithinMaxAge(t *testing.T) {
 
 func TestUnreachableDatabaseIsReportedNotFailed(t *testing.T) {
 	t.Parallel()
-	s := New(Options{Dialect: "postgres", DB: &fakeDB{err: errors.New("connection refused")}})
+	refused := fmt.Errorf("failed to connect to `user=sensocto database=prod`: 10.0.0.7:5432: %w",
+		&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	s := New(Options{Dialect: "postgres", DB: &fakeDB{err: refused}})
 	st, err := s.Status(t.Context())
 	if err != nil {
 		t.Fatalf("Status failed: %v", err)
 	}
-	if st.Database.Reachable || st.Database.Error != "connection refused" {
-		t.Errorf("database = %+v, want unreachable with the error", st.Database)
+	if st.Database.Reachable || st.Database.Error != "database unreachable" {
+		t.Errorf("database = %+v, want unreachable, described without its details", st.Database)
+	}
+}
+
+// The status is shown to every signed-in user: it names no host, process id, database
+// address or database user.
+func TestStatusRevealsNoHostOrDatabaseDetails(t *testing.T) {
+	t.Parallel()
+	host, _ := os.Hostname()
+	pid := strconv.Itoa(os.Getpid())
+	s := New(Options{Dialect: "postgres", DB: &fakeDB{err: errors.New("password authentication failed for user \"sensocto\" at 10.0.0.7:5432")}})
+	st, err := s.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^node-[0-9a-f]{8}$`).MatchString(st.Node) || (host != "" && strings.Contains(st.Node, host)) || strings.Contains(st.Node, pid) {
+		t.Errorf("node = %q, want an opaque id without host %q or pid %s", st.Node, host, pid)
+	}
+	if st.Node != s.NodeID() {
+		t.Errorf("node %q != NodeID %q", st.Node, s.NodeID())
+	}
+	for _, secret := range []string{"sensocto", "10.0.0.7", "5432"} {
+		if strings.Contains(st.Database.Error, secret) {
+			t.Errorf("database error %q reveals %q", st.Database.Error, secret)
+		}
 	}
 }
 

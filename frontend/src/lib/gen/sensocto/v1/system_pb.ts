@@ -116,7 +116,8 @@ export type SystemStatus = Message<"sensocto.v1.SystemStatus"> & {
   goVersion: string;
 
   /**
-   * Node identifier (host name and process id) of the server that answered.
+   * Opaque identifier of the server process that answered ("node-" and 8 hex digits,
+   * new at every start). It names no host or process id; the server's log maps it to both.
    *
    * @generated from field: string node = 3;
    */
