@@ -29,14 +29,24 @@ import (
 const PostgresURLEnv = "SENSOCTO_TEST_POSTGRES_URL"
 
 // Dialects returns the dialects to run integration tests against: SQLite always, and
-// PostgreSQL when SENSOCTO_TEST_POSTGRES_URL is set.
+// PostgreSQL when SENSOCTO_TEST_POSTGRES_URL is set. In CI (CI set) a missing
+// SENSOCTO_TEST_POSTGRES_URL fails the test instead of quietly testing SQLite only.
 func Dialects(t testing.TB) []string {
 	t.Helper()
 	d := []string{database.DialectSQLite}
 	if os.Getenv(PostgresURLEnv) != "" {
 		d = append(d, database.DialectPostgres)
+	} else if InCI() {
+		t.Fatalf("%s is not set in CI: PostgreSQL tests must run there", PostgresURLEnv)
 	}
 	return d
+}
+
+// InCI reports whether the tests run in CI (CI set to anything but "" or "false"),
+// where a test that needs an external service fails rather than skips without it.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "false"
 }
 
 // URL returns the URL of a new, empty database of the given dialect, removed when the
@@ -49,6 +59,9 @@ func URL(t testing.TB, dialect string) string {
 	case database.DialectPostgres:
 		server := os.Getenv(PostgresURLEnv)
 		if server == "" {
+			if InCI() {
+				t.Fatalf("%s is not set in CI: PostgreSQL tests must run there", PostgresURLEnv)
+			}
 			t.Skipf("%s not set; skipping PostgreSQL", PostgresURLEnv)
 		}
 		scratch, err := pgscratch.Create(t.Context(), server, "sensocto_test")
