@@ -7,6 +7,8 @@
 // making one long frame. 100 tiles cost one frame callback, not 100 timers.
 // The loop stops when nothing is registered.
 
+import { formatQuantity } from '$lib/format/format';
+
 /** Draws the chart if its data moved; returns true when it drew (counts for the budget). */
 export type Draw = (now: number) => boolean | void;
 
@@ -117,10 +119,10 @@ export function cssVar(el: Element, name: string, fallback: string): string {
 	return v || fallback;
 }
 
-/** Formats a number for a chart label: up to 3 significant decimals, no noise. */
-export function formatValue(v: number, unit = ''): string {
-	if (!Number.isFinite(v)) return '–';
-	const a = Math.abs(v);
-	const s = a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
-	return unit ? `${s} ${unit}` : s;
+/**
+ * Formats a number for a chart label: the attribute's precision when given, else about
+ * three significant digits; with its unit (through the one format module).
+ */
+export function formatValue(v: number, unit = '', precision?: number): string {
+	return formatQuantity(v, unit, precision);
 }
