@@ -198,6 +198,23 @@ test('guest renames, upgrades to a full account and keeps its tokens', async () 
 	await context.close();
 });
 
+test('a visitor opening the app signs in and lands on the live lobby', async () => {
+	const { context, page, errors } = await fresh();
+	await withFailureShot(page, 'auth-landing', async () => {
+		// "/" while signed out: sign-in, with no return path to carry.
+		await page.goto(server.url + '/');
+		await page.waitForURL((u) => u.pathname === '/signin' && !u.searchParams.has('return_to'));
+		await page.getByRole('button', { name: 'Continue as guest' }).click();
+		await page.waitForURL((u) => u.pathname === '/lobby');
+		await page.getByRole('heading', { level: 1, name: 'Lobby' }).waitFor();
+		// And "/" while signed in goes to the lobby too.
+		await page.goto(server.url + '/');
+		await page.waitForURL((u) => u.pathname === '/lobby');
+		assert.deepEqual(errors, []);
+	});
+	await context.close();
+});
+
 test('password sign-up shows field errors, then signs up and in', async () => {
 	const { context, page, errors } = await fresh();
 	await withFailureShot(page, 'auth-password', async () => {
@@ -214,7 +231,8 @@ test('password sign-up shows field errors, then signs up and in', async () => {
 		assert.match((await page.locator('#password-err').textContent()) ?? '', /10/);
 		await pw.fill('a long enough password');
 		await page.getByRole('button', { name: 'Create account' }).click();
-		await page.waitForURL((u) => u.pathname === '/system');
+		// A new user lands on the live lobby, not on the System page.
+		await page.waitForURL((u) => u.pathname === '/lobby');
 		assert.match((await page.getByTestId('account-menu').textContent()) ?? '', /ada/);
 
 		await page.getByTestId('account-menu').click();
@@ -228,7 +246,7 @@ test('password sign-up shows field errors, then signs up and in', async () => {
 		await page.getByTestId('signin-error').waitFor();
 		await page.getByLabel('Password', { exact: true }).fill('a long enough password');
 		await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-		await page.waitForURL((u) => u.pathname === '/system');
+		await page.waitForURL((u) => u.pathname === '/lobby');
 		assert.deepEqual(errors, []);
 	});
 	await context.close();

@@ -1,6 +1,6 @@
 import { redirect } from '@sveltejs/kit';
 
-// The System page is the first working page; the lobby takes over once sensors stream.
+// A new user lands where the life is: the live lobby (the System page is one click away).
 export function load() {
-	redirect(307, '/system');
+	redirect(307, '/lobby');
 }

@@ -6,18 +6,18 @@ describe('safeReturnTo', () => {
 		['/settings', '/settings'],
 		['/rooms/abc?tab=members#x', '/rooms/abc?tab=members#x'],
 		['/', '/'],
-		[null, '/'],
-		['', '/'],
-		['settings', '/'],
-		['//evil.example/x', '/'],
-		['/\\evil.example', '/'],
-		['https://evil.example/', '/'],
-		['javascript:alert(1)', '/'],
+		[null, '/lobby'],
+		['', '/lobby'],
+		['settings', '/lobby'],
+		['//evil.example/x', '/lobby'],
+		['/\\evil.example', '/lobby'],
+		['https://evil.example/', '/lobby'],
+		['javascript:alert(1)', '/lobby'],
 		['/%2F%2Fevil.example', '/%2F%2Fevil.example'],
-		['/ok\nLocation: x', '/'],
-		['/signin', '/'],
-		['/signin/magic?secret=x', '/'],
-		['/' + 'a'.repeat(600), '/']
+		['/ok\nLocation: x', '/lobby'],
+		['/signin', '/lobby'],
+		['/signin/magic?secret=x', '/lobby'],
+		['/' + 'a'.repeat(600), '/lobby']
 	])('%s → %s', (input, want) => {
 		expect(safeReturnTo(input)).toBe(want);
 	});
@@ -27,6 +27,7 @@ describe('signInHref', () => {
 	it('carries the page to come back to', () => {
 		expect(signInHref({ pathname: '/system', search: '' })).toBe('/signin?return_to=%2Fsystem');
 		expect(signInHref({ pathname: '/', search: '' })).toBe('/signin');
+		expect(signInHref({ pathname: '/lobby', search: '' })).toBe('/signin');
 	});
 });
 

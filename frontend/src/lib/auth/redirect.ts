@@ -3,8 +3,8 @@
 // protocol-relative "//host", backslash tricks) falls back to the default page, so a
 // crafted sign-in link cannot send someone to another site.
 
-/** The page to open after sign-in when there is no (valid) return path. */
-export const defaultReturnTo = '/';
+/** The page to open after sign-in when there is no (valid) return path: the live lobby. */
+export const defaultReturnTo = '/lobby';
 
 /** Pages reachable without signing in: the sign-in pages and the dev mailbox. */
 export function isPublicPath(pathname: string): boolean {
@@ -41,5 +41,7 @@ export function safeReturnTo(value: string | null | undefined): string {
 /** The sign-in URL that brings the visitor back to url (the page they wanted). */
 export function signInHref(url: { pathname: string; search: string; hash?: string }): string {
 	const target = safeReturnTo(url.pathname + url.search + (url.hash ?? ''));
-	return target === defaultReturnTo ? '/signin' : '/signin?return_to=' + encodeURIComponent(target);
+	return target === defaultReturnTo || target === '/'
+		? '/signin'
+		: '/signin?return_to=' + encodeURIComponent(target);
 }
