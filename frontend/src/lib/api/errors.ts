@@ -7,10 +7,12 @@ export function describeError(err: unknown): string {
 	switch (ce.code) {
 		case Code.Unavailable:
 			return 'server unreachable';
+		// A refusal carries the server's reason, chosen to be shown ("only the owner of this
+		// run may stop it"); the bare code only when it sent none.
 		case Code.Unauthenticated:
-			return 'not signed in';
+			return ce.rawMessage || 'not signed in';
 		case Code.PermissionDenied:
-			return 'not allowed';
+			return ce.rawMessage || 'not allowed';
 		case Code.Canceled:
 			return 'cancelled';
 		case Code.ResourceExhausted: {

@@ -138,8 +138,15 @@ export class AttentionReporter {
 		this.#schedule(0);
 	}
 
-	/** Sends what is queued and stops. Views are left as they are: the lease ends them. */
-	stop(): void {
+	/**
+	 * Sends what is queued and stops. Views are left as they are: the lease ends them.
+	 * With send false (signed out: every report would be refused) it sends nothing more.
+	 */
+	stop(send = true): void {
+		if (!send) {
+			this.#queue = [];
+			this.#resync = false;
+		}
 		if (this.#stopped) return;
 		this.#stopped = true;
 		clearTimeout(this.#flushTimer);
@@ -148,7 +155,7 @@ export class AttentionReporter {
 		for (const fn of this.#cleanups.splice(0)) fn();
 		this.#observer?.disconnect();
 		this.#observer = undefined;
-		void this.flush();
+		if (send) void this.flush();
 	}
 
 	// ---- events ------------------------------------------------------------------------

@@ -24,6 +24,27 @@ function fake(fail: () => boolean = () => false) {
 afterEach(() => vi.useRealTimers());
 
 describe('AttentionReporter', () => {
+	it('sends nothing more once stopped for a sign-out', async () => {
+		vi.useFakeTimers();
+		const { reports, client } = fake();
+		const r = new AttentionReporter(client, { tabId: 'tab-test-out', browser: false });
+		r.start();
+		await vi.advanceTimersByTimeAsync(1);
+		const before = reports.length;
+		r.viewEnter({ sensorId: 'a' }); // queued, not yet sent
+		r.stop(false);
+		await vi.advanceTimersByTimeAsync(60_000); // no flush, no heartbeat
+		expect(reports).toHaveLength(before);
+		// A plain stop still sends what is queued.
+		const r2 = new AttentionReporter(client, { tabId: 'tab-test-out2', browser: false });
+		r2.start();
+		await vi.advanceTimersByTimeAsync(1);
+		r2.viewEnter({ sensorId: 'b' });
+		r2.stop();
+		await vi.advanceTimersByTimeAsync(1);
+		expect(reports[reports.length - 1].events.map((e) => e.sensorId)).toEqual(['b']);
+	});
+
 	it('batches events per flush window and reference-counts views', async () => {
 		vi.useFakeTimers();
 		const { reports, client } = fake();

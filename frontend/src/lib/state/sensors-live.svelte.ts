@@ -40,10 +40,16 @@ export function setupLive(options: LiveOptions = {}) {
 			off();
 			sensors.stop();
 			watch.stop();
-			reporter.stop();
+			// Signed out (the guard is leaving this page): the server would refuse a last report.
+			reporter.stop(untrack(() => session.signedIn));
 			levels.stop();
 			prefs.close();
 		};
+	});
+
+	// Signing out (here or in another tab) ends reporting at once: no report after it.
+	$effect(() => {
+		if (session.status === 'signed-out') reporter.stop(false);
 	});
 
 	// Pins saved in preferences are this tab's pins (HIGH attention while shown), also when

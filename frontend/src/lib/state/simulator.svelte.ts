@@ -23,20 +23,43 @@ export class SimulatorStore {
 	/** Polls done (a test aid). */
 	polls = $state(0);
 
-	/** The running run of each scenario. */
+	/**
+	 * The signed-in user's running run of each scenario: only these can be stopped here (a
+	 * run is stopped by the user who started it).
+	 */
 	running = $derived(
 		Object.fromEntries(
-			this.runs.filter((r) => r.status === RunStatus.RUNNING).map((r) => [r.scenarioName, r])
+			this.runs
+				.filter((r) => r.status === RunStatus.RUNNING && r.ownerId === this.#me())
+				.map((r) => [r.scenarioName, r])
+		) as Record<string, Run>
+	);
+
+	/**
+	 * Running runs of each scenario started by someone else (the server's demo run): shown,
+	 * never offered to stop; the user may still start an own run of the scenario.
+	 */
+	othersRunning = $derived(
+		Object.fromEntries(
+			this.runs
+				.filter((r) => r.status === RunStatus.RUNNING && r.ownerId !== this.#me())
+				.map((r) => [r.scenarioName, r])
 		) as Record<string, Run>
 	);
 
 	readonly #client: Client<typeof SimulatorService>;
 	readonly #pollMs: number;
+	readonly #me: () => string | undefined;
 	#timer: ReturnType<typeof setInterval> | undefined;
 
-	constructor(client: Client<typeof SimulatorService>, options: { pollMs?: number } = {}) {
+	/** me returns the signed-in user's id (reactive), to tell own runs from others'. */
+	constructor(
+		client: Client<typeof SimulatorService>,
+		options: { pollMs?: number; me?: () => string | undefined } = {}
+	) {
 		this.#client = client;
 		this.#pollMs = options.pollMs ?? 2000;
+		this.#me = options.me ?? (() => undefined);
 	}
 
 	start(): void {

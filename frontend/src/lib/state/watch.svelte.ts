@@ -174,9 +174,22 @@ export class WatchStore {
 		const now = Date.now();
 		for (const d of res.data) {
 			const live = this.sensor(d.sensorId);
-			for (const b of d.blocks) live.attribute(b.attributeId).addBlock(b);
-			for (const m of d.measurements) live.attribute(m.attributeId).addMeasurement(m);
-			live.receivedAt = now;
+			let newest = 0; // ms, server clock where the server stamped it
+			for (const b of d.blocks) {
+				live.attribute(b.attributeId).addBlock(b);
+				const last =
+					Number(b.startTimeUs) / 1000 + ((b.samples.length - 1) / b.sampleRateHz) * 1000;
+				newest = Math.max(newest, b.serverTimeUs ? Number(b.serverTimeUs) / 1000 : last);
+			}
+			for (const m of d.measurements) {
+				live.attribute(m.attributeId).addMeasurement(m);
+				newest = Math.max(newest, Number(m.serverTimeUs || m.timeUs) / 1000);
+			}
+			// The replayed recent window is as fresh as its newest sample, not as its arrival:
+			// a sensor that died a minute ago must not show "streaming" after every page load.
+			// Live deliveries count from arrival (device clocks may be off).
+			const at = res.recent ? Math.min(now, newest) : now;
+			if (at > live.receivedAt) live.receivedAt = at;
 			this.ticks[d.sensorId] = (this.ticks[d.sensorId] ?? 0) + 1;
 		}
 		if (res.dropped > 0n) this.dropped += Number(res.dropped);

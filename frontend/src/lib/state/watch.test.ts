@@ -78,6 +78,50 @@ describe('WatchStore', () => {
 		store.stop();
 	});
 
+	it('counts a replayed recent window as fresh as its newest sample, live data from arrival', () => {
+		const transport = createRouterTransport(() => {});
+		const store = new WatchStore(createClient(SensorService, transport), { tabId: 't' });
+		const now = Date.now();
+		const oldUs = BigInt((now - 60_000) * 1000);
+		// A sensor that died a minute ago: its recent window arrives now, but is a minute old.
+		store.apply(
+			create(WatchResponseSchema, {
+				recent: true,
+				data: [
+					{
+						sensorId: 'dead',
+						measurements: [
+							{
+								attributeId: 'hr',
+								timeUs: oldUs,
+								serverTimeUs: oldUs,
+								value: { case: 'number', value: 1 }
+							}
+						]
+					},
+					{ sensorId: 'ecg', blocks: [{ ...ecgBlock((now - 30_000) / 1000, 250, 0) }] }
+				]
+			})
+		);
+		expect(now - store.live.get('dead')!.receivedAt).toBeGreaterThanOrEqual(59_000);
+		// A block without a server stamp: the time of its last sample (30 s ago + 1 s).
+		expect(now - store.live.get('ecg')!.receivedAt).toBeGreaterThanOrEqual(28_000);
+		// Live data counts from its arrival.
+		store.apply(
+			create(WatchResponseSchema, {
+				data: [
+					{
+						sensorId: 'dead',
+						measurements: [
+							{ attributeId: 'hr', timeUs: oldUs, value: { case: 'number', value: 2 } }
+						]
+					}
+				]
+			})
+		);
+		expect(store.live.get('dead')!.receivedAt).toBeGreaterThanOrEqual(now);
+	});
+
 	it('re-subscribes (debounced) when the visible set changes, and reconnects after an error', async () => {
 		const seen: string[][] = [];
 		let fail = true;
