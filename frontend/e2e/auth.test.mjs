@@ -139,9 +139,17 @@ test('guest signs in, creates and revokes an API token, signs out', async () => 
 		await page.getByTestId('no-tokens').waitFor();
 		assert.equal((await callWithToken('GetMe', secret)).status, 401);
 
-		// Sign out: back at sign-in, and private pages send us there again.
+		// Sign out: a guest is warned first (the account cannot be signed into again) and
+		// offered to keep it; then back at sign-in, and private pages send us there again.
 		await menu.click();
 		await page.getByTestId('sign-out').click();
+		const warning = page.getByTestId('guest-sign-out');
+		await warning.waitFor();
+		assert.match((await warning.textContent()) ?? '', /cannot be signed into again/);
+		assert.equal(await page.getByTestId('guest-keep').getAttribute('href'), '/settings#upgrade-h');
+		await page.screenshot({ path: join(artifactsDir, 'guest-sign-out.png') });
+		assert.equal(page.url().endsWith('/settings'), true); // nothing happened yet
+		await page.getByTestId('sign-out-confirm').click();
 		await page.waitForURL((u) => u.pathname === '/signin');
 		await page.getByRole('button', { name: 'Continue as guest' }).waitFor();
 		await page.goto(server.url + '/system');
