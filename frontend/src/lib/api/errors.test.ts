@@ -4,7 +4,10 @@ import { describeError } from './errors';
 
 describe('describeError', () => {
 	it("shows the server's reason for a refusal", () => {
-		const err = new ConnectError('only the user who started this run may stop it', Code.PermissionDenied);
+		const err = new ConnectError(
+			'only the user who started this run may stop it',
+			Code.PermissionDenied
+		);
 		expect(describeError(err)).toBe('only the user who started this run may stop it');
 		expect(describeError(new ConnectError('session expired', Code.Unauthenticated))).toBe(
 			'session expired'
