@@ -97,15 +97,23 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 			what: `${name} unfocused by a click on the map (after the hover linger)`
 		});
 
-		for (const [path, check] of [
-			['breathing', 'breaths/min'],
-			['hrv', 'ms RMSSD'],
-			['imu', 'Motion'],
-			['battery', '%'],
-			['heartrate', 'bpm']
+		// Each lens shows a live value in its unit and a plausible range, not only its label.
+		for (const [path, pattern, min, max] of [
+			['breathing', /(\d+(?:\.\d+)?)\s*breaths\/min/, 4, 40],
+			['hrv', /(\d+)\s*ms RMSSD/, 1, 300],
+			['imu', /\b[xyz]\s+(-?\d+(?:\.\d+)?)/, -200, 200],
+			['battery', /(\d{1,3})\s*%/, 0, 100],
+			['heartrate', /(\d+)\s*bpm/, 30, 220]
 		]) {
 			await page.goto(`${server.url}/lobby/${path}`);
-			await page.getByText(check).first().waitFor({ timeout: 20_000 });
+			const value = await waitFor(
+				async () => {
+					const m = pattern.exec(await page.locator('main').innerText());
+					return m ? Number(m[1]) : undefined;
+				},
+				{ timeoutMs: 30_000, what: `a live value on the ${path} lens (${pattern})` }
+			);
+			assert.ok(value >= min && value <= max, `${path}: ${value} outside [${min}, ${max}]`);
 			await page.waitForTimeout(4000);
 			await page.emulateMedia({
 				colorScheme: path === 'imu' || path === 'breathing' ? 'dark' : 'light'
