@@ -79,10 +79,10 @@ func TestTokenScopesCannotWidenAccess(t *testing.T) {
 				want one
 				// call makes the call as p on a fresh sensor and returns its error and a
 				// check that the state is as allowed (applied when ok, unchanged when not).
-				call func(t *testing.T, p party) (error, func(t *testing.T, applied bool))
+				call func(t *testing.T, p party) (func(t *testing.T, applied bool), error)
 			}
-			register := func(before, vis sensoctov1.Visibility) func(t *testing.T, p party) (error, func(t *testing.T, applied bool)) {
-				return func(t *testing.T, p party) (error, func(t *testing.T, applied bool)) {
+			register := func(before, vis sensoctov1.Visibility) func(t *testing.T, p party) (func(t *testing.T, applied bool), error) {
+				return func(t *testing.T, p party) (func(t *testing.T, applied bool), error) {
 					id := newSensorID("scope-new")
 					if before != unset {
 						id = existing(t, before)
@@ -91,7 +91,7 @@ func TestTokenScopesCannotWidenAccess(t *testing.T) {
 						SensorId: id, Visibility: vis,
 						Attributes: []*sensoctov1.Attribute{{AttributeId: "hr", AttributeType: "heartrate"}},
 					})
-					return err, func(t *testing.T, applied bool) {
+					return func(t *testing.T, applied bool) {
 						want := before
 						if applied {
 							want = vis
@@ -105,7 +105,7 @@ func TestTokenScopesCannotWidenAccess(t *testing.T) {
 						if got := visibility(t, id); got != want {
 							t.Errorf("visibility afterwards = %s, want %s", got, want)
 						}
-					}
+					}, err
 				}
 			}
 			rows := []row{
@@ -117,51 +117,51 @@ func TestTokenScopesCannotWidenAccess(t *testing.T) {
 				{"RegisterSensor private sensor, visibility public", fullOnly, register(private, public)},
 				{"RegisterSensor public sensor, visibility public", all, register(public, public)},
 				{"RegisterSensor public sensor, visibility private", fullOnly, register(public, private)},
-				{"UpdateSensor visibility public", fullOnly, func(t *testing.T, p party) (error, func(*testing.T, bool)) {
+				{"UpdateSensor visibility public", fullOnly, func(t *testing.T, p party) (func(*testing.T, bool), error) {
 					id := existing(t, private)
 					_, err := p.sensors.UpdateSensor(t.Context(), &sensoctov1.UpdateSensorRequest{SensorId: id, Visibility: public})
-					return err, func(t *testing.T, applied bool) {
+					return func(t *testing.T, applied bool) {
 						if got, want := visibility(t, id) == public, applied; got != want {
 							t.Errorf("public afterwards = %v, want %v", got, want)
 						}
-					}
+					}, err
 				}},
-				{"UpdateSensor visibility private", fullOnly, func(t *testing.T, p party) (error, func(*testing.T, bool)) {
+				{"UpdateSensor visibility private", fullOnly, func(t *testing.T, p party) (func(*testing.T, bool), error) {
 					id := existing(t, public)
 					_, err := p.sensors.UpdateSensor(t.Context(), &sensoctov1.UpdateSensorRequest{SensorId: id, Visibility: private})
-					return err, func(t *testing.T, applied bool) {
+					return func(t *testing.T, applied bool) {
 						if got, want := visibility(t, id) == private, applied; got != want {
 							t.Errorf("private afterwards = %v, want %v", got, want)
 						}
-					}
+					}, err
 				}},
-				{"SetRecording enabled", fullOnly, func(t *testing.T, p party) (error, func(*testing.T, bool)) {
+				{"SetRecording enabled", fullOnly, func(t *testing.T, p party) (func(*testing.T, bool), error) {
 					id := existing(t, public)
 					_, err := p.sensors.SetRecording(t.Context(), &sensoctov1.SetRecordingRequest{SensorId: id, Enabled: true})
-					return err, func(t *testing.T, applied bool) {
+					return func(t *testing.T, applied bool) {
 						if got := recording(t, id); got != applied {
 							t.Errorf("recording afterwards = %v, want %v", got, applied)
 						}
-					}
+					}, err
 				}},
-				{"DeleteSensor", fullOnly, func(t *testing.T, p party) (error, func(*testing.T, bool)) {
+				{"DeleteSensor", fullOnly, func(t *testing.T, p party) (func(*testing.T, bool), error) {
 					id := existing(t, public)
 					_, err := p.sensors.DeleteSensor(t.Context(), &sensoctov1.DeleteSensorRequest{SensorId: id})
-					return err, func(t *testing.T, applied bool) {
+					return func(t *testing.T, applied bool) {
 						if gone := visibility(t, id) == unset; gone != applied {
 							t.Errorf("deleted = %v, want %v", gone, applied)
 						}
-					}
+					}, err
 				}},
-				{"CreateApiToken scope full", fullOnly, func(t *testing.T, p party) (error, func(*testing.T, bool)) {
+				{"CreateApiToken scope full", fullOnly, func(t *testing.T, p party) (func(*testing.T, bool), error) {
 					_, err := p.auth.CreateApiToken(t.Context(), &sensoctov1.CreateApiTokenRequest{Name: "widen", Scope: sensoctov1.TokenScope_TOKEN_SCOPE_FULL})
-					return err, func(*testing.T, bool) {}
+					return func(*testing.T, bool) {}, err
 				}},
 			}
 			for _, r := range rows {
 				for sc := range []scope{session, full, publish} {
 					t.Run(fmt.Sprintf("%s as %s", r.name, scopeNames[sc]), func(t *testing.T) {
-						err, check := r.call(t, as[sc])
+						check, err := r.call(t, as[sc])
 						want := r.want[sc]
 						if got := connect.CodeOf(err); (err == nil) != (want == ok) || (err != nil && got != want) {
 							t.Fatalf("got %v, want %s", err, codeName(want))

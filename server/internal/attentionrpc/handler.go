@@ -34,30 +34,45 @@ func New(tracker *attention.Tracker, sensors *sensors.Service) *Handler {
 }
 
 // ReportAttention applies a batch of the caller's events in one tab. The batch is
-// checked whole (every sensor named must be visible) before any of it is applied.
+// checked whole before any of it is applied: every sensor named must be visible, and
+// every attribute named must exist on its sensor (declared or seen in data); otherwise
+// NotFound naming the event's field (events[i].sensor_id or events[i].attribute_id).
+// An event without attribute_id is about the whole sensor (the web app's tiles).
 func (h *Handler) ReportAttention(ctx context.Context, req *sensoctov1.ReportAttentionRequest) (*sensoctov1.ReportAttentionResponse, error) {
 	v, err := auth.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	events := make([]attention.Event, len(req.GetEvents()))
-	checked := make(map[string]bool)
+	checked := make(map[[2]string]bool)
 	for i, e := range req.GetEvents() {
 		events[i] = attention.Event{
 			SensorID: e.GetSensorId(), AttributeID: e.GetAttributeId(), Kind: attention.EventKind(e.GetKind()), //nolint:gosec // G115: protovalidate keeps kind within the defined enum values (1..11)
 			BatteryLevel: e.GetBatteryLevel(), BatteryCharging: e.GetBatteryCharging(),
 		}
-		id := e.GetSensorId()
-		if id == "" || checked[id] {
+		id, attr := e.GetSensorId(), e.GetAttributeId()
+		if id == "" {
 			continue
 		}
-		if err := h.sensors.CheckView(ctx, v, id); err != nil {
+		if !checked[[2]string{id, ""}] {
+			if err := h.sensors.CheckView(ctx, v, id); err != nil {
+				if apperr.IsNotFound(err) {
+					return nil, apperr.Wrap(apperr.KindNotFound, err, fmt.Sprintf("events[%d].sensor_id: sensor not found", i))
+				}
+				return nil, fmt.Errorf("report attention: %w", err)
+			}
+			checked[[2]string{id, ""}] = true
+		}
+		if attr == "" || checked[[2]string{id, attr}] {
+			continue
+		}
+		if err := h.sensors.CheckAttribute(ctx, id, attr); err != nil {
 			if apperr.IsNotFound(err) {
-				return nil, apperr.Wrap(apperr.KindNotFound, err, fmt.Sprintf("events[%d].sensor_id: sensor not found", i))
+				return nil, apperr.Wrap(apperr.KindNotFound, err, fmt.Sprintf("events[%d].attribute_id: sensor %s has no attribute %q", i, id, attr))
 			}
 			return nil, fmt.Errorf("report attention: %w", err)
 		}
-		checked[id] = true
+		checked[[2]string{id, attr}] = true
 	}
 	if err := h.tracker.Report(attention.Viewer{UserID: v.UserID.String(), TabID: req.GetTabId()}, events); err != nil {
 		return nil, fmt.Errorf("report attention: %w", err)

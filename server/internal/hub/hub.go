@@ -197,6 +197,18 @@ func (h *Hub) Get(sensorID string) (SensorInfo, error) {
 	return s.info(), nil
 }
 
+// HasAttribute reports whether a live sensor has the attribute (declared or seen in
+// data).
+func (h *Hub) HasAttribute(sensorID, attrID string) bool {
+	s := h.get(sensorID)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.deleted && s.attrs[attrID] != nil
+}
+
 // Delete removes a live sensor and its history. Its watchers get EventRemoved
 // and no more data of it; their other subscriptions go on. It reports whether
 // the sensor was live.

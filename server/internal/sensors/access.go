@@ -38,9 +38,8 @@ func (aw *accessWatch) take(id string) bool {
 
 // accessWatches indexes open access watches by sensor.
 type accessWatches struct {
-	mu    sync.Mutex
-	by    map[string]map[*accessWatch]struct{}
-	count int
+	mu sync.Mutex
+	by map[string]map[*accessWatch]struct{}
 }
 
 func (a *accessWatches) add(aw *accessWatch, ids []string) {

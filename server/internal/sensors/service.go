@@ -230,6 +230,23 @@ func (s *Service) EnsureLive(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// CheckAttribute returns NotFound unless the sensor, which the caller may see, has the
+// attribute: declared, or seen in data. It makes a stored sensor live (its stored
+// attributes known) and then costs a map lookup.
+func (s *Service) CheckAttribute(ctx context.Context, sensorID, attrID string) error {
+	e, err := s.lookup(ctx, sensorID)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureLive(ctx, sensorID, e); err != nil {
+		return err
+	}
+	if !s.hub.HasAttribute(sensorID, attrID) {
+		return apperr.NotFound("sensor %s has no attribute %q", sensorID, attrID)
+	}
+	return nil
+}
+
 func specsOf(attrs []*ent.SensorAttribute) []hub.AttributeSpec {
 	specs := make([]hub.AttributeSpec, 0, len(attrs))
 	for _, a := range attrs {

@@ -313,9 +313,10 @@ func (s *Service) flushOne(ctx context.Context, a *active) {
 	}
 }
 
-// Stop stops v's run of scenario name and returns it. When v has none but a run of
-// that scenario v can see is running (the demo), it is PermissionDenied; otherwise
-// NotFound.
+// Stop stops v's run of scenario name and returns it. When v runs none of that name it
+// is NotFound, whoever else runs one (another user, or the server's demo, which nobody
+// stops through the API): the proto's "NotFound when it is not running", for the
+// caller's runs.
 func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, error) {
 	if err := s.waitRestored(ctx); err != nil {
 		return Run{}, err
@@ -324,12 +325,8 @@ func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, er
 	s.mu.Lock()
 	a := s.active[key]
 	if a == nil || a.run == nil || a.stopping {
-		_, demo := s.active[runKey{owner: s.o.SystemUserID, scenario: name}]
 		s.mu.Unlock()
-		if demo && s.o.SystemUserID != uuid.Nil {
-			return Run{}, apperr.PermissionDenied("the demo run of %q belongs to the server; only the server stops it", name)
-		}
-		return Run{}, apperr.NotFound("scenario %q is not running", name)
+		return Run{}, apperr.NotFound("you run no scenario %q", name)
 	}
 	a.stopping = true
 	s.release0(a)
