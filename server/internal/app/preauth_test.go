@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
@@ -51,6 +52,31 @@ func TestUnauthenticatedPublishBodyIsNotRead(t *testing.T) {
 		if !unauthenticated || body.read != 0 {
 			t.Errorf("%s: status %d grpc-status %q, %d bytes read; want unauthenticated and nothing read",
 				c.name, w.Code, w.Header().Get("Grpc-Status"), body.read)
+		}
+	}
+}
+
+// TestMisspelledJSONFieldIsNamed calls the app with Connect JSON: a field the request
+// does not have is invalid_argument naming it, never silently dropped.
+func TestMisspelledJSONFieldIsNamed(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "sqlite", nil)
+	token := signInGuest(t, srv.url)
+	for body, want := range map[string]int{`{"pageSize":5}`: http.StatusOK, `{"pagesize":5}`: http.StatusBadRequest} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.url+sensoctov1connect.SensorServiceListSensorsProcedure, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != want || (want != http.StatusOK && (!strings.Contains(string(b), "invalid_argument") || !strings.Contains(string(b), "pagesize"))) {
+			t.Errorf("ListSensors %s = %d %s, want %d (naming the field when refused)", body, res.StatusCode, b, want)
 		}
 	}
 }

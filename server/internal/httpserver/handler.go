@@ -62,7 +62,16 @@ type Routes struct {
 	MaxBodyBytes int64
 	// APIPrefixes are added to DefaultAPIPrefixes.
 	APIPrefixes []string
+	// BodyReadTimeout bounds reading the body of a request that is not an enveloped
+	// stream, from when its handling starts (0: DefaultBodyReadTimeout): a client that
+	// sends its headers and then trickles or stalls its body fails with a read error
+	// instead of holding a goroutine and a buffer forever.
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is Routes.BodyReadTimeout's default: a 4 MiB body at 1 Mbit/s
+// takes 34 s.
+const DefaultBodyReadTimeout = time.Minute
 
 // NewHandler builds the top-level handler: CORS, then the body limit, then a
 // mux with the routes, /healthz, /metrics and the SPA at /.
@@ -86,7 +95,11 @@ func NewHandler(r Routes) http.Handler {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes
 	}
-	h := limitBody(mux, maxBody)
+	readTimeout := r.BodyReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultBodyReadTimeout
+	}
+	h := limitBody(mux, maxBody, readTimeout)
 	if len(r.AllowedOrigins) > 0 {
 		h = newCORS(r.AllowedOrigins).Handler(h)
 	}
@@ -122,14 +135,21 @@ func newCORS(origins []string) *cors.Cors {
 	})
 }
 
-// limitBody caps request bodies at limit bytes, except enveloped streams.
-func limitBody(next http.Handler, limit int64) http.Handler {
+// limitBody caps request bodies at limit bytes and their reading at readTimeout, except
+// enveloped streams (their messages are capped one by one, and a stream is meant to
+// stay open). http.Server's ReadTimeout cannot do this: it would end every stream too.
+// The deadline is set per request through http.ResponseController, which works for
+// HTTP/1.1 (the connection's read deadline, reset for the next request) and for
+// HTTP/2 without TLS (the stream's own deadline; other streams are not affected).
+func limitBody(next http.Handler, limit int64, readTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody && !isEnveloped(r.Header.Get("Content-Type")) {
 			if r.ContentLength > limit {
 				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 				return
 			}
+			// ErrNotSupported only under a test recorder; nothing to bound there.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)

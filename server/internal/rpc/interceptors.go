@@ -38,6 +38,9 @@ const DefaultMaxMessageBytes = 4 << 20
 //     a credential is refused before its request is even validated);
 //  6. validation with protovalidate: a bad request becomes an
 //     apperr InvalidArgument error, mapped by 3 with its field violations.
+//
+// JSON requests are decoded strictly: an unknown (misspelled) field is an
+// InvalidArgument naming it, not silently dropped (see strictJSONCodec).
 func HandlerOptions(logger zerolog.Logger, reg prometheus.Registerer, inner ...connect.Interceptor) ([]connect.HandlerOption, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -52,13 +55,13 @@ func HandlerOptions(logger zerolog.Logger, reg prometheus.Registerer, inner ...c
 		outer = append(outer, m)
 	}
 	outer = append(outer, NewLoggingInterceptor(logger), NewErrorInterceptor())
-	return []connect.HandlerOption{
+	return append([]connect.HandlerOption{
 		connect.WithInterceptors(outer...),
 		connect.WithRecover(recoverFunc(logger)),
 		connect.WithInterceptors(append(append([]connect.Interceptor(nil), inner...), NewValidateInterceptor(validator))...),
 		connect.WithReadMaxBytes(DefaultMaxMessageBytes),
 		connect.WithCompressMinBytes(CompressMinBytes),
-	}, nil
+	}, strictJSONCodecs()...), nil
 }
 
 // CompressMinBytes is the smallest response that is compressed when the client
