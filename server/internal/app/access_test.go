@@ -9,6 +9,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 )
 
@@ -514,6 +515,67 @@ func testStreamCredentialLoss(t *testing.T, url, how string) {
 	for _, p := range h.GetPoints() {
 		if p.GetNumber() == 2 {
 			t.Fatalf("value 2, sent after %s, was stored: %v", how, h.GetPoints())
+		}
+	}
+}
+
+// TestSweptGuestsSensorsLeaveWatches: when the sweeper deletes an expired guest (and
+// with it, in the database, its sensors), the watchers of its public sensor get
+// REMOVED at once, as for DeleteSensor, and the id is free for a new sensor whose data
+// they do not get.
+func TestSweptGuestsSensorsLeaveWatches(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{t: time.Now()}
+	srv := startServer(t, "sqlite", map[string]string{"SENSOCTO_GUEST_TTL": "2h", "SENSOCTO_AUTH_RATE_LIMIT": "10000"},
+		app.WithClock(clock.now), app.WithGuestSweepInterval(20*time.Millisecond))
+	guestOwner := newParty(t, srv.url)
+	// The viewer is a registered user: the sweep does not touch it.
+	res, err := sensoctov1connect.NewAuthServiceClient(h2cClient(), srv.url).SignUp(t.Context(), &sensoctov1.SignUpRequest{Email: "viewer@example.com", Password: "long-enough-password"})
+	if err != nil {
+		t.Fatalf("SignUp: %v", err)
+	}
+	viewer := partyWith(srv.url, res.GetSession().GetToken())
+	lost, kept := newSensorID("swept"), newSensorID("swept-kept")
+	keeper := viewer // the viewer's own public sensor stays
+	guestOwner.registerPublic(t, lost)
+	keeper.registerPublic(t, kept)
+	focus(t, viewer, "viewer-tab", lost, kept)
+	w := readStream(t, func(ctx context.Context) (*connect.ServerStreamForClient[sensoctov1.WatchResponse], error) {
+		return viewer.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: []string{lost, kept}, SkipRecent: true, TabId: "viewer-tab"})
+	})
+	guestOwner.publish(t, lost, 1)
+	for got := false; !got; {
+		res := w.next(t)
+		if res == nil {
+			t.Fatalf("Watch ended: %v", w.err())
+		}
+		got = len(numbers(res, lost)) > 0
+	}
+	clock.advance(2*time.Hour + time.Minute) // the guest expires and is swept
+	for got := false; !got; {
+		res := w.next(t)
+		if res == nil {
+			t.Fatalf("Watch ended: %v", w.err())
+		}
+		got = removed(res, lost)
+	}
+	// Someone else takes the freed id (private) and publishes; the viewer's own sensor goes on.
+	taker := newParty(t, srv.url)
+	if _, err := taker.sensors.RegisterSensor(t.Context(), &sensoctov1.RegisterSensorRequest{SensorId: lost}); err != nil {
+		t.Fatalf("register the freed id: %v", err)
+	}
+	taker.publish(t, lost, 2)
+	keeper.publish(t, kept, 2)
+	for {
+		res := w.next(t)
+		if res == nil {
+			t.Fatalf("Watch ended: %v", w.err())
+		}
+		if len(numbers(res, lost)) > 0 {
+			t.Fatalf("data of the new owner of %s was delivered: %v", lost, res)
+		}
+		if vs := numbers(res, kept); len(vs) > 0 && vs[len(vs)-1] == 2 {
+			break
 		}
 	}
 }

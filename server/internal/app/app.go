@@ -68,8 +68,10 @@ type options struct {
 	passwordParams accounts.PasswordParams
 	oidcHTTPClient *http.Client
 	realtime       realtimeOptions
-	simulator      simulatorOptions
-	webApp         fs.FS
+	// guestSweepEvery replaces guestSweepInterval (tests).
+	guestSweepEvery time.Duration
+	simulator       simulatorOptions
+	webApp          fs.FS
 }
 
 // Option changes how New builds the app (for tests).
@@ -82,6 +84,11 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithPasswordParams sets the argon2id parameters (tests use cheap ones).
 func WithPasswordParams(p accounts.PasswordParams) Option {
 	return func(o *options) { o.passwordParams = p }
+}
+
+// WithGuestSweepInterval makes expired guests be deleted every d (tests use short ones).
+func WithGuestSweepInterval(d time.Duration) Option {
+	return func(o *options) { o.guestSweepEvery = d }
 }
 
 // WithOIDCHTTPClient sets the client that talks to the OpenID provider.
@@ -177,6 +184,7 @@ func (a *App) build() error {
 			if sim != nil {
 				sim.runs.ForgetOwners(ids)
 			}
+			rt.sensors.OwnersDeleted(context.Background(), ids)
 		},
 	})
 	if err != nil {
@@ -282,7 +290,11 @@ func (a *App) build() error {
 
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopBackground = stop
-	a.background.Go(func() { accountsSvc.RunSweeper(ctx, guestSweepInterval) })
+	sweepEvery := guestSweepInterval
+	if a.opts.guestSweepEvery > 0 {
+		sweepEvery = a.opts.guestSweepEvery
+	}
+	a.background.Go(func() { accountsSvc.RunSweeper(ctx, sweepEvery) })
 	a.background.Go(func() {
 		if err := rt.run(ctx); err != nil {
 			a.logger.Error().Err(err).Msg("real-time core stopped")

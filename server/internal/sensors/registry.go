@@ -329,3 +329,35 @@ func (s *Service) Delete(ctx context.Context, v auth.Viewer, id string) error {
 	}
 	return nil
 }
+
+// OwnersDeleted ends the live state of the sensors of deleted users (the guest
+// sweeper's hook: the database already deleted their rows): their watchers get
+// EventRemoved and lose access at once, as for DeleteSensor, and their ids are free.
+func (s *Service) OwnersDeleted(ctx context.Context, owners []uuid.UUID) {
+	gone := make(map[uuid.UUID]bool, len(owners))
+	for _, id := range owners {
+		gone[id] = true
+	}
+	var ids []string
+	s.mu.RLock()
+	for id, e := range s.cache {
+		if gone[e.owner] {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.RUnlock()
+	for _, id := range ids {
+		if s.rec != nil {
+			s.setRecordingFlag(id, false)
+		}
+		s.forget(id)
+		s.inferredMu.Lock()
+		delete(s.inferred, id)
+		s.inferredMu.Unlock()
+		s.hub.Delete(id)
+		s.accessChanged(ctx, id, true)
+		if s.onDelete != nil {
+			s.onDelete(id)
+		}
+	}
+}
