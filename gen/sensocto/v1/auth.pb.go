@@ -305,14 +305,18 @@ type GetAuthConfigResponse struct {
 	GuestEnabled bool `protobuf:"varint,1,opt,name=guest_enabled,json=guestEnabled,proto3" json:"guest_enabled,omitempty"`
 	// Email and password sign-in is offered.
 	PasswordEnabled bool `protobuf:"varint,2,opt,name=password_enabled,json=passwordEnabled,proto3" json:"password_enabled,omitempty"`
-	// Magic links are offered.
+	// Magic links are offered: a mail server is configured (SENSOCTO_SMTP_URL) or the
+	// development mailbox shows the mails (dev_mailbox_enabled). Without either,
+	// RequestMagicLink is refused with FailedPrecondition.
 	MagicLinkEnabled bool `protobuf:"varint,3,opt,name=magic_link_enabled,json=magicLinkEnabled,proto3" json:"magic_link_enabled,omitempty"`
 	// The name of the OpenID provider to show ("Sign in with …"); empty when none.
 	OidcProviderName string `protobuf:"bytes,4,opt,name=oidc_provider_name,json=oidcProviderName,proto3" json:"oidc_provider_name,omitempty"`
 	// The development mailbox page is enabled (SENSOCTO_DEV).
 	DevMailboxEnabled bool `protobuf:"varint,5,opt,name=dev_mailbox_enabled,json=devMailboxEnabled,proto3" json:"dev_mailbox_enabled,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// A mail server is configured (SENSOCTO_SMTP_URL): sign-in mails reach real inboxes.
+	EmailDeliveryEnabled bool `protobuf:"varint,6,opt,name=email_delivery_enabled,json=emailDeliveryEnabled,proto3" json:"email_delivery_enabled,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GetAuthConfigResponse) Reset() {
@@ -376,6 +380,13 @@ func (x *GetAuthConfigResponse) GetOidcProviderName() string {
 func (x *GetAuthConfigResponse) GetDevMailboxEnabled() bool {
 	if x != nil {
 		return x.DevMailboxEnabled
+	}
+	return false
+}
+
+func (x *GetAuthConfigResponse) GetEmailDeliveryEnabled() bool {
+	if x != nil {
+		return x.EmailDeliveryEnabled
 	}
 	return false
 }
@@ -1691,13 +1702,14 @@ const file_sensocto_v1_auth_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x16\n" +
-	"\x14GetAuthConfigRequest\"\xf3\x01\n" +
+	"\x14GetAuthConfigRequest\"\xa9\x02\n" +
 	"\x15GetAuthConfigResponse\x12#\n" +
 	"\rguest_enabled\x18\x01 \x01(\bR\fguestEnabled\x12)\n" +
 	"\x10password_enabled\x18\x02 \x01(\bR\x0fpasswordEnabled\x12,\n" +
 	"\x12magic_link_enabled\x18\x03 \x01(\bR\x10magicLinkEnabled\x12,\n" +
 	"\x12oidc_provider_name\x18\x04 \x01(\tR\x10oidcProviderName\x12.\n" +
-	"\x13dev_mailbox_enabled\x18\x05 \x01(\bR\x11devMailboxEnabled\"@\n" +
+	"\x13dev_mailbox_enabled\x18\x05 \x01(\bR\x11devMailboxEnabled\x124\n" +
+	"\x16email_delivery_enabled\x18\x06 \x01(\bR\x14emailDeliveryEnabled\"@\n" +
 	"\x12SignInGuestRequest\x12*\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\vdisplayName\"\x8d\x01\n" +
 	"\x13SignInGuestResponse\x12\x14\n" +

@@ -78,6 +78,63 @@ func (Visibility) EnumDescriptor() ([]byte, []int) {
 	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{0}
 }
 
+// SensorSourceKind is the kind of connector that publishes a sensor.
+type SensorSourceKind int32
+
+const (
+	// Unknown.
+	SensorSourceKind_SENSOR_SOURCE_KIND_UNSPECIFIED SensorSourceKind = 0
+	// A simulator run of a scenario (ids start with "sim."); see SensorSource.scenario.
+	SensorSourceKind_SENSOR_SOURCE_KIND_SIMULATOR SensorSourceKind = 1
+	// The web app's Sense page (sensor type "browser"): the browser's own sensors.
+	SensorSourceKind_SENSOR_SOURCE_KIND_BROWSER SensorSourceKind = 2
+	// Any other connector using the API (devices, phones, scripts).
+	SensorSourceKind_SENSOR_SOURCE_KIND_API SensorSourceKind = 3
+)
+
+// Enum value maps for SensorSourceKind.
+var (
+	SensorSourceKind_name = map[int32]string{
+		0: "SENSOR_SOURCE_KIND_UNSPECIFIED",
+		1: "SENSOR_SOURCE_KIND_SIMULATOR",
+		2: "SENSOR_SOURCE_KIND_BROWSER",
+		3: "SENSOR_SOURCE_KIND_API",
+	}
+	SensorSourceKind_value = map[string]int32{
+		"SENSOR_SOURCE_KIND_UNSPECIFIED": 0,
+		"SENSOR_SOURCE_KIND_SIMULATOR":   1,
+		"SENSOR_SOURCE_KIND_BROWSER":     2,
+		"SENSOR_SOURCE_KIND_API":         3,
+	}
+)
+
+func (x SensorSourceKind) Enum() *SensorSourceKind {
+	p := new(SensorSourceKind)
+	*p = x
+	return p
+}
+
+func (x SensorSourceKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SensorSourceKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sensocto_v1_sensor_proto_enumTypes[1].Descriptor()
+}
+
+func (SensorSourceKind) Type() protoreflect.EnumType {
+	return &file_sensocto_v1_sensor_proto_enumTypes[1]
+}
+
+func (x SensorSourceKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SensorSourceKind.Descriptor instead.
+func (SensorSourceKind) EnumDescriptor() ([]byte, []int) {
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{1}
+}
+
 // SensorEventKind says what happened to a watched sensor.
 type SensorEventKind int32
 
@@ -127,11 +184,11 @@ func (x SensorEventKind) String() string {
 }
 
 func (SensorEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sensocto_v1_sensor_proto_enumTypes[1].Descriptor()
+	return file_sensocto_v1_sensor_proto_enumTypes[2].Descriptor()
 }
 
 func (SensorEventKind) Type() protoreflect.EnumType {
-	return &file_sensocto_v1_sensor_proto_enumTypes[1]
+	return &file_sensocto_v1_sensor_proto_enumTypes[2]
 }
 
 func (x SensorEventKind) Number() protoreflect.EnumNumber {
@@ -140,7 +197,7 @@ func (x SensorEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SensorEventKind.Descriptor instead.
 func (SensorEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{1}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{2}
 }
 
 // Attribute is one stream of a sensor.
@@ -250,7 +307,10 @@ type Sensor struct {
 	// When it was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When data last arrived, if ever.
-	LastSeenAt    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_seen_at,json=lastSeenAt,proto3" json:"last_seen_at,omitempty"`
+	LastSeenAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_seen_at,json=lastSeenAt,proto3" json:"last_seen_at,omitempty"`
+	// Where its data comes from (simulator run, the web app's Sense page, an API
+	// connector): with owner_name, what tells apart two sensors of the same name.
+	Source        *SensorSource `protobuf:"bytes,15,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -383,6 +443,97 @@ func (x *Sensor) GetLastSeenAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Sensor) GetSource() *SensorSource {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+// SensorSource says where a sensor's data comes from.
+type SensorSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of connector.
+	Kind SensorSourceKind `protobuf:"varint,1,opt,name=kind,proto3,enum=sensocto.v1.SensorSourceKind" json:"kind,omitempty"`
+	// For a simulated sensor: the scenario's id, e.g. "single_person".
+	Scenario string `protobuf:"bytes,2,opt,name=scenario,proto3" json:"scenario,omitempty"`
+	// For a simulated sensor: the scenario's display name, e.g. "Single person".
+	ScenarioTitle string `protobuf:"bytes,3,opt,name=scenario_title,json=scenarioTitle,proto3" json:"scenario_title,omitempty"`
+	// For a simulated sensor: the id of the run publishing it now; empty while no run
+	// of its scenario runs for its owner.
+	RunId string `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// For a simulated sensor: it belongs to the server's demo run (owned by the system
+	// user; only the server stops it).
+	Demo          bool `protobuf:"varint,5,opt,name=demo,proto3" json:"demo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SensorSource) Reset() {
+	*x = SensorSource{}
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SensorSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SensorSource) ProtoMessage() {}
+
+func (x *SensorSource) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SensorSource.ProtoReflect.Descriptor instead.
+func (*SensorSource) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SensorSource) GetKind() SensorSourceKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SensorSourceKind_SENSOR_SOURCE_KIND_UNSPECIFIED
+}
+
+func (x *SensorSource) GetScenario() string {
+	if x != nil {
+		return x.Scenario
+	}
+	return ""
+}
+
+func (x *SensorSource) GetScenarioTitle() string {
+	if x != nil {
+		return x.ScenarioTitle
+	}
+	return ""
+}
+
+func (x *SensorSource) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *SensorSource) GetDemo() bool {
+	if x != nil {
+		return x.Demo
+	}
+	return false
+}
+
 // RegisterSensorRequest declares a sensor.
 type RegisterSensorRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -403,7 +554,7 @@ type RegisterSensorRequest struct {
 
 func (x *RegisterSensorRequest) Reset() {
 	*x = RegisterSensorRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[2]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +566,7 @@ func (x *RegisterSensorRequest) String() string {
 func (*RegisterSensorRequest) ProtoMessage() {}
 
 func (x *RegisterSensorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[2]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +579,7 @@ func (x *RegisterSensorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSensorRequest.ProtoReflect.Descriptor instead.
 func (*RegisterSensorRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{2}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RegisterSensorRequest) GetSensorId() string {
@@ -479,7 +630,7 @@ type RegisterSensorResponse struct {
 
 func (x *RegisterSensorResponse) Reset() {
 	*x = RegisterSensorResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[3]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +642,7 @@ func (x *RegisterSensorResponse) String() string {
 func (*RegisterSensorResponse) ProtoMessage() {}
 
 func (x *RegisterSensorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[3]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +655,7 @@ func (x *RegisterSensorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSensorResponse.ProtoReflect.Descriptor instead.
 func (*RegisterSensorResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{3}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterSensorResponse) GetSensor() *Sensor {
@@ -536,7 +687,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[4]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +699,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[4]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +712,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{4}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PublishRequest) GetSensorId() string {
@@ -598,7 +749,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[5]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +761,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[5]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +774,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{5}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PublishResponse) GetAccepted() uint64 {
@@ -658,7 +809,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[6]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +821,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[6]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +834,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{6}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamRequest) GetSensorId() string {
@@ -730,7 +881,7 @@ type StreamAck struct {
 
 func (x *StreamAck) Reset() {
 	*x = StreamAck{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[7]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +893,7 @@ func (x *StreamAck) String() string {
 func (*StreamAck) ProtoMessage() {}
 
 func (x *StreamAck) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[7]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +906,7 @@ func (x *StreamAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamAck.ProtoReflect.Descriptor instead.
 func (*StreamAck) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{7}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StreamAck) GetSequence() uint64 {
@@ -795,7 +946,7 @@ type StreamResponse struct {
 
 func (x *StreamResponse) Reset() {
 	*x = StreamResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[8]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +958,7 @@ func (x *StreamResponse) String() string {
 func (*StreamResponse) ProtoMessage() {}
 
 func (x *StreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[8]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +971,7 @@ func (x *StreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
 func (*StreamResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{8}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamResponse) GetMessage() isStreamResponse_Message {
@@ -877,7 +1028,7 @@ type WatchBackpressureRequest struct {
 
 func (x *WatchBackpressureRequest) Reset() {
 	*x = WatchBackpressureRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[9]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1040,7 @@ func (x *WatchBackpressureRequest) String() string {
 func (*WatchBackpressureRequest) ProtoMessage() {}
 
 func (x *WatchBackpressureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[9]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1053,7 @@ func (x *WatchBackpressureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBackpressureRequest.ProtoReflect.Descriptor instead.
 func (*WatchBackpressureRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{9}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchBackpressureRequest) GetSensorId() string {
@@ -923,7 +1074,7 @@ type WatchBackpressureResponse struct {
 
 func (x *WatchBackpressureResponse) Reset() {
 	*x = WatchBackpressureResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[10]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1086,7 @@ func (x *WatchBackpressureResponse) String() string {
 func (*WatchBackpressureResponse) ProtoMessage() {}
 
 func (x *WatchBackpressureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[10]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1099,7 @@ func (x *WatchBackpressureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBackpressureResponse.ProtoReflect.Descriptor instead.
 func (*WatchBackpressureResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{10}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchBackpressureResponse) GetBackpressure() *BackpressureConfig {
@@ -978,7 +1129,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[11]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1141,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[11]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1154,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{11}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRequest) GetSensorIds() []string {
@@ -1049,7 +1200,7 @@ type SensorData struct {
 
 func (x *SensorData) Reset() {
 	*x = SensorData{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[12]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1212,7 @@ func (x *SensorData) String() string {
 func (*SensorData) ProtoMessage() {}
 
 func (x *SensorData) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[12]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1225,7 @@ func (x *SensorData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensorData.ProtoReflect.Descriptor instead.
 func (*SensorData) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{12}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SensorData) GetSensorId() string {
@@ -1111,7 +1262,7 @@ type SensorEvent struct {
 
 func (x *SensorEvent) Reset() {
 	*x = SensorEvent{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[13]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1274,7 @@ func (x *SensorEvent) String() string {
 func (*SensorEvent) ProtoMessage() {}
 
 func (x *SensorEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[13]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1287,7 @@ func (x *SensorEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensorEvent.ProtoReflect.Descriptor instead.
 func (*SensorEvent) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{13}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SensorEvent) GetKind() SensorEventKind {
@@ -1171,7 +1322,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[14]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1334,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[14]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1347,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{14}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchResponse) GetData() []*SensorData {
@@ -1253,7 +1404,7 @@ type GetHistoryRequest struct {
 
 func (x *GetHistoryRequest) Reset() {
 	*x = GetHistoryRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[15]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1416,7 @@ func (x *GetHistoryRequest) String() string {
 func (*GetHistoryRequest) ProtoMessage() {}
 
 func (x *GetHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[15]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1429,7 @@ func (x *GetHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{15}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetHistoryRequest) GetSensorId() string {
@@ -1358,7 +1509,7 @@ type HistoryPoint struct {
 
 func (x *HistoryPoint) Reset() {
 	*x = HistoryPoint{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[16]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1521,7 @@ func (x *HistoryPoint) String() string {
 func (*HistoryPoint) ProtoMessage() {}
 
 func (x *HistoryPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[16]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1534,7 @@ func (x *HistoryPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryPoint.ProtoReflect.Descriptor instead.
 func (*HistoryPoint) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{16}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HistoryPoint) GetTimeUs() int64 {
@@ -1534,13 +1685,21 @@ type GetHistoryResponse struct {
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// The attribute's type, for rendering.
 	AttributeType string `protobuf:"bytes,5,opt,name=attribute_type,json=attributeType,proto3" json:"attribute_type,omitempty"`
+	// Where data of this attribute exists, whatever range was asked for: the recorded
+	// span (unset when nothing is recorded) …
+	Recorded *DataSpan `protobuf:"bytes,6,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	// … and the in-memory recent window (unset when empty). A sensor that is not
+	// recorded has only this: history older than in_memory.first_us does not exist.
+	InMemory *DataSpan `protobuf:"bytes,7,opt,name=in_memory,json=inMemory,proto3" json:"in_memory,omitempty"`
+	// Whether the sensor's data is being recorded now.
+	Recording     bool `protobuf:"varint,8,opt,name=recording,proto3" json:"recording,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetHistoryResponse) Reset() {
 	*x = GetHistoryResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[17]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1711,7 @@ func (x *GetHistoryResponse) String() string {
 func (*GetHistoryResponse) ProtoMessage() {}
 
 func (x *GetHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[17]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1724,7 @@ func (x *GetHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{17}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetHistoryResponse) GetPoints() []*HistoryPoint {
@@ -1603,6 +1762,82 @@ func (x *GetHistoryResponse) GetAttributeType() string {
 	return ""
 }
 
+func (x *GetHistoryResponse) GetRecorded() *DataSpan {
+	if x != nil {
+		return x.Recorded
+	}
+	return nil
+}
+
+func (x *GetHistoryResponse) GetInMemory() *DataSpan {
+	if x != nil {
+		return x.InMemory
+	}
+	return nil
+}
+
+func (x *GetHistoryResponse) GetRecording() bool {
+	if x != nil {
+		return x.Recording
+	}
+	return false
+}
+
+// DataSpan is the time span of the values held somewhere.
+type DataSpan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time of the oldest value, microseconds since the Unix epoch.
+	FirstUs int64 `protobuf:"varint,1,opt,name=first_us,json=firstUs,proto3" json:"first_us,omitempty"`
+	// Time of the newest value, microseconds since the Unix epoch.
+	LastUs        int64 `protobuf:"varint,2,opt,name=last_us,json=lastUs,proto3" json:"last_us,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataSpan) Reset() {
+	*x = DataSpan{}
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataSpan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataSpan) ProtoMessage() {}
+
+func (x *DataSpan) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataSpan.ProtoReflect.Descriptor instead.
+func (*DataSpan) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DataSpan) GetFirstUs() int64 {
+	if x != nil {
+		return x.FirstUs
+	}
+	return 0
+}
+
+func (x *DataSpan) GetLastUs() int64 {
+	if x != nil {
+		return x.LastUs
+	}
+	return 0
+}
+
 // ListSensorsRequest filters and pages the sensor list.
 type ListSensorsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1624,7 +1859,7 @@ type ListSensorsRequest struct {
 
 func (x *ListSensorsRequest) Reset() {
 	*x = ListSensorsRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[18]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1871,7 @@ func (x *ListSensorsRequest) String() string {
 func (*ListSensorsRequest) ProtoMessage() {}
 
 func (x *ListSensorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[18]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1884,7 @@ func (x *ListSensorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSensorsRequest.ProtoReflect.Descriptor instead.
 func (*ListSensorsRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{18}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSensorsRequest) GetOwnerId() string {
@@ -1707,7 +1942,7 @@ type ListSensorsResponse struct {
 
 func (x *ListSensorsResponse) Reset() {
 	*x = ListSensorsResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[19]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1954,7 @@ func (x *ListSensorsResponse) String() string {
 func (*ListSensorsResponse) ProtoMessage() {}
 
 func (x *ListSensorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[19]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1967,7 @@ func (x *ListSensorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSensorsResponse.ProtoReflect.Descriptor instead.
 func (*ListSensorsResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{19}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSensorsResponse) GetSensors() []*Sensor {
@@ -1760,7 +1995,7 @@ type GetSensorRequest struct {
 
 func (x *GetSensorRequest) Reset() {
 	*x = GetSensorRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[20]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +2007,7 @@ func (x *GetSensorRequest) String() string {
 func (*GetSensorRequest) ProtoMessage() {}
 
 func (x *GetSensorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[20]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +2020,7 @@ func (x *GetSensorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSensorRequest.ProtoReflect.Descriptor instead.
 func (*GetSensorRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{20}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSensorRequest) GetSensorId() string {
@@ -1806,7 +2041,7 @@ type GetSensorResponse struct {
 
 func (x *GetSensorResponse) Reset() {
 	*x = GetSensorResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[21]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2053,7 @@ func (x *GetSensorResponse) String() string {
 func (*GetSensorResponse) ProtoMessage() {}
 
 func (x *GetSensorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[21]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2066,7 @@ func (x *GetSensorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSensorResponse.ProtoReflect.Descriptor instead.
 func (*GetSensorResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{21}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetSensorResponse) GetSensor() *Sensor {
@@ -1856,7 +2091,7 @@ type UpdateSensorRequest struct {
 
 func (x *UpdateSensorRequest) Reset() {
 	*x = UpdateSensorRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[22]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2103,7 @@ func (x *UpdateSensorRequest) String() string {
 func (*UpdateSensorRequest) ProtoMessage() {}
 
 func (x *UpdateSensorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[22]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2116,7 @@ func (x *UpdateSensorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSensorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSensorRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{22}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpdateSensorRequest) GetSensorId() string {
@@ -1916,7 +2151,7 @@ type UpdateSensorResponse struct {
 
 func (x *UpdateSensorResponse) Reset() {
 	*x = UpdateSensorResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[23]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2163,7 @@ func (x *UpdateSensorResponse) String() string {
 func (*UpdateSensorResponse) ProtoMessage() {}
 
 func (x *UpdateSensorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[23]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2176,7 @@ func (x *UpdateSensorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSensorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSensorResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{23}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateSensorResponse) GetSensor() *Sensor {
@@ -1962,7 +2197,7 @@ type DeleteSensorRequest struct {
 
 func (x *DeleteSensorRequest) Reset() {
 	*x = DeleteSensorRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[24]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2209,7 @@ func (x *DeleteSensorRequest) String() string {
 func (*DeleteSensorRequest) ProtoMessage() {}
 
 func (x *DeleteSensorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[24]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2222,7 @@ func (x *DeleteSensorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSensorRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSensorRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{24}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteSensorRequest) GetSensorId() string {
@@ -2006,7 +2241,7 @@ type DeleteSensorResponse struct {
 
 func (x *DeleteSensorResponse) Reset() {
 	*x = DeleteSensorResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[25]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2253,7 @@ func (x *DeleteSensorResponse) String() string {
 func (*DeleteSensorResponse) ProtoMessage() {}
 
 func (x *DeleteSensorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[25]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2266,7 @@ func (x *DeleteSensorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSensorResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSensorResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{25}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{27}
 }
 
 // SetRecordingRequest turns recording on or off.
@@ -2049,7 +2284,7 @@ type SetRecordingRequest struct {
 
 func (x *SetRecordingRequest) Reset() {
 	*x = SetRecordingRequest{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[26]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2296,7 @@ func (x *SetRecordingRequest) String() string {
 func (*SetRecordingRequest) ProtoMessage() {}
 
 func (x *SetRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[26]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2309,7 @@ func (x *SetRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRecordingRequest.ProtoReflect.Descriptor instead.
 func (*SetRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{26}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetRecordingRequest) GetSensorId() string {
@@ -2109,7 +2344,7 @@ type SetRecordingResponse struct {
 
 func (x *SetRecordingResponse) Reset() {
 	*x = SetRecordingResponse{}
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[27]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2356,7 @@ func (x *SetRecordingResponse) String() string {
 func (*SetRecordingResponse) ProtoMessage() {}
 
 func (x *SetRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_sensor_proto_msgTypes[27]
+	mi := &file_sensocto_v1_sensor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2369,7 @@ func (x *SetRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRecordingResponse.ProtoReflect.Descriptor instead.
 func (*SetRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{27}
+	return file_sensocto_v1_sensor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetRecordingResponse) GetSensor() *Sensor {
@@ -2153,7 +2388,7 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\fattribute_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12G\n" +
 	"\x0eattribute_type\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^([a-z][a-z0-9_]{0,31})?$R\rattributeType\x12\x1b\n" +
 	"\x04unit\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18\x10R\x04unit\x12=\n" +
-	"\x0esample_rate_hz\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00j\xf8@)\x00\x00\x00\x00\x00\x00\x00\x00R\fsampleRateHz\"\x87\x05\n" +
+	"\x0esample_rate_hz\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00j\xf8@)\x00\x00\x00\x00\x00\x00\x00\x00R\fsampleRateHz\"\xba\x05\n" +
 	"\x06Sensor\x12\x1b\n" +
 	"\tsensor_id\x18\x01 \x01(\tR\bsensorId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
@@ -2178,7 +2413,14 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12<\n" +
 	"\flast_seen_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastSeenAt\"\xbf\x02\n" +
+	"lastSeenAt\x121\n" +
+	"\x06source\x18\x0f \x01(\v2\x19.sensocto.v1.SensorSourceR\x06source\"\xaf\x01\n" +
+	"\fSensorSource\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.sensocto.v1.SensorSourceKindR\x04kind\x12\x1a\n" +
+	"\bscenario\x18\x02 \x01(\tR\bscenario\x12%\n" +
+	"\x0escenario_title\x18\x03 \x01(\tR\rscenarioTitle\x12\x15\n" +
+	"\x06run_id\x18\x04 \x01(\tR\x05runId\x12\x12\n" +
+	"\x04demo\x18\x05 \x01(\bR\x04demo\"\xbf\x02\n" +
 	"\x15RegisterSensorRequest\x12?\n" +
 	"\tsensor_id\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^([A-Za-z0-9_.:-]{1,128})?$R\bsensorId\x12\x1b\n" +
 	"\x04name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x04name\x12B\n" +
@@ -2262,14 +2504,20 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\x03min\x18\a \x01(\x01R\x03min\x12\x10\n" +
 	"\x03max\x18\b \x01(\x01R\x03max\x12\x14\n" +
 	"\x05count\x18\t \x01(\rR\x05countB\a\n" +
-	"\x05value\"\xd9\x01\n" +
+	"\x05value\"\xde\x02\n" +
 	"\x12GetHistoryResponse\x121\n" +
 	"\x06points\x18\x01 \x03(\v2\x19.sensocto.v1.HistoryPointR\x06points\x12 \n" +
 	"\vdownsampled\x18\x02 \x01(\bR\vdownsampled\x12\x1f\n" +
 	"\vtotal_count\x18\x03 \x01(\x04R\n" +
 	"totalCount\x12&\n" +
 	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12%\n" +
-	"\x0eattribute_type\x18\x05 \x01(\tR\rattributeType\"\x84\x02\n" +
+	"\x0eattribute_type\x18\x05 \x01(\tR\rattributeType\x121\n" +
+	"\brecorded\x18\x06 \x01(\v2\x15.sensocto.v1.DataSpanR\brecorded\x122\n" +
+	"\tin_memory\x18\a \x01(\v2\x15.sensocto.v1.DataSpanR\binMemory\x12\x1c\n" +
+	"\trecording\x18\b \x01(\bR\trecording\">\n" +
+	"\bDataSpan\x12\x19\n" +
+	"\bfirst_us\x18\x01 \x01(\x03R\afirstUs\x12\x17\n" +
+	"\alast_us\x18\x02 \x01(\x03R\x06lastUs\"\x84\x02\n" +
 	"\x12ListSensorsRequest\x12\"\n" +
 	"\bowner_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\aownerId\x12(\n" +
 	"\vsensor_type\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
@@ -2308,7 +2556,12 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"Visibility\x12\x1a\n" +
 	"\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12VISIBILITY_PRIVATE\x10\x01\x12\x15\n" +
-	"\x11VISIBILITY_PUBLIC\x10\x02*\xd8\x01\n" +
+	"\x11VISIBILITY_PUBLIC\x10\x02*\x94\x01\n" +
+	"\x10SensorSourceKind\x12\"\n" +
+	"\x1eSENSOR_SOURCE_KIND_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cSENSOR_SOURCE_KIND_SIMULATOR\x10\x01\x12\x1e\n" +
+	"\x1aSENSOR_SOURCE_KIND_BROWSER\x10\x02\x12\x1a\n" +
+	"\x16SENSOR_SOURCE_KIND_API\x10\x03*\xd8\x01\n" +
 	"\x0fSensorEventKind\x12!\n" +
 	"\x1dSENSOR_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SENSOR_EVENT_KIND_UPDATED\x10\x01\x12\x1f\n" +
@@ -2343,114 +2596,121 @@ func file_sensocto_v1_sensor_proto_rawDescGZIP() []byte {
 	return file_sensocto_v1_sensor_proto_rawDescData
 }
 
-var file_sensocto_v1_sensor_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sensocto_v1_sensor_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_sensocto_v1_sensor_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_sensocto_v1_sensor_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_sensocto_v1_sensor_proto_goTypes = []any{
 	(Visibility)(0),                   // 0: sensocto.v1.Visibility
-	(SensorEventKind)(0),              // 1: sensocto.v1.SensorEventKind
-	(*Attribute)(nil),                 // 2: sensocto.v1.Attribute
-	(*Sensor)(nil),                    // 3: sensocto.v1.Sensor
-	(*RegisterSensorRequest)(nil),     // 4: sensocto.v1.RegisterSensorRequest
-	(*RegisterSensorResponse)(nil),    // 5: sensocto.v1.RegisterSensorResponse
-	(*PublishRequest)(nil),            // 6: sensocto.v1.PublishRequest
-	(*PublishResponse)(nil),           // 7: sensocto.v1.PublishResponse
-	(*StreamRequest)(nil),             // 8: sensocto.v1.StreamRequest
-	(*StreamAck)(nil),                 // 9: sensocto.v1.StreamAck
-	(*StreamResponse)(nil),            // 10: sensocto.v1.StreamResponse
-	(*WatchBackpressureRequest)(nil),  // 11: sensocto.v1.WatchBackpressureRequest
-	(*WatchBackpressureResponse)(nil), // 12: sensocto.v1.WatchBackpressureResponse
-	(*WatchRequest)(nil),              // 13: sensocto.v1.WatchRequest
-	(*SensorData)(nil),                // 14: sensocto.v1.SensorData
-	(*SensorEvent)(nil),               // 15: sensocto.v1.SensorEvent
-	(*WatchResponse)(nil),             // 16: sensocto.v1.WatchResponse
-	(*GetHistoryRequest)(nil),         // 17: sensocto.v1.GetHistoryRequest
-	(*HistoryPoint)(nil),              // 18: sensocto.v1.HistoryPoint
-	(*GetHistoryResponse)(nil),        // 19: sensocto.v1.GetHistoryResponse
-	(*ListSensorsRequest)(nil),        // 20: sensocto.v1.ListSensorsRequest
-	(*ListSensorsResponse)(nil),       // 21: sensocto.v1.ListSensorsResponse
-	(*GetSensorRequest)(nil),          // 22: sensocto.v1.GetSensorRequest
-	(*GetSensorResponse)(nil),         // 23: sensocto.v1.GetSensorResponse
-	(*UpdateSensorRequest)(nil),       // 24: sensocto.v1.UpdateSensorRequest
-	(*UpdateSensorResponse)(nil),      // 25: sensocto.v1.UpdateSensorResponse
-	(*DeleteSensorRequest)(nil),       // 26: sensocto.v1.DeleteSensorRequest
-	(*DeleteSensorResponse)(nil),      // 27: sensocto.v1.DeleteSensorResponse
-	(*SetRecordingRequest)(nil),       // 28: sensocto.v1.SetRecordingRequest
-	(*SetRecordingResponse)(nil),      // 29: sensocto.v1.SetRecordingResponse
-	(*durationpb.Duration)(nil),       // 30: google.protobuf.Duration
-	(AttentionLevel)(0),               // 31: sensocto.v1.AttentionLevel
-	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
-	(*BackpressureConfig)(nil),        // 33: sensocto.v1.BackpressureConfig
-	(*Measurement)(nil),               // 34: sensocto.v1.Measurement
-	(*SampleBlock)(nil),               // 35: sensocto.v1.SampleBlock
-	(*Vector3)(nil),                   // 36: sensocto.v1.Vector3
-	(*Quaternion)(nil),                // 37: sensocto.v1.Quaternion
-	(*GeoPosition)(nil),               // 38: sensocto.v1.GeoPosition
-	(*structpb.Struct)(nil),           // 39: google.protobuf.Struct
+	(SensorSourceKind)(0),             // 1: sensocto.v1.SensorSourceKind
+	(SensorEventKind)(0),              // 2: sensocto.v1.SensorEventKind
+	(*Attribute)(nil),                 // 3: sensocto.v1.Attribute
+	(*Sensor)(nil),                    // 4: sensocto.v1.Sensor
+	(*SensorSource)(nil),              // 5: sensocto.v1.SensorSource
+	(*RegisterSensorRequest)(nil),     // 6: sensocto.v1.RegisterSensorRequest
+	(*RegisterSensorResponse)(nil),    // 7: sensocto.v1.RegisterSensorResponse
+	(*PublishRequest)(nil),            // 8: sensocto.v1.PublishRequest
+	(*PublishResponse)(nil),           // 9: sensocto.v1.PublishResponse
+	(*StreamRequest)(nil),             // 10: sensocto.v1.StreamRequest
+	(*StreamAck)(nil),                 // 11: sensocto.v1.StreamAck
+	(*StreamResponse)(nil),            // 12: sensocto.v1.StreamResponse
+	(*WatchBackpressureRequest)(nil),  // 13: sensocto.v1.WatchBackpressureRequest
+	(*WatchBackpressureResponse)(nil), // 14: sensocto.v1.WatchBackpressureResponse
+	(*WatchRequest)(nil),              // 15: sensocto.v1.WatchRequest
+	(*SensorData)(nil),                // 16: sensocto.v1.SensorData
+	(*SensorEvent)(nil),               // 17: sensocto.v1.SensorEvent
+	(*WatchResponse)(nil),             // 18: sensocto.v1.WatchResponse
+	(*GetHistoryRequest)(nil),         // 19: sensocto.v1.GetHistoryRequest
+	(*HistoryPoint)(nil),              // 20: sensocto.v1.HistoryPoint
+	(*GetHistoryResponse)(nil),        // 21: sensocto.v1.GetHistoryResponse
+	(*DataSpan)(nil),                  // 22: sensocto.v1.DataSpan
+	(*ListSensorsRequest)(nil),        // 23: sensocto.v1.ListSensorsRequest
+	(*ListSensorsResponse)(nil),       // 24: sensocto.v1.ListSensorsResponse
+	(*GetSensorRequest)(nil),          // 25: sensocto.v1.GetSensorRequest
+	(*GetSensorResponse)(nil),         // 26: sensocto.v1.GetSensorResponse
+	(*UpdateSensorRequest)(nil),       // 27: sensocto.v1.UpdateSensorRequest
+	(*UpdateSensorResponse)(nil),      // 28: sensocto.v1.UpdateSensorResponse
+	(*DeleteSensorRequest)(nil),       // 29: sensocto.v1.DeleteSensorRequest
+	(*DeleteSensorResponse)(nil),      // 30: sensocto.v1.DeleteSensorResponse
+	(*SetRecordingRequest)(nil),       // 31: sensocto.v1.SetRecordingRequest
+	(*SetRecordingResponse)(nil),      // 32: sensocto.v1.SetRecordingResponse
+	(*durationpb.Duration)(nil),       // 33: google.protobuf.Duration
+	(AttentionLevel)(0),               // 34: sensocto.v1.AttentionLevel
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
+	(*BackpressureConfig)(nil),        // 36: sensocto.v1.BackpressureConfig
+	(*Measurement)(nil),               // 37: sensocto.v1.Measurement
+	(*SampleBlock)(nil),               // 38: sensocto.v1.SampleBlock
+	(*Vector3)(nil),                   // 39: sensocto.v1.Vector3
+	(*Quaternion)(nil),                // 40: sensocto.v1.Quaternion
+	(*GeoPosition)(nil),               // 41: sensocto.v1.GeoPosition
+	(*structpb.Struct)(nil),           // 42: google.protobuf.Struct
 }
 var file_sensocto_v1_sensor_proto_depIdxs = []int32{
 	0,  // 0: sensocto.v1.Sensor.visibility:type_name -> sensocto.v1.Visibility
-	2,  // 1: sensocto.v1.Sensor.attributes:type_name -> sensocto.v1.Attribute
-	30, // 2: sensocto.v1.Sensor.recording_retention:type_name -> google.protobuf.Duration
-	31, // 3: sensocto.v1.Sensor.attention_level:type_name -> sensocto.v1.AttentionLevel
-	32, // 4: sensocto.v1.Sensor.created_at:type_name -> google.protobuf.Timestamp
-	32, // 5: sensocto.v1.Sensor.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 6: sensocto.v1.Sensor.last_seen_at:type_name -> google.protobuf.Timestamp
-	2,  // 7: sensocto.v1.RegisterSensorRequest.attributes:type_name -> sensocto.v1.Attribute
-	0,  // 8: sensocto.v1.RegisterSensorRequest.visibility:type_name -> sensocto.v1.Visibility
-	3,  // 9: sensocto.v1.RegisterSensorResponse.sensor:type_name -> sensocto.v1.Sensor
-	33, // 10: sensocto.v1.RegisterSensorResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
-	34, // 11: sensocto.v1.PublishRequest.measurements:type_name -> sensocto.v1.Measurement
-	35, // 12: sensocto.v1.PublishRequest.blocks:type_name -> sensocto.v1.SampleBlock
-	33, // 13: sensocto.v1.PublishResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
-	34, // 14: sensocto.v1.StreamRequest.measurements:type_name -> sensocto.v1.Measurement
-	35, // 15: sensocto.v1.StreamRequest.blocks:type_name -> sensocto.v1.SampleBlock
-	33, // 16: sensocto.v1.StreamResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
-	9,  // 17: sensocto.v1.StreamResponse.ack:type_name -> sensocto.v1.StreamAck
-	33, // 18: sensocto.v1.WatchBackpressureResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
-	34, // 19: sensocto.v1.SensorData.measurements:type_name -> sensocto.v1.Measurement
-	35, // 20: sensocto.v1.SensorData.blocks:type_name -> sensocto.v1.SampleBlock
-	1,  // 21: sensocto.v1.SensorEvent.kind:type_name -> sensocto.v1.SensorEventKind
-	3,  // 22: sensocto.v1.SensorEvent.sensor:type_name -> sensocto.v1.Sensor
-	14, // 23: sensocto.v1.WatchResponse.data:type_name -> sensocto.v1.SensorData
-	15, // 24: sensocto.v1.WatchResponse.events:type_name -> sensocto.v1.SensorEvent
-	36, // 25: sensocto.v1.HistoryPoint.vector3:type_name -> sensocto.v1.Vector3
-	37, // 26: sensocto.v1.HistoryPoint.quaternion:type_name -> sensocto.v1.Quaternion
-	38, // 27: sensocto.v1.HistoryPoint.geo:type_name -> sensocto.v1.GeoPosition
-	39, // 28: sensocto.v1.HistoryPoint.struct_value:type_name -> google.protobuf.Struct
-	18, // 29: sensocto.v1.GetHistoryResponse.points:type_name -> sensocto.v1.HistoryPoint
-	3,  // 30: sensocto.v1.ListSensorsResponse.sensors:type_name -> sensocto.v1.Sensor
-	3,  // 31: sensocto.v1.GetSensorResponse.sensor:type_name -> sensocto.v1.Sensor
-	0,  // 32: sensocto.v1.UpdateSensorRequest.visibility:type_name -> sensocto.v1.Visibility
-	3,  // 33: sensocto.v1.UpdateSensorResponse.sensor:type_name -> sensocto.v1.Sensor
-	30, // 34: sensocto.v1.SetRecordingRequest.retention:type_name -> google.protobuf.Duration
-	3,  // 35: sensocto.v1.SetRecordingResponse.sensor:type_name -> sensocto.v1.Sensor
-	4,  // 36: sensocto.v1.SensorService.RegisterSensor:input_type -> sensocto.v1.RegisterSensorRequest
-	6,  // 37: sensocto.v1.SensorService.Publish:input_type -> sensocto.v1.PublishRequest
-	8,  // 38: sensocto.v1.SensorService.Stream:input_type -> sensocto.v1.StreamRequest
-	11, // 39: sensocto.v1.SensorService.WatchBackpressure:input_type -> sensocto.v1.WatchBackpressureRequest
-	13, // 40: sensocto.v1.SensorService.Watch:input_type -> sensocto.v1.WatchRequest
-	17, // 41: sensocto.v1.SensorService.GetHistory:input_type -> sensocto.v1.GetHistoryRequest
-	20, // 42: sensocto.v1.SensorService.ListSensors:input_type -> sensocto.v1.ListSensorsRequest
-	22, // 43: sensocto.v1.SensorService.GetSensor:input_type -> sensocto.v1.GetSensorRequest
-	24, // 44: sensocto.v1.SensorService.UpdateSensor:input_type -> sensocto.v1.UpdateSensorRequest
-	26, // 45: sensocto.v1.SensorService.DeleteSensor:input_type -> sensocto.v1.DeleteSensorRequest
-	28, // 46: sensocto.v1.SensorService.SetRecording:input_type -> sensocto.v1.SetRecordingRequest
-	5,  // 47: sensocto.v1.SensorService.RegisterSensor:output_type -> sensocto.v1.RegisterSensorResponse
-	7,  // 48: sensocto.v1.SensorService.Publish:output_type -> sensocto.v1.PublishResponse
-	10, // 49: sensocto.v1.SensorService.Stream:output_type -> sensocto.v1.StreamResponse
-	12, // 50: sensocto.v1.SensorService.WatchBackpressure:output_type -> sensocto.v1.WatchBackpressureResponse
-	16, // 51: sensocto.v1.SensorService.Watch:output_type -> sensocto.v1.WatchResponse
-	19, // 52: sensocto.v1.SensorService.GetHistory:output_type -> sensocto.v1.GetHistoryResponse
-	21, // 53: sensocto.v1.SensorService.ListSensors:output_type -> sensocto.v1.ListSensorsResponse
-	23, // 54: sensocto.v1.SensorService.GetSensor:output_type -> sensocto.v1.GetSensorResponse
-	25, // 55: sensocto.v1.SensorService.UpdateSensor:output_type -> sensocto.v1.UpdateSensorResponse
-	27, // 56: sensocto.v1.SensorService.DeleteSensor:output_type -> sensocto.v1.DeleteSensorResponse
-	29, // 57: sensocto.v1.SensorService.SetRecording:output_type -> sensocto.v1.SetRecordingResponse
-	47, // [47:58] is the sub-list for method output_type
-	36, // [36:47] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	3,  // 1: sensocto.v1.Sensor.attributes:type_name -> sensocto.v1.Attribute
+	33, // 2: sensocto.v1.Sensor.recording_retention:type_name -> google.protobuf.Duration
+	34, // 3: sensocto.v1.Sensor.attention_level:type_name -> sensocto.v1.AttentionLevel
+	35, // 4: sensocto.v1.Sensor.created_at:type_name -> google.protobuf.Timestamp
+	35, // 5: sensocto.v1.Sensor.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 6: sensocto.v1.Sensor.last_seen_at:type_name -> google.protobuf.Timestamp
+	5,  // 7: sensocto.v1.Sensor.source:type_name -> sensocto.v1.SensorSource
+	1,  // 8: sensocto.v1.SensorSource.kind:type_name -> sensocto.v1.SensorSourceKind
+	3,  // 9: sensocto.v1.RegisterSensorRequest.attributes:type_name -> sensocto.v1.Attribute
+	0,  // 10: sensocto.v1.RegisterSensorRequest.visibility:type_name -> sensocto.v1.Visibility
+	4,  // 11: sensocto.v1.RegisterSensorResponse.sensor:type_name -> sensocto.v1.Sensor
+	36, // 12: sensocto.v1.RegisterSensorResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
+	37, // 13: sensocto.v1.PublishRequest.measurements:type_name -> sensocto.v1.Measurement
+	38, // 14: sensocto.v1.PublishRequest.blocks:type_name -> sensocto.v1.SampleBlock
+	36, // 15: sensocto.v1.PublishResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
+	37, // 16: sensocto.v1.StreamRequest.measurements:type_name -> sensocto.v1.Measurement
+	38, // 17: sensocto.v1.StreamRequest.blocks:type_name -> sensocto.v1.SampleBlock
+	36, // 18: sensocto.v1.StreamResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
+	11, // 19: sensocto.v1.StreamResponse.ack:type_name -> sensocto.v1.StreamAck
+	36, // 20: sensocto.v1.WatchBackpressureResponse.backpressure:type_name -> sensocto.v1.BackpressureConfig
+	37, // 21: sensocto.v1.SensorData.measurements:type_name -> sensocto.v1.Measurement
+	38, // 22: sensocto.v1.SensorData.blocks:type_name -> sensocto.v1.SampleBlock
+	2,  // 23: sensocto.v1.SensorEvent.kind:type_name -> sensocto.v1.SensorEventKind
+	4,  // 24: sensocto.v1.SensorEvent.sensor:type_name -> sensocto.v1.Sensor
+	16, // 25: sensocto.v1.WatchResponse.data:type_name -> sensocto.v1.SensorData
+	17, // 26: sensocto.v1.WatchResponse.events:type_name -> sensocto.v1.SensorEvent
+	39, // 27: sensocto.v1.HistoryPoint.vector3:type_name -> sensocto.v1.Vector3
+	40, // 28: sensocto.v1.HistoryPoint.quaternion:type_name -> sensocto.v1.Quaternion
+	41, // 29: sensocto.v1.HistoryPoint.geo:type_name -> sensocto.v1.GeoPosition
+	42, // 30: sensocto.v1.HistoryPoint.struct_value:type_name -> google.protobuf.Struct
+	20, // 31: sensocto.v1.GetHistoryResponse.points:type_name -> sensocto.v1.HistoryPoint
+	22, // 32: sensocto.v1.GetHistoryResponse.recorded:type_name -> sensocto.v1.DataSpan
+	22, // 33: sensocto.v1.GetHistoryResponse.in_memory:type_name -> sensocto.v1.DataSpan
+	4,  // 34: sensocto.v1.ListSensorsResponse.sensors:type_name -> sensocto.v1.Sensor
+	4,  // 35: sensocto.v1.GetSensorResponse.sensor:type_name -> sensocto.v1.Sensor
+	0,  // 36: sensocto.v1.UpdateSensorRequest.visibility:type_name -> sensocto.v1.Visibility
+	4,  // 37: sensocto.v1.UpdateSensorResponse.sensor:type_name -> sensocto.v1.Sensor
+	33, // 38: sensocto.v1.SetRecordingRequest.retention:type_name -> google.protobuf.Duration
+	4,  // 39: sensocto.v1.SetRecordingResponse.sensor:type_name -> sensocto.v1.Sensor
+	6,  // 40: sensocto.v1.SensorService.RegisterSensor:input_type -> sensocto.v1.RegisterSensorRequest
+	8,  // 41: sensocto.v1.SensorService.Publish:input_type -> sensocto.v1.PublishRequest
+	10, // 42: sensocto.v1.SensorService.Stream:input_type -> sensocto.v1.StreamRequest
+	13, // 43: sensocto.v1.SensorService.WatchBackpressure:input_type -> sensocto.v1.WatchBackpressureRequest
+	15, // 44: sensocto.v1.SensorService.Watch:input_type -> sensocto.v1.WatchRequest
+	19, // 45: sensocto.v1.SensorService.GetHistory:input_type -> sensocto.v1.GetHistoryRequest
+	23, // 46: sensocto.v1.SensorService.ListSensors:input_type -> sensocto.v1.ListSensorsRequest
+	25, // 47: sensocto.v1.SensorService.GetSensor:input_type -> sensocto.v1.GetSensorRequest
+	27, // 48: sensocto.v1.SensorService.UpdateSensor:input_type -> sensocto.v1.UpdateSensorRequest
+	29, // 49: sensocto.v1.SensorService.DeleteSensor:input_type -> sensocto.v1.DeleteSensorRequest
+	31, // 50: sensocto.v1.SensorService.SetRecording:input_type -> sensocto.v1.SetRecordingRequest
+	7,  // 51: sensocto.v1.SensorService.RegisterSensor:output_type -> sensocto.v1.RegisterSensorResponse
+	9,  // 52: sensocto.v1.SensorService.Publish:output_type -> sensocto.v1.PublishResponse
+	12, // 53: sensocto.v1.SensorService.Stream:output_type -> sensocto.v1.StreamResponse
+	14, // 54: sensocto.v1.SensorService.WatchBackpressure:output_type -> sensocto.v1.WatchBackpressureResponse
+	18, // 55: sensocto.v1.SensorService.Watch:output_type -> sensocto.v1.WatchResponse
+	21, // 56: sensocto.v1.SensorService.GetHistory:output_type -> sensocto.v1.GetHistoryResponse
+	24, // 57: sensocto.v1.SensorService.ListSensors:output_type -> sensocto.v1.ListSensorsResponse
+	26, // 58: sensocto.v1.SensorService.GetSensor:output_type -> sensocto.v1.GetSensorResponse
+	28, // 59: sensocto.v1.SensorService.UpdateSensor:output_type -> sensocto.v1.UpdateSensorResponse
+	30, // 60: sensocto.v1.SensorService.DeleteSensor:output_type -> sensocto.v1.DeleteSensorResponse
+	32, // 61: sensocto.v1.SensorService.SetRecording:output_type -> sensocto.v1.SetRecordingResponse
+	51, // [51:62] is the sub-list for method output_type
+	40, // [40:51] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_sensocto_v1_sensor_proto_init() }
@@ -2459,11 +2719,11 @@ func file_sensocto_v1_sensor_proto_init() {
 		return
 	}
 	file_sensocto_v1_common_proto_init()
-	file_sensocto_v1_sensor_proto_msgTypes[8].OneofWrappers = []any{
+	file_sensocto_v1_sensor_proto_msgTypes[9].OneofWrappers = []any{
 		(*StreamResponse_Backpressure)(nil),
 		(*StreamResponse_Ack)(nil),
 	}
-	file_sensocto_v1_sensor_proto_msgTypes[16].OneofWrappers = []any{
+	file_sensocto_v1_sensor_proto_msgTypes[17].OneofWrappers = []any{
 		(*HistoryPoint_Number)(nil),
 		(*HistoryPoint_Vector3)(nil),
 		(*HistoryPoint_Quaternion)(nil),
@@ -2471,14 +2731,14 @@ func file_sensocto_v1_sensor_proto_init() {
 		(*HistoryPoint_Text)(nil),
 		(*HistoryPoint_StructValue)(nil),
 	}
-	file_sensocto_v1_sensor_proto_msgTypes[22].OneofWrappers = []any{}
+	file_sensocto_v1_sensor_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sensocto_v1_sensor_proto_rawDesc), len(file_sensocto_v1_sensor_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   28,
+			NumEnums:      3,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -94,7 +94,9 @@ type Scenario struct {
 	// Sum of all attributes' sample rates, in samples per second.
 	TotalSampleRateHz float64 `protobuf:"fixed64,5,opt,name=total_sample_rate_hz,json=totalSampleRateHz,proto3" json:"total_sample_rate_hz,omitempty"`
 	// Where it comes from: "builtin" or "dir".
-	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// Display name, e.g. "Single person"; its sensors are named "<title> · <person>".
+	Title         string `protobuf:"bytes,7,opt,name=title,proto3" json:"title,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +169,13 @@ func (x *Scenario) GetTotalSampleRateHz() float64 {
 func (x *Scenario) GetSource() string {
 	if x != nil {
 		return x.Source
+	}
+	return ""
+}
+
+func (x *Scenario) GetTitle() string {
+	if x != nil {
+		return x.Title
 	}
 	return ""
 }
@@ -670,14 +679,15 @@ var File_sensocto_v1_simulator_proto protoreflect.FileDescriptor
 
 const file_sensocto_v1_simulator_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsensocto/v1/simulator.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x01\n" +
+	"\x1bsensocto/v1/simulator.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n" +
 	"\bScenario\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12!\n" +
 	"\fsensor_count\x18\x03 \x01(\rR\vsensorCount\x12'\n" +
 	"\x0fattribute_count\x18\x04 \x01(\rR\x0eattributeCount\x12/\n" +
 	"\x14total_sample_rate_hz\x18\x05 \x01(\x01R\x11totalSampleRateHz\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\"\xda\x02\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x14\n" +
+	"\x05title\x18\a \x01(\tR\x05title\"\xda\x02\n" +
 	"\x03Run\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12#\n" +
 	"\rscenario_name\x18\x02 \x01(\tR\fscenarioName\x12.\n" +

@@ -98,6 +98,33 @@ func (s *Service) SignOut(ctx context.Context) error {
 	}
 	s.cache.forgetToken(v.TokenID)
 	s.opts.Revocations.TokensRevoked(v.TokenID)
+	if v.IsGuest {
+		return s.endGuest(ctx, v.UserID)
+	}
+	return nil
+}
+
+// endGuest expires a guest that has just revoked a credential when none is left: a
+// guest cannot sign in again, so the account is over. Its expiry is set to now (the
+// sweeper deletes it and what it owns) and OnGuestSignedOut stops what it left running.
+func (s *Service) endGuest(ctx context.Context, id uuid.UUID) error {
+	now := s.now()
+	live, err := s.db.Token.Query().Where(token.UserID(id), token.RevokedAtIsNil(),
+		token.Or(token.ExpiresAtIsNil(), token.ExpiresAtGT(now)),
+		token.KindIn(token.KindSession, token.KindAPI)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("find the guest's credentials: %w", err)
+	}
+	if live {
+		return nil // an API token still acts for it
+	}
+	if err := s.db.User.UpdateOneID(id).Where(user.IsGuest(true)).SetGuestExpiresAt(now).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("expire guest: %w", err)
+	}
+	s.cache.forgetUsers(id)
+	if s.opts.OnGuestSignedOut != nil {
+		s.opts.OnGuestSignedOut(ctx, id)
+	}
 	return nil
 }
 

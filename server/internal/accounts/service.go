@@ -8,6 +8,7 @@
 package accounts
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -60,8 +61,12 @@ type Options struct {
 	Now func() time.Time
 	// PublicURL is the web app's base URL, for links in email (no trailing slash).
 	PublicURL string
-	// Mailer sends magic links. Nil logs them.
+	// Mailer sends magic links. Nil: magic links cannot be delivered, so they are not
+	// offered (Methods) and RequestMagicLink is refused.
 	Mailer mail.Mailer
+	// EmailDelivery says Mailer reaches real inboxes (a mail server is configured), as
+	// opposed to only the development mailbox.
+	EmailDelivery bool
 	// GuestTTL is how long a guest lives without activity (0: DefaultGuestTTL).
 	GuestTTL time.Duration
 	// SessionTTL is how long a session lives without use (0: DefaultSessionTTL).
@@ -92,6 +97,10 @@ type Options struct {
 	// OnUsersDeleted, when set, is called after the sweeper deleted users (and by the
 	// database's cascades what they owned), so in-memory state can forget them.
 	OnUsersDeleted func(ids []uuid.UUID)
+	// OnGuestSignedOut, when set, is called after a guest signed out its last
+	// credential: nobody can sign into the account again (it expired at once and the
+	// sweeper deletes it), so what it left running (simulator runs) can stop.
+	OnGuestSignedOut func(ctx context.Context, id uuid.UUID)
 }
 
 // Service is the accounts domain.
@@ -145,7 +154,7 @@ func New(o Options) (*Service, error) {
 	}
 	mailer := o.Mailer
 	if mailer == nil {
-		mailer = mail.Log{Logger: o.Logger}
+		mailer = mail.Log{Logger: o.Logger} // never used: RequestMagicLink refuses first
 	}
 	perIP := func() *auth.Limiter {
 		return auth.NewLimiter(o.RatePerMinute, time.Minute/time.Duration(o.RatePerMinute), 0, o.Now)
@@ -209,14 +218,19 @@ type Methods struct {
 	Guest, Password, MagicLink bool
 	OIDCProviderName           string
 	DevMailbox                 bool
+	// EmailDelivery: sign-in mails reach real inboxes (a mail server is configured).
+	EmailDelivery bool
 }
 
 // Methods returns the sign-in methods this server offers.
 func (s *Service) Methods() Methods {
 	return Methods{
-		Guest: true, Password: true, MagicLink: true,
+		Guest: true, Password: true,
+		// Offered only when the link can reach the user: by mail or in the dev mailbox.
+		MagicLink:        s.opts.Mailer != nil,
 		OIDCProviderName: s.opts.OIDCProviderName,
 		DevMailbox:       s.opts.DevMailbox,
+		EmailDelivery:    s.opts.EmailDelivery,
 	}
 }
 

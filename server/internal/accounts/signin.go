@@ -164,8 +164,12 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (Session, 
 
 // RequestMagicLink sends a single-use sign-in link, valid DefaultMagicLinkTTL, to email.
 // It behaves the same whether or not an account exists (the account is created when the
-// link is used). Requests are limited per client IP and per address.
+// link is used). Requests are limited per client IP and per address. Without a Mailer it
+// is FailedPrecondition.
 func (s *Service) RequestMagicLink(ctx context.Context, email, returnTo string) error {
+	if s.opts.Mailer == nil {
+		return apperr.FailedPrecondition("email sign-in is not available on this server: it has no mail server (SENSOCTO_SMTP_URL) and is not in developer mode (SENSOCTO_DEV); sign in another way")
+	}
 	if err := s.limitMagic.Check(ipKey(ctx), "magic link"); err != nil {
 		return err
 	}

@@ -40,10 +40,11 @@ func New(svc *accounts.Service, publicURL string, oidcEnabled bool) *Handler {
 func (h *Handler) GetAuthConfig(_ context.Context, _ *sensoctov1.GetAuthConfigRequest) (*sensoctov1.GetAuthConfigResponse, error) {
 	m := h.svc.Methods()
 	res := &sensoctov1.GetAuthConfigResponse{
-		GuestEnabled:      m.Guest,
-		PasswordEnabled:   m.Password,
-		MagicLinkEnabled:  m.MagicLink,
-		DevMailboxEnabled: m.DevMailbox,
+		GuestEnabled:         m.Guest,
+		PasswordEnabled:      m.Password,
+		MagicLinkEnabled:     m.MagicLink,
+		DevMailboxEnabled:    m.DevMailbox,
+		EmailDeliveryEnabled: m.EmailDelivery,
 	}
 	if h.oidc {
 		res.OidcProviderName = m.OIDCProviderName

@@ -59,8 +59,9 @@ type App struct {
 	recording *recorder
 }
 
-// guestSweepInterval is how often expired guests are deleted.
-const guestSweepInterval = 5 * time.Minute
+// guestSweepInterval is how often expired guests are deleted, with what they left
+// running (simulator runs): at most this long after a guest expires.
+const guestSweepInterval = time.Minute
 
 // options are settings that tests change; production uses the defaults.
 type options struct {
@@ -159,9 +160,14 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
+	emailDelivery := mailer != nil
 	if a.cfg.Dev {
 		mailbox = mail.NewMailbox(mail.DefaultMailboxSize)
-		mailer = mail.Multi{mailer, mailbox}
+		if mailer == nil {
+			mailer = mail.Multi{mail.Log{Logger: a.logger.With().Str("component", "mail").Logger()}, mailbox}
+		} else {
+			mailer = mail.Multi{mailer, mailbox}
+		}
 	}
 	oidcEnabled := a.cfg.OIDC.Issuer != ""
 	var sim *simulatorWiring // built after the real-time core, which needs nothing of accounts
@@ -174,6 +180,7 @@ func (a *App) build() error {
 		Now:              a.opts.now,
 		PublicURL:        a.cfg.PublicURL,
 		Mailer:           mailer,
+		EmailDelivery:    emailDelivery,
 		GuestTTL:         a.cfg.GuestTTL,
 		MaxStale:         a.cfg.AuthMaxStale,
 		Password:         a.opts.passwordParams,
@@ -185,6 +192,11 @@ func (a *App) build() error {
 				sim.runs.ForgetOwners(ids)
 			}
 			rt.sensors.OwnersDeleted(context.Background(), ids)
+		},
+		OnGuestSignedOut: func(ctx context.Context, id uuid.UUID) {
+			if sim != nil {
+				sim.runs.StopOwner(ctx, id)
+			}
 		},
 	})
 	if err != nil {
@@ -308,10 +320,11 @@ func (a *App) build() error {
 	return nil
 }
 
-// mailer returns the SMTP mailer when configured, else one that logs.
+// mailer returns the SMTP mailer when configured, else nil (no email can be
+// delivered: magic links are not offered, unless the dev mailbox shows them).
 func (a *App) mailer() (mail.Mailer, error) {
 	if a.cfg.SMTP.URL == "" {
-		return mail.Log{Logger: a.logger.With().Str("component", "mail").Logger()}, nil
+		return nil, nil // no mail server
 	}
 	m, err := mail.NewSMTP(a.cfg.SMTP.URL, a.cfg.SMTP.From)
 	if err != nil {

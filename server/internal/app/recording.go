@@ -73,7 +73,7 @@ func (a *App) newRecorder(sensorsSvc *sensors.Service, reg prometheus.Registerer
 // exportHandler serves recordingrpc.ExportPath for callers who may see the sensor
 // (credential resolved by auth.Middleware, like the API).
 func (w *recorder) exportHandler(sensorsSvc *sensors.Service) http.Handler {
-	return recordingrpc.NewExportHandler(w.rec, func(r *http.Request, sensorID string) error {
+	return recordingrpc.NewExportHandler(sensorsSvc, func(r *http.Request, sensorID string) error {
 		v, err := auth.RequireViewer(r.Context())
 		if err != nil {
 			return err

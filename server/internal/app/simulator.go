@@ -66,6 +66,7 @@ func (a *App) newSimulator(acc *accounts.Service, rt *realtime) (*simulatorWirin
 		SystemUserID: accounts.SystemUserID,
 		Clock:        o.clock, Tick: o.tick, FlushInterval: o.flush, OnPublish: o.onPublish,
 	})
+	rt.sensors.SetSimulatedSources(svc)
 	return &simulatorWiring{runs: svc, accounts: acc, demo: a.cfg.DemoScenario}, nil
 }
 

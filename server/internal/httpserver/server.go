@@ -38,6 +38,7 @@ type Server struct {
 	debugAddr       string
 	shutdownTimeout time.Duration
 	logger          zerolog.Logger
+	publicURL       string
 }
 
 // New returns a server for handler listening on cfg.HTTPAddr, serving HTTP/1.1
@@ -65,6 +66,7 @@ func New(cfg config.Config, logger zerolog.Logger, handler http.Handler) *Server
 			ErrorLog: log.New(logger, "", 0),
 		},
 		addr:            cfg.HTTPAddr,
+		publicURL:       cfg.PublicURL,
 		debugAddr:       cfg.DebugAddr,
 		shutdownTimeout: timeout,
 		logger:          logger,
@@ -109,7 +111,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()
-	s.logger.Info().Str("addr", ln.Addr().String()).Msg("http server listening")
+	open := OpenURL(s.publicURL, ln.Addr())
+	s.logger.Info().Str("addr", ln.Addr().String()).Str("url", open).Msg("http server listening: open " + open + " in a browser")
 
 	select {
 	case err := <-serveErr:
@@ -158,4 +161,21 @@ func (s *Server) serveDebug(ctx context.Context) (stop func(), err error) {
 		_ = srv.Close()
 		<-done
 	}, nil
+}
+
+// OpenURL is the address to open in a browser: the public URL when configured, else
+// http:// and the listen address, with "localhost" for an unspecified host (":8080"
+// listens on every interface).
+func OpenURL(publicURL string, addr net.Addr) string {
+	if publicURL != "" {
+		return publicURL
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -2,12 +2,14 @@ package httpserver_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,4 +265,69 @@ func TestDebugListenerBusyPortFailsServe(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "debug address") {
 		t.Errorf("Serve with a busy debug port = %v, want a listen error", err)
 	}
+}
+
+// TestServeSaysWhatToOpen: the start-up line names the URL to open: the public URL
+// when configured, else the listen address with localhost for an unspecified host.
+func TestServeSaysWhatToOpen(t *testing.T) {
+	t.Parallel()
+	tcp := func(s string) net.Addr {
+		a, err := net.ResolveTCPAddr("tcp", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		public, addr, want string
+	}{
+		{"https://sensocto.example.com", "[::]:8080", "https://sensocto.example.com"},
+		{"", "[::]:8080", "http://localhost:8080"},
+		{"", "0.0.0.0:9000", "http://localhost:9000"},
+		{"", "127.0.0.1:8081", "http://127.0.0.1:8081"},
+	} {
+		if got := httpserver.OpenURL(tc.public, tcp(tc.addr)); got != tc.want {
+			t.Errorf("OpenURL(%q, %s) = %q, want %q", tc.public, tc.addr, got, tc.want)
+		}
+	}
+
+	var logs syncBuffer
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpserver.New(config.Config{PublicURL: "http://localhost:8080"}, zerolog.New(&logs), http.NotFoundHandler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "open http://localhost:8080 in a browser") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no start-up line naming the URL in %q", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the log, not waiting for time to pass
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

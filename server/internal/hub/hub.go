@@ -401,6 +401,30 @@ func (h *Hub) History(sensorID, attrID string, fromUS, toUS int64, limit int) ([
 	return a.pointsIn(fromUS, toUS, limit), a.typ, nil
 }
 
+// Span returns the times of the oldest and newest values of an attribute held in
+// memory; ok is false when it holds none (or the sensor or attribute is not live).
+func (h *Hub) Span(sensorID, attrID string) (firstUS, lastUS int64, ok bool) {
+	s := h.get(sensorID)
+	if s == nil {
+		return 0, 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.attrs[attrID]
+	switch {
+	case s.deleted || a == nil:
+		return 0, 0, false
+	case a.waveform:
+		if a.samples.n == 0 {
+			return 0, 0, false
+		}
+		return a.samples.at(0).t, a.samples.last().t, true
+	case a.points.n == 0:
+		return 0, 0, false
+	}
+	return a.points.at(0).TimeUS, a.points.last().TimeUS, true
+}
+
 // SetLoadFactor scales every ring's capacity by f (0 < f ≤ 1; 1 at normal
 // load, e.g. 0.5 at high and 0.2 at critical load; see loadmon.Level's
 // RetentionFactor), never below a floor (10 points for series, 5 for scalars).

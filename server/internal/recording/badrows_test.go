@@ -60,7 +60,7 @@ func TestBadRowsDoNotBreakReads(t *testing.T) {
 					t.Errorf("raw paging: %d points, want %d", len(ps), wantN)
 				}
 				var buf bytes.Buffer
-				n, err := r.ExportCSV(t.Context(), &buf, "s", "ecg", 0, 0)
+				n, err := r.ExportCSV(t.Context(), &buf, "s", "ecg", 0, 0, nil)
 				if err != nil || uint64(n) != wantN || strings.Count(buf.String(), "\n") != int(wantN)+1 {
 					t.Errorf("ExportCSV: %d rows, %v; want %d", n, err, wantN)
 				}

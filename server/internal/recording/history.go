@@ -94,6 +94,16 @@ func (r *Recorder) Query(ctx context.Context, req HistoryRequest) (History, erro
 	return h, nil
 }
 
+// Span returns the times of the oldest and newest recorded values of an attribute;
+// ok is false when none is recorded. It reads through the indexes, not the rows.
+func (r *Recorder) Span(ctx context.Context, sensorID, attributeID string) (firstUS, lastUS int64, ok bool, err error) {
+	bd, err := r.bounds(ctx, sensorID, attributeID, 0, maxSaneTimeUS)
+	if err != nil || !bd.any {
+		return 0, 0, false, err
+	}
+	return bd.minT, bd.maxT, true, nil
+}
+
 // clipPoints returns the points of ps (time-ordered) in [from, to).
 func clipPoints(ps []Point, from, to int64) []Point {
 	i := 0

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -213,18 +214,70 @@ func TestExportCSV(t *testing.T) {
 		"2026-01-02T03:04:05.010000Z,1767323045010000,1767323045000100,s:1,a,-2.9999999242136255e-05\n" +
 		"2026-01-02T03:04:05.020000Z,1767323045020000,1767323045000100,s:1,a,12\n" +
 		`2026-01-02T03:04:05.025000Z,1767323045025000,1767323045025009,s:1,a,"{""k"":""v, w""}"` + "\n" +
-		`2026-01-02T03:04:05.040000Z,1767323045040000,1767323045040001,s:1,a,"""plain text"""` + "\n"
+		"2026-01-02T03:04:05.040000Z,1767323045040000,1767323045040001,s:1,a,plain text\n"
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			r := writeAll(t, dialect, values, blocks)
 			var buf bytes.Buffer
-			n, err := r.ExportCSV(t.Context(), &buf, "s:1", "a", t0, t0+1_000_000)
+			n, err := r.ExportCSV(t.Context(), &buf, "s:1", "a", t0, t0+1_000_000, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if buf.String() != want || n != 6 {
 				t.Fatalf("export (%d rows):\n%s\nwant:\n%s", n, buf.String(), want)
+			}
+		})
+	}
+}
+
+// TestExportCSVColumnsAndRecent: structured values get a column per key (nested keys
+// joined with "."), keys without a column go to "other", and the in-memory window
+// replaces the recorded rows from its first time on, so each value is written once.
+func TestExportCSVColumnsAndRecent(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro()
+	bat := func(tm int64, payload string) Value {
+		return Value{SensorID: "s", AttributeID: "battery", TimeUS: tm, ServerTimeUS: tm, Kind: 6, Payload: []byte(payload)}
+	}
+	values := []Value{
+		bat(t0, `{"level":80,"charging":true}`),
+		bat(t0+1_000_000, `{"level":79,"charging":false}`),
+		bat(t0+2_000_000, `{"level":78,"charging":false}`), // also in memory
+		{SensorID: "s", AttributeID: "imu", TimeUS: t0, ServerTimeUS: t0, Kind: 6, Payload: []byte(`{"accelerometer":{"x":1,"y":2,"z":3},"gyroscope":{"x":-1,"y":-2,"z":-3}}`)},
+	}
+	recent := []Point{
+		{TimeUS: t0 + 2_000_000, ServerTimeUS: t0 + 2_000_000, Kind: 6, Payload: []byte(`{"level":78,"charging":false}`)},
+		{TimeUS: t0 + 3_000_000, ServerTimeUS: t0 + 3_000_000, Kind: 6, Payload: []byte(`{"level":77,"charging":false,"note":"a, b"}`)},
+	}
+	row := func(tm int64, rest string) string {
+		return time.UnixMicro(tm).UTC().Format("2006-01-02T15:04:05.000000Z") + "," + strconv.FormatInt(tm, 10) + "," + strconv.FormatInt(tm, 10) + rest + "\n"
+	}
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			r := writeAll(t, dialect, values, nil)
+			var buf bytes.Buffer
+			n, err := r.ExportCSV(t.Context(), &buf, "s", "battery", 0, 0, recent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "time_iso8601,time_us,server_time_us,sensor_id,attribute_id,charging,level,note,other\n" +
+				row(t0, ",s,battery,true,80,,") +
+				row(t0+1_000_000, ",s,battery,false,79,,") +
+				row(t0+2_000_000, ",s,battery,false,78,,") +
+				row(t0+3_000_000, `,s,battery,false,77,"a, b",`)
+			if buf.String() != want || n != 4 {
+				t.Fatalf("export (%d rows):\n%s\nwant:\n%s", n, buf.String(), want)
+			}
+			buf.Reset()
+			if _, err := r.ExportCSV(t.Context(), &buf, "s", "imu", 0, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			want = "time_iso8601,time_us,server_time_us,sensor_id,attribute_id,accelerometer.x,accelerometer.y,accelerometer.z,gyroscope.x,gyroscope.y,gyroscope.z,other\n" +
+				row(t0, ",s,imu,1,2,3,-1,-2,-3,")
+			if buf.String() != want {
+				t.Fatalf("imu export:\n%s\nwant:\n%s", buf.String(), want)
 			}
 		})
 	}

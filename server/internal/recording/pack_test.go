@@ -200,7 +200,7 @@ func TestReadsRowsOfTheOldLayout(t *testing.T) {
 					t.Errorf("%s/%d: downsampled=%v total=%d min=%v max=%v points=%d", tc.attr, tc.max, h.Downsampled, h.TotalCount, lo, hi, len(h.Points))
 				}
 			}
-			n, err := r.ExportCSV(ctx, io.Discard, "s", "hr", 0, 0)
+			n, err := r.ExportCSV(ctx, io.Discard, "s", "hr", 0, 0, nil)
 			if err != nil || n != 1500 {
 				t.Fatalf("export = %d rows, %v", n, err)
 			}

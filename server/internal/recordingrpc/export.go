@@ -1,10 +1,10 @@
 // Package recordingrpc owns the HTTP side of recording that is not an RPC: the CSV
 // export route GET /export/csv?sensor_id=…&attribute_id=…&from_us=…&to_us=…. It
 // checks the request, asks an authorizer whether the caller may read the sensor,
-// and streams recording.Recorder.ExportCSV into the response. Errors before the
-// first byte are answered like Connect errors (the one kind → code mapping in package
-// rpc); once streaming has started a failure can only cut the response short, which
-// is logged.
+// and streams the Exporter's CSV (recorded data and the in-memory window) into the
+// response. Errors before the first byte are answered like Connect errors (the one
+// kind → code mapping in package rpc); once streaming has started a failure can only
+// cut the response short, which is logged.
 package recordingrpc
 
 import (
@@ -25,7 +25,8 @@ import (
 // ExportPath is the route of the CSV export.
 const ExportPath = "/export/csv"
 
-// Exporter streams recorded data as CSV (recording.Recorder implements it).
+// Exporter streams an attribute's data as CSV (sensors.Service implements it: the
+// recorded data merged with the in-memory window).
 type Exporter interface {
 	ExportCSV(ctx context.Context, w io.Writer, sensorID, attributeID string, fromUS, toUS int64) (int64, error)
 }

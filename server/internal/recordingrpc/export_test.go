@@ -88,7 +88,7 @@ func TestExportHandlerStreamsRecording(t *testing.T) {
 	if err := r.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(recordingrpc.NewExportHandler(r, func(*http.Request, string) error { return nil }, zerolog.Nop()))
+	srv := httptest.NewServer(recordingrpc.NewExportHandler(recordedOnly{r}, func(*http.Request, string) error { return nil }, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	res, err := srv.Client().Get(srv.URL + recordingrpc.ExportPath + "?sensor_id=s1&attribute_id=ecg")
 	if err != nil {
@@ -102,4 +102,11 @@ func TestExportHandlerStreamsRecording(t *testing.T) {
 	if res.StatusCode != 200 || string(body) != want {
 		t.Fatalf("status %d body:\n%s", res.StatusCode, body)
 	}
+}
+
+// recordedOnly exports a recorder's data without an in-memory window.
+type recordedOnly struct{ r *recording.Recorder }
+
+func (e recordedOnly) ExportCSV(ctx context.Context, w io.Writer, sensorID, attributeID string, fromUS, toUS int64) (int64, error) {
+	return e.r.ExportCSV(ctx, w, sensorID, attributeID, fromUS, toUS, nil)
 }

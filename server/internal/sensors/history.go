@@ -34,6 +34,36 @@ type History struct {
 	TotalCount    uint64
 	NextPageToken string
 	AttributeType string
+	// Recorded and InMemory say where data of the attribute exists, whatever the
+	// range asked for; Recording whether the sensor is being recorded now.
+	Recorded, InMemory Span
+	Recording          bool
+}
+
+// Span is the time span of values held somewhere; zero when there are none.
+type Span struct{ FirstUS, LastUS int64 }
+
+// IsZero reports whether the span holds nothing.
+func (s Span) IsZero() bool { return s == Span{} }
+
+// spans fills where data of the attribute exists (History's Recorded, InMemory and
+// Recording).
+func (s *Service) spans(ctx context.Context, h *History, sensorID, attributeID string) error {
+	if f, l, ok := s.hub.Span(sensorID, attributeID); ok {
+		h.InMemory = Span{f, l}
+	}
+	h.Recording = s.isRecording(sensorID)
+	if s.rec == nil {
+		return nil
+	}
+	f, l, ok, err := s.rec.Span(ctx, sensorID, attributeID)
+	if err != nil {
+		return fmt.Errorf("recorded span of %s/%s: %w", sensorID, attributeID, err)
+	}
+	if ok {
+		h.Recorded = Span{f, l}
+	}
+	return nil
 }
 
 // History answers a history query of a sensor v may see. With a recorder
@@ -46,6 +76,17 @@ func (s *Service) History(ctx context.Context, v auth.Viewer, req HistoryRequest
 	if err := s.EnsureLive(ctx, []string{req.SensorID}); err != nil {
 		return History{}, err
 	}
+	h, err := s.history(ctx, req)
+	if err != nil {
+		return History{}, err
+	}
+	if err := s.spans(ctx, &h, req.SensorID, req.AttributeID); err != nil {
+		return History{}, err
+	}
+	return h, nil
+}
+
+func (s *Service) history(ctx context.Context, req HistoryRequest) (History, error) {
 	if s.rec != nil {
 		return s.recordedHistory(ctx, req)
 	}

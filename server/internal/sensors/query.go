@@ -47,6 +47,7 @@ func (s *Service) toSensor(row *ent.Sensor) Sensor {
 		ID: row.ID, Name: row.Name, SensorType: row.SensorType, OwnerID: row.OwnerID,
 		Visibility: auth.Visibility(row.Visibility), Recording: row.RecordingEnabled,
 		CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Connected: s.Connected(row.ID),
+		Source: s.source(row.ID, row.SensorType, row.OwnerID),
 	}
 	if row.RecordingRetentionSeconds != nil {
 		out.RecordingRetention = time.Duration(*row.RecordingRetentionSeconds) * time.Second

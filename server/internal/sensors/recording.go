@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"sync"
@@ -281,22 +282,7 @@ func decodePayload(k hub.Kind, p []byte) hub.Value {
 // recordedHistory answers a history request from the recorder, with the hub's
 // window as the recent part. The caller has checked the view right.
 func (s *Service) recordedHistory(ctx context.Context, req HistoryRequest) (History, error) {
-	points, typ, err := s.hub.History(req.SensorID, req.AttributeID, req.FromUS, req.ToUS, 0)
-	if err != nil {
-		// Not live or not in the hub (an attribute known only from recorded data):
-		// no in-memory window.
-		points, typ = nil, ""
-	}
-	recent := make([]recording.Point, len(points))
-	for i, p := range points {
-		rp := recording.Point{TimeUS: p.TimeUS, ServerTimeUS: p.ServerUS, Kind: recording.Kind(p.Value.Kind), Count: 1}
-		if p.Value.Kind == hub.KindNumber {
-			rp.Number, rp.Min, rp.Max = p.Value.F[0], p.Value.F[0], p.Value.F[0]
-		} else {
-			rp.Payload = appendPayload(nil, &p.Value)
-		}
-		recent[i] = rp
-	}
+	recent, typ := s.recentPoints(req.SensorID, req.AttributeID, req.FromUS, req.ToUS)
 	res, err := s.rec.Query(ctx, recording.HistoryRequest{
 		SensorID: req.SensorID, AttributeID: req.AttributeID, FromUS: req.FromUS, ToUS: req.ToUS,
 		MaxPoints: req.MaxPoints, Raw: req.Raw, PageToken: req.PageToken, Recent: recent,
@@ -319,6 +305,46 @@ func (s *Service) recordedHistory(ctx context.Context, req HistoryRequest) (Hist
 		h.Points[i] = bk
 	}
 	return h, nil
+}
+
+// recentPoints returns the hub's in-memory window of an attribute in [from, to) as
+// recording points (structured values in their recorded encoding), and its type.
+func (s *Service) recentPoints(sensorID, attributeID string, from, to int64) ([]recording.Point, string) {
+	points, typ, err := s.hub.History(sensorID, attributeID, from, to, 0)
+	if err != nil {
+		// Not live or not in the hub (an attribute known only from recorded data):
+		// no in-memory window.
+		return nil, ""
+	}
+	recent := make([]recording.Point, len(points))
+	for i, p := range points {
+		rp := recording.Point{TimeUS: p.TimeUS, ServerTimeUS: p.ServerUS, Kind: recording.Kind(p.Value.Kind), Count: 1}
+		if p.Value.Kind == hub.KindNumber {
+			rp.Number, rp.Min, rp.Max = p.Value.F[0], p.Value.F[0], p.Value.F[0]
+		} else {
+			rp.Payload = appendPayload(nil, &p.Value)
+		}
+		recent[i] = rp
+	}
+	return recent, typ
+}
+
+// ExportCSV writes an attribute's data in [fromUS, toUS) (toUS 0: no end) as CSV:
+// what History shows, recorded data merged with the in-memory window (see
+// recording.Recorder.ExportCSV). The caller has checked CheckExport.
+func (s *Service) ExportCSV(ctx context.Context, w io.Writer, sensorID, attributeID string, fromUS, toUS int64) (int64, error) {
+	if s.rec == nil {
+		return 0, apperr.FailedPrecondition("exports need the recorder")
+	}
+	if err := s.EnsureLive(ctx, []string{sensorID}); err != nil {
+		return 0, err
+	}
+	recent, _ := s.recentPoints(sensorID, attributeID, fromUS, toUS)
+	n, err := s.rec.ExportCSV(ctx, w, sensorID, attributeID, fromUS, toUS, recent)
+	if err != nil {
+		return n, fmt.Errorf("export %s/%s: %w", sensorID, attributeID, err)
+	}
+	return n, nil
 }
 
 // CheckExport applies the view rule for an export of recorded data: only a

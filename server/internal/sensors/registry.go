@@ -48,6 +48,8 @@ type Sensor struct {
 	UpdatedAt          time.Time
 	// LastSeenAt is when data last arrived; zero: never (since this process started).
 	LastSeenAt time.Time
+	// Source says where its data comes from.
+	Source Source
 }
 
 // RegisterInput declares a sensor. Empty fields keep the stored value (or take the

@@ -66,6 +66,9 @@ type Service struct {
 
 	// access follows the sensors open streams may see (WatchAccess).
 	access accessWatches
+
+	// sim describes simulated sensors' sources (SetSimulatedSources); nil: none.
+	sim atomic.Pointer[simSources]
 }
 
 // entry is what the hot path knows about a sensor.

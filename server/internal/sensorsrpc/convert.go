@@ -214,9 +214,23 @@ func (h *Handler) toSensor(s sensors.Sensor) *sensoctov1.Sensor {
 	if s.RecordingRetention > 0 {
 		out.RecordingRetention = durationpb.New(s.RecordingRetention)
 	}
+	out.Source = toSource(s.Source)
 	out.Attributes = make([]*sensoctov1.Attribute, len(s.Attributes))
 	for i, a := range s.Attributes {
 		out.Attributes[i] = &sensoctov1.Attribute{AttributeId: a.ID, AttributeType: a.Type, Unit: a.Unit, SampleRateHz: a.SampleRateHz}
+	}
+	return out
+}
+
+func toSource(s sensors.Source) *sensoctov1.SensorSource {
+	out := &sensoctov1.SensorSource{Scenario: s.Scenario, ScenarioTitle: s.ScenarioTitle, RunId: s.RunID, Demo: s.Demo}
+	switch s.Kind {
+	case sensors.SourceSimulator:
+		out.Kind = sensoctov1.SensorSourceKind_SENSOR_SOURCE_KIND_SIMULATOR
+	case sensors.SourceBrowser:
+		out.Kind = sensoctov1.SensorSourceKind_SENSOR_SOURCE_KIND_BROWSER
+	case sensors.SourceAPI:
+		out.Kind = sensoctov1.SensorSourceKind_SENSOR_SOURCE_KIND_API
 	}
 	return out
 }

@@ -145,6 +145,7 @@ func (h *Handler) GetHistory(ctx context.Context, req *sensoctov1.GetHistoryRequ
 	out := &sensoctov1.GetHistoryResponse{
 		Downsampled: res.Downsampled, TotalCount: res.TotalCount, NextPageToken: res.NextPageToken,
 		AttributeType: res.AttributeType, Points: make([]*sensoctov1.HistoryPoint, len(res.Points)),
+		Recorded: toSpan(res.Recorded), InMemory: toSpan(res.InMemory), Recording: res.Recording,
 	}
 	for i := range res.Points {
 		b := &res.Points[i]
@@ -239,4 +240,12 @@ func (h *Handler) SetRecording(ctx context.Context, req *sensoctov1.SetRecording
 		return nil, fmt.Errorf("set recording: %w", err)
 	}
 	return &sensoctov1.SetRecordingResponse{Sensor: h.toSensor(s)}, nil
+}
+
+// toSpan converts a span; nil when it holds nothing.
+func toSpan(s sensors.Span) *sensoctov1.DataSpan {
+	if s.IsZero() {
+		return nil
+	}
+	return &sensoctov1.DataSpan{FirstUs: s.FirstUS, LastUs: s.LastUS}
 }

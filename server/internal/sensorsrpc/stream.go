@@ -183,6 +183,11 @@ func (h *Handler) WatchBackpressure(ctx context.Context, req *sensoctov1.WatchBa
 	defer g.Close()
 	id := req.GetSensorId()
 	if err := h.sensors.CheckPublish(ctx, g.Viewer(), id); err != nil {
+		if apperr.KindOf(err) == apperr.KindNotFound {
+			// The usual cause: a connector that opens this before RegisterSensor has
+			// answered. The order is the client's to keep (see the RPC's comment).
+			return apperr.NotFound("sensor %s is not registered: call RegisterSensor first, then WatchBackpressure", id)
+		}
 		return fmt.Errorf("watch back-pressure: %w", err)
 	}
 	sub := h.publisher.Subscribe(id)

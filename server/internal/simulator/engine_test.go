@@ -499,3 +499,34 @@ func TestSameSeedSameRun(t *testing.T) {
 		t.Error("different seeds, same gaze")
 	}
 }
+
+// TestBuiltinSensorNamesAreUnique: every built-in scenario's sensors are named
+// "<scenario title> · <person>", and no two built-in sensors share a name.
+func TestBuiltinSensorNamesAreUnique(t *testing.T) {
+	t.Parallel()
+	lib, err := LoadLibrary("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, name := range lib.Names() {
+		sc, _ := lib.Get(name)
+		titles := sc.SensorTitles()
+		if len(titles) != len(sc.Sensors()) {
+			t.Fatalf("%s: %d names for %d sensors", name, len(titles), len(sc.Sensors()))
+		}
+		for id, title := range titles {
+			if other, dup := seen[title]; dup {
+				t.Errorf("%s.%s and %s are both named %q", name, id, other, title)
+			}
+			seen[title] = name + "." + id
+			if !strings.HasPrefix(title, sc.Title()+" · ") || strings.Contains(title, "_") {
+				t.Errorf("%s.%s is named %q", name, id, title)
+			}
+		}
+	}
+	sp, _ := lib.Get("single_person")
+	if got := sp.SensorTitles()["person_1"]; got != "Single person · Person 1" {
+		t.Errorf("single_person's person_1 is named %q", got)
+	}
+}

@@ -42,7 +42,7 @@ func (h *Handler) ListScenarios(ctx context.Context, _ *sensoctov1.ListScenarios
 		res.Scenarios = append(res.Scenarios, &sensoctov1.Scenario{
 			Name: s.Name, Description: s.Description,
 			SensorCount: uint32(s.Sensors), AttributeCount: uint32(s.Attributes), //nolint:gosec // G115: counts of a parsed file
-			TotalSampleRateHz: s.TotalRateHz, Source: src,
+			TotalSampleRateHz: s.TotalRateHz, Source: src, Title: s.Title,
 		})
 	}
 	return res, nil

@@ -79,7 +79,10 @@ type SensorServiceClient interface {
 	// current one first, then on every change) and acknowledgements out.
 	Stream(context.Context) (*connect.BidiStreamForClientSimple[v1.StreamRequest, v1.StreamResponse], error)
 	// WatchBackpressure streams the back-pressure config of one sensor: the current one
-	// at once, then every change. For connectors that send with Publish.
+	// at once, then every change. For connectors that send with Publish. The sensor must
+	// be registered first: open this after RegisterSensor has answered; an id not (yet)
+	// registered is NotFound at once, saying so (the server does not wait for
+	// a registration that may never come).
 	WatchBackpressure(context.Context, *v1.WatchBackpressureRequest) (*connect.ServerStreamForClient[v1.WatchBackpressureResponse], error)
 	// Watch streams live data of a set of sensors: first the recent in-memory window, then
 	// batches at the window of this watcher's attention for each attribute. Waveform
@@ -305,7 +308,10 @@ type SensorServiceHandler interface {
 	// current one first, then on every change) and acknowledgements out.
 	Stream(context.Context, *connect.BidiStream[v1.StreamRequest, v1.StreamResponse]) error
 	// WatchBackpressure streams the back-pressure config of one sensor: the current one
-	// at once, then every change. For connectors that send with Publish.
+	// at once, then every change. For connectors that send with Publish. The sensor must
+	// be registered first: open this after RegisterSensor has answered; an id not (yet)
+	// registered is NotFound at once, saying so (the server does not wait for
+	// a registration that may never come).
 	WatchBackpressure(context.Context, *v1.WatchBackpressureRequest, *connect.ServerStream[v1.WatchBackpressureResponse]) error
 	// Watch streams live data of a set of sensors: first the recent in-memory window, then
 	// batches at the window of this watcher's attention for each attribute. Waveform

@@ -31,6 +31,9 @@ type connector struct {
 	viewer    auth.Viewer
 	public    bool
 	onPublish func(sensorID string, values int)
+	// names are the sensors' display names by id (Scenario.SensorTitles: scenario
+	// title and person, unique in a lobby); a sensor missing here keeps the scenario's.
+	names map[string]string
 
 	mu      sync.Mutex
 	detach  map[string]func()
@@ -45,7 +48,11 @@ func newConnector(s *sensors.Service, bp *backpressure.Publisher, v auth.Viewer,
 
 // Register registers (or re-registers) the sensor as the run's owner.
 func (c *connector) Register(ctx context.Context, s simulator.SensorInfo) error {
-	in := sensors.RegisterInput{ID: s.ID, Name: s.Name, SensorType: SensorType, Visibility: auth.VisibilityPrivate}
+	name := s.Name
+	if n := c.names[s.ID]; n != "" {
+		name = n
+	}
+	in := sensors.RegisterInput{ID: s.ID, Name: name, SensorType: SensorType, Visibility: auth.VisibilityPrivate}
 	if c.public {
 		in.Visibility = auth.VisibilityPublic
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,6 +179,30 @@ func (s *Service) sensorID(owner uuid.UUID, scenarioName string) func(string) st
 	return func(key string) string { return prefix + key }
 }
 
+// SimulatedSource describes the simulated sensor id of owner (sensors.SimulatedSources):
+// its scenario (parsed from the id, see SensorIDs), the scenario's title, the run
+// publishing it now and whether that is the demo run.
+func (s *Service) SimulatedSource(id string, owner uuid.UUID) sensors.Source {
+	rest := strings.TrimPrefix(id, sensors.SimulatedIDPrefix)
+	if owner != s.o.SystemUserID || owner == uuid.Nil {
+		_, rest, _ = strings.Cut(rest, ".") // the owner hash
+	}
+	name, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return sensors.Source{}
+	}
+	src := sensors.Source{Scenario: name, ScenarioTitle: scenario.Title(name), Demo: owner == s.o.SystemUserID && owner != uuid.Nil}
+	if sc, found := s.o.Library.Get(name); found {
+		src.ScenarioTitle = sc.Title()
+	}
+	s.mu.Lock()
+	if a := s.active[runKey{owner: owner, scenario: name}]; a != nil && a.run != nil && !a.stopping {
+		src.RunID = a.id.String()
+	}
+	s.mu.Unlock()
+	return src
+}
+
 // Start starts the scenario name as v with seed (0: a random one). Starting a
 // scenario v is already running is AlreadyExists; an unknown name is NotFound.
 func (s *Service) Start(ctx context.Context, v auth.Viewer, name string, seed uint64) (Run, error) {
@@ -247,9 +272,15 @@ func (s *Service) release(key runKey, a *active) {
 
 // launch starts the engine for a reserved active entry and its supervisor.
 func (s *Service) launch(a *active, id uuid.UUID, v auth.Viewer, sc *scenario.Scenario, seed, base uint64, startedAt time.Time, ids []string) error {
+	idOf := s.sensorID(v.UserID, sc.Name)
+	names := map[string]string{}
+	for key, title := range sc.SensorTitles() {
+		names[idOf(key)] = title
+	}
 	conn := newConnector(s.o.Sensors, s.o.Backpressure, v, v.UserID == s.o.SystemUserID, s.o.OnPublish)
+	conn.names = names
 	r, err := simulator.Start(s.ctx, sc, conn, simulator.Options{
-		Seed: seed, Clock: s.o.Clock, Tick: s.o.Tick, SensorID: s.sensorID(v.UserID, sc.Name),
+		Seed: seed, Clock: s.o.Clock, Tick: s.o.Tick, SensorID: idOf,
 	})
 	if err != nil {
 		return fmt.Errorf("start scenario %s: %w", sc.Name, err)
@@ -316,7 +347,7 @@ func (s *Service) flushOne(ctx context.Context, a *active) {
 // Stop stops v's run of scenario name and returns it. When v runs none of that name it
 // is NotFound, whoever else runs one (another user, or the server's demo, which nobody
 // stops through the API): the proto's "NotFound when it is not running", for the
-// caller's runs.
+// caller's runs; for a scenario the demo runs, the message says who stops that one.
 func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, error) {
 	if err := s.waitRestored(ctx); err != nil {
 		return Run{}, err
@@ -325,7 +356,11 @@ func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, er
 	s.mu.Lock()
 	a := s.active[key]
 	if a == nil || a.run == nil || a.stopping {
+		_, demo := s.active[runKey{owner: s.o.SystemUserID, scenario: name}]
 		s.mu.Unlock()
+		if demo && s.o.SystemUserID != uuid.Nil {
+			return Run{}, apperr.NotFound("you run no scenario %q; its demo run is shared by every visitor and only the server stops it", name)
+		}
 		return Run{}, apperr.NotFound("you run no scenario %q", name)
 	}
 	a.stopping = true
@@ -340,6 +375,28 @@ func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, er
 		return Run{}, fmt.Errorf("load stopped simulator run: %w", err)
 	}
 	return s.fromRow(row), nil
+}
+
+// StopOwner stops every run of owner and records them stopped (a guest that signed
+// out: nobody can see or stop its runs any more). It returns how many it stopped.
+func (s *Service) StopOwner(ctx context.Context, owner uuid.UUID) int {
+	var list []*active
+	s.mu.Lock()
+	for k, a := range s.active {
+		if k.owner == owner && a.run != nil && !a.stopping {
+			a.stopping = true
+			delete(s.active, k)
+			list = append(list, a)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range list {
+		a.run.Stop()
+		_ = a.run.Wait() // stopped now either way
+		s.finish(context.WithoutCancel(ctx), a.id, StatusStopped, a.samples(), nil)
+		s.log.Info().Str("scenario", a.key.scenario).Stringer("owner", owner).Stringer("run", a.id).Msg("simulator run stopped: its owner is gone")
+	}
+	return len(list)
 }
 
 // ForgetOwners stops the runs of deleted users (the guest sweeper's hook); their
@@ -525,6 +582,10 @@ func (s *Service) restore(ctx context.Context, demo string) error {
 		u, err := s.o.Ent.User.Query().Where(user.ID(owner)).Only(ctx)
 		if err != nil {
 			s.finish(ctx, row.ID, StatusFailed, samples, fmt.Errorf("load the run's owner: %w", err))
+			continue
+		}
+		if u.IsGuest && u.GuestExpiresAt != nil && !u.GuestExpiresAt.After(s.o.Clock.Now()) {
+			s.finish(ctx, row.ID, StatusStopped, samples, nil) // a guest that expired or signed out
 			continue
 		}
 		seed, _ := row.Config["seed"].(string)

@@ -9,7 +9,10 @@
 package scenario
 
 import (
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Scenario is one parsed scenario file.
@@ -122,6 +125,7 @@ type Params struct {
 // Summary is what a scenario list shows.
 type Summary struct {
 	Name        string
+	Title       string // see Scenario.Title
 	Description string
 	Source      string
 	Intimate    bool
@@ -134,7 +138,7 @@ type Summary struct {
 
 // Summary counts the scenario's sensors, attributes and total sample rate.
 func (s *Scenario) Summary() Summary {
-	sum := Summary{Name: s.Name, Description: s.Description, Source: s.Source, Intimate: s.Intimate, Connectors: len(s.Connectors)}
+	sum := Summary{Name: s.Name, Title: s.Title(), Description: s.Description, Source: s.Source, Intimate: s.Intimate, Connectors: len(s.Connectors)}
 	for _, c := range s.Connectors {
 		sum.Sensors += len(c.Sensors)
 		for _, se := range c.Sensors {
@@ -154,4 +158,64 @@ func (s *Scenario) Sensors() []Sensor {
 		out = append(out, c.Sensors...)
 	}
 	return out
+}
+
+// Title is the scenario's display name: its name with words spaced and the first
+// capitalised ("single_person" → "Single person", "gps_tracking" → "GPS tracking").
+func (s *Scenario) Title() string { return Title(s.Name) }
+
+// Title turns a scenario name into its display name (see Scenario.Title).
+func Title(name string) string {
+	words := strings.FieldsFunc(name, func(r rune) bool { return r == '_' || r == '-' || r == ' ' })
+	for i, w := range words {
+		switch up := strings.ToUpper(w); up {
+		case "GPS", "ECG", "HRV", "IMU", "EEG":
+			words[i] = up
+			continue
+		}
+		if i == 0 {
+			r, n := utf8.DecodeRuneInString(w)
+			words[i] = string(unicode.ToUpper(r)) + w[n:]
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// SensorTitles returns the display name of each sensor of the scenario, by sensor id:
+// "<scenario title> · <sensor name>", the name spaced ("Person1" → "Person 1",
+// "Walker_Tiergarten" → "Walker Tiergarten"). Sensors of the same scenario whose
+// names would be equal get their id instead, so names are unique within a run; the
+// scenario title makes them unique among runs of different scenarios.
+func (s *Scenario) SensorTitles() map[string]string {
+	title := s.Title()
+	sensors := s.Sensors()
+	seen := make(map[string]int, len(sensors))
+	for _, se := range sensors {
+		seen[spaceName(se.Name)]++
+	}
+	out := make(map[string]string, len(sensors))
+	for _, se := range sensors {
+		n := spaceName(se.Name)
+		if n == "" || seen[n] > 1 {
+			n = spaceName(se.ID)
+		}
+		out[se.ID] = title + " · " + n
+	}
+	return out
+}
+
+// spaceName replaces underscores with spaces and separates a trailing number from
+// the lower-case letter before it ("Person12" → "Person 12").
+func spaceName(n string) string {
+	n = strings.TrimSpace(strings.ReplaceAll(n, "_", " "))
+	var b strings.Builder
+	var prev rune
+	for _, r := range n {
+		if unicode.IsDigit(r) && unicode.IsLower(prev) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
 }

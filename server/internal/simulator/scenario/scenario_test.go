@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -188,5 +189,25 @@ func TestLibraryDirectoryOverridesBuiltin(t *testing.T) {
 	}
 	if _, err := LoadLibrary(builtin, filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing directory: no error")
+	}
+}
+
+// TestTitles: a scenario's display name, and its sensors' names fall back to their
+// ids when two would be equal.
+func TestTitles(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"single_person": "Single person", "gps_tracking": "GPS tracking", "pupil_neon_small": "Pupil neon small", "x": "X",
+	} {
+		if got := Title(name); got != want {
+			t.Errorf("Title(%q) = %q, want %q", name, got, want)
+		}
+	}
+	sc := &Scenario{Name: "twins", Connectors: []Connector{{Sensors: []Sensor{
+		{ID: "a_1", Name: "Twin"}, {ID: "b_2", Name: "Twin"}, {ID: "c", Name: "Person12"}, {ID: "d", Name: "Walker_Tiergarten"},
+	}}}}
+	want := map[string]string{"a_1": "Twins · a 1", "b_2": "Twins · b 2", "c": "Twins · Person 12", "d": "Twins · Walker Tiergarten"}
+	if got := sc.SensorTitles(); !maps.Equal(got, want) {
+		t.Errorf("SensorTitles = %v, want %v", got, want)
 	}
 }

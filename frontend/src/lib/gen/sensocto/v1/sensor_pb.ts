@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sensocto/v1/sensor.proto.
  */
 export const file_sensocto_v1_sensor: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZW5zb2N0by92MS9zZW5zb3IucHJvdG8SC3NlbnNvY3RvLnYxIswBCglBdHRyaWJ1dGUSPQoMYXR0cmlidXRlX2lkGAEgASgJQie6SCRyIjIgXltBLVphLXowLTldW0EtWmEtejAtOV8tXXswLDYzfSQSOAoOYXR0cmlidXRlX3R5cGUYAiABKAlCILpIHXIbMhleKFthLXpdW2EtejAtOV9dezAsMzF9KT8kEhUKBHVuaXQYAyABKAlCB7pIBHICGBASLwoOc2FtcGxlX3JhdGVfaHoYBCABKAFCF7pIFBISGQAAAAAAavhAKQAAAAAAAAAAIuMDCgZTZW5zb3ISEQoJc2Vuc29yX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLc2Vuc29yX3R5cGUYAyABKAkSEAoIb3duZXJfaWQYBCABKAkSEgoKb3duZXJfbmFtZRgFIAEoCRIrCgp2aXNpYmlsaXR5GAYgASgOMhcuc2Vuc29jdG8udjEuVmlzaWJpbGl0eRIqCgphdHRyaWJ1dGVzGAcgAygLMhYuc2Vuc29jdG8udjEuQXR0cmlidXRlEhEKCWNvbm5lY3RlZBgIIAEoCBIRCglyZWNvcmRpbmcYCSABKAgSNgoTcmVjb3JkaW5nX3JldGVudGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0Cg9hdHRlbnRpb25fbGV2ZWwYCyABKA4yGy5zZW5zb2N0by52MS5BdHRlbnRpb25MZXZlbBIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3NlZW5fYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosCChVSZWdpc3RlclNlbnNvclJlcXVlc3QSNQoJc2Vuc29yX2lkGAEgASgJQiK6SB9yHTIbXihbQS1aYS16MC05Xy46LV17MSwxMjh9KT8kEhUKBG5hbWUYAiABKAlCB7pIBHICGGQSNgoLc2Vuc29yX3R5cGUYAyABKAlCIbpIHnIcMhpeKFtBLVphLXowLTlfLjotXXsxLDY0fSk/JBI1CgphdHRyaWJ1dGVzGAQgAygLMhYuc2Vuc29jdG8udjEuQXR0cmlidXRlQgm6SAaSAQMQgAISNQoKdmlzaWJpbGl0eRgFIAEoDjIXLnNlbnNvY3RvLnYxLlZpc2liaWxpdHlCCLpIBYIBAhABInQKFlJlZ2lzdGVyU2Vuc29yUmVzcG9uc2USIwoGc2Vuc29yGAEgASgLMhMuc2Vuc29jdG8udjEuU2Vuc29yEjUKDGJhY2twcmVzc3VyZRgCIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZyK0AQoOUHVibGlzaFJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kEjkKDG1lYXN1cmVtZW50cxgCIAMoCzIYLnNlbnNvY3RvLnYxLk1lYXN1cmVtZW50Qgm6SAaSAQMQkE4SMwoGYmxvY2tzGAMgAygLMhguc2Vuc29jdG8udjEuU2FtcGxlQmxvY2tCCbpIBpIBAxDoByJaCg9QdWJsaXNoUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAQSNQoMYmFja3ByZXNzdXJlGAIgASgLMh8uc2Vuc29jdG8udjEuQmFja3ByZXNzdXJlQ29uZmlnIsUBCg1TdHJlYW1SZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JBI5CgxtZWFzdXJlbWVudHMYAiADKAsyGC5zZW5zb2N0by52MS5NZWFzdXJlbWVudEIJukgGkgEDEJBOEjMKBmJsb2NrcxgDIAMoCzIYLnNlbnNvY3RvLnYxLlNhbXBsZUJsb2NrQgm6SAaSAQMQ6AcSEAoIc2VxdWVuY2UYBCABKAQiRwoJU3RyZWFtQWNrEhAKCHNlcXVlbmNlGAEgASgEEhAKCGFjY2VwdGVkGAIgASgEEhYKDnRvdGFsX2FjY2VwdGVkGAMgASgEInsKDlN0cmVhbVJlc3BvbnNlEjcKDGJhY2twcmVzc3VyZRgBIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZ0gAEiUKA2FjaxgCIAEoCzIWLnNlbnNvY3RvLnYxLlN0cmVhbUFja0gAQgkKB21lc3NhZ2UiTgoYV2F0Y2hCYWNrcHJlc3N1cmVSZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JCJSChlXYXRjaEJhY2twcmVzc3VyZVJlc3BvbnNlEjUKDGJhY2twcmVzc3VyZRgBIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZyLeAQoMV2F0Y2hSZXF1ZXN0Ej8KCnNlbnNvcl9pZHMYASADKAlCK7pIKJIBJQgBEIACGAEiHHIaMhheW0EtWmEtejAtOV8uOi1dezEsMTI4fSQSRwoNYXR0cmlidXRlX2lkcxgCIAMoCUIwukgtkgEqEEAYASIkciIyIF5bQS1aYS16MC05XVtBLVphLXowLTlfLV17MCw2M30kEhMKC3NraXBfcmVjZW50GAMgASgIEi8KBnRhYl9pZBgEIAEoCUIfukgcchoyGF4oW0EtWmEtejAtOV8tXXs4LDY0fSk/JCJ5CgpTZW5zb3JEYXRhEhEKCXNlbnNvcl9pZBgBIAEoCRIuCgxtZWFzdXJlbWVudHMYAiADKAsyGC5zZW5zb2N0by52MS5NZWFzdXJlbWVudBIoCgZibG9ja3MYAyADKAsyGC5zZW5zb2N0by52MS5TYW1wbGVCbG9jayJeCgtTZW5zb3JFdmVudBIqCgRraW5kGAEgASgOMhwuc2Vuc29jdG8udjEuU2Vuc29yRXZlbnRLaW5kEiMKBnNlbnNvchgCIAEoCzITLnNlbnNvY3RvLnYxLlNlbnNvciKBAQoNV2F0Y2hSZXNwb25zZRIlCgRkYXRhGAEgAygLMhcuc2Vuc29jdG8udjEuU2Vuc29yRGF0YRIoCgZldmVudHMYAiADKAsyGC5zZW5zb2N0by52MS5TZW5zb3JFdmVudBIPCgdkcm9wcGVkGAMgASgEEg4KBnJlY2VudBgEIAEoCCLuAgoRR2V0SGlzdG9yeVJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kEj0KDGF0dHJpYnV0ZV9pZBgCIAEoCUInukgkciIyIF5bQS1aYS16MC05XVtBLVphLXowLTlfLV17MCw2M30kEhgKB2Zyb21fdXMYAyABKANCB7pIBCICKAASFgoFdG9fdXMYBCABKANCB7pIBCICKAASHQoKbWF4X3BvaW50cxgFIAEoDUIJukgGKgQYoI0GEhwKCnBhZ2VfdG9rZW4YBiABKAlCCLpIBXIDGIACEgsKA3JhdxgHIAEoCDpqukhnGmUKEWdldF9oaXN0b3J5LnJhbmdlEiJ0b191cyBtdXN0IGJlIGdyZWF0ZXIgdGhhbiBmcm9tX3VzGix0aGlzLnRvX3VzID09IDAgfHwgdGhpcy50b191cyA+IHRoaXMuZnJvbV91cyKlAgoMSGlzdG9yeVBvaW50Eg8KB3RpbWVfdXMYASABKAMSEAoGbnVtYmVyGAIgASgBSAASJwoHdmVjdG9yMxgDIAEoCzIULnNlbnNvY3RvLnYxLlZlY3RvcjNIABItCgpxdWF0ZXJuaW9uGAQgASgLMhcuc2Vuc29jdG8udjEuUXVhdGVybmlvbkgAEicKA2dlbxgFIAEoCzIYLnNlbnNvY3RvLnYxLkdlb1Bvc2l0aW9uSAASDgoEdGV4dBgGIAEoCUgAEi8KDHN0cnVjdF92YWx1ZRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABILCgNtaW4YByABKAESCwoDbWF4GAggASgBEg0KBWNvdW50GAkgASgNQgcKBXZhbHVlIpoBChJHZXRIaXN0b3J5UmVzcG9uc2USKQoGcG9pbnRzGAEgAygLMhkuc2Vuc29jdG8udjEuSGlzdG9yeVBvaW50EhMKC2Rvd25zYW1wbGVkGAIgASgIEhMKC3RvdGFsX2NvdW50GAMgASgEEhcKD25leHRfcGFnZV90b2tlbhgEIAEoCRIWCg5hdHRyaWJ1dGVfdHlwZRgFIAEoCSLDAQoSTGlzdFNlbnNvcnNSZXF1ZXN0EhkKCG93bmVyX2lkGAEgASgJQge6SARyAhhAEhwKC3NlbnNvcl90eXBlGAIgASgJQge6SARyAhhAEh8KDmF0dHJpYnV0ZV90eXBlGAMgASgJQge6SARyAhggEhgKB3Jvb21faWQYBCABKAlCB7pIBHICGEASGwoJcGFnZV9zaXplGAUgASgNQgi6SAUqAxj0AxIcCgpwYWdlX3Rva2VuGAYgASgJQgi6SAVyAxiAAiJUChNMaXN0U2Vuc29yc1Jlc3BvbnNlEiQKB3NlbnNvcnMYASADKAsyEy5zZW5zb2N0by52MS5TZW5zb3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkYKEEdldFNlbnNvclJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kIjgKEUdldFNlbnNvclJlc3BvbnNlEiMKBnNlbnNvchgBIAEoCzITLnNlbnNvY3RvLnYxLlNlbnNvciKnAQoTVXBkYXRlU2Vuc29yUmVxdWVzdBIyCglzZW5zb3JfaWQYASABKAlCH7pIHHIaMhheW0EtWmEtejAtOV8uOi1dezEsMTI4fSQSHAoEbmFtZRgCIAEoCUIJukgGcgQQARhkSACIAQESNQoKdmlzaWJpbGl0eRgDIAEoDjIXLnNlbnNvY3RvLnYxLlZpc2liaWxpdHlCCLpIBYIBAhABQgcKBV9uYW1lIjsKFFVwZGF0ZVNlbnNvclJlc3BvbnNlEiMKBnNlbnNvchgBIAEoCzITLnNlbnNvY3RvLnYxLlNlbnNvciJJChNEZWxldGVTZW5zb3JSZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JCIWChREZWxldGVTZW5zb3JSZXNwb25zZSKdAQoTU2V0UmVjb3JkaW5nUmVxdWVzdBIyCglzZW5zb3JfaWQYASABKAlCH7pIHHIaMhheW0EtWmEtejAtOV8uOi1dezEsMTI4fSQSDwoHZW5hYmxlZBgCIAEoCBJBCglyZXRlbnRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CE7pIEKoBDSIGCICGsJYBMgMIkBwiOwoUU2V0UmVjb3JkaW5nUmVzcG9uc2USIwoGc2Vuc29yGAEgASgLMhMuc2Vuc29jdG8udjEuU2Vuc29yKlcKClZpc2liaWxpdHkSGgoWVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhYKElZJU0lCSUxJVFlfUFJJVkFURRABEhUKEVZJU0lCSUxJVFlfUFVCTElDEAIq2AEKD1NlbnNvckV2ZW50S2luZBIhCh1TRU5TT1JfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVNFTlNPUl9FVkVOVF9LSU5EX1VQREFURUQQARIfChtTRU5TT1JfRVZFTlRfS0lORF9DT05ORUNURUQQAhIiCh5TRU5TT1JfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAxIdChlTRU5TT1JfRVZFTlRfS0lORF9SRU1PVkVEEAQSHwobU0VOU09SX0VWRU5UX0tJTkRfQVRURU5USU9OEAUyqQcKDVNlbnNvclNlcnZpY2USXgoOUmVnaXN0ZXJTZW5zb3ISIi5zZW5zb2N0by52MS5SZWdpc3RlclNlbnNvclJlcXVlc3QaIy5zZW5zb2N0by52MS5SZWdpc3RlclNlbnNvclJlc3BvbnNlIgOQAgISRAoHUHVibGlzaBIbLnNlbnNvY3RvLnYxLlB1Ymxpc2hSZXF1ZXN0Ghwuc2Vuc29jdG8udjEuUHVibGlzaFJlc3BvbnNlEkUKBlN0cmVhbRIaLnNlbnNvY3RvLnYxLlN0cmVhbVJlcXVlc3QaGy5zZW5zb2N0by52MS5TdHJlYW1SZXNwb25zZSgBMAESZAoRV2F0Y2hCYWNrcHJlc3N1cmUSJS5zZW5zb2N0by52MS5XYXRjaEJhY2twcmVzc3VyZVJlcXVlc3QaJi5zZW5zb2N0by52MS5XYXRjaEJhY2twcmVzc3VyZVJlc3BvbnNlMAESQAoFV2F0Y2gSGS5zZW5zb2N0by52MS5XYXRjaFJlcXVlc3QaGi5zZW5zb2N0by52MS5XYXRjaFJlc3BvbnNlMAESUgoKR2V0SGlzdG9yeRIeLnNlbnNvY3RvLnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh8uc2Vuc29jdG8udjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESVQoLTGlzdFNlbnNvcnMSHy5zZW5zb2N0by52MS5MaXN0U2Vuc29yc1JlcXVlc3QaIC5zZW5zb2N0by52MS5MaXN0U2Vuc29yc1Jlc3BvbnNlIgOQAgESTwoJR2V0U2Vuc29yEh0uc2Vuc29jdG8udjEuR2V0U2Vuc29yUmVxdWVzdBoeLnNlbnNvY3RvLnYxLkdldFNlbnNvclJlc3BvbnNlIgOQAgESUwoMVXBkYXRlU2Vuc29yEiAuc2Vuc29jdG8udjEuVXBkYXRlU2Vuc29yUmVxdWVzdBohLnNlbnNvY3RvLnYxLlVwZGF0ZVNlbnNvclJlc3BvbnNlElgKDERlbGV0ZVNlbnNvchIgLnNlbnNvY3RvLnYxLkRlbGV0ZVNlbnNvclJlcXVlc3QaIS5zZW5zb2N0by52MS5EZWxldGVTZW5zb3JSZXNwb25zZSIDkAICElgKDFNldFJlY29yZGluZxIgLnNlbnNvY3RvLnYxLlNldFJlY29yZGluZ1JlcXVlc3QaIS5zZW5zb2N0by52MS5TZXRSZWNvcmRpbmdSZXNwb25zZSIDkAICQqQBCg9jb20uc2Vuc29jdG8udjFCC1NlbnNvclByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_sensocto_v1_common]);
+  fileDesc("ChhzZW5zb2N0by92MS9zZW5zb3IucHJvdG8SC3NlbnNvY3RvLnYxIswBCglBdHRyaWJ1dGUSPQoMYXR0cmlidXRlX2lkGAEgASgJQie6SCRyIjIgXltBLVphLXowLTldW0EtWmEtejAtOV8tXXswLDYzfSQSOAoOYXR0cmlidXRlX3R5cGUYAiABKAlCILpIHXIbMhleKFthLXpdW2EtejAtOV9dezAsMzF9KT8kEhUKBHVuaXQYAyABKAlCB7pIBHICGBASLwoOc2FtcGxlX3JhdGVfaHoYBCABKAFCF7pIFBISGQAAAAAAavhAKQAAAAAAAAAAIo4ECgZTZW5zb3ISEQoJc2Vuc29yX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLc2Vuc29yX3R5cGUYAyABKAkSEAoIb3duZXJfaWQYBCABKAkSEgoKb3duZXJfbmFtZRgFIAEoCRIrCgp2aXNpYmlsaXR5GAYgASgOMhcuc2Vuc29jdG8udjEuVmlzaWJpbGl0eRIqCgphdHRyaWJ1dGVzGAcgAygLMhYuc2Vuc29jdG8udjEuQXR0cmlidXRlEhEKCWNvbm5lY3RlZBgIIAEoCBIRCglyZWNvcmRpbmcYCSABKAgSNgoTcmVjb3JkaW5nX3JldGVudGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0Cg9hdHRlbnRpb25fbGV2ZWwYCyABKA4yGy5zZW5zb2N0by52MS5BdHRlbnRpb25MZXZlbBIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3NlZW5fYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnNvdXJjZRgPIAEoCzIZLnNlbnNvY3RvLnYxLlNlbnNvclNvdXJjZSKDAQoMU2Vuc29yU291cmNlEisKBGtpbmQYASABKA4yHS5zZW5zb2N0by52MS5TZW5zb3JTb3VyY2VLaW5kEhAKCHNjZW5hcmlvGAIgASgJEhYKDnNjZW5hcmlvX3RpdGxlGAMgASgJEg4KBnJ1bl9pZBgEIAEoCRIMCgRkZW1vGAUgASgIIosCChVSZWdpc3RlclNlbnNvclJlcXVlc3QSNQoJc2Vuc29yX2lkGAEgASgJQiK6SB9yHTIbXihbQS1aYS16MC05Xy46LV17MSwxMjh9KT8kEhUKBG5hbWUYAiABKAlCB7pIBHICGGQSNgoLc2Vuc29yX3R5cGUYAyABKAlCIbpIHnIcMhpeKFtBLVphLXowLTlfLjotXXsxLDY0fSk/JBI1CgphdHRyaWJ1dGVzGAQgAygLMhYuc2Vuc29jdG8udjEuQXR0cmlidXRlQgm6SAaSAQMQgAISNQoKdmlzaWJpbGl0eRgFIAEoDjIXLnNlbnNvY3RvLnYxLlZpc2liaWxpdHlCCLpIBYIBAhABInQKFlJlZ2lzdGVyU2Vuc29yUmVzcG9uc2USIwoGc2Vuc29yGAEgASgLMhMuc2Vuc29jdG8udjEuU2Vuc29yEjUKDGJhY2twcmVzc3VyZRgCIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZyK0AQoOUHVibGlzaFJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kEjkKDG1lYXN1cmVtZW50cxgCIAMoCzIYLnNlbnNvY3RvLnYxLk1lYXN1cmVtZW50Qgm6SAaSAQMQkE4SMwoGYmxvY2tzGAMgAygLMhguc2Vuc29jdG8udjEuU2FtcGxlQmxvY2tCCbpIBpIBAxDoByJaCg9QdWJsaXNoUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAQSNQoMYmFja3ByZXNzdXJlGAIgASgLMh8uc2Vuc29jdG8udjEuQmFja3ByZXNzdXJlQ29uZmlnIsUBCg1TdHJlYW1SZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JBI5CgxtZWFzdXJlbWVudHMYAiADKAsyGC5zZW5zb2N0by52MS5NZWFzdXJlbWVudEIJukgGkgEDEJBOEjMKBmJsb2NrcxgDIAMoCzIYLnNlbnNvY3RvLnYxLlNhbXBsZUJsb2NrQgm6SAaSAQMQ6AcSEAoIc2VxdWVuY2UYBCABKAQiRwoJU3RyZWFtQWNrEhAKCHNlcXVlbmNlGAEgASgEEhAKCGFjY2VwdGVkGAIgASgEEhYKDnRvdGFsX2FjY2VwdGVkGAMgASgEInsKDlN0cmVhbVJlc3BvbnNlEjcKDGJhY2twcmVzc3VyZRgBIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZ0gAEiUKA2FjaxgCIAEoCzIWLnNlbnNvY3RvLnYxLlN0cmVhbUFja0gAQgkKB21lc3NhZ2UiTgoYV2F0Y2hCYWNrcHJlc3N1cmVSZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JCJSChlXYXRjaEJhY2twcmVzc3VyZVJlc3BvbnNlEjUKDGJhY2twcmVzc3VyZRgBIAEoCzIfLnNlbnNvY3RvLnYxLkJhY2twcmVzc3VyZUNvbmZpZyLeAQoMV2F0Y2hSZXF1ZXN0Ej8KCnNlbnNvcl9pZHMYASADKAlCK7pIKJIBJQgBEIACGAEiHHIaMhheW0EtWmEtejAtOV8uOi1dezEsMTI4fSQSRwoNYXR0cmlidXRlX2lkcxgCIAMoCUIwukgtkgEqEEAYASIkciIyIF5bQS1aYS16MC05XVtBLVphLXowLTlfLV17MCw2M30kEhMKC3NraXBfcmVjZW50GAMgASgIEi8KBnRhYl9pZBgEIAEoCUIfukgcchoyGF4oW0EtWmEtejAtOV8tXXs4LDY0fSk/JCJ5CgpTZW5zb3JEYXRhEhEKCXNlbnNvcl9pZBgBIAEoCRIuCgxtZWFzdXJlbWVudHMYAiADKAsyGC5zZW5zb2N0by52MS5NZWFzdXJlbWVudBIoCgZibG9ja3MYAyADKAsyGC5zZW5zb2N0by52MS5TYW1wbGVCbG9jayJeCgtTZW5zb3JFdmVudBIqCgRraW5kGAEgASgOMhwuc2Vuc29jdG8udjEuU2Vuc29yRXZlbnRLaW5kEiMKBnNlbnNvchgCIAEoCzITLnNlbnNvY3RvLnYxLlNlbnNvciKBAQoNV2F0Y2hSZXNwb25zZRIlCgRkYXRhGAEgAygLMhcuc2Vuc29jdG8udjEuU2Vuc29yRGF0YRIoCgZldmVudHMYAiADKAsyGC5zZW5zb2N0by52MS5TZW5zb3JFdmVudBIPCgdkcm9wcGVkGAMgASgEEg4KBnJlY2VudBgEIAEoCCLuAgoRR2V0SGlzdG9yeVJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kEj0KDGF0dHJpYnV0ZV9pZBgCIAEoCUInukgkciIyIF5bQS1aYS16MC05XVtBLVphLXowLTlfLV17MCw2M30kEhgKB2Zyb21fdXMYAyABKANCB7pIBCICKAASFgoFdG9fdXMYBCABKANCB7pIBCICKAASHQoKbWF4X3BvaW50cxgFIAEoDUIJukgGKgQYoI0GEhwKCnBhZ2VfdG9rZW4YBiABKAlCCLpIBXIDGIACEgsKA3JhdxgHIAEoCDpqukhnGmUKEWdldF9oaXN0b3J5LnJhbmdlEiJ0b191cyBtdXN0IGJlIGdyZWF0ZXIgdGhhbiBmcm9tX3VzGix0aGlzLnRvX3VzID09IDAgfHwgdGhpcy50b191cyA+IHRoaXMuZnJvbV91cyKlAgoMSGlzdG9yeVBvaW50Eg8KB3RpbWVfdXMYASABKAMSEAoGbnVtYmVyGAIgASgBSAASJwoHdmVjdG9yMxgDIAEoCzIULnNlbnNvY3RvLnYxLlZlY3RvcjNIABItCgpxdWF0ZXJuaW9uGAQgASgLMhcuc2Vuc29jdG8udjEuUXVhdGVybmlvbkgAEicKA2dlbxgFIAEoCzIYLnNlbnNvY3RvLnYxLkdlb1Bvc2l0aW9uSAASDgoEdGV4dBgGIAEoCUgAEi8KDHN0cnVjdF92YWx1ZRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABILCgNtaW4YByABKAESCwoDbWF4GAggASgBEg0KBWNvdW50GAkgASgNQgcKBXZhbHVlIoACChJHZXRIaXN0b3J5UmVzcG9uc2USKQoGcG9pbnRzGAEgAygLMhkuc2Vuc29jdG8udjEuSGlzdG9yeVBvaW50EhMKC2Rvd25zYW1wbGVkGAIgASgIEhMKC3RvdGFsX2NvdW50GAMgASgEEhcKD25leHRfcGFnZV90b2tlbhgEIAEoCRIWCg5hdHRyaWJ1dGVfdHlwZRgFIAEoCRInCghyZWNvcmRlZBgGIAEoCzIVLnNlbnNvY3RvLnYxLkRhdGFTcGFuEigKCWluX21lbW9yeRgHIAEoCzIVLnNlbnNvY3RvLnYxLkRhdGFTcGFuEhEKCXJlY29yZGluZxgIIAEoCCItCghEYXRhU3BhbhIQCghmaXJzdF91cxgBIAEoAxIPCgdsYXN0X3VzGAIgASgDIsMBChJMaXN0U2Vuc29yc1JlcXVlc3QSGQoIb3duZXJfaWQYASABKAlCB7pIBHICGEASHAoLc2Vuc29yX3R5cGUYAiABKAlCB7pIBHICGEASHwoOYXR0cmlidXRlX3R5cGUYAyABKAlCB7pIBHICGCASGAoHcm9vbV9pZBgEIAEoCUIHukgEcgIYQBIbCglwYWdlX3NpemUYBSABKA1CCLpIBSoDGPQDEhwKCnBhZ2VfdG9rZW4YBiABKAlCCLpIBXIDGIACIlQKE0xpc3RTZW5zb3JzUmVzcG9uc2USJAoHc2Vuc29ycxgBIAMoCzITLnNlbnNvY3RvLnYxLlNlbnNvchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRgoQR2V0U2Vuc29yUmVxdWVzdBIyCglzZW5zb3JfaWQYASABKAlCH7pIHHIaMhheW0EtWmEtejAtOV8uOi1dezEsMTI4fSQiOAoRR2V0U2Vuc29yUmVzcG9uc2USIwoGc2Vuc29yGAEgASgLMhMuc2Vuc29jdG8udjEuU2Vuc29yIqcBChNVcGRhdGVTZW5zb3JSZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JBIcCgRuYW1lGAIgASgJQgm6SAZyBBABGGRIAIgBARI1Cgp2aXNpYmlsaXR5GAMgASgOMhcuc2Vuc29jdG8udjEuVmlzaWJpbGl0eUIIukgFggECEAFCBwoFX25hbWUiOwoUVXBkYXRlU2Vuc29yUmVzcG9uc2USIwoGc2Vuc29yGAEgASgLMhMuc2Vuc29jdG8udjEuU2Vuc29yIkkKE0RlbGV0ZVNlbnNvclJlcXVlc3QSMgoJc2Vuc29yX2lkGAEgASgJQh+6SBxyGjIYXltBLVphLXowLTlfLjotXXsxLDEyOH0kIhYKFERlbGV0ZVNlbnNvclJlc3BvbnNlIp0BChNTZXRSZWNvcmRpbmdSZXF1ZXN0EjIKCXNlbnNvcl9pZBgBIAEoCUIfukgcchoyGF5bQS1aYS16MC05Xy46LV17MSwxMjh9JBIPCgdlbmFibGVkGAIgASgIEkEKCXJldGVudGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkITukgQqgENIgYIgIawlgEyAwiQHCI7ChRTZXRSZWNvcmRpbmdSZXNwb25zZRIjCgZzZW5zb3IYASABKAsyEy5zZW5zb2N0by52MS5TZW5zb3IqVwoKVmlzaWJpbGl0eRIaChZWSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASFgoSVklTSUJJTElUWV9QUklWQVRFEAESFQoRVklTSUJJTElUWV9QVUJMSUMQAiqUAQoQU2Vuc29yU291cmNlS2luZBIiCh5TRU5TT1JfU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIgChxTRU5TT1JfU09VUkNFX0tJTkRfU0lNVUxBVE9SEAESHgoaU0VOU09SX1NPVVJDRV9LSU5EX0JST1dTRVIQAhIaChZTRU5TT1JfU09VUkNFX0tJTkRfQVBJEAMq2AEKD1NlbnNvckV2ZW50S2luZBIhCh1TRU5TT1JfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVNFTlNPUl9FVkVOVF9LSU5EX1VQREFURUQQARIfChtTRU5TT1JfRVZFTlRfS0lORF9DT05ORUNURUQQAhIiCh5TRU5TT1JfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAxIdChlTRU5TT1JfRVZFTlRfS0lORF9SRU1PVkVEEAQSHwobU0VOU09SX0VWRU5UX0tJTkRfQVRURU5USU9OEAUyqQcKDVNlbnNvclNlcnZpY2USXgoOUmVnaXN0ZXJTZW5zb3ISIi5zZW5zb2N0by52MS5SZWdpc3RlclNlbnNvclJlcXVlc3QaIy5zZW5zb2N0by52MS5SZWdpc3RlclNlbnNvclJlc3BvbnNlIgOQAgISRAoHUHVibGlzaBIbLnNlbnNvY3RvLnYxLlB1Ymxpc2hSZXF1ZXN0Ghwuc2Vuc29jdG8udjEuUHVibGlzaFJlc3BvbnNlEkUKBlN0cmVhbRIaLnNlbnNvY3RvLnYxLlN0cmVhbVJlcXVlc3QaGy5zZW5zb2N0by52MS5TdHJlYW1SZXNwb25zZSgBMAESZAoRV2F0Y2hCYWNrcHJlc3N1cmUSJS5zZW5zb2N0by52MS5XYXRjaEJhY2twcmVzc3VyZVJlcXVlc3QaJi5zZW5zb2N0by52MS5XYXRjaEJhY2twcmVzc3VyZVJlc3BvbnNlMAESQAoFV2F0Y2gSGS5zZW5zb2N0by52MS5XYXRjaFJlcXVlc3QaGi5zZW5zb2N0by52MS5XYXRjaFJlc3BvbnNlMAESUgoKR2V0SGlzdG9yeRIeLnNlbnNvY3RvLnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh8uc2Vuc29jdG8udjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESVQoLTGlzdFNlbnNvcnMSHy5zZW5zb2N0by52MS5MaXN0U2Vuc29yc1JlcXVlc3QaIC5zZW5zb2N0by52MS5MaXN0U2Vuc29yc1Jlc3BvbnNlIgOQAgESTwoJR2V0U2Vuc29yEh0uc2Vuc29jdG8udjEuR2V0U2Vuc29yUmVxdWVzdBoeLnNlbnNvY3RvLnYxLkdldFNlbnNvclJlc3BvbnNlIgOQAgESUwoMVXBkYXRlU2Vuc29yEiAuc2Vuc29jdG8udjEuVXBkYXRlU2Vuc29yUmVxdWVzdBohLnNlbnNvY3RvLnYxLlVwZGF0ZVNlbnNvclJlc3BvbnNlElgKDERlbGV0ZVNlbnNvchIgLnNlbnNvY3RvLnYxLkRlbGV0ZVNlbnNvclJlcXVlc3QaIS5zZW5zb2N0by52MS5EZWxldGVTZW5zb3JSZXNwb25zZSIDkAICElgKDFNldFJlY29yZGluZxIgLnNlbnNvY3RvLnYxLlNldFJlY29yZGluZ1JlcXVlc3QaIS5zZW5zb2N0by52MS5TZXRSZWNvcmRpbmdSZXNwb25zZSIDkAICQqQBCg9jb20uc2Vuc29jdG8udjFCC1NlbnNvclByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_sensocto_v1_common]);
 
 /**
  * Attribute is one stream of a sensor.
@@ -166,6 +166,14 @@ export type Sensor = Message<"sensocto.v1.Sensor"> & {
    * @generated from field: google.protobuf.Timestamp last_seen_at = 14;
    */
   lastSeenAt?: Timestamp | undefined;
+
+  /**
+   * Where its data comes from (simulator run, the web app's Sense page, an API
+   * connector): with owner_name, what tells apart two sensors of the same name.
+   *
+   * @generated from field: sensocto.v1.SensorSource source = 15;
+   */
+  source?: SensorSource | undefined;
 };
 
 /**
@@ -174,6 +182,57 @@ export type Sensor = Message<"sensocto.v1.Sensor"> & {
  */
 export const SensorSchema: GenMessage<Sensor> = /*@__PURE__*/
   messageDesc(file_sensocto_v1_sensor, 1);
+
+/**
+ * SensorSource says where a sensor's data comes from.
+ *
+ * @generated from message sensocto.v1.SensorSource
+ */
+export type SensorSource = Message<"sensocto.v1.SensorSource"> & {
+  /**
+   * The kind of connector.
+   *
+   * @generated from field: sensocto.v1.SensorSourceKind kind = 1;
+   */
+  kind: SensorSourceKind;
+
+  /**
+   * For a simulated sensor: the scenario's id, e.g. "single_person".
+   *
+   * @generated from field: string scenario = 2;
+   */
+  scenario: string;
+
+  /**
+   * For a simulated sensor: the scenario's display name, e.g. "Single person".
+   *
+   * @generated from field: string scenario_title = 3;
+   */
+  scenarioTitle: string;
+
+  /**
+   * For a simulated sensor: the id of the run publishing it now; empty while no run
+   * of its scenario runs for its owner.
+   *
+   * @generated from field: string run_id = 4;
+   */
+  runId: string;
+
+  /**
+   * For a simulated sensor: it belongs to the server's demo run (owned by the system
+   * user; only the server stops it).
+   *
+   * @generated from field: bool demo = 5;
+   */
+  demo: boolean;
+};
+
+/**
+ * Describes the message sensocto.v1.SensorSource.
+ * Use `create(SensorSourceSchema)` to create a new message.
+ */
+export const SensorSourceSchema: GenMessage<SensorSource> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_sensor, 2);
 
 /**
  * RegisterSensorRequest declares a sensor.
@@ -223,7 +282,7 @@ export type RegisterSensorRequest = Message<"sensocto.v1.RegisterSensorRequest">
  * Use `create(RegisterSensorRequestSchema)` to create a new message.
  */
 export const RegisterSensorRequestSchema: GenMessage<RegisterSensorRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 2);
+  messageDesc(file_sensocto_v1_sensor, 3);
 
 /**
  * RegisterSensorResponse returns the registered sensor.
@@ -251,7 +310,7 @@ export type RegisterSensorResponse = Message<"sensocto.v1.RegisterSensorResponse
  * Use `create(RegisterSensorResponseSchema)` to create a new message.
  */
 export const RegisterSensorResponseSchema: GenMessage<RegisterSensorResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 3);
+  messageDesc(file_sensocto_v1_sensor, 4);
 
 /**
  * PublishRequest is one batch of data for one sensor.
@@ -286,7 +345,7 @@ export type PublishRequest = Message<"sensocto.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 4);
+  messageDesc(file_sensocto_v1_sensor, 5);
 
 /**
  * PublishResponse acknowledges a batch.
@@ -314,7 +373,7 @@ export type PublishResponse = Message<"sensocto.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 5);
+  messageDesc(file_sensocto_v1_sensor, 6);
 
 /**
  * StreamRequest is one batch on a connector session. All batches of one session must name
@@ -357,7 +416,7 @@ export type StreamRequest = Message<"sensocto.v1.StreamRequest"> & {
  * Use `create(StreamRequestSchema)` to create a new message.
  */
 export const StreamRequestSchema: GenMessage<StreamRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 6);
+  messageDesc(file_sensocto_v1_sensor, 7);
 
 /**
  * StreamAck acknowledges batches on a session. Acks may be coalesced: one ack can cover
@@ -393,7 +452,7 @@ export type StreamAck = Message<"sensocto.v1.StreamAck"> & {
  * Use `create(StreamAckSchema)` to create a new message.
  */
 export const StreamAckSchema: GenMessage<StreamAck> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 7);
+  messageDesc(file_sensocto_v1_sensor, 8);
 
 /**
  * StreamResponse is a message from the server on a connector session.
@@ -430,7 +489,7 @@ export type StreamResponse = Message<"sensocto.v1.StreamResponse"> & {
  * Use `create(StreamResponseSchema)` to create a new message.
  */
 export const StreamResponseSchema: GenMessage<StreamResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 8);
+  messageDesc(file_sensocto_v1_sensor, 9);
 
 /**
  * WatchBackpressureRequest names the sensor.
@@ -451,7 +510,7 @@ export type WatchBackpressureRequest = Message<"sensocto.v1.WatchBackpressureReq
  * Use `create(WatchBackpressureRequestSchema)` to create a new message.
  */
 export const WatchBackpressureRequestSchema: GenMessage<WatchBackpressureRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 9);
+  messageDesc(file_sensocto_v1_sensor, 10);
 
 /**
  * WatchBackpressureResponse carries a config.
@@ -472,7 +531,7 @@ export type WatchBackpressureResponse = Message<"sensocto.v1.WatchBackpressureRe
  * Use `create(WatchBackpressureResponseSchema)` to create a new message.
  */
 export const WatchBackpressureResponseSchema: GenMessage<WatchBackpressureResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 10);
+  messageDesc(file_sensocto_v1_sensor, 11);
 
 /**
  * WatchRequest selects what to watch.
@@ -517,7 +576,7 @@ export type WatchRequest = Message<"sensocto.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 11);
+  messageDesc(file_sensocto_v1_sensor, 12);
 
 /**
  * SensorData is data of one sensor in a watch batch.
@@ -552,7 +611,7 @@ export type SensorData = Message<"sensocto.v1.SensorData"> & {
  * Use `create(SensorDataSchema)` to create a new message.
  */
 export const SensorDataSchema: GenMessage<SensorData> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 12);
+  messageDesc(file_sensocto_v1_sensor, 13);
 
 /**
  * SensorEvent is a change to a watched sensor.
@@ -580,7 +639,7 @@ export type SensorEvent = Message<"sensocto.v1.SensorEvent"> & {
  * Use `create(SensorEventSchema)` to create a new message.
  */
 export const SensorEventSchema: GenMessage<SensorEvent> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 13);
+  messageDesc(file_sensocto_v1_sensor, 14);
 
 /**
  * WatchResponse is one delivery to a watcher.
@@ -623,7 +682,7 @@ export type WatchResponse = Message<"sensocto.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 14);
+  messageDesc(file_sensocto_v1_sensor, 15);
 
 /**
  * GetHistoryRequest selects a time range of one attribute.
@@ -689,7 +748,7 @@ export type GetHistoryRequest = Message<"sensocto.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 15);
+  messageDesc(file_sensocto_v1_sensor, 16);
 
 /**
  * HistoryPoint is one point of a history answer: a raw value, or a bucket's summary.
@@ -786,7 +845,7 @@ export type HistoryPoint = Message<"sensocto.v1.HistoryPoint"> & {
  * Use `create(HistoryPointSchema)` to create a new message.
  */
 export const HistoryPointSchema: GenMessage<HistoryPoint> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 16);
+  messageDesc(file_sensocto_v1_sensor, 17);
 
 /**
  * GetHistoryResponse is the answer.
@@ -828,6 +887,29 @@ export type GetHistoryResponse = Message<"sensocto.v1.GetHistoryResponse"> & {
    * @generated from field: string attribute_type = 5;
    */
   attributeType: string;
+
+  /**
+   * Where data of this attribute exists, whatever range was asked for: the recorded
+   * span (unset when nothing is recorded) …
+   *
+   * @generated from field: sensocto.v1.DataSpan recorded = 6;
+   */
+  recorded?: DataSpan | undefined;
+
+  /**
+   * … and the in-memory recent window (unset when empty). A sensor that is not
+   * recorded has only this: history older than in_memory.first_us does not exist.
+   *
+   * @generated from field: sensocto.v1.DataSpan in_memory = 7;
+   */
+  inMemory?: DataSpan | undefined;
+
+  /**
+   * Whether the sensor's data is being recorded now.
+   *
+   * @generated from field: bool recording = 8;
+   */
+  recording: boolean;
 };
 
 /**
@@ -835,7 +917,35 @@ export type GetHistoryResponse = Message<"sensocto.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 17);
+  messageDesc(file_sensocto_v1_sensor, 18);
+
+/**
+ * DataSpan is the time span of the values held somewhere.
+ *
+ * @generated from message sensocto.v1.DataSpan
+ */
+export type DataSpan = Message<"sensocto.v1.DataSpan"> & {
+  /**
+   * Time of the oldest value, microseconds since the Unix epoch.
+   *
+   * @generated from field: int64 first_us = 1;
+   */
+  firstUs: bigint;
+
+  /**
+   * Time of the newest value, microseconds since the Unix epoch.
+   *
+   * @generated from field: int64 last_us = 2;
+   */
+  lastUs: bigint;
+};
+
+/**
+ * Describes the message sensocto.v1.DataSpan.
+ * Use `create(DataSpanSchema)` to create a new message.
+ */
+export const DataSpanSchema: GenMessage<DataSpan> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_sensor, 19);
 
 /**
  * ListSensorsRequest filters and pages the sensor list.
@@ -891,7 +1001,7 @@ export type ListSensorsRequest = Message<"sensocto.v1.ListSensorsRequest"> & {
  * Use `create(ListSensorsRequestSchema)` to create a new message.
  */
 export const ListSensorsRequestSchema: GenMessage<ListSensorsRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 18);
+  messageDesc(file_sensocto_v1_sensor, 20);
 
 /**
  * ListSensorsResponse is one page.
@@ -919,7 +1029,7 @@ export type ListSensorsResponse = Message<"sensocto.v1.ListSensorsResponse"> & {
  * Use `create(ListSensorsResponseSchema)` to create a new message.
  */
 export const ListSensorsResponseSchema: GenMessage<ListSensorsResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 19);
+  messageDesc(file_sensocto_v1_sensor, 21);
 
 /**
  * GetSensorRequest names a sensor.
@@ -940,7 +1050,7 @@ export type GetSensorRequest = Message<"sensocto.v1.GetSensorRequest"> & {
  * Use `create(GetSensorRequestSchema)` to create a new message.
  */
 export const GetSensorRequestSchema: GenMessage<GetSensorRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 20);
+  messageDesc(file_sensocto_v1_sensor, 22);
 
 /**
  * GetSensorResponse returns it.
@@ -961,7 +1071,7 @@ export type GetSensorResponse = Message<"sensocto.v1.GetSensorResponse"> & {
  * Use `create(GetSensorResponseSchema)` to create a new message.
  */
 export const GetSensorResponseSchema: GenMessage<GetSensorResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 21);
+  messageDesc(file_sensocto_v1_sensor, 23);
 
 /**
  * UpdateSensorRequest changes a sensor; unset fields stay as they are.
@@ -996,7 +1106,7 @@ export type UpdateSensorRequest = Message<"sensocto.v1.UpdateSensorRequest"> & {
  * Use `create(UpdateSensorRequestSchema)` to create a new message.
  */
 export const UpdateSensorRequestSchema: GenMessage<UpdateSensorRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 22);
+  messageDesc(file_sensocto_v1_sensor, 24);
 
 /**
  * UpdateSensorResponse returns the changed sensor.
@@ -1017,7 +1127,7 @@ export type UpdateSensorResponse = Message<"sensocto.v1.UpdateSensorResponse"> &
  * Use `create(UpdateSensorResponseSchema)` to create a new message.
  */
 export const UpdateSensorResponseSchema: GenMessage<UpdateSensorResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 23);
+  messageDesc(file_sensocto_v1_sensor, 25);
 
 /**
  * DeleteSensorRequest names the sensor.
@@ -1038,7 +1148,7 @@ export type DeleteSensorRequest = Message<"sensocto.v1.DeleteSensorRequest"> & {
  * Use `create(DeleteSensorRequestSchema)` to create a new message.
  */
 export const DeleteSensorRequestSchema: GenMessage<DeleteSensorRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 24);
+  messageDesc(file_sensocto_v1_sensor, 26);
 
 /**
  * DeleteSensorResponse is empty.
@@ -1053,7 +1163,7 @@ export type DeleteSensorResponse = Message<"sensocto.v1.DeleteSensorResponse"> &
  * Use `create(DeleteSensorResponseSchema)` to create a new message.
  */
 export const DeleteSensorResponseSchema: GenMessage<DeleteSensorResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 25);
+  messageDesc(file_sensocto_v1_sensor, 27);
 
 /**
  * SetRecordingRequest turns recording on or off.
@@ -1088,7 +1198,7 @@ export type SetRecordingRequest = Message<"sensocto.v1.SetRecordingRequest"> & {
  * Use `create(SetRecordingRequestSchema)` to create a new message.
  */
 export const SetRecordingRequestSchema: GenMessage<SetRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 26);
+  messageDesc(file_sensocto_v1_sensor, 28);
 
 /**
  * SetRecordingResponse returns the sensor.
@@ -1109,7 +1219,7 @@ export type SetRecordingResponse = Message<"sensocto.v1.SetRecordingResponse"> &
  * Use `create(SetRecordingResponseSchema)` to create a new message.
  */
 export const SetRecordingResponseSchema: GenMessage<SetRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_sensor, 27);
+  messageDesc(file_sensocto_v1_sensor, 29);
 
 /**
  * Visibility says who may see and watch a sensor.
@@ -1144,6 +1254,47 @@ export enum Visibility {
  */
 export const VisibilitySchema: GenEnum<Visibility> = /*@__PURE__*/
   enumDesc(file_sensocto_v1_sensor, 0);
+
+/**
+ * SensorSourceKind is the kind of connector that publishes a sensor.
+ *
+ * @generated from enum sensocto.v1.SensorSourceKind
+ */
+export enum SensorSourceKind {
+  /**
+   * Unknown.
+   *
+   * @generated from enum value: SENSOR_SOURCE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A simulator run of a scenario (ids start with "sim."); see SensorSource.scenario.
+   *
+   * @generated from enum value: SENSOR_SOURCE_KIND_SIMULATOR = 1;
+   */
+  SIMULATOR = 1,
+
+  /**
+   * The web app's Sense page (sensor type "browser"): the browser's own sensors.
+   *
+   * @generated from enum value: SENSOR_SOURCE_KIND_BROWSER = 2;
+   */
+  BROWSER = 2,
+
+  /**
+   * Any other connector using the API (devices, phones, scripts).
+   *
+   * @generated from enum value: SENSOR_SOURCE_KIND_API = 3;
+   */
+  API = 3,
+}
+
+/**
+ * Describes the enum sensocto.v1.SensorSourceKind.
+ */
+export const SensorSourceKindSchema: GenEnum<SensorSourceKind> = /*@__PURE__*/
+  enumDesc(file_sensocto_v1_sensor, 1);
 
 /**
  * SensorEventKind says what happened to a watched sensor.
@@ -1198,7 +1349,7 @@ export enum SensorEventKind {
  * Describes the enum sensocto.v1.SensorEventKind.
  */
 export const SensorEventKindSchema: GenEnum<SensorEventKind> = /*@__PURE__*/
-  enumDesc(file_sensocto_v1_sensor, 1);
+  enumDesc(file_sensocto_v1_sensor, 2);
 
 /**
  * SensorService registers sensors, takes their measurements, delivers them live to
@@ -1250,7 +1401,10 @@ export const SensorService: GenService<{
   },
   /**
    * WatchBackpressure streams the back-pressure config of one sensor: the current one
-   * at once, then every change. For connectors that send with Publish.
+   * at once, then every change. For connectors that send with Publish. The sensor must
+   * be registered first: open this after RegisterSensor has answered; an id not (yet)
+   * registered is NotFound at once, saying so (the server does not wait for
+   * a registration that may never come).
    *
    * @generated from rpc sensocto.v1.SensorService.WatchBackpressure
    */
