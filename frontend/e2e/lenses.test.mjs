@@ -60,11 +60,12 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 		await page.waitForTimeout(3000);
 		await page.screenshot({ path: join(artifactsDir, 'lens-location.png'), fullPage: true });
 
-		// A click on a marker focuses its sensor (the marker sits just left of its
-		// permanent label); a click elsewhere on the map ends that focus.
+		// A click on a marker focuses its sensor (the marker sits beside its permanent
+		// label, on the side its direction class names); a click elsewhere on the map ends
+		// that focus.
 		const rpc = rpcAs(context, server.url);
 		// The label farthest from the others: moving sensors' markers and trails overlap.
-		const labels = page.locator('.leaflet-tooltip');
+		const labels = page.locator('.leaflet-tooltip:not(.label-hidden)');
 		const boxes = [];
 		for (let i = 0; i < (await labels.count()); i++) boxes.push(await labels.nth(i).boundingBox());
 		const apart = (i) =>
@@ -84,7 +85,16 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 			(await rpc('AttentionService/GetAttention', { sensorId: id })).attention?.level;
 		const box = await label.boundingBox();
 		assert.ok(box);
-		await page.mouse.click(box.x - 14, box.y + box.height / 2);
+		const side = /leaflet-tooltip-(right|left|top|bottom)/.exec(
+			(await label.getAttribute('class')) ?? ''
+		)?.[1];
+		const marker = {
+			right: [box.x - 14, box.y + box.height / 2],
+			left: [box.x + box.width + 14, box.y + box.height / 2],
+			top: [box.x + box.width / 2, box.y + box.height + 14],
+			bottom: [box.x + box.width / 2, box.y - 14]
+		}[side ?? 'right'];
+		await page.mouse.click(marker[0], marker[1]);
 		await waitFor(async () => (await level()) === 'ATTENTION_LEVEL_HIGH', {
 			timeoutMs: 15_000,
 			what: `${name} focused from its marker`

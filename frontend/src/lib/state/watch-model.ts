@@ -59,6 +59,17 @@ export class LiveAttribute {
 	trail: TrailPoint[] = [];
 	/** The latest three-axis value (a vector3, or an IMU struct's accelerometer). */
 	vector: { x: number; y: number; z: number } | undefined;
+	/**
+	 * Per-axis buffers of the other three-axis members of a struct value, by key: an IMU
+	 * struct {accelerometer, gyroscope} keeps its gyroscope here (the accelerometer is
+	 * axes). Created on first use.
+	 */
+	readonly parts = new Map<string, [Series, Series, Series]>();
+	/**
+	 * x and y buffers of a point on a plane (a gaze point {x, y, confidence}: a struct
+	 * with numbers x and y and no z), created on the first such value.
+	 */
+	plane: [Series, Series] | undefined;
 	/** Extras of the latest measurement (e.g. a button's event). */
 	extras: Record<string, string> = {};
 
@@ -83,6 +94,27 @@ export class LiveAttribute {
 		this.axes[2].push(t, v.z);
 		this.series.push(t, Math.hypot(v.x, v.y, v.z));
 		this.vector = { x: v.x, y: v.y, z: v.z };
+	}
+
+	#addPart(key: string, t: number, v: { x: number; y: number; z: number }): void {
+		let axes = this.parts.get(key);
+		if (!axes) {
+			const c = this.series.capacity;
+			axes = [new Series(c), new Series(c), new Series(c)];
+			this.parts.set(key, axes);
+		}
+		axes[0].push(t, v.x);
+		axes[1].push(t, v.y);
+		axes[2].push(t, v.z);
+	}
+
+	#addPoint(t: number, p: { x: number; y: number }): void {
+		if (!this.plane) {
+			const c = this.series.capacity;
+			this.plane = [new Series(c), new Series(c)];
+		}
+		this.plane[0].push(t, p.x);
+		this.plane[1].push(t, p.y);
 	}
 
 	addBlock(b: SampleBlock): void {
@@ -133,9 +165,22 @@ export class LiveAttribute {
 				break;
 			case 'structValue': {
 				this.latest = { kind: 'struct', value: v.value };
-				const acc = xyz(v.value.accelerometer) ?? xyz(v.value.acceleration);
+				const accKey = xyz(v.value.accelerometer)
+					? 'accelerometer'
+					: xyz(v.value.acceleration)
+						? 'acceleration'
+						: undefined;
+				const acc = accKey ? xyz(v.value[accKey]) : undefined;
+				if (acc) {
+					for (const [k, part] of Object.entries(v.value)) {
+						const p = k === accKey ? undefined : xyz(part);
+						if (p) this.#addPart(k, t, p);
+					}
+				}
+				const pt = xy(v.value);
 				const n = mainNumber(v.value);
 				if (acc) this.#addVector(t, acc);
+				else if (pt) this.#addPoint(t, pt);
 				else if (n !== undefined) this.series.push(t, n);
 				break;
 			}
@@ -154,6 +199,12 @@ export function xyz(v: JsonValue | undefined): { x: number; y: number; z: number
 	return typeof x === 'number' && typeof y === 'number' && typeof z === 'number'
 		? { x, y, z }
 		: undefined;
+}
+
+/** {x, y} numbers of a struct without z (a point on a plane: a gaze point), or undefined. */
+export function xy(o: JsonObject): { x: number; y: number } | undefined {
+	const { x, y, z } = o;
+	return typeof x === 'number' && typeof y === 'number' && z === undefined ? { x, y } : undefined;
 }
 
 /** The number a struct value is mostly about: level, bpm, rmssd, value… or its first number. */

@@ -18,12 +18,40 @@ export const lenses: Lens[] = [
 	{
 		path: '/lobby/imu',
 		label: 'Motion',
-		types: ['imu', 'accelerometer', 'gyroscope', 'quaternion', 'euler', 'motion']
+		types: [
+			'imu',
+			'motion',
+			'accelerometer',
+			'gyroscope',
+			'accelerometer_x',
+			'accelerometer_y',
+			'accelerometer_z',
+			'gyroscope_x',
+			'gyroscope_y',
+			'gyroscope_z',
+			'quaternion',
+			'orientation_quaternion',
+			'euler'
+		]
 	},
+	{
+		path: '/lobby/pose',
+		label: 'Pose',
+		types: ['skeleton', 'pose', 'pose_skeleton', 'body_pose']
+	},
+	{ path: '/lobby/gaze', label: 'Eye gaze', types: ['eye_gaze', 'gaze'] },
 	{
 		path: '/lobby/location',
 		label: 'Location',
-		types: ['geolocation', 'gps', 'location', 'latitude']
+		types: [
+			'geolocation',
+			'gps',
+			'location',
+			'latitude',
+			'longitude',
+			'geolocation_lat',
+			'geolocation_lng'
+		]
 	},
 	{ path: '/lobby/battery', label: 'Battery', types: ['battery'] }
 ];
