@@ -4,8 +4,11 @@
 // the Connect interceptor that refuses calls without one (PublicProcedures lists the
 // exceptions) or outside a token's scope, the session cookie, the client IP behind
 // trusted proxies, per-key rate limiting, and the authorization rules over sensors and
-// rooms as pure functions (policy.go). It knows no domain: package accounts implements
-// Resolver.
+// rooms as pure functions (policy.go), and the one guard of long-lived streams
+// (guard.go: StreamGuard ends a stream at once when its credential is revoked, announced
+// through Revocations, and tells it which resources its viewer lost, through an
+// AccessSource). It knows no domain: package accounts implements Resolver and feeds
+// Revocations; package sensors implements AccessSource.
 package auth
 
 import (
