@@ -150,6 +150,9 @@ func (a *App) build() error {
 		PerIP:      a.cfg.StreamsPerIP,
 		Protecting: func() bool { return rt.monitor.Snapshot().MemoryProtection },
 	})
+	if err := streams.Register(reg); err != nil {
+		return err
+	}
 	opts, err := rpc.HandlerOptions(a.logger, reg, auth.NewInterceptor(), streams)
 	if err != nil {
 		return fmt.Errorf("build rpc options: %w", err)

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,6 +129,18 @@ func TestStreamLimits(t *testing.T) {
 	for got := false; !got; {
 		for _, d := range w.next(t).GetData() {
 			got = got || len(d.GetMeasurements()) > 0
+		}
+	}
+	// The refusals are counted by reason.
+	res, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	for _, m := range []string{`sensocto_streams_refused_total{reason="user"}`, `sensocto_streams_refused_total{reason="ip"} 1`, `sensocto_streams_refused_total{reason="memory"}`, "sensocto_streams_open "} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics has no %s", m)
 		}
 	}
 	heap.Store(limit / 10)

@@ -2,12 +2,14 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
@@ -44,6 +46,9 @@ type StreamLimiter struct {
 	mu     sync.Mutex
 	byUser map[uuid.UUID]int
 	byIP   map[netip.Addr]int
+	open   int
+	// refused counts refusals by reason: user, ip, memory.
+	refused map[string]uint64
 }
 
 // NewStreamLimiter returns a limiter with the limits o.
@@ -54,25 +59,30 @@ func NewStreamLimiter(o StreamLimits) *StreamLimiter {
 	if o.PerIP <= 0 {
 		o.PerIP = DefaultStreamsPerIP
 	}
-	return &StreamLimiter{o: o, byUser: make(map[uuid.UUID]int), byIP: make(map[netip.Addr]int)}
+	return &StreamLimiter{o: o, byUser: make(map[uuid.UUID]int), byIP: make(map[netip.Addr]int), refused: make(map[string]uint64)}
 }
 
 // Acquire counts a new stream of the caller in ctx (its Viewer, if any, and client IP),
 // or refuses it. Call release exactly once when the stream ends.
 func (l *StreamLimiter) Acquire(ctx context.Context) (release func(), err error) {
-	if l.o.Protecting != nil && l.o.Protecting() {
-		return nil, apperr.ResourceExhausted(streamRetryAfter, "the server is short of memory and opens no new streams; retry later")
-	}
 	v, signedIn := ViewerFrom(ctx)
 	ip := ClientIPFrom(ctx)
+	protecting := l.o.Protecting != nil && l.o.Protecting()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if protecting {
+		l.refused["memory"]++
+		return nil, apperr.ResourceExhausted(streamRetryAfter, "the server is short of memory and opens no new streams; retry later")
+	}
 	if signedIn && l.byUser[v.UserID] >= l.o.PerUser {
+		l.refused["user"]++
 		return nil, apperr.ResourceExhausted(streamRetryAfter, "too many open streams for this user (at most %d); close one first", l.o.PerUser)
 	}
 	if ip.IsValid() && l.byIP[ip] >= l.o.PerIP {
+		l.refused["ip"]++
 		return nil, apperr.ResourceExhausted(streamRetryAfter, "too many open streams from this address (at most %d); close one first", l.o.PerIP)
 	}
+	l.open++
 	if signedIn {
 		l.byUser[v.UserID]++
 	}
@@ -84,6 +94,7 @@ func (l *StreamLimiter) Acquire(ctx context.Context) (release func(), err error)
 		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
+			l.open--
 			if signedIn {
 				if l.byUser[v.UserID]--; l.byUser[v.UserID] <= 0 {
 					delete(l.byUser, v.UserID)
@@ -103,6 +114,39 @@ func (l *StreamLimiter) Open(user uuid.UUID, ip netip.Addr) (byUser, byIP int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.byUser[user], l.byIP[ip]
+}
+
+// Register exports sensocto_streams_open and sensocto_streams_refused_total{reason}
+// (user, ip, memory) on reg, read at scrape time.
+func (l *StreamLimiter) Register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sensocto_streams_open", Help: "Streams (server, client, bidirectional) open now.",
+	}, func() float64 {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return float64(l.open)
+	})
+	if err := reg.Register(open); err != nil {
+		return fmt.Errorf("register stream metrics: %w", err)
+	}
+	for _, reason := range []string{"user", "ip", "memory"} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "sensocto_streams_refused_total",
+			Help:        "New streams refused: per-user or per-IP limit reached, or memory protection on.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return float64(l.refused[reason])
+		})
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register stream metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // WrapUnary passes unary calls through.
