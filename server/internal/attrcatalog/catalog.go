@@ -259,8 +259,8 @@ var Types = []Type{
 
 // Attributes lists well-known attribute ids that say more than their type.
 var Attributes = []Attribute{
-	{ID: "blood_pressure_sys", Type: "blood_pressure", Label: "Blood pressure (systolic)", Unit: "mmHg"},
-	{ID: "blood_pressure_dia", Type: "blood_pressure", Label: "Blood pressure (diastolic)", Unit: "mmHg"},
+	{ID: "blood_pressure_sys", Type: "blood_pressure", Label: "Systolic BP", Unit: "mmHg"},
+	{ID: "blood_pressure_dia", Type: "blood_pressure", Label: "Diastolic BP", Unit: "mmHg"},
 	{ID: "vibrate", Type: "buttplug", Label: "Vibration", Precision: 2},
 	{ID: "rotate", Type: "buttplug", Label: "Rotation", Precision: 2},
 	{ID: "linear", Type: "buttplug", Label: "Stroke position", Precision: 2},

@@ -158,6 +158,12 @@ export class AttentionReporter {
 		if (send) void this.flush();
 	}
 
+	/** Stops without sending more and resolves when a report in flight has ended. */
+	async halt(): Promise<void> {
+		this.stop(false);
+		while (this.#inflight) await this.#inflight;
+	}
+
 	// ---- events ------------------------------------------------------------------------
 
 	viewEnter(t: AttentionTarget): void {

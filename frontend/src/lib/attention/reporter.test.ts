@@ -35,6 +35,12 @@ describe('AttentionReporter', () => {
 		r.stop(false);
 		await vi.advanceTimersByTimeAsync(60_000); // no flush, no heartbeat
 		expect(reports).toHaveLength(before);
+		// halt() waits for a report in flight.
+		const r3 = new AttentionReporter(client, { tabId: 'tab-test-out3', browser: false });
+		r3.start();
+		const flushing = r3.flush();
+		await r3.halt();
+		await flushing;
 		// A plain stop still sends what is queued.
 		const r2 = new AttentionReporter(client, { tabId: 'tab-test-out2', browser: false });
 		r2.start();

@@ -15,7 +15,7 @@ describe('describeAttribute', () => {
 		['heartrate', 'heartrate', 'Heart rate', 'bpm'],
 		['hr', '', 'Heart rate', 'bpm'],
 		['spo2', 'spo2', 'SpO₂', '%'],
-		['blood_pressure_sys', 'blood_pressure', 'Blood pressure (systolic)', 'mmHg'],
+		['blood_pressure_sys', 'blood_pressure', 'Systolic BP', 'mmHg'],
 		['respiratory_rate', 'respiratory', 'Breathing rate', 'breaths/min'],
 		['temperature', 'temperature', 'Temperature', '°C'],
 		['latitude', 'geolocation_lat', 'Latitude', '°'],

@@ -119,8 +119,8 @@ export const attributeTypes: readonly AttributeType[] = [
 
 /** Well-known attribute ids. */
 export const attributeIds: readonly AttributeId[] = [
-	{"id":"blood_pressure_sys","type":"blood_pressure","label":"Blood pressure (systolic)","unit":"mmHg","precision":0},
-	{"id":"blood_pressure_dia","type":"blood_pressure","label":"Blood pressure (diastolic)","unit":"mmHg","precision":0},
+	{"id":"blood_pressure_sys","type":"blood_pressure","label":"Systolic BP","unit":"mmHg","precision":0},
+	{"id":"blood_pressure_dia","type":"blood_pressure","label":"Diastolic BP","unit":"mmHg","precision":0},
 	{"id":"vibrate","type":"buttplug","label":"Vibration","unit":"","precision":2},
 	{"id":"rotate","type":"buttplug","label":"Rotation","unit":"","precision":2},
 	{"id":"linear","type":"buttplug","label":"Stroke position","unit":"","precision":2},

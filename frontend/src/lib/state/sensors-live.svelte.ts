@@ -36,8 +36,16 @@ export function setupLive(options: LiveOptions = {}) {
 		watch.start();
 		reporter.start();
 		const off = watch.onEvent((ev) => sensors.applyEvent(ev));
+		// Before the session is revoked: end the streams and reports it would refuse.
+		const offSignOut = session.onBeforeSignOut(async () => {
+			watch.stop();
+			levels.stop();
+			sensors.stop();
+			await reporter.halt();
+		});
 		return () => {
 			off();
+			offSignOut();
 			sensors.stop();
 			watch.stop();
 			// Signed out (the guard is leaving this page): the server would refuse a last report.

@@ -32,6 +32,7 @@ export class SessionStore {
 	);
 
 	readonly #client: Client<typeof AuthService>;
+	readonly #beforeSignOut = new Set<() => void | Promise<void>>();
 	/** Bumped by every sign-in and sign-out, so a slower load() does not undo them. */
 	#generation = 0;
 
@@ -134,6 +135,9 @@ export class SessionStore {
 	 * signed out even if the call fails (the cookie may already be invalid).
 	 */
 	async signOut(): Promise<void> {
+		// Live pages stop their streams and reports first: after the server revokes the
+		// session each of them would be refused (401).
+		await Promise.allSettled([...this.#beforeSignOut].map((fn) => fn()));
 		try {
 			await this.#client.signOut({});
 		} finally {
@@ -142,6 +146,12 @@ export class SessionStore {
 			this.expired = false;
 			this.status = 'signed-out';
 		}
+	}
+
+	/** Runs fn (awaited) before signing out; returns the function that unregisters it. */
+	onBeforeSignOut(fn: () => void | Promise<void>): () => void {
+		this.#beforeSignOut.add(fn);
+		return () => this.#beforeSignOut.delete(fn);
 	}
 
 	/**

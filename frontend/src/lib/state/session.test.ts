@@ -148,7 +148,14 @@ describe('SessionStore', () => {
 		const { session, fake } = setup();
 		await session.load();
 		await session.signInGuest();
+		// Live pages end their streams first, while the session still holds.
+		const order: string[] = [];
+		const off = session.onBeforeSignOut(async () => {
+			order.push(`before, signed in: ${fake.current !== undefined}`);
+		});
 		await session.signOut();
+		off();
+		expect(order).toEqual(['before, signed in: true']);
 		expect(fake.calls).toContain('signOut');
 		expect(session.status).toBe('signed-out');
 		expect(session.expired).toBe(false);
