@@ -32,6 +32,8 @@ export class SessionStore {
 	);
 
 	readonly #client: Client<typeof AuthService>;
+	// Bookkeeping, never rendered: a plain Set on purpose.
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity
 	readonly #beforeSignOut = new Set<() => void | Promise<void>>();
 	/** Bumped by every sign-in and sign-out, so a slower load() does not undo them. */
 	#generation = 0;
