@@ -1,5 +1,5 @@
 // Command sensocto is the Sensocto server: one binary with the API, the web app and the
-// real-time core. Subcommands: serve, migrate, loadgen, version.
+// real-time core. Subcommands: serve, migrate, loadgen, contract, version.
 package main
 
 import (
@@ -25,6 +25,7 @@ Usage:
   sensocto serve     serve the API and web app (migrates the database first)
   sensocto migrate   apply database migrations and exit
   sensocto loadgen   generate load against a server and measure it (--help for flags)
+  sensocto contract  check a running server against the published API (--help for flags)
   sensocto version   print the version
 
 Configuration comes from SENSOCTO_* environment variables; see the README.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 		return 0
 	case "loadgen":
 		return loadgen.Main(ctx, args[1:], stdout, stderr)
+	case "contract":
+		return contractMain(ctx, args[1:], stdout, stderr)
 	case "serve", "migrate":
 	default:
 		fmt.Fprintf(stderr, "sensocto: unknown command %q\n\n%s", args[0], usage)
