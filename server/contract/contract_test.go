@@ -59,12 +59,22 @@ func TestContractAgainstBinary(t *testing.T) {
 
 var build struct {
 	once sync.Once
+	dir  string // removed by TestMain
 	path string
 	err  error
 	out  []byte
 }
 
-// buildBinary builds ./server/cmd/sensocto into a temporary directory once per test run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary builds ./server/cmd/sensocto into a temporary directory once per test run
+// (SENSOCTO_CONTRACT_BIN names an already built binary instead).
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -73,10 +83,15 @@ func buildBinary(t *testing.T) string {
 			build.err = err
 			return
 		}
-		build.path = filepath.Join(dir, "sensocto")
+		build.dir, build.path = dir, filepath.Join(dir, "sensocto")
 		cmd := exec.Command("go", "build", "-o", build.path, "./server/cmd/sensocto")
 		cmd.Dir = filepath.Join("..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		// The test's own environment (CGO_ENABLED and all), so the build reuses the
+		// packages `go test` just compiled.
+		if bin := os.Getenv("SENSOCTO_CONTRACT_BIN"); bin != "" {
+			build.path = bin
+			return
+		}
 		build.out, build.err = cmd.CombinedOutput()
 	})
 	if build.err != nil {

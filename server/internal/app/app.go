@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/sensocto/sensocto/frontend"
+	"github.com/sensocto/sensocto/gen/openapi"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/accountsrpc"
@@ -58,6 +59,10 @@ type App struct {
 	// recording is stopped by Close after the background work, before the database.
 	recording *recorder
 }
+
+// OpenAPIPath serves the OpenAPI document of the Connect JSON surface (gen/openapi); the
+// web app never answers it or anything below it.
+const OpenAPIPath = "/openapi.yaml"
 
 // guestSweepInterval is how often expired guests are deleted, with what they left
 // running (simulator runs): at most this long after a guest expires.
@@ -232,6 +237,7 @@ func (a *App) build() error {
 	mount(sensoctov1connect.NewSystemServiceHandler(systemrpc.New(systemSvc), opts...))
 	mount(sensoctov1connect.NewAuthServiceHandler(accountsrpc.New(accountsSvc, a.cfg.PublicURL, oidcEnabled), opts...))
 	mount("GET "+recordingrpc.ExportPath, a.recording.exportHandler(rt.sensors))
+	mount("GET "+OpenAPIPath, httpserver.Document("application/yaml; charset=utf-8", openapi.YAML))
 	if oidcEnabled {
 		secret, err := a.secretKey()
 		if err != nil {
@@ -292,8 +298,9 @@ func (a *App) build() error {
 		SPA:            spa,
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		// Never the web app, even for unknown paths: the OIDC endpoints, the CSV
-		// export and the developer pages (/dev/mailbox, mounted in developer mode).
-		APIPrefixes: []string{"/auth/oidc/", "/export/", "/dev/"},
+		// export, the developer pages (/dev/mailbox, mounted in developer mode) and the
+		// OpenAPI document.
+		APIPrefixes: []string{"/auth/oidc/", "/export/", "/dev/", OpenAPIPath},
 	}), auth.MiddlewareOptions{
 		Resolver:       accountsSvc,
 		TrustedProxies: a.cfg.TrustedProxies,

@@ -2,11 +2,14 @@ package httpserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,3 +213,24 @@ func wantsJSON(r *http.Request) bool {
 type promLogger struct{ l zerolog.Logger }
 
 func (p promLogger) Println(v ...any) { p.l.Error().Msg(strings.TrimSpace(fmt.Sprintln(v...))) }
+
+// Document serves a fixed document (such as the embedded OpenAPI description) with the
+// given content type, cacheable for a short while and revalidated by ETag.
+func Document(contentType string, body []byte) http.Handler {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write(body) // the client went away; nothing to do
+	})
+}
