@@ -16,8 +16,12 @@ func TestBreakingTaskFailsOnARemovedField(t *testing.T) {
 		t.Skip("clones the repository and runs buf; not in -short")
 	}
 	head := mustRun(t, root, "git", "rev-parse", "HEAD")
+	src, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	mustRun(t, root, "git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", root, dir)
+	mustRun(t, root, "git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", src, dir)
 	mustRun(t, dir, "git", "checkout", "--quiet", "-B", "main", head)
 	proto := filepath.Join(dir, "proto", "sensocto", "v1", "sensor.proto")
 	edit := func(old, new string) {
@@ -34,6 +38,7 @@ func TestBreakingTaskFailsOnARemovedField(t *testing.T) {
 		}
 	}
 	breaking := func() (string, error) { return run(dir, "go", "tool", "task", "breaking") }
+	var out string
 
 	// An additive change (a new optional field) on main: compared with the previous commit, fine.
 	edit("  double sample_rate_hz = 4 [", "  // A test-only addition.\n  string apikit_note = 99;\n  double sample_rate_hz = 4 [")
@@ -48,7 +53,7 @@ func TestBreakingTaskFailsOnARemovedField(t *testing.T) {
 	mustRun(t, dir, "git", "checkout", "--quiet", "-b", "feature")
 	edit("  string unit = 3 [(buf.validate.field).string.max_len = 16];\n", "")
 	mustRun(t, dir, "git", "commit", "--quiet", "-am", "remove Attribute.unit")
-	out, err := breaking()
+	out, err = breaking()
 	if err == nil || !strings.Contains(out, `"unit"`) {
 		t.Fatalf("breaking passed (or did not name the field) for a removed field on a branch: err=%v\n%s", err, out)
 	}
