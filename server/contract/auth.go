@@ -176,7 +176,7 @@ func (s *suite) authChecks(ctx context.Context, p protocol, cfg *sensoctov1.GetA
 			}
 			_, err = pub.sensors.Publish(ctx, &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{number("heartrate", 0, 60)}})
 			if e := expectCode(err, connect.CodeUnauthenticated); e != nil {
-				return fmt.Errorf("Publish with the revoked token: %w", e)
+				return fmt.Errorf("publishing with the revoked token: %w", e)
 			}
 			return nil
 		})

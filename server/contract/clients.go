@@ -90,7 +90,7 @@ func expectCode(err error, want connect.Code) error {
 		return fmt.Errorf("code %s, got success", want)
 	}
 	if got := connect.CodeOf(err); got != want {
-		return fmt.Errorf("code %s, got %s (%v)", want, got, err)
+		return fmt.Errorf("code %s, got %s (%w)", want, got, err)
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func expectFieldViolation(err error, field string) error {
 	for _, d := range ce.Details() {
 		v, derr := d.Value()
 		if derr != nil {
-			return fmt.Errorf("decodable error details, got %v", derr)
+			return fmt.Errorf("decodable error details, got %w", derr)
 		}
 		if br, ok := v.(*errdetails.BadRequest); ok {
 			for _, fv := range br.GetFieldViolations() {
@@ -120,7 +120,7 @@ func expectFieldViolation(err error, field string) error {
 			}
 		}
 	}
-	return fmt.Errorf("a google.rpc.BadRequest field violation naming %q, got violations %q (%v)", field, fields, err)
+	return fmt.Errorf("a google.rpc.BadRequest field violation naming %q, got violations %q (%w)", field, fields, err)
 }
 
 // must returns err with what was being done, for setup steps inside a check.

@@ -207,7 +207,7 @@ func (s *suite) errorChecks(ctx context.Context, p protocol, a, b user) {
 		}
 		_, err = cb.sensors.Publish(ctx, &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{number("x", 0, 1)}})
 		if e := expectCode(err, connect.CodeNotFound); e != nil {
-			return fmt.Errorf("Publish: %w", e)
+			return fmt.Errorf("publishing: %w", e)
 		}
 		return nil
 	})

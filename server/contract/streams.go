@@ -48,7 +48,7 @@ func (s *suite) orderingCheck(ctx context.Context, p protocol, a user) {
 		}
 		defer func() { _ = w.Close() }()
 		if !w.Receive() || !w.Msg().GetRecent() {
-			return fmt.Errorf("the recent window first, got %v (%v)", w.Msg(), w.Err())
+			return fmt.Errorf("the recent window first, got %v (%w)", w.Msg(), w.Err())
 		}
 		const batches, perBlock = 10, 25
 		next := func(i int) (*sensoctov1.SampleBlock, []*sensoctov1.Measurement) {
@@ -150,7 +150,7 @@ func (s *suite) backpressurePushCheck(ctx context.Context, p protocol, a user) {
 			for {
 				m, err := st.Receive()
 				if err != nil {
-					return nil, fmt.Errorf("Stream ended: %w", err)
+					return nil, fmt.Errorf("the Stream ended: %w", err)
 				}
 				if bp := m.GetBackpressure(); bp != nil {
 					return bp, nil
@@ -290,7 +290,7 @@ func (s *suite) signOutEndsStreamsCheck(ctx context.Context, p protocol, cfg *se
 			}
 		}
 		if _, err := st.Receive(); err != nil {
-			return fmt.Errorf("Stream to send a first message before sign-out, got %w", err)
+			return fmt.Errorf("the Stream to send a first message before sign-out, got %w", err)
 		}
 		if _, err := c.auth.SignOut(ctx, &sensoctov1.SignOutRequest{}); err != nil {
 			return must("SignOut", err)
