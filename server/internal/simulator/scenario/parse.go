@@ -528,7 +528,9 @@ func syntaxError(file string, err error) error {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: file, Line: line, Column: 1, Msg: "invalid YAML: " + m[2]}
 	}
-	return fmt.Errorf("parse scenario %s: %w", file, err)
+	// No line in the message (e.g. "found unexpected end of stream"): still an *Error,
+	// as Parse documents (FuzzParse found a lone '"' answered otherwise).
+	return &Error{File: file, Line: 1, Column: 1, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
