@@ -131,6 +131,10 @@ test('lenses show live data: location, breathing, HRV, motion, battery, heart ra
 			await page.waitForTimeout(300);
 			await page.screenshot({ path: join(artifactsDir, `lens-${path}.png`), fullPage: true });
 		}
+		// The Motion lens shows the IMU's gyroscope as well as its accelerometer, with units.
+		await page.goto(`${server.url}/lobby/imu`);
+		await page.getByText('Motion: Gyroscope (rad/s)').first().waitFor({ timeout: 20_000 });
+		await page.getByText('Motion: Accelerometer (m/s²)').first().waitFor();
 		await page.goto(`${server.url}/lobby/breathing`);
 		await waitFor(async () => /\d+\.\d breaths\/min/.test(await page.locator('main').innerText()), {
 			timeoutMs: 30_000,
