@@ -90,7 +90,7 @@ func TestCheckStruct(t *testing.T) {
 // many more).
 func TestCheckStructAcceptedEncodesAsJSON(t *testing.T) {
 	t.Parallel()
-	st, err := structpb.NewStruct(map[string]any{"a": []any{1.0, "x", nil, true, map[string]any{"b": -0.0}}})
+	st, err := structpb.NewStruct(map[string]any{"a": []any{1.0, "x", nil, true, map[string]any{"b": math.Copysign(0, -1)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,7 +214,7 @@ func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, fro
 	}
 	var vMin, vMax, bMin, bMax, pMin, pMax sql.NullInt64
 	const where = `WHERE sensor_id = ? AND attribute_id = ? AND time_us >= ? AND time_us < ?`
-	const pwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`
+	const packWhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ? AND end_time_us >= ?`
 	const bwhere = `WHERE sensor_id = ? AND attribute_id = ? AND start_time_us >= ? AND start_time_us < ?` + saneBlockSQL
 	q := rebind(r.db.Dialect(), `SELECT
 	  (SELECT time_us FROM measurements `+where+` ORDER BY time_us LIMIT 1),
@@ -222,8 +222,8 @@ func (r *Recorder) bounds(ctx context.Context, sensorID, attributeID string, fro
 	  (SELECT start_time_us FROM measurement_blocks `+bwhere+` ORDER BY start_time_us LIMIT 1),
 	  (SELECT `+blockEndSQL+` FROM measurement_blocks `+bwhere+`
 	    ORDER BY start_time_us DESC LIMIT 1),
-	  (SELECT start_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us LIMIT 1),
-	  (SELECT end_time_us FROM measurement_packs `+pwhere+` ORDER BY start_time_us DESC LIMIT 1)`)
+	  (SELECT start_time_us FROM measurement_packs `+packWhere+` ORDER BY start_time_us LIMIT 1),
+	  (SELECT end_time_us FROM measurement_packs `+packWhere+` ORDER BY start_time_us DESC LIMIT 1)`)
 	lb := satSub(from, r.opts.BlockLookback.Microseconds())
 	plb := satSub(from, packMaxSpanUS)
 	if err := r.db.SQL.QueryRowContext(ctx, q,

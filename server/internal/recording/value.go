@@ -69,13 +69,11 @@ const (
 	// maxSaneTimeUS bounds the times readers compute with: 2⁶² µs is year 148,000,
 	// far from overflow whatever is added to it.
 	maxSaneTimeUS int64 = 1 << 62
-	// minSaneRateHz is the slowest block rate readers compute with (the API's
-	// minimum): a block's span then stays below 2⁴⁴ µs.
-	minSaneRateHz = 0.001
 )
 
 // saneBlockSQL is the condition a measurement_blocks row must meet to be read: a rate
-// and start readers can compute with and an end (NULL on rows before schema version
+// of at least the API's minimum, 0.001 Hz (a block's span then stays below 2⁴⁴ µs),
+// and a start readers can compute with and an end (NULL on rows before schema version
 // 2) not before the start. Parameters: none.
 const saneBlockSQL = ` AND rate_hz >= 0.001 AND count >= 1 AND count <= 1048576
 	AND start_time_us >= 0 AND start_time_us <= 4611686018427387904
