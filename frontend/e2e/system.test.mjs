@@ -66,10 +66,11 @@ test('System page shows live status', async () => {
 	}
 });
 
-test('root redirects to /system and the nav reaches every page', async () => {
+test('root lands on the live lobby and the nav reaches every page', async () => {
 	const { page, context, errors } = await open('/');
 	try {
-		await page.waitForURL('**/system');
+		await page.waitForURL('**/lobby');
+		await page.getByRole('heading', { level: 1, name: 'Lobby' }).waitFor();
 		const nav = page.getByRole('navigation', { name: 'Main' });
 		for (const name of ['Lobby', 'Rooms', 'Simulator']) {
 			await nav.getByRole('link', { name }).click();
