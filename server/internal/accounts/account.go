@@ -14,12 +14,12 @@ import (
 	"github.com/sensocto/sensocto/ent/token"
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // Me returns the calling user.
 func (s *Service) Me(ctx context.Context) (User, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return User{}, err
 	}
@@ -41,7 +41,7 @@ func (s *Service) Me(ctx context.Context) (User, error) {
 // the stored preferences version equals *ifPrefsVersion, in the same UPDATE, and
 // otherwise refused as Aborted with nothing changed.
 func (s *Service) UpdateMe(ctx context.Context, displayName *string, prefs map[string]any, ifPrefsVersion *uint64) (User, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return User{}, err
 	}
@@ -89,7 +89,7 @@ func (s *Service) UpdateMe(ctx context.Context, displayName *string, prefs map[s
 
 // SignOut revokes the token used for this call; it is refused from the next call on.
 func (s *Service) SignOut(ctx context.Context) error {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return err
 	}
@@ -130,21 +130,21 @@ func (s *Service) endGuest(ctx context.Context, id uuid.UUID) error {
 
 // CreateAPIToken creates an API token for the caller and returns it with its secret,
 // which is never shown again. expiresIn 0 means it never expires.
-func (s *Service) CreateAPIToken(ctx context.Context, name string, scope auth.Scope, expiresIn time.Duration) (APIToken, string, error) {
-	v, err := auth.RequireViewer(ctx)
+func (s *Service) CreateAPIToken(ctx context.Context, name string, scope authz.Scope, expiresIn time.Duration) (APIToken, string, error) {
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return APIToken{}, "", err
 	}
 	var sc token.Scope
 	switch scope {
-	case auth.ScopePublish:
+	case authz.ScopePublish:
 		sc = token.ScopePublish
-	case auth.ScopeFull:
+	case authz.ScopeFull:
 		sc = token.ScopeFull
 	default:
 		return APIToken{}, "", apperr.InvalidArgument("scope", "must be publish or full")
 	}
-	if v.Scope != auth.ScopeFull {
+	if v.Scope != authz.ScopeFull {
 		return APIToken{}, "", apperr.PermissionDenied("this token may not create tokens")
 	}
 	n, err := s.db.Token.Query().Where(token.UserID(v.UserID), token.KindEQ(token.KindAPI), token.RevokedAtIsNil()).Count(ctx)
@@ -172,7 +172,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, name string, scope auth.Sc
 
 // ListAPITokens lists the caller's API tokens that are not revoked, newest first.
 func (s *Service) ListAPITokens(ctx context.Context) ([]APIToken, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (s *Service) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 // RevokeAPIToken revokes one of the caller's API tokens at once. Another user's token,
 // or an unknown id, is NotFound; revoking twice is fine.
 func (s *Service) RevokeAPIToken(ctx context.Context, id uuid.UUID) error {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, id uuid.UUID) error {
 	if t.UserID == nil {
 		return apperr.NotFound("API token not found")
 	}
-	if err := auth.CheckSelf(v, *t.UserID); err != nil {
+	if err := authz.CheckSelf(v, *t.UserID); err != nil {
 		return apperr.NotFound("API token not found")
 	}
 	if t.RevokedAt == nil {

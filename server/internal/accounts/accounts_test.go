@@ -15,7 +15,7 @@ import (
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 	"github.com/sensocto/sensocto/server/internal/mail"
 )
@@ -78,7 +78,7 @@ func (f *fixture) as(t *testing.T, secret string) context.Context {
 	if err != nil {
 		t.Fatalf("resolve %.8s…: %v", secret, err)
 	}
-	return auth.WithViewer(t.Context(), res.Viewer)
+	return authz.WithViewer(t.Context(), res.Viewer)
 }
 
 func wantKind(t *testing.T, what string, err error, want apperr.Kind) {
@@ -281,12 +281,12 @@ func TestSessionRenewalAndRevocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			me := f.as(t, s2.Secret)
-			tok, secret, err := f.svc.CreateAPIToken(me, "connector", auth.ScopePublish, 0)
+			tok, secret, err := f.svc.CreateAPIToken(me, "connector", authz.ScopePublish, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := f.svc.Resolve(ctx, secret)
-			if err != nil || got.Viewer.Scope != auth.ScopePublish || got.Viewer.Kind != auth.KindAPI {
+			if err != nil || got.Viewer.Scope != authz.ScopePublish || got.Viewer.Kind != authz.KindAPI {
 				t.Fatalf("API token resolves to %+v, %v", got.Viewer, err)
 			}
 			list, err := f.svc.ListAPITokens(me)
@@ -380,8 +380,8 @@ func TestMagicLink(t *testing.T) {
 func TestRateLimitPerIP(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "sqlite", func(o *accounts.Options) { o.RatePerMinute = 2 })
-	a := auth.WithRequestInfo(t.Context(), netip.MustParseAddr("198.51.100.1"), false)
-	b := auth.WithRequestInfo(t.Context(), netip.MustParseAddr("198.51.100.2"), false)
+	a := authz.WithRequest(t.Context(), authz.Request{ClientIP: netip.MustParseAddr("198.51.100.1")})
+	b := authz.WithRequest(t.Context(), authz.Request{ClientIP: netip.MustParseAddr("198.51.100.2")})
 	for range 2 {
 		if _, err := f.svc.SignInGuest(a, ""); err != nil {
 			t.Fatal(err)

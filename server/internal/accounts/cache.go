@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // cacheKey is the SHA-256 of a secret.
@@ -16,7 +16,7 @@ type cacheKey [32]byte
 // cachedToken is a resolved token as loaded from the database. It is immutable once
 // stored, except for the touching flag; a touch stores a new entry.
 type cachedToken struct {
-	viewer   auth.Viewer
+	viewer   authz.Viewer
 	loadedAt time.Time
 	// expiresAt is the token's expiry (zero: never).
 	expiresAt time.Time

@@ -10,23 +10,23 @@ import (
 	"github.com/sensocto/sensocto/ent/token"
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
-var _ auth.Resolver = (*Service)(nil)
+var _ authz.Resolver = (*Service)(nil)
 
 func errInvalidToken() error { return apperr.Unauthenticated("invalid, expired or revoked credential") }
 
-// Resolve implements auth.Resolver: it turns a session or API token secret into a
+// Resolve implements authz.Resolver: it turns a session or API token secret into a
 // Viewer. Resolved tokens are cached for CacheTTL, so the hot path costs a hash and a map
 // lookup; revocation and guest deletion on this node drop the entry at once. While the
 // database cannot be reached a cached token stays valid for up to MaxStale more (asking
 // again every staleRetryEvery); a token not in the cache then gets Unavailable. Each use
 // renews a session (at most hourly), extends a guest's life (throttled), and records an
 // API token's last use (at most every 5 minutes).
-func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, error) {
+func (s *Service) Resolve(ctx context.Context, secret string) (authz.Resolution, error) {
 	if !wellFormed(secret, prefixSession, prefixAPI) {
-		return auth.Resolution{}, errInvalidToken()
+		return authz.Resolution{}, errInvalidToken()
 	}
 	k := cacheKey(sha256.Sum256([]byte(secret)))
 	now := s.now()
@@ -47,23 +47,23 @@ func (s *Service) Resolve(ctx context.Context, secret string) (auth.Resolution, 
 				}
 				stale = true
 			default:
-				return auth.Resolution{}, err
+				return authz.Resolution{}, err
 			}
 		}
 	}
 	if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
-		return auth.Resolution{}, apperr.Unauthenticated("credential expired; sign in again")
+		return authz.Resolution{}, apperr.Unauthenticated("credential expired; sign in again")
 	}
 	if e.viewer.IsGuest && !now.Before(e.guestExpiresAt) {
-		return auth.Resolution{}, apperr.Unauthenticated("guest account expired; sign in again")
+		return authz.Resolution{}, apperr.Unauthenticated("guest account expired; sign in again")
 	}
-	res := auth.Resolution{Viewer: e.viewer, ExpiresAt: e.expiresAt}
+	res := authz.Resolution{Viewer: e.viewer, ExpiresAt: e.expiresAt}
 	if stale {
 		return res, nil // no renewal writes while the database is unreachable
 	}
 	if renewed := s.touch(ctx, k, e, now); renewed != nil {
 		res.ExpiresAt = renewed.expiresAt
-		res.Renewed = e.viewer.Kind == auth.KindSession && !renewed.expiresAt.Equal(e.expiresAt)
+		res.Renewed = e.viewer.Kind == authz.KindSession && !renewed.expiresAt.Equal(e.expiresAt)
 	}
 	return res, nil
 }
@@ -98,18 +98,18 @@ func (s *Service) load(ctx context.Context, k cacheKey, now time.Time) (*cachedT
 	}
 	u := t.Edges.User
 	e := &cachedToken{
-		viewer: auth.Viewer{
+		viewer: authz.Viewer{
 			UserID:      u.ID,
 			IsGuest:     u.IsGuest,
 			TokenID:     t.ID,
-			Kind:        auth.TokenKind(t.Kind),
-			Scope:       auth.Scope(t.Scope),
+			Kind:        authz.TokenKind(t.Kind),
+			Scope:       authz.Scope(t.Scope),
 			DisplayName: u.DisplayName,
 		},
 		loadedAt: now,
 	}
 	if t.Kind == token.KindSession {
-		e.viewer.Scope = auth.ScopeFull
+		e.viewer.Scope = authz.ScopeFull
 	}
 	if t.ExpiresAt != nil {
 		e.expiresAt = *t.ExpiresAt
@@ -127,8 +127,8 @@ func (s *Service) load(ctx context.Context, k cacheKey, now time.Time) (*cachedT
 // when nothing was due (or another request is already writing it). A failed write is
 // logged, not fatal: the credential is still valid.
 func (s *Service) touch(ctx context.Context, k cacheKey, e *cachedToken, now time.Time) *cachedToken {
-	renewSession := e.viewer.Kind == auth.KindSession && e.expiresAt.Sub(now) < s.opts.SessionTTL-sessionRenewEvery
-	markUsed := e.viewer.Kind == auth.KindAPI && now.Sub(e.lastUsedAt) >= lastUsedEvery
+	renewSession := e.viewer.Kind == authz.KindSession && e.expiresAt.Sub(now) < s.opts.SessionTTL-sessionRenewEvery
+	markUsed := e.viewer.Kind == authz.KindAPI && now.Sub(e.lastUsedAt) >= lastUsedEvery
 	extendGuest := e.viewer.IsGuest && e.guestExpiresAt.Sub(now) < s.opts.GuestTTL-s.guestRenewEvery()
 	if !renewSession && !markUsed && !extendGuest {
 		return nil

@@ -2,7 +2,7 @@
 // (with the sweeper that deletes expired guests and what only they own), password
 // sign-up and sign-in (argon2id), magic links, linking OpenID identities, session and
 // API tokens (random secrets of which only a SHA-256 is stored), and resolving a secret
-// into an auth.Viewer through an in-memory cache, so the hot path makes no database
+// into an authz.Viewer through an in-memory cache, so the hot path makes no database
 // round trip. The OpenID protocol itself (redirects, code exchange) lives with the HTTP
 // handlers; this package receives the verified identity.
 package accounts
@@ -18,8 +18,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sensocto/sensocto/ent"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/mail"
+	"github.com/sensocto/sensocto/server/internal/ratelimit"
 )
 
 // Defaults of Options.
@@ -92,8 +93,8 @@ type Options struct {
 	// DevMailbox says the development mailbox is enabled.
 	DevMailbox bool
 	// Revocations, when set, is told of every revoked token and deleted user, so open
-	// streams of those credentials end at once (auth.StreamGuard).
-	Revocations *auth.Revocations
+	// streams of those credentials end at once (authz.StreamGuard).
+	Revocations *authz.Revocations
 	// OnUsersDeleted, when set, is called after the sweeper deleted users (and by the
 	// database's cascades what they owned), so in-memory state can forget them.
 	OnUsersDeleted func(ids []uuid.UUID)
@@ -113,10 +114,10 @@ type Service struct {
 	cache  *tokenCache
 	mailer mail.Mailer
 
-	limitSignUp, limitSignIn, limitGuest, limitMagic, limitVerify *auth.Limiter
+	limitSignUp, limitSignIn, limitGuest, limitMagic, limitVerify *ratelimit.Limiter
 	// per address: magic links sent, and password attempts (guessing spread over
 	// many IPs).
-	limitMagicEmail, limitSignInEmail *auth.Limiter
+	limitMagicEmail, limitSignInEmail *ratelimit.Limiter
 }
 
 // New returns a Service.
@@ -156,8 +157,8 @@ func New(o Options) (*Service, error) {
 	if mailer == nil {
 		mailer = mail.Log{Logger: o.Logger} // never used: RequestMagicLink refuses first
 	}
-	perIP := func() *auth.Limiter {
-		return auth.NewLimiter(o.RatePerMinute, time.Minute/time.Duration(o.RatePerMinute), 0, o.Now)
+	perIP := func() *ratelimit.Limiter {
+		return ratelimit.New(o.RatePerMinute, time.Minute/time.Duration(o.RatePerMinute), 0, o.Now)
 	}
 	return &Service{
 		db:               o.Ent,
@@ -172,8 +173,8 @@ func New(o Options) (*Service, error) {
 		limitGuest:       perIP(),
 		limitMagic:       perIP(),
 		limitVerify:      perIP(),
-		limitMagicEmail:  auth.NewLimiter(magicPerEmail, magicEmailEvery, 0, o.Now),
-		limitSignInEmail: auth.NewLimiter(signInPerEmail, signInEmailEvery, 0, o.Now),
+		limitMagicEmail:  ratelimit.New(magicPerEmail, magicEmailEvery, 0, o.Now),
+		limitSignInEmail: ratelimit.New(signInPerEmail, signInEmailEvery, 0, o.Now),
 	}, nil
 }
 
@@ -204,7 +205,7 @@ type Session struct {
 type APIToken struct {
 	ID        uuid.UUID
 	Name      string
-	Scope     auth.Scope
+	Scope     authz.Scope
 	CreatedAt time.Time
 	// ExpiresAt and LastUsedAt are zero when unset.
 	ExpiresAt  time.Time
@@ -261,7 +262,7 @@ func toUser(u *ent.User) User {
 }
 
 func toAPIToken(t *ent.Token) APIToken {
-	out := APIToken{ID: t.ID, Name: t.Name, Scope: auth.Scope(t.Scope), CreatedAt: t.CreatedAt, Prefix: t.Prefix}
+	out := APIToken{ID: t.ID, Name: t.Name, Scope: authz.Scope(t.Scope), CreatedAt: t.CreatedAt, Prefix: t.Prefix}
 	if t.ExpiresAt != nil {
 		out.ExpiresAt = *t.ExpiresAt
 	}

@@ -11,13 +11,13 @@ import (
 	"github.com/sensocto/sensocto/ent/token"
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/mail"
 )
 
 // ipKey is the rate-limit key of the calling client.
 func ipKey(ctx context.Context) string {
-	if ip := auth.ClientIPFrom(ctx); ip.IsValid() {
+	if ip := authz.ClientIPFrom(ctx); ip.IsValid() {
 		return ip.String()
 	}
 	return "unknown"
@@ -89,7 +89,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	if err != nil {
 		return Session{}, fmt.Errorf("hash password: %w", err)
 	}
-	v, signedIn := auth.ViewerFrom(ctx)
+	v, signedIn := authz.ViewerFrom(ctx)
 	var sess Session
 	err = s.withTx(ctx, func(tx *ent.Tx) error {
 		var u *ent.User
@@ -101,7 +101,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 				upd.SetDisplayName(name)
 			}
 			u, err = upd.Save(ctx)
-			if err == nil && v.Kind == auth.KindSession {
+			if err == nil && v.Kind == authz.KindSession {
 				err = tx.Token.UpdateOneID(v.TokenID).SetRevokedAt(s.now()).Exec(ctx)
 			}
 		} else {
@@ -126,7 +126,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	}
 	if signedIn && v.IsGuest {
 		s.cache.forgetUsers(v.UserID)
-		if v.Kind == auth.KindSession {
+		if v.Kind == authz.KindSession {
 			s.opts.Revocations.TokensRevoked(v.TokenID) // the guest's session was revoked above
 		}
 	}
@@ -216,7 +216,7 @@ func (s *Service) VerifyMagicLink(ctx context.Context, secret string) (Session, 
 	}
 	hash := hashSecret(secret)
 	now := s.now()
-	v, signedIn := auth.ViewerFrom(ctx)
+	v, signedIn := authz.ViewerFrom(ctx)
 	var (
 		sess     Session
 		returnTo string

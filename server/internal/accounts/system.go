@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sensocto/sensocto/ent"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // SystemUserID is the fixed id of the built-in system user that owns what the server
@@ -21,19 +21,19 @@ const SystemUserName = "Sensocto demo"
 // EnsureSystemUser creates the system user when it does not exist and returns it as a
 // full-scope Viewer. The user has no email, password or OpenID identity, so nobody can
 // sign in as it, and it is not a guest, so the guest sweeper never deletes it.
-func (s *Service) EnsureSystemUser(ctx context.Context) (auth.Viewer, error) {
-	v := auth.Viewer{UserID: SystemUserID, Scope: auth.ScopeFull, DisplayName: SystemUserName}
+func (s *Service) EnsureSystemUser(ctx context.Context) (authz.Viewer, error) {
+	v := authz.Viewer{UserID: SystemUserID, Scope: authz.ScopeFull, DisplayName: SystemUserName}
 	_, err := s.db.User.Get(ctx, SystemUserID)
 	if err == nil {
 		return v, nil
 	}
 	if !ent.IsNotFound(err) {
-		return auth.Viewer{}, fmt.Errorf("load system user: %w", err)
+		return authz.Viewer{}, fmt.Errorf("load system user: %w", err)
 	}
 	err = s.db.User.Create().SetID(SystemUserID).SetDisplayName(SystemUserName).SetIsGuest(false).
 		OnConflictColumns("id").Ignore().Exec(ctx) // another node may create it at the same time
 	if err != nil {
-		return auth.Viewer{}, fmt.Errorf("create system user: %w", err)
+		return authz.Viewer{}, fmt.Errorf("create system user: %w", err)
 	}
 	return v, nil
 }

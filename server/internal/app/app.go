@@ -30,14 +30,15 @@ import (
 	"github.com/sensocto/sensocto/gen/openapi"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/accounts"
-	"github.com/sensocto/sensocto/server/internal/accountsrpc"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authrpc"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/buildinfo"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database"
+	"github.com/sensocto/sensocto/server/internal/exporthttp"
 	"github.com/sensocto/sensocto/server/internal/httpserver"
 	"github.com/sensocto/sensocto/server/internal/mail"
-	"github.com/sensocto/sensocto/server/internal/recordingrpc"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 	"github.com/sensocto/sensocto/server/internal/system"
 	"github.com/sensocto/sensocto/server/internal/systemrpc"
@@ -72,7 +73,6 @@ const guestSweepInterval = time.Minute
 type options struct {
 	now            func() time.Time
 	passwordParams accounts.PasswordParams
-	oidcHTTPClient *http.Client
 	realtime       realtimeOptions
 	// guestSweepEvery replaces guestSweepInterval (tests).
 	guestSweepEvery time.Duration
@@ -96,9 +96,6 @@ func WithPasswordParams(p accounts.PasswordParams) Option {
 func WithGuestSweepInterval(d time.Duration) Option {
 	return func(o *options) { o.guestSweepEvery = d }
 }
-
-// WithOIDCHTTPClient sets the client that talks to the OpenID provider.
-func WithOIDCHTTPClient(c *http.Client) Option { return func(o *options) { o.oidcHTTPClient = c } }
 
 // WithWebApp serves fsys (index.html at its root) as the web app instead of the one
 // embedded by the build, so routing tests need no built frontend.
@@ -179,8 +176,8 @@ func (a *App) build() error {
 	}
 	oidcEnabled := a.cfg.OIDC.Issuer != ""
 	var sim *simulatorWiring // built after the real-time core, which needs nothing of accounts
-	// Revoked tokens and deleted users end their open streams at once (auth.StreamGuard).
-	revocations := auth.NewRevocations()
+	// Revoked tokens and deleted users end their open streams at once (authz.StreamGuard).
+	revocations := authz.NewRevocations()
 	accountsSvc, err := accounts.New(accounts.Options{
 		Revocations:      revocations,
 		Ent:              a.db.Client,
@@ -235,26 +232,25 @@ func (a *App) build() error {
 	}
 	services := []string{sensoctov1connect.SystemServiceName, sensoctov1connect.AuthServiceName}
 	mount(sensoctov1connect.NewSystemServiceHandler(systemrpc.New(systemSvc), opts...))
-	mount(sensoctov1connect.NewAuthServiceHandler(accountsrpc.New(accountsSvc, a.cfg.PublicURL, oidcEnabled), opts...))
-	mount("GET "+recordingrpc.ExportPath, a.recording.exportHandler(rt.sensors))
+	mount(sensoctov1connect.NewAuthServiceHandler(authrpc.New(accountsSvc, a.cfg.PublicURL, oidcEnabled), opts...))
+	mount("GET "+exporthttp.ExportPath, a.recording.exportHandler(rt.sensors))
 	mount("GET "+OpenAPIPath, httpserver.Document("application/yaml; charset=utf-8", openapi.YAML))
 	if oidcEnabled {
 		secret, err := a.secretKey()
 		if err != nil {
 			return err
 		}
-		o := accountsrpc.NewOIDC(accountsrpc.OIDCConfig{
+		o := authrpc.NewOIDC(authrpc.OIDCConfig{
 			Issuer:       a.cfg.OIDC.Issuer,
 			ClientID:     a.cfg.OIDC.ClientID,
 			ClientSecret: a.cfg.OIDC.ClientSecret,
 			PublicURL:    a.cfg.PublicURL,
 			SecretKey:    secret,
 			Secure:       a.cfg.SecureCookies(),
-			HTTPClient:   a.opts.oidcHTTPClient,
 			Logger:       a.logger.With().Str("component", "oidc").Logger(),
 		}, accountsSvc)
-		mount("GET "+accountsrpc.LoginPath, http.HandlerFunc(o.Login))
-		mount("GET "+accountsrpc.CallbackPath, http.HandlerFunc(o.Callback))
+		mount("GET "+authrpc.LoginPath, http.HandlerFunc(o.Login))
+		mount("GET "+authrpc.CallbackPath, http.HandlerFunc(o.Callback))
 	}
 	services = append(services, rt.mount(mount, opts)...)
 	sim, err = a.newSimulator(accountsSvc, rt)
@@ -287,7 +283,7 @@ func (a *App) build() error {
 		if spa != nil {
 			page = httpserver.SPAHandler(spa, httpserver.DefaultAPIPrefixes)
 		}
-		mount("GET "+accountsrpc.MailboxPath, accountsrpc.MailboxHandler(mailbox, page))
+		mount("GET "+authrpc.MailboxPath, authrpc.MailboxHandler(mailbox, page))
 	}
 
 	a.handler = auth.Middleware(httpserver.NewHandler(httpserver.Routes{

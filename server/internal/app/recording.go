@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/exporthttp"
 	"github.com/sensocto/sensocto/server/internal/recording"
-	"github.com/sensocto/sensocto/server/internal/recordingrpc"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 	"github.com/sensocto/sensocto/server/internal/system"
 )
@@ -70,11 +70,11 @@ func (a *App) newRecorder(sensorsSvc *sensors.Service, reg prometheus.Registerer
 	return w, nil
 }
 
-// exportHandler serves recordingrpc.ExportPath for callers who may see the sensor
+// exportHandler serves exporthttp.ExportPath for callers who may see the sensor
 // (credential resolved by auth.Middleware, like the API).
 func (w *recorder) exportHandler(sensorsSvc *sensors.Service) http.Handler {
-	return recordingrpc.NewExportHandler(sensorsSvc, func(r *http.Request, sensorID string) error {
-		v, err := auth.RequireViewer(r.Context())
+	return exporthttp.NewExportHandler(sensorsSvc, func(r *http.Request, sensorID string) error {
+		v, err := authz.RequireViewer(r.Context())
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/attention"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 )
 
@@ -39,7 +39,7 @@ func New(tracker *attention.Tracker, sensors *sensors.Service) *Handler {
 // NotFound naming the event's field (events[i].sensor_id or events[i].attribute_id).
 // An event without attribute_id is about the whole sensor (the web app's tiles).
 func (h *Handler) ReportAttention(ctx context.Context, req *sensoctov1.ReportAttentionRequest) (*sensoctov1.ReportAttentionResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (h *Handler) ReportAttention(ctx context.Context, req *sensoctov1.ReportAtt
 
 // GetAttention returns the attention on a visible sensor.
 func (h *Handler) GetAttention(ctx context.Context, req *sensoctov1.GetAttentionRequest) (*sensoctov1.GetAttentionResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +95,9 @@ func (h *Handler) GetAttention(ctx context.Context, req *sensoctov1.GetAttention
 // WatchAttention streams the attention on visible sensors: the current state, then
 // every change (coalesced per sensor). A sensor the caller may no longer see (made
 // private, deleted) is dropped at once; the stream goes on with the others. A revoked
-// credential ends it (auth.StreamGuard).
+// credential ends it (authz.StreamGuard).
 func (h *Handler) WatchAttention(ctx context.Context, req *sensoctov1.WatchAttentionRequest, stream *connect.ServerStream[sensoctov1.WatchAttentionResponse]) error {
-	g, err := auth.GuardStream(ctx)
+	g, err := authz.GuardStream(ctx)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 func TestClientIP(t *testing.T) {
@@ -56,51 +57,19 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	t.Parallel()
-	now := time.Unix(1_700_000_000, 0)
-	l := auth.NewLimiter(2, 30*time.Second, 3, func() time.Time { return now })
-	for i := range 2 {
-		if ok, _ := l.Allow("a"); !ok {
-			t.Fatalf("attempt %d refused within the burst", i)
-		}
-	}
-	ok, after := l.Allow("a")
-	if ok || after <= 0 || after > 30*time.Second {
-		t.Fatalf("third attempt = %v, retry after %v; want refused with 0 < retry <= 30s", ok, after)
-	}
-	err := l.Check("a", "sign-in")
-	if e, isApp := apperr.As(err); !isApp || e.Kind != apperr.KindResourceExhausted || e.RetryAfter <= 0 {
-		t.Fatalf("Check = %v, want ResourceExhausted with RetryAfter", err)
-	}
-	if ok, _ := l.Allow("b"); !ok {
-		t.Fatal("another key is limited too")
-	}
-	now = now.Add(30 * time.Second)
-	if ok, _ := l.Allow("a"); !ok {
-		t.Fatal("refill after the interval did not happen")
-	}
-	for _, k := range []string{"c", "d", "e"} {
-		l.Allow(k)
-	}
-	if n := l.Len(); n != 3 {
-		t.Errorf("limiter remembers %d keys, want at most 3", n)
-	}
-}
+type fakeResolver map[string]authz.Resolution
 
-type fakeResolver map[string]auth.Resolution
-
-func (f fakeResolver) Resolve(_ context.Context, secret string) (auth.Resolution, error) {
+func (f fakeResolver) Resolve(_ context.Context, secret string) (authz.Resolution, error) {
 	if r, ok := f[secret]; ok {
 		return r, nil
 	}
-	return auth.Resolution{}, apperr.Unauthenticated("invalid credential")
+	return authz.Resolution{}, apperr.Unauthenticated("invalid credential")
 }
 
 func TestMiddlewareAndAuthorize(t *testing.T) {
 	t.Parallel()
-	full := auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull, Kind: auth.KindSession}
-	pub := auth.Viewer{UserID: uuid.New(), Scope: auth.ScopePublish, Kind: auth.KindAPI}
+	full := authz.Viewer{UserID: uuid.New(), Scope: authz.ScopeFull, Kind: authz.KindSession}
+	pub := authz.Viewer{UserID: uuid.New(), Scope: authz.ScopePublish, Kind: authz.KindAPI}
 	res := fakeResolver{
 		"sst_good": {Viewer: full, ExpiresAt: time.Now().Add(time.Hour), Renewed: true},
 		"sat_pub":  {Viewer: pub},
@@ -167,11 +136,11 @@ func TestMiddlewareAndAuthorize(t *testing.T) {
 
 func TestRequireViewer(t *testing.T) {
 	t.Parallel()
-	if _, err := auth.RequireViewer(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
+	if _, err := authz.RequireViewer(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
 		t.Errorf("RequireViewer without viewer = %v", err)
 	}
-	v := auth.Viewer{UserID: uuid.New()}
-	got, err := auth.RequireViewer(auth.WithViewer(context.Background(), v))
+	v := authz.Viewer{UserID: uuid.New()}
+	got, err := authz.RequireViewer(authz.WithViewer(context.Background(), v))
 	if err != nil || got != v {
 		t.Errorf("RequireViewer = %v, %v", got, err)
 	}
@@ -207,23 +176,23 @@ func (r *revocable) set(err error) {
 	r.mu.Unlock()
 }
 
-func (r *revocable) Resolve(ctx context.Context, secret string) (auth.Resolution, error) {
+func (r *revocable) Resolve(ctx context.Context, secret string) (authz.Resolution, error) {
 	r.mu.Lock()
 	err := r.revoked
 	r.calls++
 	r.mu.Unlock()
 	if err != nil {
-		return auth.Resolution{}, err
+		return authz.Resolution{}, err
 	}
 	return r.fakeResolver.Resolve(ctx, secret)
 }
 
 // guarded runs f inside an authenticated request with a StreamGuard, as a stream
 // handler would.
-func guarded(t *testing.T, res auth.Resolver, rev *auth.Revocations, f func(g *auth.StreamGuard)) {
+func guarded(t *testing.T, res authz.Resolver, rev *authz.Revocations, f func(g *authz.StreamGuard)) {
 	t.Helper()
 	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g, err := auth.GuardStream(r.Context())
+		g, err := authz.GuardStream(r.Context())
 		if err != nil {
 			t.Errorf("GuardStream: %v", err)
 			return
@@ -237,7 +206,7 @@ func guarded(t *testing.T, res auth.Resolver, rev *auth.Revocations, f func(g *a
 }
 
 // waitDone waits (with a deadline) for the guard's context to end.
-func waitDone(t *testing.T, g *auth.StreamGuard) {
+func waitDone(t *testing.T, g *authz.StreamGuard) {
 	t.Helper()
 	select {
 	case <-g.Context().Done():
@@ -248,11 +217,11 @@ func waitDone(t *testing.T, g *auth.StreamGuard) {
 
 func TestStreamGuardRevocation(t *testing.T) {
 	t.Parallel()
-	v := auth.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: auth.ScopeFull}
+	v := authz.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: authz.ScopeFull}
 	res := &revocable{fakeResolver: fakeResolver{"sst_good": {Viewer: v}}}
 	t.Run("a revoked token ends the stream before TokensRevoked returns", func(t *testing.T) {
-		rev := auth.NewRevocations()
-		guarded(t, res, rev, func(g *auth.StreamGuard) {
+		rev := authz.NewRevocations()
+		guarded(t, res, rev, func(g *authz.StreamGuard) {
 			if !g.Valid() || g.Err() != nil {
 				t.Fatalf("a fresh guard: valid %v, err %v", g.Valid(), g.Err())
 			}
@@ -270,8 +239,8 @@ func TestStreamGuardRevocation(t *testing.T) {
 		})
 	})
 	t.Run("a deleted user's streams end", func(t *testing.T) {
-		rev := auth.NewRevocations()
-		guarded(t, res, rev, func(g *auth.StreamGuard) {
+		rev := authz.NewRevocations()
+		guarded(t, res, rev, func(g *authz.StreamGuard) {
 			rev.UsersDeleted(v.UserID)
 			if g.Valid() {
 				t.Fatal("the stream of a deleted user is still valid")
@@ -279,9 +248,9 @@ func TestStreamGuardRevocation(t *testing.T) {
 		})
 	})
 	t.Run("a changed user's credential is resolved again", func(t *testing.T) {
-		rev := auth.NewRevocations()
+		rev := authz.NewRevocations()
 		res := &revocable{fakeResolver: res.fakeResolver}
-		guarded(t, res, rev, func(g *auth.StreamGuard) {
+		guarded(t, res, rev, func(g *authz.StreamGuard) {
 			res.set(apperr.Unauthenticated("revoked elsewhere"))
 			rev.UsersChanged(v.UserID)
 			waitDone(t, g)
@@ -291,9 +260,9 @@ func TestStreamGuardRevocation(t *testing.T) {
 		})
 	})
 	t.Run("an unreachable database does not end the stream", func(t *testing.T) {
-		rev := auth.NewRevocations()
+		rev := authz.NewRevocations()
 		res := &revocable{fakeResolver: res.fakeResolver}
-		guarded(t, res, rev, func(g *auth.StreamGuard) {
+		guarded(t, res, rev, func(g *authz.StreamGuard) {
 			res.set(apperr.Unavailable(time.Second, "database down"))
 			before := res.count()
 			rev.UsersChanged(v.UserID)
@@ -314,14 +283,14 @@ func TestStreamGuardRevocation(t *testing.T) {
 		})
 	})
 	t.Run("nil revocations and no request", func(t *testing.T) {
-		var rev *auth.Revocations
+		var rev *authz.Revocations
 		rev.TokensRevoked(v.TokenID)
 		rev.UsersDeleted(v.UserID)
 		rev.UsersChanged(v.UserID)
-		if _, err := auth.GuardStream(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
+		if _, err := authz.GuardStream(context.Background()); !errors.Is(err, apperr.KindUnauthenticated) {
 			t.Fatalf("GuardStream without a viewer = %v", err)
 		}
-		g, err := auth.GuardStream(auth.WithViewer(context.Background(), v))
+		g, err := authz.GuardStream(authz.WithViewer(context.Background(), v))
 		if err != nil || !g.Valid() {
 			t.Fatalf("GuardStream outside HTTP = %v, %v", g, err)
 		}
@@ -335,7 +304,7 @@ type fakeAccess struct {
 	refused string
 }
 
-func (f *fakeAccess) WatchAccess(_ context.Context, _ auth.Viewer, ids []string, lost func(string)) (func(), error) {
+func (f *fakeAccess) WatchAccess(_ context.Context, _ authz.Viewer, ids []string, lost func(string)) (func(), error) {
 	for _, id := range ids {
 		if id == f.refused {
 			return nil, apperr.NotFound("sensor not found")
@@ -347,8 +316,8 @@ func (f *fakeAccess) WatchAccess(_ context.Context, _ auth.Viewer, ids []string,
 
 func TestStreamGuardAccess(t *testing.T) {
 	t.Parallel()
-	v := auth.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: auth.ScopeFull}
-	g, err := auth.GuardStream(auth.WithViewer(context.Background(), v))
+	v := authz.Viewer{UserID: uuid.New(), TokenID: uuid.New(), Scope: authz.ScopeFull}
+	g, err := authz.GuardStream(authz.WithViewer(context.Background(), v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +367,7 @@ func (b *countingBody) Close() error { return nil }
 func TestNothingHeavyBeforeAuthentication(t *testing.T) {
 	t.Parallel()
 	const size = 3_750_000
-	res := fakeResolver{"sst_good": {Viewer: auth.Viewer{UserID: uuid.New(), Scope: auth.ScopeFull, Kind: auth.KindSession}}}
+	res := fakeResolver{"sst_good": {Viewer: authz.Viewer{UserID: uuid.New(), Scope: authz.ScopeFull, Kind: authz.KindSession}}}
 	cases := []struct {
 		name, path, contentType, authz string
 		chunked                        bool

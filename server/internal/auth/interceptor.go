@@ -8,6 +8,7 @@ import (
 
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // PublicProcedures are the only procedures callable without a credential: the sign-in
@@ -30,7 +31,7 @@ var PublicServices = []string{
 	"/grpc.reflection.v1alpha.ServerReflection/",
 }
 
-// PublishProcedures are what a token with ScopePublish may call: what a connector needs
+// PublishProcedures are what a token with authz.ScopePublish may call: what a connector needs
 // to register sensors and send their data. ScopeFull may call everything.
 var PublishProcedures = []string{
 	sensoctov1connect.SensorServiceRegisterSensorProcedure,
@@ -55,11 +56,11 @@ func IsPublic(procedure string) bool {
 }
 
 // ScopeAllows reports whether a credential of scope s may call procedure.
-func ScopeAllows(s Scope, procedure string) bool {
+func ScopeAllows(s authz.Scope, procedure string) bool {
 	switch s {
-	case ScopeFull:
+	case authz.ScopeFull:
 		return true
-	case ScopePublish:
+	case authz.ScopePublish:
 		for _, p := range PublishProcedures {
 			if p == procedure {
 				return true
@@ -76,7 +77,7 @@ func Authorize(ctx context.Context, procedure string) error {
 	if IsPublic(procedure) {
 		return nil
 	}
-	v, err := RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return err
 	}

@@ -10,33 +10,17 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 )
 
 // CookieName is the name of the session cookie used by the web app.
 const CookieName = "sensocto_session"
 
-// Resolution is a credential resolved by a Resolver.
-type Resolution struct {
-	Viewer Viewer
-	// ExpiresAt is when the credential expires unless renewed (zero: never).
-	ExpiresAt time.Time
-	// Renewed says this use extended a session's lifetime, so a cookie carrying it
-	// should be sent again with the new expiry.
-	Renewed bool
-}
-
-// Resolver turns a secret (bearer token or cookie value) into a Viewer. It returns an
-// error of kind Unauthenticated for an unknown, expired or revoked secret, and must be
-// cheap on the hot path (a cache, not a database round trip per call).
-type Resolver interface {
-	Resolve(ctx context.Context, secret string) (Resolution, error)
-}
-
 // MiddlewareOptions configures Middleware.
 type MiddlewareOptions struct {
 	// Resolver resolves credentials.
-	Resolver Resolver
+	Resolver authz.Resolver
 	// TrustedProxies are the networks whose X-Forwarded-For / X-Real-IP headers are
 	// believed (see ClientIP).
 	TrustedProxies []netip.Prefix
@@ -51,8 +35,8 @@ type MiddlewareOptions struct {
 	// shape as one; the app passes the procedures it serves, so an unknown one stays a 404.
 	IsProcedure func(path string) bool
 	// Revocations announces revoked credentials to the streams opened with them (see
-	// StreamGuard); nil: streams notice at their periodic recheck.
-	Revocations *Revocations
+	// authz.StreamGuard); nil: streams notice at their periodic recheck.
+	Revocations *authz.Revocations
 }
 
 // DefaultMaxAnonymousBodyBytes caps the body of a request made without a valid
@@ -83,10 +67,10 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 		isProcedure = rpcShaped
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := requestInfo{
-			clientIP:    ClientIP(r, o.TrustedProxies),
-			secure:      o.SecureCookies || r.TLS != nil,
-			revocations: o.Revocations,
+		ri := authz.Request{
+			ClientIP:    ClientIP(r, o.TrustedProxies),
+			Secure:      o.SecureCookies || r.TLS != nil,
+			Revocations: o.Revocations,
 		}
 		ctx := r.Context()
 		secret, fromCookie := credential(r)
@@ -94,30 +78,30 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 			res, err := o.Resolver.Resolve(ctx, secret)
 			switch {
 			case err != nil:
-				ri.credErr = err
+				ri.CredentialErr = err
 				if apperr.KindOf(err) == apperr.KindUnauthenticated && fromCookie {
 					// A stale cookie: tell the browser to drop it.
-					http.SetCookie(w, ClearCookie(ri.secure))
+					http.SetCookie(w, ClearCookie(ri.Secure))
 				}
 			default:
-				ctx = WithViewer(ctx, res.Viewer)
-				ri.recheck = func(ctx context.Context) error {
+				ctx = authz.WithViewer(ctx, res.Viewer)
+				ri.Recheck = func(ctx context.Context) error {
 					_, err := o.Resolver.Resolve(ctx, secret)
 					return err
 				}
 				if fromCookie && res.Renewed {
-					http.SetCookie(w, SessionCookie(secret, res.ExpiresAt, ri.secure))
+					http.SetCookie(w, SessionCookie(secret, res.ExpiresAt, ri.Secure))
 				}
 			}
 		}
-		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+		ctx = authz.WithRequest(ctx, ri)
 		if isProcedure(r.URL.Path) {
 			if err := Authorize(ctx, r.URL.Path); err != nil {
 				refuse(w, r, err)
 				return
 			}
 		}
-		if _, ok := ViewerFrom(ctx); !ok && r.Body != nil && r.Body != http.NoBody {
+		if _, ok := authz.ViewerFrom(ctx); !ok && r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > maxAnon {
 				refuse(w, r, apperr.New(apperr.KindResourceExhausted, "request body too large without a credential"))
 				return

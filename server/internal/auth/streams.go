@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // Defaults of StreamLimits.
@@ -65,8 +66,8 @@ func NewStreamLimiter(o StreamLimits) *StreamLimiter {
 // Acquire counts a new stream of the caller in ctx (its Viewer, if any, and client IP),
 // or refuses it. Call release exactly once when the stream ends.
 func (l *StreamLimiter) Acquire(ctx context.Context) (release func(), err error) {
-	v, signedIn := ViewerFrom(ctx)
-	ip := ClientIPFrom(ctx)
+	v, signedIn := authz.ViewerFrom(ctx)
+	ip := authz.ClientIPFrom(ctx)
 	protecting := l.o.Protecting != nil && l.o.Protecting()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 func TestStreamLimiter(t *testing.T) {
@@ -19,9 +20,9 @@ func TestStreamLimiter(t *testing.T) {
 	ipA, ipB := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
 	alice, bob := uuid.New(), uuid.New()
 	as := func(user uuid.UUID, ip netip.Addr) context.Context {
-		ctx := auth.WithRequestInfo(context.Background(), ip, false)
+		ctx := authz.WithRequest(context.Background(), authz.Request{ClientIP: ip})
 		if user != uuid.Nil {
-			ctx = auth.WithViewer(ctx, auth.Viewer{UserID: user})
+			ctx = authz.WithViewer(ctx, authz.Viewer{UserID: user})
 		}
 		return ctx
 	}

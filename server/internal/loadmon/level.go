@@ -17,7 +17,7 @@ const (
 
 var levelNames = [...]string{"normal", "elevated", "high", "critical"}
 
-// multipliers are the window multipliers per level (DESIGN.md: 1 / 1.5 / 3 / 5).
+// multipliers are the window multipliers per level (docs/architecture.md: 1 / 1.5 / 3 / 5).
 var multipliers = [...]float64{1, 1.5, 3, 5}
 
 // String returns "normal", "elevated", "high" or "critical".

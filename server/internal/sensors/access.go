@@ -11,14 +11,14 @@ import (
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
-var _ auth.AccessSource = (*Service)(nil)
+var _ authz.AccessSource = (*Service)(nil)
 
-// accessWatch is one stream's interest in the sensors it may see (auth.AccessSource).
+// accessWatch is one stream's interest in the sensors it may see (authz.AccessSource).
 type accessWatch struct {
-	v    auth.Viewer
+	v    authz.Viewer
 	lost func(string)
 
 	mu  sync.Mutex
@@ -82,13 +82,13 @@ func (a *accessWatches) of(id string) []*accessWatch {
 	return out
 }
 
-// WatchAccess implements auth.AccessSource for sensors: it checks that v may see every
+// WatchAccess implements authz.AccessSource for sensors: it checks that v may see every
 // sensor now (the view rule: the owner, everyone for a public sensor, members of a room
 // holding it), then calls lost(id) as soon as v may see a sensor no more: its owner
 // made it private (UpdateSensor, or RegisterSensor with a visibility), deleted it, or
 // AccessChanged found that a room no longer shares it with v. The check runs inside the
 // call that changed access, before it returns: no data published after it reaches v.
-func (s *Service) WatchAccess(ctx context.Context, v auth.Viewer, ids []string, lost func(string)) (func(), error) {
+func (s *Service) WatchAccess(ctx context.Context, v authz.Viewer, ids []string, lost func(string)) (func(), error) {
 	aw := &accessWatch{v: v, lost: lost, ids: make(map[string]bool, len(ids))}
 	uniq := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -172,7 +172,7 @@ func (s *Service) losing(ctx context.Context, id string, watches []*accessWatch)
 	var maybe []*accessWatch
 	users := make([]uuid.UUID, 0, len(watches))
 	for _, aw := range watches {
-		if !auth.CanSeeSensor(aw.v, f) {
+		if !authz.CanSeeSensor(aw.v, f) {
 			maybe = append(maybe, aw)
 			users = append(users, aw.v.UserID)
 		}

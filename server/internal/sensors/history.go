@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 )
 
@@ -69,7 +69,7 @@ func (s *Service) spans(ctx context.Context, h *History, sensorID, attributeID s
 // History answers a history query of a sensor v may see. With a recorder
 // (UseRecorder) it merges recorded rows with the hub's in-memory window
 // (recording.Recorder.Query); without one it answers from the window alone.
-func (s *Service) History(ctx context.Context, v auth.Viewer, req HistoryRequest) (History, error) {
+func (s *Service) History(ctx context.Context, v authz.Viewer, req HistoryRequest) (History, error) {
 	if err := s.CheckView(ctx, v, req.SensorID); err != nil {
 		return History{}, err
 	}

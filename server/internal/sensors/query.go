@@ -18,7 +18,7 @@ import (
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/ent/sensorattribute"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // Page sizes of List.
@@ -28,7 +28,7 @@ const (
 )
 
 // Get returns a sensor v may see.
-func (s *Service) Get(ctx context.Context, v auth.Viewer, id string) (Sensor, error) {
+func (s *Service) Get(ctx context.Context, v authz.Viewer, id string) (Sensor, error) {
 	if err := s.CheckView(ctx, v, id); err != nil {
 		return Sensor{}, err
 	}
@@ -45,7 +45,7 @@ func (s *Service) Get(ctx context.Context, v auth.Viewer, id string) (Sensor, er
 func (s *Service) toSensor(row *ent.Sensor) Sensor {
 	out := Sensor{
 		ID: row.ID, Name: row.Name, SensorType: row.SensorType, OwnerID: row.OwnerID,
-		Visibility: auth.Visibility(row.Visibility), Recording: row.RecordingEnabled,
+		Visibility: authz.Visibility(row.Visibility), Recording: row.RecordingEnabled,
 		CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Connected: s.Connected(row.ID),
 		Source: s.source(row.ID, row.SensorType, row.OwnerID),
 	}
@@ -91,7 +91,7 @@ type ListFilter struct {
 
 // List returns the sensors v may see that match f, sorted by name then id, one page
 // at a time, and the token of the next page ("" on the last).
-func (s *Service) List(ctx context.Context, v auth.Viewer, f ListFilter) ([]Sensor, string, error) {
+func (s *Service) List(ctx context.Context, v authz.Viewer, f ListFilter) ([]Sensor, string, error) {
 	size := f.PageSize
 	if size <= 0 {
 		size = DefaultPageSize

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/recording"
 )
@@ -349,8 +349,8 @@ func (s *Service) ExportCSV(ctx context.Context, w io.Writer, sensorID, attribut
 
 // CheckExport applies the view rule for an export of recorded data: only a
 // credential of full scope may read data this way.
-func (s *Service) CheckExport(ctx context.Context, v auth.Viewer, id string) error {
-	if v.Scope != auth.ScopeFull {
+func (s *Service) CheckExport(ctx context.Context, v authz.Viewer, id string) error {
+	if v.Scope != authz.ScopeFull {
 		return fmt.Errorf("export: %w", errScopeExport)
 	}
 	return s.CheckView(ctx, v, id)

@@ -15,7 +15,7 @@ import (
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/ent/sensorattribute"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 )
 
@@ -37,7 +37,7 @@ type Sensor struct {
 	SensorType string
 	OwnerID    uuid.UUID
 	OwnerName  string
-	Visibility auth.Visibility
+	Visibility authz.Visibility
 	// Attributes are sorted by id.
 	Attributes []Attribute
 	Connected  bool
@@ -59,7 +59,7 @@ type RegisterInput struct {
 	Name       string
 	SensorType string
 	Attributes []Attribute
-	Visibility auth.Visibility
+	Visibility authz.Visibility
 }
 
 // NewSensorID returns a generated sensor id ("s-" and 16 base32 characters).
@@ -98,7 +98,7 @@ func validateRegister(in *RegisterInput) error {
 // Register creates a sensor owned by v, or updates v's existing sensor (name, type,
 // visibility when given; declared attributes are added or replaced, others kept). An
 // id owned by someone else is AlreadyExists. The sensor is live in the hub afterwards.
-func (s *Service) Register(ctx context.Context, v auth.Viewer, in RegisterInput) (Sensor, error) {
+func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput) (Sensor, error) {
 	if in.ID == "" {
 		in.ID = NewSensorID()
 	}
@@ -146,18 +146,18 @@ func (s *Service) Register(ctx context.Context, v auth.Viewer, in RegisterInput)
 
 // register writes the sensor and its declared attributes in one transaction and
 // returns whether it is public.
-func (s *Service) register(ctx context.Context, v auth.Viewer, in RegisterInput) (bool, error) {
+func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput) (bool, error) {
 	var public bool
 	err := withTx(ctx, s.db, func(tx *ent.Tx) error {
 		old, err := tx.Sensor.Get(ctx, in.ID)
 		switch {
 		case ent.IsNotFound(err):
-			if err := auth.CheckVisibilityScope(v, auth.VisibilityPrivate, in.Visibility); err != nil {
+			if err := authz.CheckVisibilityScope(v, authz.VisibilityPrivate, in.Visibility); err != nil {
 				return err
 			}
 			c := tx.Sensor.Create().SetID(in.ID).SetOwnerID(v.UserID).
 				SetName(orDefault(in.Name, in.ID)).SetSensorType(orDefault(in.SensorType, DefaultSensorType)).
-				SetVisibility(sensor.Visibility(orDefault(string(in.Visibility), string(auth.VisibilityPrivate))))
+				SetVisibility(sensor.Visibility(orDefault(string(in.Visibility), string(authz.VisibilityPrivate))))
 			row, err := c.Save(ctx)
 			if err != nil {
 				return fmt.Errorf("create sensor: %w", err)
@@ -166,11 +166,11 @@ func (s *Service) register(ctx context.Context, v auth.Viewer, in RegisterInput)
 		case err != nil:
 			return fmt.Errorf("get sensor: %w", err)
 		default:
-			f := auth.SensorFacts{OwnerID: old.OwnerID, Visibility: auth.Visibility(old.Visibility)}
-			if err := auth.CheckSensorID(v, true, f); err != nil {
+			f := authz.SensorFacts{OwnerID: old.OwnerID, Visibility: authz.Visibility(old.Visibility)}
+			if err := authz.CheckSensorID(v, true, f); err != nil {
 				return apperr.Wrap(apperr.KindAlreadyExists, err, "sensor id is taken by another user")
 			}
-			if err := auth.CheckVisibilityScope(v, auth.Visibility(old.Visibility), in.Visibility); err != nil {
+			if err := authz.CheckVisibilityScope(v, authz.Visibility(old.Visibility), in.Visibility); err != nil {
 				return err
 			}
 			up := tx.Sensor.UpdateOne(old)
@@ -236,8 +236,8 @@ func withTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
 }
 
 // Update changes a sensor's name and visibility (nil: unchanged); owner only.
-func (s *Service) Update(ctx context.Context, v auth.Viewer, id string, name *string, vis auth.Visibility) (Sensor, error) {
-	e, err := s.check(ctx, v, id, auth.SensorManage)
+func (s *Service) Update(ctx context.Context, v authz.Viewer, id string, name *string, vis authz.Visibility) (Sensor, error) {
+	e, err := s.check(ctx, v, id, authz.SensorManage)
 	if err != nil {
 		return Sensor{}, err
 	}
@@ -267,8 +267,8 @@ func (s *Service) Update(ctx context.Context, v auth.Viewer, id string, name *st
 // default, else forever); owner only. With a recorder it also opens or closes the
 // Recording span and switches the ingest path at once; the flag is persisted, so
 // recording survives a restart.
-func (s *Service) SetRecording(ctx context.Context, v auth.Viewer, id string, enabled bool, retention time.Duration) (Sensor, error) {
-	if _, err := s.check(ctx, v, id, auth.SensorManage); err != nil {
+func (s *Service) SetRecording(ctx context.Context, v authz.Viewer, id string, enabled bool, retention time.Duration) (Sensor, error) {
+	if _, err := s.check(ctx, v, id, authz.SensorManage); err != nil {
 		return Sensor{}, err
 	}
 	if s.rec != nil {
@@ -296,8 +296,8 @@ func (s *Service) SetRecording(ctx context.Context, v auth.Viewer, id string, en
 
 // Delete removes a sensor (owner only): its rows, its live data, and its streams
 // (watchers get EventRemoved; connector sessions end through OnDelete).
-func (s *Service) Delete(ctx context.Context, v auth.Viewer, id string) error {
-	if _, err := s.check(ctx, v, id, auth.SensorManage); err != nil {
+func (s *Service) Delete(ctx context.Context, v authz.Viewer, id string) error {
+	if _, err := s.check(ctx, v, id, authz.SensorManage); err != nil {
 		return err
 	}
 	err := withTx(ctx, s.db, func(tx *ent.Tx) error {

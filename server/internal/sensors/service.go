@@ -16,7 +16,7 @@ import (
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/recording"
 )
@@ -83,10 +83,10 @@ type entry struct {
 	lastSeen atomic.Int64 // Unix µs of the last accepted batch; 0: none since start
 }
 
-func (e *entry) facts() auth.SensorFacts {
-	f := auth.SensorFacts{OwnerID: e.owner, Visibility: auth.VisibilityPrivate}
+func (e *entry) facts() authz.SensorFacts {
+	f := authz.SensorFacts{OwnerID: e.owner, Visibility: authz.VisibilityPrivate}
 	if e.public.Load() {
-		f.Visibility = auth.VisibilityPublic
+		f.Visibility = authz.VisibilityPublic
 	}
 	return f
 }
@@ -161,33 +161,33 @@ func (s *Service) inViewersRoom(ctx context.Context, userID uuid.UUID, sensorID 
 }
 
 // check loads a sensor's facts and applies the policy for action a.
-func (s *Service) check(ctx context.Context, v auth.Viewer, id string, a auth.SensorAction) (*entry, error) {
+func (s *Service) check(ctx context.Context, v authz.Viewer, id string, a authz.SensorAction) (*entry, error) {
 	e, err := s.lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	f := e.facts()
-	if !auth.CanSeeSensor(v, f) {
+	if !authz.CanSeeSensor(v, f) {
 		if f.InViewersRoom, err = s.inViewersRoom(ctx, v.UserID, id); err != nil {
 			return nil, err
 		}
 	}
-	if err := auth.CheckSensor(v, f, a); err != nil {
+	if err := authz.CheckSensor(v, f, a); err != nil {
 		return nil, fmt.Errorf("sensor %s: %w", id, err)
 	}
 	return e, nil
 }
 
 // CheckView applies the view rule (see, get, watch, history, attention) to a sensor.
-func (s *Service) CheckView(ctx context.Context, v auth.Viewer, id string) error {
-	_, err := s.check(ctx, v, id, auth.SensorView)
+func (s *Service) CheckView(ctx context.Context, v authz.Viewer, id string) error {
+	_, err := s.check(ctx, v, id, authz.SensorView)
 	return err
 }
 
 // CheckPublish applies the publish rule (the owner only) to a sensor and makes it
 // live in the hub. After the first call for a sensor it costs a map lookup.
-func (s *Service) CheckPublish(ctx context.Context, v auth.Viewer, id string) error {
-	e, err := s.check(ctx, v, id, auth.SensorPublish)
+func (s *Service) CheckPublish(ctx context.Context, v authz.Viewer, id string) error {
+	e, err := s.check(ctx, v, id, authz.SensorPublish)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,10 @@ import (
 // Watcher flush windows: how long a watcher's queued data for an attribute may wait,
 // by the watcher-side attention on that attribute, before the load multiplier.
 //
-// DESIGN.md says a watcher is flushed at the window of its attention, and the
-// connector windows are HIGH 100 ms, MEDIUM 500 ms, LOW 2 s, NONE 5 s. We do not
-// reuse those for watchers: connectors already batch by attention (the back-pressure
-// config tells them to), so a second 100 ms wait at the watcher would double the
-// publish→screen latency at HIGH and miss the 5 ms p99 target. What reaches the
+// A watcher is flushed at the window of its attention (docs/architecture.md), but
+// not at the connector windows (HIGH 100 ms, MEDIUM 500 ms, LOW 2 s, NONE 5 s):
+// connectors already batch by attention (the back-pressure config tells them to), so
+// a second 100 ms wait at the watcher would double the publish→screen latency at HIGH and miss the 5 ms p99 target. What reaches the
 // server at HIGH is delivered at once; lower levels still coalesce deliveries to
 // save work for watchers nobody looks at closely.
 const (

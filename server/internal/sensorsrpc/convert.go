@@ -12,7 +12,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/attention"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/sensors"
@@ -180,19 +180,19 @@ func toConfig(c backpressure.Config) *sensoctov1.BackpressureConfig {
 	}
 }
 
-func toVisibility(v auth.Visibility) sensoctov1.Visibility {
-	if v == auth.VisibilityPublic {
+func toVisibility(v authz.Visibility) sensoctov1.Visibility {
+	if v == authz.VisibilityPublic {
 		return sensoctov1.Visibility_VISIBILITY_PUBLIC
 	}
 	return sensoctov1.Visibility_VISIBILITY_PRIVATE
 }
 
-func fromVisibility(v sensoctov1.Visibility) auth.Visibility {
+func fromVisibility(v sensoctov1.Visibility) authz.Visibility {
 	switch v {
 	case sensoctov1.Visibility_VISIBILITY_PUBLIC:
-		return auth.VisibilityPublic
+		return authz.VisibilityPublic
 	case sensoctov1.Visibility_VISIBILITY_PRIVATE:
-		return auth.VisibilityPrivate
+		return authz.VisibilityPrivate
 	}
 	return ""
 }

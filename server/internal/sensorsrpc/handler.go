@@ -14,7 +14,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/attention"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/sensors"
@@ -24,7 +24,7 @@ import (
 // window; a recording-backed implementation (recording.Recorder.Query merges recorded
 // rows with the hub's window) plugs in here.
 type Historian interface {
-	History(ctx context.Context, v auth.Viewer, req sensors.HistoryRequest) (sensors.History, error)
+	History(ctx context.Context, v authz.Viewer, req sensors.HistoryRequest) (sensors.History, error)
 }
 
 // Options are the services a Handler uses.
@@ -71,7 +71,7 @@ func New(o Options) *Handler {
 
 // RegisterSensor declares or updates a sensor.
 func (h *Handler) RegisterSensor(ctx context.Context, req *sensoctov1.RegisterSensorRequest) (*sensoctov1.RegisterSensorResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (h *Handler) RegisterSensor(ctx context.Context, req *sensoctov1.RegisterSe
 
 // Publish ingests one batch.
 func (h *Handler) Publish(ctx context.Context, req *sensoctov1.PublishRequest) (*sensoctov1.PublishResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (h *Handler) ingest(id string, ms []*sensoctov1.Measurement, blocks []*sens
 
 // GetHistory answers a history query.
 func (h *Handler) GetHistory(ctx context.Context, req *sensoctov1.GetHistoryRequest) (*sensoctov1.GetHistoryResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (h *Handler) GetHistory(ctx context.Context, req *sensoctov1.GetHistoryRequ
 
 // ListSensors lists visible sensors.
 func (h *Handler) ListSensors(ctx context.Context, req *sensoctov1.ListSensorsRequest) (*sensoctov1.ListSensorsResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (h *Handler) ListSensors(ctx context.Context, req *sensoctov1.ListSensorsRe
 
 // GetSensor returns one sensor.
 func (h *Handler) GetSensor(ctx context.Context, req *sensoctov1.GetSensorRequest) (*sensoctov1.GetSensorResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (h *Handler) GetSensor(ctx context.Context, req *sensoctov1.GetSensorReques
 
 // UpdateSensor renames a sensor or changes its visibility.
 func (h *Handler) UpdateSensor(ctx context.Context, req *sensoctov1.UpdateSensorRequest) (*sensoctov1.UpdateSensorResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (h *Handler) UpdateSensor(ctx context.Context, req *sensoctov1.UpdateSensor
 
 // DeleteSensor deletes a sensor and ends its streams.
 func (h *Handler) DeleteSensor(ctx context.Context, req *sensoctov1.DeleteSensorRequest) (*sensoctov1.DeleteSensorResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (h *Handler) DeleteSensor(ctx context.Context, req *sensoctov1.DeleteSensor
 
 // SetRecording switches recording of a sensor.
 func (h *Handler) SetRecording(ctx context.Context, req *sensoctov1.SetRecordingRequest) (*sensoctov1.SetRecordingResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}

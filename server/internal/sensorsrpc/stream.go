@@ -12,7 +12,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 )
 
@@ -64,14 +64,14 @@ func (a *acks) take() (*sensoctov1.StreamAck, bool) {
 // one must name the same); the session gets the current back-pressure config first,
 // then every change, and coalesced acks. It ends when the client closes its side, on
 // a refused batch (with that error, after the ack of the batches accepted before it),
-// when the sensor is deleted, or when the credential ends (auth.StreamGuard: a batch
+// when the sensor is deleted, or when the credential ends (authz.StreamGuard: a batch
 // arriving after a revocation is refused, not ingested).
 //
 // This goroutine (the handler's) owns all sends; a receiving goroutine ingests
 // batches. The receiver ends when the client closes its side or when the handler
 // returns (the request body is closed then, which ends a pending Receive).
 func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) error {
-	g, err := auth.GuardStream(ctx)
+	g, err := authz.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 
 // receive ingests the session's batches until the client closes its side (nil) or a
 // batch is refused (its error).
-func (h *Handler) receive(g *auth.StreamGuard, id string, req *sensoctov1.StreamRequest, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse], a *acks) error {
+func (h *Handler) receive(g *authz.StreamGuard, id string, req *sensoctov1.StreamRequest, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse], a *acks) error {
 	for {
 		if !g.Valid() {
 			return g.Err() // revoked: not one more batch
@@ -176,7 +176,7 @@ func (h *Handler) receive(g *auth.StreamGuard, id string, req *sensoctov1.Stream
 // WatchBackpressure streams a sensor's config: the current one, then every change,
 // until the client goes, the sensor is deleted or the credential ends.
 func (h *Handler) WatchBackpressure(ctx context.Context, req *sensoctov1.WatchBackpressureRequest, stream *connect.ServerStream[sensoctov1.WatchBackpressureResponse]) error {
-	g, err := auth.GuardStream(ctx)
+	g, err := authz.GuardStream(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 )
@@ -21,11 +21,11 @@ import (
 // attention on each attribute (its user's, in the request's tab when named;
 // sensors.WatchWindow: immediate at HIGH), not of other viewers'.
 //
-// Access is followed by an auth.StreamGuard: a sensor the caller may no longer see
+// Access is followed by an authz.StreamGuard: a sensor the caller may no longer see
 // (made private, deleted) is dropped at once (a REMOVED event, then nothing more of
 // it) while the others go on; a revoked credential ends the stream.
 func (h *Handler) Watch(ctx context.Context, req *sensoctov1.WatchRequest, stream *connect.ServerStream[sensoctov1.WatchResponse]) error {
-	g, err := auth.GuardStream(ctx)
+	g, err := authz.GuardStream(ctx)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (wh *watchHeld) release() {
 	wh.releases = nil
 }
 
-func (h *Handler) toEvent(ctx context.Context, v auth.Viewer, ev hub.Event) *sensoctov1.SensorEvent {
+func (h *Handler) toEvent(ctx context.Context, v authz.Viewer, ev hub.Event) *sensoctov1.SensorEvent {
 	out := &sensoctov1.SensorEvent{Sensor: &sensoctov1.Sensor{SensorId: ev.SensorID}}
 	switch ev.Kind {
 	case hub.EventRegistered, hub.EventUpdated:

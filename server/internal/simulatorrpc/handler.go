@@ -13,7 +13,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/simulator/runs"
 )
 
@@ -29,7 +29,7 @@ func New(r *runs.Service) *Handler { return &Handler{runs: r} }
 
 // ListScenarios lists the scenario library.
 func (h *Handler) ListScenarios(ctx context.Context, _ *sensoctov1.ListScenariosRequest) (*sensoctov1.ListScenariosResponse, error) {
-	if _, err := auth.RequireViewer(ctx); err != nil {
+	if _, err := authz.RequireViewer(ctx); err != nil {
 		return nil, err
 	}
 	sums := h.runs.Scenarios()
@@ -50,7 +50,7 @@ func (h *Handler) ListScenarios(ctx context.Context, _ *sensoctov1.ListScenarios
 
 // StartScenario starts a run of the caller's.
 func (h *Handler) StartScenario(ctx context.Context, req *sensoctov1.StartScenarioRequest) (*sensoctov1.StartScenarioResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (h *Handler) StartScenario(ctx context.Context, req *sensoctov1.StartScenar
 
 // StopScenario stops the caller's run of a scenario.
 func (h *Handler) StopScenario(ctx context.Context, req *sensoctov1.StopScenarioRequest) (*sensoctov1.StopScenarioResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (h *Handler) StopScenario(ctx context.Context, req *sensoctov1.StopScenario
 
 // ListRuns lists the caller's runs and the demo's.
 func (h *Handler) ListRuns(ctx context.Context, req *sensoctov1.ListRunsRequest) (*sensoctov1.ListRunsResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}

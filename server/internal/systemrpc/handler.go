@@ -12,7 +12,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/system"
 )
 
@@ -41,10 +41,10 @@ func (h *Handler) GetStatus(ctx context.Context, _ *sensoctov1.GetStatusRequest)
 }
 
 // WatchStatus sends a snapshot at once and then one per interval until the client goes,
-// or until the caller's credential is revoked or expires (auth.StreamGuard: at once on
+// or until the caller's credential is revoked or expires (authz.StreamGuard: at once on
 // a revocation announced in this process).
 func (h *Handler) WatchStatus(ctx context.Context, req *sensoctov1.WatchStatusRequest, stream *connect.ServerStream[sensoctov1.WatchStatusResponse]) error {
-	g, err := auth.GuardStream(ctx)
+	g, err := authz.GuardStream(ctx)
 	if err != nil {
 		return err
 	}

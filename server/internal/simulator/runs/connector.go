@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/sensors"
@@ -28,7 +28,7 @@ const SensorType = "simulator"
 type connector struct {
 	sensors   *sensors.Service
 	bp        *backpressure.Publisher
-	viewer    auth.Viewer
+	viewer    authz.Viewer
 	public    bool
 	onPublish func(sensorID string, values int)
 	// names are the sensors' display names by id (Scenario.SensorTitles: scenario
@@ -40,7 +40,7 @@ type connector struct {
 	batches sync.Pool // *hub.Batch containers; the hub keeps only what it is given
 }
 
-func newConnector(s *sensors.Service, bp *backpressure.Publisher, v auth.Viewer, public bool, onPublish func(string, int)) *connector {
+func newConnector(s *sensors.Service, bp *backpressure.Publisher, v authz.Viewer, public bool, onPublish func(string, int)) *connector {
 	c := &connector{sensors: s, bp: bp, viewer: v, public: public, onPublish: onPublish, detach: map[string]func(){}}
 	c.batches.New = func() any { return new(hub.Batch) }
 	return c
@@ -52,9 +52,9 @@ func (c *connector) Register(ctx context.Context, s simulator.SensorInfo) error 
 	if n := c.names[s.ID]; n != "" {
 		name = n
 	}
-	in := sensors.RegisterInput{ID: s.ID, Name: name, SensorType: SensorType, Visibility: auth.VisibilityPrivate}
+	in := sensors.RegisterInput{ID: s.ID, Name: name, SensorType: SensorType, Visibility: authz.VisibilityPrivate}
 	if c.public {
-		in.Visibility = auth.VisibilityPublic
+		in.Visibility = authz.VisibilityPublic
 	}
 	for _, a := range s.Attributes {
 		in.Attributes = append(in.Attributes, sensors.Attribute{ID: a.ID, Type: a.Type, Unit: a.Unit, SampleRateHz: a.RateHz})

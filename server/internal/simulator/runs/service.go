@@ -33,7 +33,7 @@ import (
 	"github.com/sensocto/sensocto/ent/simulatorrun"
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 	"github.com/sensocto/sensocto/server/internal/simulator"
@@ -205,7 +205,7 @@ func (s *Service) SimulatedSource(id string, owner uuid.UUID) sensors.Source {
 
 // Start starts the scenario name as v with seed (0: a random one). Starting a
 // scenario v is already running is AlreadyExists; an unknown name is NotFound.
-func (s *Service) Start(ctx context.Context, v auth.Viewer, name string, seed uint64) (Run, error) {
+func (s *Service) Start(ctx context.Context, v authz.Viewer, name string, seed uint64) (Run, error) {
 	if err := s.waitRestored(ctx); err != nil {
 		return Run{}, err
 	}
@@ -271,7 +271,7 @@ func (s *Service) release(key runKey, a *active) {
 }
 
 // launch starts the engine for a reserved active entry and its supervisor.
-func (s *Service) launch(a *active, id uuid.UUID, v auth.Viewer, sc *scenario.Scenario, seed, base uint64, startedAt time.Time, ids []string) error {
+func (s *Service) launch(a *active, id uuid.UUID, v authz.Viewer, sc *scenario.Scenario, seed, base uint64, startedAt time.Time, ids []string) error {
 	idOf := s.sensorID(v.UserID, sc.Name)
 	names := map[string]string{}
 	for key, title := range sc.SensorTitles() {
@@ -348,7 +348,7 @@ func (s *Service) flushOne(ctx context.Context, a *active) {
 // is NotFound, whoever else runs one (another user, or the server's demo, which nobody
 // stops through the API): the proto's "NotFound when it is not running", for the
 // caller's runs; for a scenario the demo runs, the message says who stops that one.
-func (s *Service) Stop(ctx context.Context, v auth.Viewer, name string) (Run, error) {
+func (s *Service) Stop(ctx context.Context, v authz.Viewer, name string) (Run, error) {
 	if err := s.waitRestored(ctx); err != nil {
 		return Run{}, err
 	}
@@ -423,7 +423,7 @@ func (s *Service) ForgetOwners(ids []uuid.UUID) {
 
 // List returns v's runs and the system user's, running first, then newest first; at
 // most limit (50 when 0). Counts of running runs are live.
-func (s *Service) List(ctx context.Context, v auth.Viewer, runningOnly bool, limit int) ([]Run, error) {
+func (s *Service) List(ctx context.Context, v authz.Viewer, runningOnly bool, limit int) ([]Run, error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -516,7 +516,7 @@ func (s *Service) Run(ctx context.Context, demo string) error {
 		s.log.Error().Err(err).Msg("restore simulator runs")
 	}
 	if demo != "" && !s.Running(s.o.SystemUserID, demo) {
-		v := auth.Viewer{UserID: s.o.SystemUserID, Scope: auth.ScopeFull}
+		v := authz.Viewer{UserID: s.o.SystemUserID, Scope: authz.ScopeFull}
 		if _, err := s.Start(ctx, v, demo, 0); err != nil && apperr.KindOf(err) != apperr.KindAlreadyExists {
 			s.log.Error().Err(err).Str("scenario", demo).Msg("start the demo scenario")
 		}
@@ -603,7 +603,7 @@ func (s *Service) restore(ctx context.Context, demo string) error {
 		}
 		s.active[key] = a
 		s.mu.Unlock()
-		v := auth.Viewer{UserID: owner, IsGuest: u.IsGuest, Scope: auth.ScopeFull, DisplayName: u.DisplayName}
+		v := authz.Viewer{UserID: owner, IsGuest: u.IsGuest, Scope: authz.ScopeFull, DisplayName: u.DisplayName}
 		started := s.o.Clock.Now()
 		if row.StartedAt != nil {
 			started = *row.StartedAt

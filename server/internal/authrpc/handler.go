@@ -1,8 +1,8 @@
-// Package accountsrpc serves sensocto.v1.AuthService over Connect and the plain HTTP
+// Package authrpc serves sensocto.v1.AuthService over Connect and the plain HTTP
 // routes of sign-in: the OpenID Connect login and callback (the relying-party protocol,
 // with zitadel/oidc) and the development mailbox. It converts between protobuf and the
 // accounts domain and sets the session cookie; the domain decides everything else.
-package accountsrpc
+package authrpc
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
 // Handler implements sensoctov1connect.AuthServiceHandler.
@@ -116,7 +117,7 @@ func (h *Handler) SignOut(ctx context.Context, _ *sensoctov1.SignOutRequest) (*s
 		return nil, err
 	}
 	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
-		ci.ResponseHeader().Add("Set-Cookie", auth.ClearCookie(auth.IsSecure(ctx)).String())
+		ci.ResponseHeader().Add("Set-Cookie", auth.ClearCookie(authz.IsSecure(ctx)).String())
 	}
 	return &sensoctov1.SignOutResponse{}, nil
 }
@@ -145,12 +146,12 @@ func (h *Handler) UpdateMe(ctx context.Context, req *sensoctov1.UpdateMeRequest)
 
 // CreateApiToken creates an API token and returns its secret once.
 func (h *Handler) CreateApiToken(ctx context.Context, req *sensoctov1.CreateApiTokenRequest) (*sensoctov1.CreateApiTokenResponse, error) { //nolint:revive // var-naming: the name is fixed by the generated interface
-	var scope auth.Scope
+	var scope authz.Scope
 	switch req.GetScope() {
 	case sensoctov1.TokenScope_TOKEN_SCOPE_PUBLISH:
-		scope = auth.ScopePublish
+		scope = authz.ScopePublish
 	case sensoctov1.TokenScope_TOKEN_SCOPE_FULL:
-		scope = auth.ScopeFull
+		scope = authz.ScopeFull
 	}
 	var expiresIn time.Duration
 	if req.GetExpiresIn() != nil {
@@ -191,7 +192,7 @@ func (h *Handler) RevokeApiToken(ctx context.Context, req *sensoctov1.RevokeApiT
 // setSessionCookie sets the session cookie on the response of a sign-in RPC.
 func setSessionCookie(ctx context.Context, s accounts.Session) {
 	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
-		ci.ResponseHeader().Add("Set-Cookie", auth.SessionCookie(s.Secret, s.ExpiresAt, auth.IsSecure(ctx)).String())
+		ci.ResponseHeader().Add("Set-Cookie", auth.SessionCookie(s.Secret, s.ExpiresAt, authz.IsSecure(ctx)).String())
 	}
 }
 
@@ -228,7 +229,7 @@ func sessionToProto(s accounts.Session) *sensoctov1.Session {
 
 func tokenToProto(t accounts.APIToken) *sensoctov1.ApiToken {
 	scope := sensoctov1.TokenScope_TOKEN_SCOPE_FULL
-	if t.Scope == auth.ScopePublish {
+	if t.Scope == authz.ScopePublish {
 		scope = sensoctov1.TokenScope_TOKEN_SCOPE_PUBLISH
 	}
 	return &sensoctov1.ApiToken{

@@ -1,4 +1,4 @@
-package auth
+package authz
 
 import (
 	"github.com/google/uuid"
@@ -12,13 +12,13 @@ import (
 // PermissionDenied error when it may see the resource but not do this to it. Services
 // call them after loading the facts, e.g.
 //
-//	facts := auth.SensorFacts{OwnerID: s.OwnerID, Visibility: auth.Visibility(s.Visibility),
+//	facts := authz.SensorFacts{OwnerID: s.OwnerID, Visibility: authz.Visibility(s.Visibility),
 //		InViewersRoom: memberOfARoomHolding(ctx, v.UserID, s.ID)}
-//	if err := auth.CheckSensor(v, facts, auth.SensorWatch); err != nil {
+//	if err := authz.CheckSensor(v, facts, authz.SensorView); err != nil {
 //		return err
 //	}
 //
-// Token scopes are checked per procedure before any handler runs (ScopeAllows).
+// Token scopes are checked per procedure before any handler runs (auth.ScopeAllows).
 
 // Visibility of a sensor.
 type Visibility string

@@ -1,4 +1,4 @@
-package auth
+package authz
 
 import (
 	"context"
@@ -166,8 +166,8 @@ func GuardStream(ctx context.Context) (*StreamGuard, error) {
 	if err != nil {
 		return nil, err
 	}
-	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
-	g := &StreamGuard{viewer: v, recheck: ri.recheck, rev: ri.revocations, kick: make(chan struct{}, 1)}
+	r := RequestFrom(ctx)
+	g := &StreamGuard{viewer: v, recheck: r.Recheck, rev: r.Revocations, kick: make(chan struct{}, 1)}
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
 	g.rev.add(g)
 	if g.recheck != nil {

@@ -1,4 +1,7 @@
-package auth
+// Package ratelimit owns per-key rate limiting: a bounded set of token buckets (one per
+// client IP, email address, …) that refuses with ResourceExhausted and a retry hint. It
+// knows no transport and no domain; package accounts limits sign-in attempts with it.
+package ratelimit
 
 import (
 	"container/list"
@@ -10,8 +13,8 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
-// DefaultLimiterKeys bounds how many keys a Limiter remembers.
-const DefaultLimiterKeys = 10_000
+// DefaultKeys bounds how many keys a Limiter remembers.
+const DefaultKeys = 10_000
 
 // Limiter is a set of token buckets, one per key (a client IP, an email address),
 // holding at most a bounded number of keys: the least recently used key is forgotten
@@ -32,11 +35,11 @@ type bucket struct {
 	lim *rate.Limiter
 }
 
-// NewLimiter allows each key burst events at once and then one per interval. maxKeys <= 0
-// means DefaultLimiterKeys; now nil means time.Now.
-func NewLimiter(burst int, interval time.Duration, maxKeys int, now func() time.Time) *Limiter {
+// New allows each key burst events at once and then one per interval. maxKeys <= 0
+// means DefaultKeys; now nil means time.Now.
+func New(burst int, interval time.Duration, maxKeys int, now func() time.Time) *Limiter {
 	if maxKeys <= 0 {
-		maxKeys = DefaultLimiterKeys
+		maxKeys = DefaultKeys
 	}
 	if now == nil {
 		now = time.Now

@@ -1,4 +1,4 @@
-package recordingrpc_test
+package exporthttp_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/exporthttp"
 	"github.com/sensocto/sensocto/server/internal/recording"
-	"github.com/sensocto/sensocto/server/internal/recordingrpc"
 )
 
 type fakeExporter struct {
@@ -40,7 +40,7 @@ func TestExportHandler(t *testing.T) {
 		name      string
 		method    string
 		query     string
-		authorize recordingrpc.Authorize
+		authorize exporthttp.Authorize
 		exportErr error
 		status    int
 		body      string
@@ -64,9 +64,9 @@ func TestExportHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ex := &fakeExporter{body: "csv", err: tc.exportErr}
-			h := recordingrpc.NewExportHandler(ex, tc.authorize, zerolog.Nop())
+			h := exporthttp.NewExportHandler(ex, tc.authorize, zerolog.Nop())
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(tc.method, recordingrpc.ExportPath+"?"+tc.query, nil))
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, exporthttp.ExportPath+"?"+tc.query, nil))
 			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) || strings.Contains(rec.Body.String(), "secret") {
 				t.Fatalf("status %d body %q; want %d containing %q", rec.Code, rec.Body.String(), tc.status, tc.body)
 			}
@@ -88,9 +88,9 @@ func TestExportHandlerStreamsRecording(t *testing.T) {
 	if err := r.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(recordingrpc.NewExportHandler(recordedOnly{r}, func(*http.Request, string) error { return nil }, zerolog.Nop()))
+	srv := httptest.NewServer(exporthttp.NewExportHandler(recordedOnly{r}, func(*http.Request, string) error { return nil }, zerolog.Nop()))
 	t.Cleanup(srv.Close)
-	res, err := srv.Client().Get(srv.URL + recordingrpc.ExportPath + "?sensor_id=s1&attribute_id=ecg")
+	res, err := srv.Client().Get(srv.URL + exporthttp.ExportPath + "?sensor_id=s1&attribute_id=ecg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,11 @@
-// Package recordingrpc owns the HTTP side of recording that is not an RPC: the CSV
+// Package exporthttp owns the HTTP side of recording that is not an RPC: the CSV
 // export route GET /export/csv?sensor_id=…&attribute_id=…&from_us=…&to_us=…. It
 // checks the request, asks an authorizer whether the caller may read the sensor,
 // and streams the Exporter's CSV (recorded data and the in-memory window) into the
 // response. Errors before the first byte are answered like Connect errors (the one
 // kind → code mapping in package rpc); once streaming has started a failure can only
 // cut the response short, which is logged.
-package recordingrpc
+package exporthttp
 
 import (
 	"context"

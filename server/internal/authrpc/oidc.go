@@ -1,4 +1,4 @@
-package accountsrpc
+package authrpc
 
 import (
 	"context"
