@@ -1,7 +1,7 @@
 // Package backpressure owns the back-pressure advice sent to connectors: the pure
 // formula that turns a sensor's attention level, the system load, memory
 // protection and the sensor's own battery into the eight-field Config
-// (DESIGN.md "Back-pressure config"), and the Publisher that recomputes each
+// (docs/architecture.md, "The back-pressure formula"), and the Publisher that recomputes each
 // sensor's Config when any input changes and pushes it to that sensor's
 // subscribers (Stream and WatchBackpressure sessions) only when it changed.
 //
@@ -29,7 +29,8 @@ const (
 	BatteryCritical = 0.10
 )
 
-// base holds the base window and batch size per attention level (DESIGN.md):
+// base holds the base window and batch size per attention level
+// (docs/architecture.md):
 // HIGH 100 ms/1, MEDIUM 500 ms/5, LOW 2000 ms/10, NONE 5000 ms/20.
 var base = [...]struct {
 	windowMS uint32
@@ -101,7 +102,7 @@ func (c Config) Equal(o Config) bool {
 	return c == o
 }
 
-// Compute applies the formula of DESIGN.md:
+// Compute applies the formula (docs/architecture.md, "The back-pressure formula"):
 //
 //	window = trunc(base(att) × load multiplier) × (5 under memory protection) × battery factor
 //	size   = base size(att)
@@ -139,16 +140,4 @@ func Compute(in Input, now time.Time) Config {
 		LoadMultiplier:           reported,
 		Timestamp:                now,
 	}
-}
-
-// FlushWindow is how long a watcher's queued data for an attribute at attention
-// level att may wait before delivery: the base window of the level (HIGH 100 ms,
-// MEDIUM 500 ms, LOW 2 s, NONE 5 s) times the load multiplier. Memory protection
-// and battery do not apply: they concern connectors, not watchers.
-func FlushWindow(att attention.Level, load loadmon.Level) time.Duration {
-	if !att.Valid() {
-		att = attention.LevelNone
-	}
-	ms := math.Trunc(float64(base[att].windowMS) * load.Multiplier())
-	return time.Duration(ms) * time.Millisecond
 }

@@ -15,7 +15,7 @@ var (
 	high   = attention.LevelHigh
 )
 
-// wantPaused is DESIGN.md's pause rule written out per attention level, load level
+// wantPaused is the pause rule of docs/architecture.md written out per attention level, load level
 // (normal, elevated, high, critical) and memory protection (off, on): LOW and NONE
 // attention pause under memory protection or critical load; HIGH and MEDIUM never.
 var wantPaused = map[attention.Level][4][2]bool{
@@ -32,7 +32,8 @@ func b2i(b bool) int {
 	return 0
 }
 
-// TestComputeWindowTable checks the window table of DESIGN.md / protocol-and-model.md §1.7.1.
+// TestComputeWindowTable checks the window table (docs/architecture.md, "The back-pressure
+// formula").
 func TestComputeWindowTable(t *testing.T) {
 	t.Parallel()
 	want := map[attention.Level][4]uint32{
@@ -101,26 +102,5 @@ func TestComputeInvalidLevels(t *testing.T) {
 	c := Compute(Input{Attention: 9, Load: 9}, time.Time{})
 	if c.AttentionLevel != none || c.SystemLoad != loadmon.LevelCritical || !c.Paused || c.RecommendedBatchWindowMS != 25000 {
 		t.Errorf("got %+v", c)
-	}
-}
-
-func TestFlushWindow(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		att  attention.Level
-		load loadmon.Level
-		want time.Duration
-	}{
-		{high, loadmon.LevelNormal, 100 * time.Millisecond},
-		{medium, loadmon.LevelNormal, 500 * time.Millisecond},
-		{low, loadmon.LevelNormal, 2 * time.Second},
-		{none, loadmon.LevelNormal, 5 * time.Second},
-		{high, loadmon.LevelElevated, 150 * time.Millisecond},
-		{low, loadmon.LevelCritical, 10 * time.Second},
-	}
-	for _, tc := range cases {
-		if got := FlushWindow(tc.att, tc.load); got != tc.want {
-			t.Errorf("FlushWindow(%v, %v) = %v, want %v", tc.att, tc.load, got, tc.want)
-		}
 	}
 }

@@ -3,28 +3,8 @@ package backpressure
 import (
 	"context"
 
-	"github.com/sensocto/sensocto/server/internal/attention"
 	"github.com/sensocto/sensocto/server/internal/loadmon"
 )
-
-// FollowAttention feeds every sensor-level change of an attention
-// subscription (subscribe to all sensors) into the publisher until ctx ends.
-// The caller owns the goroutine (run it in the app's errgroup) and the
-// subscription.
-func (p *Publisher) FollowAttention(ctx context.Context, sub *attention.Subscription) error {
-	for {
-		changes, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		for _, c := range changes {
-			p.SetAttention(c.SensorID, c.Level)
-		}
-	}
-}
 
 // FollowLoad feeds the load level and memory protection of a load monitor
 // subscription into the publisher until ctx ends. onChange, when not nil, is

@@ -46,7 +46,18 @@ func TestWiring(t *testing.T) {
 	defer loadSub.Close()
 	var factor sync.Map
 	done := make(chan struct{}, 2)
-	go func() { _ = pub.FollowAttention(ctx, attSub); done <- struct{}{} }()
+	go func() { // attention changes into the publisher, as the app's bridge feeds them
+		defer func() { done <- struct{}{} }()
+		for {
+			changes, err := attSub.Next(ctx)
+			if err != nil {
+				return
+			}
+			for _, c := range changes {
+				pub.SetAttention(c.SensorID, c.Level)
+			}
+		}
+	}()
 	go func() {
 		_ = pub.FollowLoad(ctx, loadSub, func(s loadmon.Snapshot) { factor.Store("f", s.Level.RetentionFactor()) })
 		done <- struct{}{}

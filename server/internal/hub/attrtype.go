@@ -119,12 +119,6 @@ func isWaveformType(attrType string) bool {
 	return attrType == "ecg" || attrType == "respiration"
 }
 
-// deliverAllType reports whether scalar coalescing must keep every value of the
-// type: waveforms, and buttons (a press must never be coalesced away).
-func deliverAllType(attrType string) bool {
-	return isWaveformType(attrType) || attrType == "button"
-}
-
 // kindSet is a set of value kinds (bit k for Kind k); the zero set means any
 // kind.
 type kindSet uint8

@@ -126,12 +126,6 @@ func (w *Watcher) build(t taken) Delivery {
 		w.idx = make(map[*sensor]int)
 	}
 	clear(w.idx)
-	if w.coalesce {
-		if w.latest == nil {
-			w.latest = make(map[*attribute]int)
-		}
-		clear(w.latest)
-	}
 	// Large buffers are released after 64 deliveries in a row that were small
 	// (under 1024 entries).
 	if t.n < 1024 {
@@ -164,20 +158,10 @@ func (w *Watcher) build(t taken) Delivery {
 			}
 		}
 		sd := &data[si]
-		switch {
-		case e.block:
+		if e.block {
 			sd.Blocks = append(sd.Blocks, SampleBlock{AttributeID: e.m.AttributeID, StartTimeUS: e.m.TimeUS,
 				SampleRateHz: e.rate, Samples: e.samples, ServerUS: e.m.ServerUS})
-		case w.coalesce && !e.deliverAll:
-			if at, ok := w.latest[e.a]; ok && at < len(sd.Measurements) && sd.Measurements[at].AttributeID == e.m.AttributeID {
-				if e.m.TimeUS >= sd.Measurements[at].TimeUS {
-					sd.Measurements[at] = e.m
-				}
-				break
-			}
-			w.latest[e.a] = len(sd.Measurements)
-			sd.Measurements = append(sd.Measurements, e.m)
-		default:
+		} else {
 			sd.Measurements = append(sd.Measurements, e.m)
 		}
 		*e = qent{}

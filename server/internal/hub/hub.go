@@ -163,7 +163,6 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 				old.waveform, old.baseCap = true, na.baseCap
 			}
 			old.typ, old.unit, old.rateHz, old.inferred = spec.Type, spec.Unit, spec.SampleRateHz, false
-			old.deliverAll = old.waveform || deliverAllType(spec.Type)
 			old.battery = spec.Type == "battery"
 			old.kinds = kindsOf(spec.Type)
 			if !old.waveform {

@@ -436,7 +436,7 @@ func TestStalledWatcherDropsOldestAndDoesNotSlowOthers(t *testing.T) {
 	}
 }
 
-func TestFlushWindowHoldsData(t *testing.T) {
+func TestWindowHoldsData(t *testing.T) {
 	t.Parallel()
 	h, clk := newTestHub(t)
 	mustRegister(t, h, "s", AttributeSpec{ID: "slow"}, AttributeSpec{ID: "fast"})
@@ -458,33 +458,6 @@ func TestFlushWindowHoldsData(t *testing.T) {
 	d := next(t, w)
 	if ms := measurements([]Delivery{d}); len(ms) != 2 || ms[0].AttributeID != "slow" || ms[1].AttributeID != "fast" {
 		t.Fatalf("delivery = %+v", ms)
-	}
-}
-
-func TestCoalesceScalars(t *testing.T) {
-	t.Parallel()
-	h, _ := newTestHub(t)
-	mustRegister(t, h, "s", AttributeSpec{ID: "ecg", Type: "ecg"})
-	w, _ := h.Watch(WatchSpec{SensorIDs: []string{"s"}, CoalesceScalars: true, Window: func(string, string) time.Duration { return time.Hour }})
-	defer w.Close()
-	b := &Batch{}
-	for i := range 10 {
-		b.Measurements = append(b.Measurements,
-			Measurement{AttributeID: "temp", TimeUS: t0 + int64(100-i), Value: Number(float64(i))}, // newest time first
-			Measurement{AttributeID: "ecg", TimeUS: t0 + int64(i+1), Value: Number(float64(i))},
-			Measurement{AttributeID: "button", TimeUS: t0 + int64(i+1), Value: Number(1)})
-	}
-	mustIngest(t, h, "s", b)
-	d := w.drain() // the window is an hour: drain directly
-	count := map[string]int{}
-	for _, m := range measurements([]Delivery{d}) {
-		count[m.AttributeID]++
-		if m.AttributeID == "temp" && m.TimeUS != t0+100 {
-			t.Fatalf("coalesced temp = %+v, want the latest by time", m)
-		}
-	}
-	if count["temp"] != 1 || count["ecg"] != 10 || count["button"] != 10 {
-		t.Fatalf("counts = %v", count)
 	}
 }
 
@@ -634,7 +607,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 		wg.Go(func() { // watchers that come and go
 			for range 20 {
-				w, err := h.Watch(WatchSpec{SensorIDs: ids, Recent: true, CoalesceScalars: i%2 == 0, MaxQueuedValues: 50})
+				w, err := h.Watch(WatchSpec{SensorIDs: ids, Recent: true, MaxQueuedValues: 50})
 				if err != nil {
 					t.Error(err)
 					return

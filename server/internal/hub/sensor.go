@@ -51,14 +51,13 @@ type attribute struct {
 	index    int
 	inferred bool
 	// waveform attributes keep samples; the others keep points.
-	waveform   bool
-	deliverAll bool
-	battery    bool    // type battery: Ingest reports its newest value
-	kinds      kindSet // the value kinds its type accepts
-	baseCap    int
-	samples    ring[sample]
-	points     ring[Point]
-	ingested   uint64
+	waveform bool
+	battery  bool    // type battery: Ingest reports its newest value
+	kinds    kindSet // the value kinds its type accepts
+	baseCap  int
+	samples  ring[sample]
+	points   ring[Point]
+	ingested uint64
 }
 
 func newAttribute(s *sensor, spec AttributeSpec, inferred, waveform bool, factor float64) *attribute {
@@ -67,7 +66,6 @@ func newAttribute(s *sensor, spec AttributeSpec, inferred, waveform bool, factor
 		inferred: inferred, waveform: waveform || isWaveformType(spec.Type),
 		baseCap: baseCapacity(spec.Type),
 	}
-	a.deliverAll = a.waveform || deliverAllType(spec.Type)
 	a.battery = spec.Type == "battery"
 	a.kinds = kindsOf(spec.Type)
 	if a.waveform && a.baseCap < baseCapacity(TypeECG) && a.baseCap == DefaultCapacity {

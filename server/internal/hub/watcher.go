@@ -51,7 +51,7 @@ type Delivery struct {
 
 // WindowFunc returns how long queued data of an attribute may wait before
 // delivery (the flush window of the watcher's attention level for it, e.g.
-// backpressure.FlushWindow). It is called by the watcher's goroutine in Next,
+// sensors.WatchWindow). It is called by the watcher's goroutine in Next,
 // never on the ingest path.
 type WindowFunc func(sensorID, attributeID string) time.Duration
 
@@ -79,19 +79,15 @@ type WatchSpec struct {
 	// MaxQueuedValues bounds the queue in values (one per measurement, one per
 	// sample); DefaultMaxQueuedValues when ≤ 0.
 	MaxQueuedValues int
-	// CoalesceScalars keeps only the latest value per attribute for attributes
-	// that are not waveforms or buttons.
-	CoalesceScalars bool
 }
 
 // qent is one queued item: a measurement or a sample block.
 type qent struct {
-	a          *attribute
-	block      bool
-	deliverAll bool
-	m          Measurement // for a block: AttributeID, TimeUS = start, ServerUS
-	samples    []float32
-	rate       float64
+	a       *attribute
+	block   bool
+	m       Measurement // for a block: AttributeID, TimeUS = start, ServerUS
+	samples []float32
+	rate    float64
 }
 
 func (e *qent) values() int {
@@ -136,7 +132,6 @@ func (sb *sub) wants(a *attribute) bool {
 type Watcher struct {
 	h         *Hub
 	window    WindowFunc
-	coalesce  bool
 	maxValues int
 	wake      chan struct{}
 	timer     *time.Timer
@@ -156,10 +151,9 @@ type Watcher struct {
 	recent  *Delivery
 	// Next's goroutine only: a copy of dirty, and drain buffers reused by
 	// every delivery.
-	refs   []pendingRef
-	data   []SensorData
-	idx    map[*sensor]int
-	latest map[*attribute]int
+	refs []pendingRef
+	data []SensorData
+	idx  map[*sensor]int
 	// smallDrains counts consecutive small deliveries.
 	smallDrains int
 }
@@ -182,7 +176,7 @@ func (h *Hub) Watch(spec WatchSpec) (*Watcher, error) {
 		}
 	}
 	w := &Watcher{
-		h: h, window: spec.Window, coalesce: spec.CoalesceScalars, maxValues: spec.MaxQueuedValues,
+		h: h, window: spec.Window, maxValues: spec.MaxQueuedValues,
 		wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour),
 	}
 	w.timer.Stop()
@@ -244,7 +238,7 @@ func (w *Watcher) push(sb *sub, b *Batch, attrs []*attribute) {
 		}
 		m := &b.Measurements[i]
 		e := w.reserve(1) // a zeroed slot: set only what a measurement uses
-		e.a, e.deliverAll, e.m = a, a.deliverAll, *m
+		e.a, e.m = a, *m
 		wake = w.markPending(sb, a, m.ServerUS) || wake
 	}
 	nm := len(b.Measurements)
@@ -255,7 +249,7 @@ func (w *Watcher) push(sb *sub, b *Batch, attrs []*attribute) {
 		}
 		blk := &b.Blocks[i]
 		e := w.reserve(len(blk.Samples))
-		e.a, e.block, e.deliverAll, e.samples, e.rate = a, true, true, blk.Samples, blk.SampleRateHz
+		e.a, e.block, e.samples, e.rate = a, true, blk.Samples, blk.SampleRateHz
 		e.m.AttributeID, e.m.TimeUS, e.m.ServerUS = blk.AttributeID, blk.StartTimeUS, blk.ServerUS
 		wake = w.markPending(sb, a, blk.ServerUS) || wake
 	}
