@@ -57,6 +57,14 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+// kind returns the error kind, or "ok".
+func kind(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return apperr.KindOf(err).String()
+}
+
 type fakeResolver map[string]authz.Resolution
 
 func (f fakeResolver) Resolve(_ context.Context, secret string) (authz.Resolution, error) {
