@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 // Recording is a time span during which a sensor's measurements (all attributes, or one
@@ -27,7 +29,7 @@ func (Recording) Fields() []ent.Field {
 		field.String("attribute_id").
 			Optional().
 			Nillable().
-			MaxLen(64).
+			MaxLen(apirules.MaxAttributeIDLen).
 			Match(AttributeIDPattern).
 			Immutable().
 			Comment("Recorded attribute; NULL means all attributes of the sensor."),

@@ -9,16 +9,16 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
-// SensorIDPattern is the rule for client-chosen sensor ids: 1–128 characters, starting
-// with a letter or digit, then letters, digits, '_', '-', '.' or ':' (MAC addresses).
-var SensorIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+// SensorIDPattern is the rule for client-chosen sensor ids (apirules.SensorIDPattern,
+// the one definition).
+var SensorIDPattern = regexp.MustCompile(apirules.SensorIDPattern)
 
-// AttributeIDPattern is the rule for attribute ids: 1–64 characters, starting with a
-// letter or digit (so BLE characteristic UUIDs are allowed), then letters, digits, '_'
-// or '-'.
-var AttributeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+// AttributeIDPattern is the rule for attribute ids (apirules.AttributeIDPattern).
+var AttributeIDPattern = regexp.MustCompile(apirules.AttributeIDPattern)
 
 // Sensor is a device or virtual source that publishes measurements. Its id is chosen by
 // the connector (it is stable across reconnects) and is the primary key. A sensor
@@ -36,7 +36,7 @@ func (Sensor) Mixin() []ent.Mixin {
 func (Sensor) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").
-			MaxLen(128).
+			MaxLen(apirules.MaxSensorIDLen).
 			Match(SensorIDPattern).
 			Immutable().
 			Comment("Client-chosen sensor id."),

@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 // SensorAttribute is one measured quantity a sensor declared (heart rate, acceleration,
@@ -25,7 +27,7 @@ func (SensorAttribute) Fields() []ent.Field {
 		field.String("sensor_id").
 			Immutable(),
 		field.String("attribute_id").
-			MaxLen(64).
+			MaxLen(apirules.MaxAttributeIDLen).
 			Match(AttributeIDPattern).
 			Immutable(),
 		field.String("attribute_type").

@@ -659,9 +659,9 @@ var File_sensocto_v1_attention_proto protoreflect.FileDescriptor
 
 const file_sensocto_v1_attention_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsensocto/v1/attention.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sensocto/v1/common.proto\"\xc3\x03\n" +
-	"\x0eAttentionEvent\x12?\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^([A-Za-z0-9_.:-]{1,128})?$R\bsensorId\x12M\n" +
+	"\x1bsensocto/v1/attention.proto\x12\vsensocto.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sensocto/v1/common.proto\"\xce\x03\n" +
+	"\x0eAttentionEvent\x12J\n" +
+	"\tsensor_id\x18\x01 \x01(\tB-\xbaH*r(2&^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})?$R\bsensorId\x12M\n" +
 	"\fattribute_id\x18\x02 \x01(\tB*\xbaH'r%2#^([A-Za-z0-9][A-Za-z0-9_-]{0,63})?$R\vattributeId\x12?\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1f.sensocto.v1.AttentionEventKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12<\n" +
@@ -688,14 +688,14 @@ const file_sensocto_v1_attention_proto_rawDesc = "" +
 	"attributes\x12\x1a\n" +
 	"\bwatchers\x18\x04 \x01(\rR\bwatchers\x129\n" +
 	"\n" +
-	"changed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"S\n" +
-	"\x13GetAttentionRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"R\n" +
+	"changed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"^\n" +
+	"\x13GetAttentionRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"R\n" +
 	"\x14GetAttentionResponse\x12:\n" +
-	"\tattention\x18\x01 \x01(\v2\x1c.sensocto.v1.SensorAttentionR\tattention\"c\n" +
-	"\x15WatchAttentionRequest\x12J\n" +
+	"\tattention\x18\x01 \x01(\v2\x1c.sensocto.v1.SensorAttentionR\tattention\"n\n" +
+	"\x15WatchAttentionRequest\x12U\n" +
 	"\n" +
-	"sensor_ids\x18\x01 \x03(\tB+\xbaH(\x92\x01%\b\x01\x10\x80\x02\x18\x01\"\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\tsensorIds\"T\n" +
+	"sensor_ids\x18\x01 \x03(\tB6\xbaH3\x92\x010\b\x01\x10\x80\x02\x18\x01\"'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\tsensorIds\"T\n" +
 	"\x16WatchAttentionResponse\x12:\n" +
 	"\tattention\x18\x01 \x03(\v2\x1c.sensocto.v1.SensorAttentionR\tattention*\xbf\x03\n" +
 	"\x12AttentionEventKind\x12$\n" +

@@ -2291,15 +2291,15 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\x13RemoveMemberRequest\x12!\n" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\x16\n" +
-	"\x14RemoveMemberResponse\"w\n" +
+	"\x14RemoveMemberResponse\"\x82\x01\n" +
 	"\x14AddRoomSensorRequest\x12!\n" +
-	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12<\n" +
-	"\tsensor_id\x18\x02 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\">\n" +
+	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12G\n" +
+	"\tsensor_id\x18\x02 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\">\n" +
 	"\x15AddRoomSensorResponse\x12%\n" +
-	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"z\n" +
+	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"\x85\x01\n" +
 	"\x17RemoveRoomSensorRequest\x12!\n" +
-	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12<\n" +
-	"\tsensor_id\x18\x02 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"A\n" +
+	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12G\n" +
+	"\tsensor_id\x18\x02 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"A\n" +
 	"\x18RemoveRoomSensorResponse\x12%\n" +
 	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"5\n" +
 	"\x10WatchRoomRequest\x12!\n" +

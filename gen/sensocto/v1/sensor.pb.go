@@ -537,8 +537,8 @@ func (x *SensorSource) GetDemo() bool {
 // RegisterSensorRequest declares a sensor.
 type RegisterSensorRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sensor's id: letters, digits and "_.:-", 1 to 128 characters. Empty: the server
-	// generates one.
+	// The sensor's id: 1 to 128 letters, digits and "_.:-", a letter or digit first. Empty:
+	// the server generates one.
 	SensorId string `protobuf:"bytes,1,opt,name=sensor_id,json=sensorId,proto3" json:"sensor_id,omitempty"`
 	// Display name, at most 100 characters. Empty: the id.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -2420,9 +2420,9 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\bscenario\x18\x02 \x01(\tR\bscenario\x12%\n" +
 	"\x0escenario_title\x18\x03 \x01(\tR\rscenarioTitle\x12\x15\n" +
 	"\x06run_id\x18\x04 \x01(\tR\x05runId\x12\x12\n" +
-	"\x04demo\x18\x05 \x01(\bR\x04demo\"\xbf\x02\n" +
-	"\x15RegisterSensorRequest\x12?\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^([A-Za-z0-9_.:-]{1,128})?$R\bsensorId\x12\x1b\n" +
+	"\x04demo\x18\x05 \x01(\bR\x04demo\"\xca\x02\n" +
+	"\x15RegisterSensorRequest\x12J\n" +
+	"\tsensor_id\x18\x01 \x01(\tB-\xbaH*r(2&^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})?$R\bsensorId\x12\x1b\n" +
 	"\x04name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x04name\x12B\n" +
 	"\vsensor_type\x18\x03 \x01(\tB!\xbaH\x1er\x1c2\x1a^([A-Za-z0-9_.:-]{1,64})?$R\n" +
 	"sensorType\x12A\n" +
@@ -2434,16 +2434,16 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"visibility\"\x8a\x01\n" +
 	"\x16RegisterSensorResponse\x12+\n" +
 	"\x06sensor\x18\x01 \x01(\v2\x13.sensocto.v1.SensorR\x06sensor\x12C\n" +
-	"\fbackpressure\x18\x02 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\xd4\x01\n" +
-	"\x0ePublishRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\x12G\n" +
+	"\fbackpressure\x18\x02 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\xdf\x01\n" +
+	"\x0ePublishRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\x12G\n" +
 	"\fmeasurements\x18\x02 \x03(\v2\x18.sensocto.v1.MeasurementB\t\xbaH\x06\x92\x01\x03\x10\x90NR\fmeasurements\x12;\n" +
 	"\x06blocks\x18\x03 \x03(\v2\x18.sensocto.v1.SampleBlockB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06blocks\"r\n" +
 	"\x0fPublishResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\x04R\baccepted\x12C\n" +
-	"\fbackpressure\x18\x02 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\xef\x01\n" +
-	"\rStreamRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\x12G\n" +
+	"\fbackpressure\x18\x02 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\xfa\x01\n" +
+	"\rStreamRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\x12G\n" +
 	"\fmeasurements\x18\x02 \x03(\v2\x18.sensocto.v1.MeasurementB\t\xbaH\x06\x92\x01\x03\x10\x90NR\fmeasurements\x12;\n" +
 	"\x06blocks\x18\x03 \x03(\v2\x18.sensocto.v1.SampleBlockB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06blocks\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\"j\n" +
@@ -2454,14 +2454,14 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\x0eStreamResponse\x12E\n" +
 	"\fbackpressure\x18\x01 \x01(\v2\x1f.sensocto.v1.BackpressureConfigH\x00R\fbackpressure\x12*\n" +
 	"\x03ack\x18\x02 \x01(\v2\x16.sensocto.v1.StreamAckH\x00R\x03ackB\t\n" +
-	"\amessage\"X\n" +
-	"\x18WatchBackpressureRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"`\n" +
+	"\amessage\"c\n" +
+	"\x18WatchBackpressureRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"`\n" +
 	"\x19WatchBackpressureResponse\x12C\n" +
-	"\fbackpressure\x18\x01 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\x8a\x02\n" +
-	"\fWatchRequest\x12J\n" +
+	"\fbackpressure\x18\x01 \x01(\v2\x1f.sensocto.v1.BackpressureConfigR\fbackpressure\"\x95\x02\n" +
+	"\fWatchRequest\x12U\n" +
 	"\n" +
-	"sensor_ids\x18\x01 \x03(\tB+\xbaH(\x92\x01%\b\x01\x10\x80\x02\x18\x01\"\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\tsensorIds\x12U\n" +
+	"sensor_ids\x18\x01 \x03(\tB6\xbaH3\x92\x010\b\x01\x10\x80\x02\x18\x01\"'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\tsensorIds\x12U\n" +
 	"\rattribute_ids\x18\x02 \x03(\tB0\xbaH-\x92\x01*\x10@\x18\x01\"$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\fattributeIds\x12\x1f\n" +
 	"\vskip_recent\x18\x03 \x01(\bR\n" +
 	"skipRecent\x126\n" +
@@ -2478,9 +2478,9 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x03(\v2\x17.sensocto.v1.SensorDataR\x04data\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.sensocto.v1.SensorEventR\x06events\x12\x18\n" +
 	"\adropped\x18\x03 \x01(\x04R\adropped\x12\x16\n" +
-	"\x06recent\x18\x04 \x01(\bR\x06recent\"\xae\x03\n" +
-	"\x11GetHistoryRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\x12J\n" +
+	"\x06recent\x18\x04 \x01(\bR\x06recent\"\xb9\x03\n" +
+	"\x11GetHistoryRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\x12J\n" +
 	"\fattribute_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$R\vattributeId\x12 \n" +
 	"\afrom_us\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06fromUs\x12\x1c\n" +
 	"\x05to_us\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x04toUs\x12(\n" +
@@ -2529,25 +2529,25 @@ const file_sensocto_v1_sensor_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"l\n" +
 	"\x13ListSensorsResponse\x12-\n" +
 	"\asensors\x18\x01 \x03(\v2\x13.sensocto.v1.SensorR\asensors\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
-	"\x10GetSensorRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"@\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
+	"\x10GetSensorRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"@\n" +
 	"\x11GetSensorResponse\x12+\n" +
-	"\x06sensor\x18\x01 \x01(\v2\x13.sensocto.v1.SensorR\x06sensor\"\xc3\x01\n" +
-	"\x13UpdateSensorRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\x12\"\n" +
+	"\x06sensor\x18\x01 \x01(\v2\x13.sensocto.v1.SensorR\x06sensor\"\xce\x01\n" +
+	"\x13UpdateSensorRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\x12\"\n" +
 	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01\x12A\n" +
 	"\n" +
 	"visibility\x18\x03 \x01(\x0e2\x17.sensocto.v1.VisibilityB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
 	"visibilityB\a\n" +
 	"\x05_name\"C\n" +
 	"\x14UpdateSensorResponse\x12+\n" +
-	"\x06sensor\x18\x01 \x01(\v2\x13.sensocto.v1.SensorR\x06sensor\"S\n" +
-	"\x13DeleteSensorRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\"\x16\n" +
-	"\x14DeleteSensorResponse\"\xbb\x01\n" +
-	"\x13SetRecordingRequest\x12<\n" +
-	"\tsensor_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:-]{1,128}$R\bsensorId\x12\x18\n" +
+	"\x06sensor\x18\x01 \x01(\v2\x13.sensocto.v1.SensorR\x06sensor\"^\n" +
+	"\x13DeleteSensorRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"\x16\n" +
+	"\x14DeleteSensorResponse\"\xc6\x01\n" +
+	"\x13SetRecordingRequest\x12G\n" +
+	"\tsensor_id\x18\x01 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12L\n" +
 	"\tretention\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x13\xbaH\x10\xaa\x01\r\"\x06\b\x80\x86\xb0\x96\x012\x03\b\x90\x1cR\tretention\"C\n" +
 	"\x14SetRecordingResponse\x12+\n" +

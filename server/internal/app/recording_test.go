@@ -18,11 +18,11 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
-	"github.com/sensocto/sensocto/server/internal/recording"
 )
 
 // stoppable is a running app that the test stops itself (a restart), unlike
@@ -119,7 +119,7 @@ func publishSession(t *testing.T, c sensoctov1connect.SensorServiceClient, id st
 				v = -6.5 // the global min
 			}
 			blk.Samples[i] = v
-			s.ecgTimes = append(s.ecgTimes, recording.SampleTime(start, i, ecgRate))
+			s.ecgTimes = append(s.ecgTimes, apirules.SampleTimeUS(start, i, ecgRate))
 			s.ecgValues = append(s.ecgValues, v)
 			s.ecgMin = math.Min(s.ecgMin, float64(v))
 			s.ecgMax = math.Max(s.ecgMax, float64(v))

@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"connectrpc.com/connect"
 	"github.com/rs/zerolog"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 )
@@ -35,11 +35,6 @@ type Exporter interface {
 // apperr error (Unauthenticated, PermissionDenied, NotFound). The wiring resolves
 // the bearer token or session cookie here the same way as for the API.
 type Authorize func(r *http.Request, sensorID string) error
-
-var (
-	sensorIDPattern    = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`) // as sensocto.v1 sensor_id
-	attributeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-)
 
 // ExportHandler serves ExportPath.
 type ExportHandler struct {
@@ -64,11 +59,11 @@ func parseExport(r *http.Request) (exportRequest, error) {
 	q := r.URL.Query()
 	req := exportRequest{sensorID: q.Get("sensor_id"), attributeID: q.Get("attribute_id")}
 	var bad []apperr.FieldViolation
-	if !sensorIDPattern.MatchString(req.sensorID) {
-		bad = append(bad, apperr.FieldViolation{Field: "sensor_id", Description: "must be a sensor id"})
+	if !apirules.ValidSensorID(req.sensorID) {
+		bad = append(bad, apperr.FieldViolation{Field: "sensor_id", Description: "must match " + apirules.SensorIDPattern})
 	}
-	if !attributeIDPattern.MatchString(req.attributeID) {
-		bad = append(bad, apperr.FieldViolation{Field: "attribute_id", Description: "must be an attribute id"})
+	if !apirules.ValidAttributeID(req.attributeID) {
+		bad = append(bad, apperr.FieldViolation{Field: "attribute_id", Description: "must match " + apirules.AttributeIDPattern})
 	}
 	for _, f := range []struct {
 		name string

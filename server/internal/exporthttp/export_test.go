@@ -48,7 +48,8 @@ func TestExportHandler(t *testing.T) {
 		{"ok", http.MethodGet, "sensor_id=s:1&attribute_id=ecg&from_us=10&to_us=20", allow, nil, 200, "csv"},
 		{"open range", http.MethodGet, "sensor_id=s1&attribute_id=ecg", allow, nil, 200, "csv"},
 		{"bad sensor", http.MethodGet, "sensor_id=&attribute_id=ecg", allow, nil, 400, "sensor_id"},
-		{"sensor id starting with _", http.MethodGet, "sensor_id=_s.1&attribute_id=ecg", allow, nil, 200, "csv"},
+		{"sensor id with dots and colons", http.MethodGet, "sensor_id=s.1:a&attribute_id=ecg", allow, nil, 200, "csv"},
+		{"sensor id starting with _ (no sensor can have it)", http.MethodGet, "sensor_id=_s.1&attribute_id=ecg", allow, nil, 400, "sensor_id"},
 		{"bad range", http.MethodGet, "sensor_id=s1&attribute_id=ecg&from_us=20&to_us=10", allow, nil, 400, "to_us"},
 		{"bad number", http.MethodGet, "sensor_id=s1&attribute_id=ecg&from_us=x", allow, nil, 400, "from_us"},
 		{"unauthenticated", http.MethodGet, "sensor_id=s1&attribute_id=ecg", func(*http.Request, string) error {

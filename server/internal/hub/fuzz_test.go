@@ -4,13 +4,14 @@ import (
 	"math"
 	"testing"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
 // FuzzBlockTimes: a sample block with any start, rate and length is either refused
 // with InvalidArgument and nothing stored, or accepted with every sample stored at
-// SampleTimeUS(start, i, rate), in order and inside the time window. SampleTimeUS
-// itself never wraps: for a positive rate it never goes below start and never
+// apirules.SampleTimeUS(start, i, rate), in order and inside the time window.
+// apirules.SampleTimeUS itself never wraps: for a positive rate it never goes below start and never
 // decreases with i. (A block of rate 1e-13 or starting near int64 max used to
 // overflow its sample times: samples vanished and history broke, issue 11 item 7.)
 func FuzzBlockTimes(f *testing.F) {
@@ -23,7 +24,7 @@ func FuzzBlockTimes(f *testing.F) {
 	f.Add(int64(-1), math.Inf(1), uint16(1))
 	f.Fuzz(func(t *testing.T, start int64, rate float64, n uint16) {
 		for _, i := range []int{0, 1, int(n), int(n) + 1, 1 << 20} {
-			a, b := SampleTimeUS(start, i, rate), SampleTimeUS(start, i+1, rate)
+			a, b := apirules.SampleTimeUS(start, i, rate), apirules.SampleTimeUS(start, i+1, rate)
 			if rate > 0 && (a < start || b < a) {
 				t.Fatalf("SampleTimeUS(%d, %d/%d, %v) = %d, %d: wrapped", start, i, i+1, rate, a, b)
 			}
@@ -55,7 +56,7 @@ func FuzzBlockTimes(f *testing.F) {
 		kept := min(len(samples), len(pts))
 		first := len(samples) - kept // the ring keeps the newest
 		for k := range kept {
-			want := SampleTimeUS(start, first+k, rate)
+			want := apirules.SampleTimeUS(start, first+k, rate)
 			p := pts[k]
 			if p.TimeUS != want || p.Value.F[0] != float64(first+k) {
 				t.Fatalf("sample %d at %d = %v, want at %d", first+k, p.TimeUS, p.Value.F[0], want)

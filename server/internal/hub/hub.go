@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
@@ -112,12 +113,12 @@ func notFound(id string) error { return apperr.NotFound("sensor %q is not live",
 // waveform or not, loses its history). Attributes not named are kept. Watchers
 // of the sensor get EventRegistered or EventUpdated.
 func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, error) {
-	if err := validSensorID(sensorID); err != nil {
+	if err := CheckSensorID(sensorID); err != nil {
 		return SensorInfo{}, err
 	}
 	for i, a := range attrs {
-		if !validAttributeID(a.ID) {
-			return SensorInfo{}, apperr.InvalidArgument(fmt.Sprintf("attributes[%d].attribute_id", i), "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+		if !apirules.ValidAttributeID(a.ID) {
+			return SensorInfo{}, apperr.InvalidArgument(fmt.Sprintf("attributes[%d].attribute_id", i), "must match "+apirules.AttributeIDPattern)
 		}
 		if a.SampleRateHz < 0 || math.IsNaN(a.SampleRateHz) || math.IsInf(a.SampleRateHz, 0) {
 			return SensorInfo{}, apperr.InvalidArgument(fmt.Sprintf("attributes[%d].sample_rate_hz", i), "must be a finite number ≥ 0")
@@ -321,7 +322,7 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		}
 		a := attrs[nm+i]
 		a.ingested += count(len(blk.Samples))
-		// SampleTimeUS without its overflow guards: validation put every sample
+		// apirules.SampleTimeUS without its overflow guards: validation put every sample
 		// time of the block in the time window.
 		start, rate, vs := blk.StartTimeUS, blk.SampleRateHz, blk.Samples
 		if a.waveform {

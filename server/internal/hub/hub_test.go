@@ -218,31 +218,6 @@ func TestIngestAcceptsTheEdges(t *testing.T) {
 	}
 }
 
-func TestSampleTimeUS(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		start int64
-		i     int
-		rate  float64
-		want  int64
-	}{
-		{t0, 0, 512, t0},
-		{t0, 1, 512, t0 + 1953}, // 1953.125 rounds down
-		{t0, 3, 512, t0 + 5859}, // 5859.375
-		{t0, 5, 512, t0 + 9766}, // 9765.625 rounds up, as the recorder does
-		{t0, 2, 3, t0 + 666_667},
-		{math.MaxInt64 - 10, 1, 100, math.MaxInt64}, // saturates
-		{t0, 16383, 1e-13, math.MaxInt64},
-		{math.MinInt64 + 10, -1, 100, math.MinInt64},
-		{t0, 1, math.NaN(), math.MaxInt64},
-	}
-	for _, tc := range cases {
-		if got := SampleTimeUS(tc.start, tc.i, tc.rate); got != tc.want {
-			t.Errorf("SampleTimeUS(%d, %d, %v) = %d, want %d", tc.start, tc.i, tc.rate, got, tc.want)
-		}
-	}
-}
-
 func TestIngestUnknownSensor(t *testing.T) {
 	t.Parallel()
 	h, _ := newTestHub(t)

@@ -2,10 +2,12 @@ package hub
 
 import (
 	"sync"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 // MaxAttributesPerSensor caps a sensor's attributes (declared plus inferred).
-const MaxAttributesPerSensor = 256
+const MaxAttributesPerSensor = apirules.MaxAttributes
 
 // AttributeSpec declares an attribute.
 type AttributeSpec struct {

@@ -5,24 +5,23 @@ import (
 	"math"
 	"unicode/utf8"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
-// Limits of one batch (the wire contract has the same caps).
+// Limits of one batch: those the wire contract states are defined in package apirules.
 const (
-	MaxMeasurements    = 10000
-	MaxBlocks          = 1000
-	MaxBlockSamples    = 16384
+	MaxMeasurements    = apirules.MaxMeasurements
+	MaxBlocks          = apirules.MaxBlocks
+	MaxBlockSamples    = apirules.MaxBlockSamples
 	MaxBatchValues     = 1 << 20
-	MaxTextBytes       = 4096
+	MaxTextBytes       = apirules.MaxTextBytes
 	MaxStructBytes     = 64 << 10
 	MaxExtras          = 8
 	MaxExtraKeyChars   = 32
 	MaxExtraValueChars = 128
 	MinSampleRateHz    = 0.001
-	MaxSampleRateHz    = 100000
-	maxSensorIDLen     = 128
-	maxAttributeIDLen  = 64
+	MaxSampleRateHz    = apirules.MaxSampleRateHz
 )
 
 // The time window of data: a measurement's time and every sample time of a
@@ -45,64 +44,12 @@ const timeDesc = "must be 0 (now) or between 2000-01-01T00:00:00Z and one day af
 // inWindow reports whether t (≠ 0) is in the time window at now.
 func inWindow(t, now int64) bool { return t >= MinTimeUS && t <= now+MaxFutureUS }
 
-// SampleTimeUS returns the time of sample i of a block starting at startUS:
-// startUS + round(i·10⁶/rateHz), the rule of the wire contract and of the
-// recorder (recording.SampleTime and its SQL compute the same expression). The hub only computes it for validated blocks, whose sample times
-// all lie in the time window; for any other input it saturates instead of
-// overflowing.
-func SampleTimeUS(startUS int64, i int, rateHz float64) int64 {
-	off := math.Round(float64(i) * 1e6 / rateHz)
-	if off > -(1<<53) && off < 1<<53 { // exact as an int64; the sum may still overflow
-		t := startUS + int64(off)
-		if off > 0 && t < startUS {
-			return math.MaxInt64
-		}
-		if off < 0 && t > startUS {
-			return math.MinInt64
-		}
-		return t
-	}
-	switch sum := float64(startUS) + off; {
-	case math.IsNaN(sum) || sum >= 1<<63:
-		return math.MaxInt64
-	case sum <= -(1 << 63):
-		return math.MinInt64
-	default:
-		return int64(sum)
-	}
-}
-
-// validAttributeID checks ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ without a regexp.
-func validAttributeID(id string) bool {
-	if len(id) == 0 || len(id) > maxAttributeIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// CheckSensorID checks a sensor id against the wire contract's pattern
-// ^[A-Za-z0-9_.:-]{1,128}$ without a regular expression, for the ingest path,
-// whose messages the RPC layer leaves to the domain. The error is an
-// InvalidArgument naming sensor_id.
-func CheckSensorID(id string) error { return validSensorID(id) }
-
-// validSensorID checks ^[A-Za-z0-9_.:-]{1,128}$.
-func validSensorID(id string) error {
-	ok := len(id) > 0 && len(id) <= maxSensorIDLen
-	for i := 0; ok && i < len(id); i++ {
-		c := id[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '_' || c == '.' || c == ':' || c == '-'
-	}
-	if !ok {
-		return apperr.InvalidArgument("sensor_id", "must match ^[A-Za-z0-9_.:-]{1,128}$")
+// CheckSensorID checks a sensor id against apirules.SensorIDPattern without a regular
+// expression, for the ingest path, whose messages the RPC layer leaves to the domain.
+// The error is an InvalidArgument naming sensor_id.
+func CheckSensorID(id string) error {
+	if !apirules.ValidSensorID(id) {
+		return apperr.InvalidArgument("sensor_id", "must match "+apirules.SensorIDPattern)
 	}
 	return nil
 }
@@ -159,8 +106,8 @@ func (h *Hub) validateItems(s *sensor, b *Batch, now int64) (int, error) {
 			a = s.lookup(m.AttributeID)
 		}
 		if a == nil {
-			if !validAttributeID(m.AttributeID) {
-				return 0, invalid("measurements", i, "attribute_id", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			if !apirules.ValidAttributeID(m.AttributeID) {
+				return 0, invalid("measurements", i, "attribute_id", "must match "+apirules.AttributeIDPattern)
 			}
 			var err error
 			if a, err = h.create(s, "measurements", i, m.AttributeID, InferType(m.AttributeID, &m.Value), false); err != nil {
@@ -193,7 +140,7 @@ func (h *Hub) validateItems(s *sensor, b *Batch, now int64) (int, error) {
 		}
 		// start is in the window and the block spans less than 2⁴⁴ µs
 		// (16384 samples at 0.001 Hz), so this cannot overflow.
-		if end := SampleTimeUS(start, len(blk.Samples)-1, blk.SampleRateHz); !inWindow(end, now) {
+		if end := apirules.SampleTimeUS(start, len(blk.Samples)-1, blk.SampleRateHz); !inWindow(end, now) {
 			return 0, invalid("blocks", i, "samples", "the last sample (start_time_us + (count-1)·10⁶/sample_rate_hz) must not be more than one day after the server's clock")
 		}
 		for j, v := range blk.Samples {
@@ -207,8 +154,8 @@ func (h *Hub) validateItems(s *sensor, b *Batch, now int64) (int, error) {
 		}
 		a := s.lookup(blk.AttributeID)
 		if a == nil {
-			if !validAttributeID(blk.AttributeID) {
-				return 0, invalid("blocks", i, "attribute_id", "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+			if !apirules.ValidAttributeID(blk.AttributeID) {
+				return 0, invalid("blocks", i, "attribute_id", "must match "+apirules.AttributeIDPattern)
 			}
 			var err error
 			if a, err = h.create(s, "blocks", i, blk.AttributeID, InferType(blk.AttributeID, &Value{Kind: KindNumber}), true); err != nil {

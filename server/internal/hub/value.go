@@ -1,5 +1,7 @@
 package hub
 
+import "github.com/sensocto/sensocto/server/apirules"
+
 // Kind says which field of a Value is set, like the oneof of the wire message.
 type Kind uint8
 
@@ -117,9 +119,9 @@ type SampleBlock struct {
 }
 
 // SampleTimeUS returns the time of sample i: start + round(i·10⁶/rate), in
-// microseconds (see the function SampleTimeUS).
+// microseconds (apirules.SampleTimeUS).
 func (b *SampleBlock) SampleTimeUS(i int) int64 {
-	return SampleTimeUS(b.StartTimeUS, i, b.SampleRateHz)
+	return apirules.SampleTimeUS(b.StartTimeUS, i, b.SampleRateHz)
 }
 
 // Batch is what a connector sends at once.

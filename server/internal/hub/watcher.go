@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
@@ -58,7 +59,7 @@ type WindowFunc func(sensorID, attributeID string) time.Duration
 // Defaults and caps of watchers.
 const (
 	DefaultMaxQueuedValues = 64 << 10
-	MaxWatchedSensors      = 1024
+	MaxWatchedSensors      = apirules.MaxWatchSensors
 	maxQueuedEvents        = 256
 )
 
@@ -166,13 +167,13 @@ func (h *Hub) Watch(spec WatchSpec) (*Watcher, error) {
 		return nil, apperr.InvalidArgument("sensor_ids", fmt.Sprintf("name 1 to %d sensors", MaxWatchedSensors))
 	}
 	for i, id := range spec.SensorIDs {
-		if validSensorID(id) != nil {
-			return nil, apperr.InvalidArgument(fmt.Sprintf("sensor_ids[%d]", i), "must match ^[A-Za-z0-9_.:-]{1,128}$")
+		if !apirules.ValidSensorID(id) {
+			return nil, apperr.InvalidArgument(fmt.Sprintf("sensor_ids[%d]", i), "must match "+apirules.SensorIDPattern)
 		}
 	}
 	for i, id := range spec.AttributeIDs {
-		if !validAttributeID(id) {
-			return nil, apperr.InvalidArgument(fmt.Sprintf("attribute_ids[%d]", i), "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+		if !apirules.ValidAttributeID(id) {
+			return nil, apperr.InvalidArgument(fmt.Sprintf("attribute_ids[%d]", i), "must match "+apirules.AttributeIDPattern)
 		}
 	}
 	w := &Watcher{

@@ -80,24 +80,3 @@ func TestBadRowsDoNotBreakReads(t *testing.T) {
 		})
 	}
 }
-
-func TestSampleTimeSaturates(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		start int64
-		i     int
-		rate  float64
-		want  int64
-	}{
-		{1_000_000, 5, 512, 1_009_766},
-		{math.MaxInt64 - 10, 1, 100, math.MaxInt64},
-		{1_767_225_600_000_000, 2, 1e-13, math.MaxInt64},
-		{math.MinInt64 + 10, -1, 100, math.MinInt64},
-		{0, 1, math.NaN(), math.MaxInt64},
-	}
-	for _, tc := range cases {
-		if got := SampleTime(tc.start, tc.i, tc.rate); got != tc.want {
-			t.Errorf("SampleTime(%d, %d, %v) = %d, want %d", tc.start, tc.i, tc.rate, got, tc.want)
-		}
-	}
-}

@@ -28,7 +28,7 @@
 // server_time_us, rate_hz, count and samples (count little-endian float32s), and,
 // from schema version 2, end_time_us (time of the last sample) and the min, max and
 // sum of the samples (NULL on older rows, which readers decode). Sample i of a block is
-// at start_time_us + round(i·10⁶/rate_hz) (see SampleTime).
+// at start_time_us + round(i·10⁶/rate_hz) (apirules.SampleTimeUS).
 //
 // Downsampling takes a pack or block that lies wholly in one bucket by its summary,
 // merged per bucket in SQL, and decodes only the rows that straddle a bucket edge (or

@@ -8,6 +8,8 @@ import (
 	"math"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 // bucket accumulates the values of one time bucket.
@@ -93,7 +95,7 @@ func (g *grid) addBlock(start int64, rate float64, packed []byte, from, to int64
 		nSamples = len(packed) / 4
 	)
 	for i := range nSamples {
-		t := SampleTime(start, i, rate)
+		t := apirules.SampleTimeUS(start, i, rate)
 		if t < from || t >= to {
 			continue
 		}

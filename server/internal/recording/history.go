@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 )
 
@@ -401,7 +402,7 @@ func (r *Recorder) edgeCorrection(ctx context.Context, sensorID, attributeID str
 			return 0, fmt.Errorf("count edge blocks: %w", err)
 		}
 		for i := range int(n) {
-			if t := SampleTime(start, i, rate); t < from || t >= to {
+			if t := apirules.SampleTimeUS(start, i, rate); t < from || t >= to {
 				out++
 			}
 		}

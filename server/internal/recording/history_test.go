@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 )
 
@@ -140,7 +141,7 @@ func TestRawPagingEveryPointOnce(t *testing.T) {
 	}
 	for _, b := range blocks {
 		for i, s := range b.Samples {
-			recorded = append(recorded, rawNumber(SampleTime(b.StartUS, i, b.RateHz), b.ServerTimeUS, float64(s)))
+			recorded = append(recorded, rawNumber(apirules.SampleTimeUS(b.StartUS, i, b.RateHz), b.ServerTimeUS, float64(s)))
 		}
 	}
 	slices.SortStableFunc(recorded, func(a, b Point) int { return int(a.TimeUS - b.TimeUS) }) // values before samples at equal times

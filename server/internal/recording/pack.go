@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 const (
@@ -309,7 +311,7 @@ func (d *packDecoder) decode(start int64, n int, times, numbers []byte) error {
 // blockSummary returns the time of a block's last sample and the min, max and sum
 // of its samples.
 func blockSummary(start int64, rate float64, samples []float32) (end int64, lo, hi, sum float64) {
-	end = SampleTime(start, len(samples)-1, rate)
+	end = apirules.SampleTimeUS(start, len(samples)-1, rate)
 	l, h := float32(math.Inf(1)), float32(math.Inf(-1))
 	for _, v := range samples {
 		if math.IsNaN(float64(v)) { // left out of the summary, like packs

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 )
 
@@ -128,7 +129,7 @@ func TestReadsRowsOfTheOldLayout(t *testing.T) {
 					t.Fatal(err)
 				}
 				for i, v := range samples {
-					wantECG = append(wantECG, rawNumber(SampleTime(start, i, 250), start, float64(v)))
+					wantECG = append(wantECG, rawNumber(apirules.SampleTimeUS(start, i, 250), start, float64(v)))
 				}
 			}
 
@@ -172,7 +173,7 @@ func TestReadsRowsOfTheOldLayout(t *testing.T) {
 				start := t0 + int64(b)*256_000
 				r.EnqueueBlock(Block{SensorID: "s", AttributeID: "ecg", StartUS: start, ServerTimeUS: start, RateHz: 250, Samples: samples})
 				for i, v := range samples {
-					wantECG = append(wantECG, rawNumber(SampleTime(start, i, 250), start, float64(v)))
+					wantECG = append(wantECG, rawNumber(apirules.SampleTimeUS(start, i, 250), start, float64(v)))
 				}
 			}
 			if err := r.Flush(ctx); err != nil {

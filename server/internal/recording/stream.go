@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sensocto/sensocto/server/apirules"
 )
 
 // Point is one point of history: a raw value or sample, or the summary of a bucket
@@ -183,7 +185,7 @@ func (s *pointStream) Next() (Point, bool) {
 		}
 		s.buf = unpackSamples(s.buf[:0], r.data)
 		for i, v := range s.buf {
-			t := SampleTime(r.t, i, r.rate)
+			t := apirules.SampleTimeUS(r.t, i, r.rate)
 			if t < s.from || t >= s.to {
 				continue
 			}

@@ -1,9 +1,5 @@
 package recording
 
-import (
-	"math"
-)
-
 // Kind is the caller's code for the kind of a value. The recorder stores it as is;
 // only KindNumber has a meaning here: the value is Value.Number. Any other kind is
 // stored as Value.Payload.
@@ -31,32 +27,6 @@ type Block struct {
 	ServerTimeUS int64
 	RateHz       float64
 	Samples      []float32
-}
-
-// SampleTime returns the time of sample i of a block starting at startUS with the given
-// rate: startUS + round(i·10⁶/rateHz), the hub's rule (hub.SampleTimeUS). It saturates
-// at the ends of int64 instead of overflowing: the API only accepts blocks whose sample
-// times lie near now, but a row written before it checked may hold any rate and start.
-func SampleTime(startUS int64, i int, rateHz float64) int64 {
-	off := math.Round(float64(i) * 1e6 / rateHz)
-	if off > -(1<<53) && off < 1<<53 { // exact as an int64; the sum may still overflow
-		t := startUS + int64(off)
-		if off > 0 && t < startUS {
-			return math.MaxInt64
-		}
-		if off < 0 && t > startUS {
-			return math.MinInt64
-		}
-		return t
-	}
-	switch sum := float64(startUS) + off; {
-	case math.IsNaN(sum) || sum >= 1<<63:
-		return math.MaxInt64
-	case sum <= -(1 << 63):
-		return math.MinInt64
-	default:
-		return int64(sum)
-	}
 }
 
 // Rows the readers trust. The API accepts times in [2000-01-01, now + 1 day] and

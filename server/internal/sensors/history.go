@@ -10,17 +10,15 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/recording"
 )
-
-// DefaultMaxPoints is the size of a history answer when the request names none.
-const DefaultMaxPoints = 2000
 
 // HistoryRequest selects a time range of one attribute.
 type HistoryRequest struct {
 	SensorID, AttributeID string
 	// FromUS (inclusive) and ToUS (exclusive, 0: no end), µs since the Unix epoch.
 	FromUS, ToUS int64
-	// MaxPoints caps the answer (DefaultMaxPoints when 0); with Raw it is the page size.
+	// MaxPoints caps the answer (recording.DefaultMaxPoints when 0); with Raw it is the page size.
 	MaxPoints int
 	// Raw pages through raw points; PageToken continues from a previous answer.
 	Raw       bool
@@ -92,7 +90,7 @@ func (s *Service) history(ctx context.Context, req HistoryRequest) (History, err
 	}
 	maxPoints := req.MaxPoints
 	if maxPoints <= 0 {
-		maxPoints = DefaultMaxPoints
+		maxPoints = recording.DefaultMaxPoints
 	}
 	points, typ, err := s.hub.History(req.SensorID, req.AttributeID, req.FromUS, req.ToUS, 0)
 	if err != nil {

@@ -24,6 +24,7 @@ import {
 	type AttentionService
 } from '$lib/gen/sensocto/v1/attention_pb';
 import { describeError } from '$lib/api/errors';
+import { MAX_ATTENTION_EVENTS } from '$lib/gen/limits';
 
 export interface AttentionTarget {
 	sensorId: string;
@@ -319,7 +320,7 @@ export class AttentionReporter {
 		clearTimeout(this.#flushTimer);
 		this.#flushTimer = undefined;
 		while (this.#inflight) await this.#inflight;
-		const events = this.#resync ? this.#snapshot() : this.#queue.splice(0, 500);
+		const events = this.#resync ? this.#snapshot() : this.#queue.splice(0, MAX_ATTENTION_EVENTS);
 		if (this.#resync) this.#queue = [];
 		const p = this.#send(events);
 		this.#inflight = p;
@@ -366,7 +367,7 @@ export class AttentionReporter {
 		for (const [k, n] of this.#hoverCount) if (n > 0) add('ATTENTION_EVENT_KIND_HOVER_LEAVE', k);
 		if (this.#focused) add('ATTENTION_EVENT_KIND_UNFOCUS', this.#focused);
 		for (const id of this.pinned) add('ATTENTION_EVENT_KIND_UNPIN', key({ sensorId: id }));
-		return JSON.stringify({ tabId: this.tabId, events: events.slice(0, 500) });
+		return JSON.stringify({ tabId: this.tabId, events: events.slice(0, MAX_ATTENTION_EVENTS) });
 	}
 
 	#listenPage(): void {

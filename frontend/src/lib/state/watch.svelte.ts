@@ -5,6 +5,7 @@
 // typed-array ring buffers (watch-model.ts); one reactive counter per sensor is bumped so
 // only that sensor's tile re-renders its text. The stream reconnects with backoff.
 import type { Client } from '@connectrpc/connect';
+import { MAX_WATCH_SENSORS } from '$lib/gen/limits';
 import { untrack } from 'svelte';
 import { createContext } from 'svelte';
 import {
@@ -31,8 +32,8 @@ export interface WatchOptions {
 	tabId?: string;
 }
 
-/** The most sensors one Watch may name (the API's limit). */
-export const MAX_WATCH = 256;
+/** The most sensors one Watch may name (the API's limit, generated from server/apirules). */
+export const MAX_WATCH = MAX_WATCH_SENSORS;
 
 export class WatchStore {
 	state = $state<StreamState>('idle');
