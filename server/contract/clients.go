@@ -42,7 +42,7 @@ type api struct {
 func (s *suite) client(p protocol, token string) *api {
 	opts := append([]connect.ClientOption{}, p.opts...)
 	if token != "" {
-		opts = append(opts, connect.WithInterceptors(bearer(token)))
+		opts = append(opts, connect.WithInterceptors(Bearer(token)))
 	}
 	h, u := s.cfg.HTTPClient, s.cfg.URL
 	return &api{
@@ -54,6 +54,10 @@ func (s *suite) client(p protocol, token string) *api {
 		rooms:     sensoctov1connect.NewRoomServiceClient(h, u, opts...),
 	}
 }
+
+// Bearer returns a client interceptor that sends token as a bearer credential
+// ("Authorization: Bearer <token>") on every call and stream.
+func Bearer(token string) connect.Interceptor { return bearer(token) }
 
 // bearer sets "Authorization: Bearer <token>" on every call.
 type bearer string

@@ -12,6 +12,7 @@ import (
 	"github.com/sensocto/sensocto/ent/user"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/mail"
 )
 
@@ -21,22 +22,6 @@ func ipKey(ctx context.Context) string {
 		return ip.String()
 	}
 	return "unknown"
-}
-
-// withTx runs fn in a transaction.
-func (s *Service) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }
 
 // newSession creates a session token for u.
@@ -64,7 +49,7 @@ func (s *Service) SignInGuest(ctx context.Context, displayName string) (Session,
 		name = guestName()
 	}
 	var sess Session
-	err := s.withTx(ctx, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		u, err := tx.User.Create().SetDisplayName(name).SetIsGuest(true).
 			SetGuestExpiresAt(s.now().Add(s.opts.GuestTTL)).SetLastSeenAt(s.now()).Save(ctx)
 		if err != nil {
@@ -91,7 +76,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	}
 	v, signedIn := authz.ViewerFrom(ctx)
 	var sess Session
-	err = s.withTx(ctx, func(tx *ent.Tx) error {
+	err = database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		var u *ent.User
 		var err error
 		if signedIn && v.IsGuest {
@@ -222,7 +207,7 @@ func (s *Service) VerifyMagicLink(ctx context.Context, secret string) (Session, 
 		returnTo string
 		upgraded bool
 	)
-	err := s.withTx(ctx, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		n, err := tx.Token.Update().
 			Where(token.Hash(hash), token.KindEQ(token.KindMagicLink), token.RevokedAtIsNil(), token.ExpiresAtGT(now)).
 			SetRevokedAt(now).Save(ctx)
@@ -284,7 +269,7 @@ func (s *Service) SignInOIDC(ctx context.Context, id Identity) (Session, error) 
 	}
 	email := normalizeEmail(id.Email)
 	var sess Session
-	err := s.withTx(ctx, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		u, err := tx.User.Query().Where(user.OidcIssuer(id.Issuer), user.OidcSubject(id.Subject)).Only(ctx)
 		if ent.IsNotFound(err) && id.EmailVerified && email != "" {
 			u, err = tx.User.Query().Where(user.Email(email)).Only(ctx)

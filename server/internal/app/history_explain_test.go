@@ -15,6 +15,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // exportTable downloads /export/csv of [from, ∞) and returns its header and rows.
@@ -89,7 +90,7 @@ func TestHistoryAndExportShowRecordedAndRecent(t *testing.T) {
 				return res
 			}
 			publish(c, 0, 5)
-			waitFor(t, "the first five values recorded", func() bool {
+			testkit.WaitFor(t, "the first five values recorded", func() bool {
 				return history(c, id, "hr").GetRecorded().GetLastUs() == hrTimes[4]
 			})
 			s1.stop(t) // the in-memory window is gone; the recorded data stays

@@ -17,6 +17,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/accounts"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // TestDatabaseOutageKeepsLiveData stops the PostgreSQL server under a running app, with
@@ -147,7 +148,7 @@ func TestDatabaseOutageKeepsLiveData(t *testing.T) {
 	}
 
 	streamBatch()
-	waitFor(t, "data recorded before the outage", func() bool {
+	testkit.WaitFor(t, "data recorded before the outage", func() bool {
 		checkLoad()
 		return status().GetWrittenSamples() >= 50
 	})
@@ -190,7 +191,7 @@ func TestDatabaseOutageKeepsLiveData(t *testing.T) {
 
 	// Live data keeps flowing through at least two credential re-checks of the open
 	// streams (every 5 s): Publish (the load), Stream batches acked, Watch delivering.
-	waitFor(t, "ingest through the outage", func() bool {
+	testkit.WaitFor(t, "ingest through the outage", func() bool {
 		checkLoad()
 		if time.Since(outageStart) < 12*time.Second {
 			streamBatch()
@@ -214,12 +215,12 @@ func TestDatabaseOutageKeepsLiveData(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamBatch()
-	waitFor(t, "Stream acks after the restart", func() bool { return acked.Load() == streamed })
+	testkit.WaitFor(t, "Stream acks after the restart", func() bool { return acked.Load() == streamed })
 	stopLoad()
 	load.Wait()
 	checkLoad()
 	total := published.Load() + streamed
-	waitFor(t, "recording caught up", func() bool {
+	testkit.WaitFor(t, "recording caught up", func() bool {
 		rec = status()
 		return rec.GetWrittenSamples() >= total && rec.GetQueuedSamples() == 0
 	})

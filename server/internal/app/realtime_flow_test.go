@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // configs reads back-pressure configs of a connector session (Stream) or of
@@ -345,7 +346,7 @@ func TestSensorLifecycle(t *testing.T) {
 			if _, err := ownerC.sensors.Publish(t.Context(), &sensoctov1.PublishRequest{SensorId: id, Measurements: []*sensoctov1.Measurement{num("temperature", dataT0+1, 21.5)}}); err != nil {
 				t.Fatalf("Publish: %v", err)
 			}
-			waitFor(t, "the inferred attribute to be stored", func() bool {
+			testkit.WaitFor(t, "the inferred attribute to be stored", func() bool {
 				s, err := ownerC.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: id})
 				if err != nil {
 					t.Fatalf("GetSensor: %v", err)
@@ -418,22 +419,6 @@ func TestSensorLifecycle(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing at the deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func TestStatusShowsLiveCountsAndLoad(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "sqlite", nil)
@@ -444,7 +429,7 @@ func TestStatusShowsLiveCountsAndLoad(t *testing.T) {
 	streamConfigs(t, c.sensors, id).await(t, "Stream", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
 	openWatch(t, c.sensors, &sensoctov1.WatchRequest{SensorIds: []string{id}}).next(t)
 	sys := sensoctov1connect.NewSystemServiceClient(withToken(http.DefaultClient, token), srv.url)
-	waitFor(t, "status with a connected sensor and a watcher", func() bool {
+	testkit.WaitFor(t, "status with a connected sensor and a watcher", func() bool {
 		res, err := sys.GetStatus(t.Context(), &sensoctov1.GetStatusRequest{})
 		if err != nil {
 			t.Fatalf("GetStatus: %v", err)

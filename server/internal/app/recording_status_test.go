@@ -8,6 +8,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // TestRecordingStatus shows the recorder's counts in SystemService: written samples
@@ -61,7 +62,7 @@ func TestRecordingStatus(t *testing.T) {
 			waitStatus := func(what string, cond func(*sensoctov1.RecordingStatus) bool) *sensoctov1.RecordingStatus {
 				t.Helper()
 				var st *sensoctov1.RecordingStatus
-				waitFor(t, what, func() bool { st = status(); return cond(st) })
+				testkit.WaitFor(t, what, func() bool { st = status(); return cond(st) })
 				return st
 			}
 

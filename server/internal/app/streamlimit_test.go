@@ -16,6 +16,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/app"
 	"github.com/sensocto/sensocto/server/internal/loadmon"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // wantExhausted checks err is resource_exhausted with a RetryInfo detail.
@@ -79,7 +80,7 @@ func TestStreamLimits(t *testing.T) {
 	// Ending one frees its place (released when the handler returns).
 	_ = status.Close()
 	var w2 *connect.ServerStreamForClient[sensoctov1.WatchResponse]
-	waitFor(t, "a place after closing WatchStatus", func() bool {
+	testkit.WaitFor(t, "a place after closing WatchStatus", func() bool {
 		s, err := ac.Watch(t.Context(), &sensoctov1.WatchRequest{SensorIds: []string{id}})
 		if err == nil && s.Receive() {
 			w2 = s
@@ -115,7 +116,7 @@ func TestStreamLimits(t *testing.T) {
 	// Memory protection: nobody opens a stream, open ones keep delivering.
 	_ = w2.Close()
 	heap.Store(limit / 100 * 95)
-	waitFor(t, "memory protection refusing new streams", func() bool {
+	testkit.WaitFor(t, "memory protection refusing new streams", func() bool {
 		err := firstOf(ac.Watch(t.Context(), &sensoctov1.WatchRequest{SensorIds: []string{id}}))
 		if err == nil {
 			return false
@@ -144,7 +145,7 @@ func TestStreamLimits(t *testing.T) {
 		}
 	}
 	heap.Store(limit / 10)
-	waitFor(t, "streams open again after memory protection", func() bool {
+	testkit.WaitFor(t, "streams open again after memory protection", func() bool {
 		return firstOf(ac.Watch(t.Context(), &sensoctov1.WatchRequest{SensorIds: []string{id}})) == nil
 	})
 }

@@ -2,9 +2,12 @@
 // platform knows (the types of the original system and those the simulator
 // produces), its display label, unit, display precision, value kind, chart, and
 // the attribute ids that imply it; plus well-known attribute ids that carry a
-// more specific meaning than their type (blood_pressure_sys). It is the one
-// definition of these facts: the web app's catalogue is generated from it
-// (server/cmd/attrcatalog writes frontend/src/lib/gen/attributes.ts).
+// more specific meaning than their type (blood_pressure_sys); and what the hub
+// needs to know of a type (ingest.go: the value kinds it accepts, how much history
+// it keeps, the ids it is inferred from). It is the one definition of these facts:
+// the hub reads them from here, and the web app's catalogue is generated from it
+// (server/cmd/attrcatalog writes frontend/src/lib/gen/attributes.ts). It imports no
+// other domain.
 package attrcatalog
 
 import "slices"
@@ -71,6 +74,20 @@ type Type struct {
 	// Fields are the parts of a multi-value reading, in display order (x/y/z,
 	// latitude/longitude, systolic/diastolic …); empty for single numbers.
 	Fields []Field `json:"fields"`
+
+	// What the hub needs (ingest.go); not sent to the web app.
+
+	// Accepts lists the value kinds an attribute of the type accepts (the hub's
+	// names: number, vector3, quaternion, geo, text, struct); empty: any kind.
+	Accepts []string `json:"-"`
+	// History is how many points (samples for waveforms) the hub keeps per attribute
+	// of the type at normal load; 0: DefaultHistory.
+	History int `json:"-"`
+	// Inferred says an attribute first seen in data whose id is the type's id or one
+	// of its aliases gets this type (the original's id table), as do the ids in
+	// InferredAlso.
+	Inferred     bool     `json:"-"`
+	InferredAlso []string `json:"-"`
 }
 
 // Attribute is a well-known attribute id whose meaning is more specific than its
@@ -104,21 +121,21 @@ var geoFields = []Field{
 // Types lists every attribute type, in catalogue order (by category).
 var Types = []Type{
 	// health
-	{ID: "ecg", Label: "ECG", Unit: "mV", Precision: 2, Kind: KindWaveform, Chart: ChartWaveform, Category: "health",
+	{ID: "ecg", Accepts: []string{"number"}, History: 2000, Inferred: true, Label: "ECG", Unit: "mV", Precision: 2, Kind: KindWaveform, Chart: ChartWaveform, Category: "health",
 		Aliases: []string{"heart", "heartbeat"}},
-	{ID: "heartrate", Label: "Heart rate", Unit: "bpm", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "health",
+	{ID: "heartrate", Accepts: []string{"number"}, History: 500, Inferred: true, Label: "Heart rate", Unit: "bpm", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "health",
 		Aliases: []string{"heart_rate", "hr", "bpm"}},
-	{ID: "hrv", Label: "HRV", Unit: "ms", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "health",
+	{ID: "hrv", Accepts: []string{"number", "struct"}, History: 500, Inferred: true, Label: "HRV", Unit: "ms", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "health",
 		Aliases: []string{"heart_rate_variability"},
 		Fields: []Field{
 			{Key: "rmssd", Label: "RMSSD", Unit: "ms", Precision: 0},
 			{Key: "sdnn", Label: "SDNN", Unit: "ms", Precision: 0},
 		}},
-	{ID: "respiration", Label: "Breathing", Unit: "%", Precision: 0, Kind: KindWaveform, Chart: ChartWaveform, Category: "health",
+	{ID: "respiration", Accepts: []string{"number"}, History: 2000, Inferred: true, Label: "Breathing", Unit: "%", Precision: 0, Kind: KindWaveform, Chart: ChartWaveform, Category: "health",
 		Aliases: []string{"breathing", "breath"}},
 	{ID: "respiratory", Label: "Breathing rate", Unit: "breaths/min", Precision: 1, Kind: KindNumber, Chart: ChartSparkline, Category: "health",
 		Aliases: []string{"respiratory_rate"}},
-	{ID: "spo2", Label: "SpO₂", Unit: "%", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "health"},
+	{ID: "spo2", Accepts: []string{"number"}, History: 64, Label: "SpO₂", Unit: "%", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "health"},
 	{ID: "blood_pressure", Label: "Blood pressure", Unit: "mmHg", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "health",
 		Fields: []Field{
 			{Key: "systolic", Label: "sys", Unit: "mmHg", Precision: 0},
@@ -130,20 +147,20 @@ var Types = []Type{
 	{ID: "emg", Label: "EMG", Unit: "mV", Precision: 2, Kind: KindWaveform, Chart: ChartWaveform, Category: "health"},
 
 	// motion
-	{ID: "imu", Label: "Motion", Unit: "m/s²", Precision: 2, Kind: KindStruct, Chart: ChartAxes, Category: "motion",
+	{ID: "imu", Accepts: []string{"vector3", "struct"}, History: 200, Inferred: true, InferredAlso: []string{"accelerometer", "gyroscope"}, Label: "Motion", Unit: "m/s²", Precision: 2, Kind: KindStruct, Chart: ChartAxes, Category: "motion",
 		Aliases: []string{"motion"},
 		Fields: []Field{
 			{Key: "accelerometer", Label: "acc", Unit: "m/s²", Precision: 2},
 			{Key: "gyroscope", Label: "gyro", Unit: "rad/s", Precision: 2},
 			{Key: "magnetometer", Label: "mag", Unit: "µT", Precision: 1},
 		}},
-	{ID: "accelerometer", Label: "Accelerometer", Unit: "m/s²", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
+	{ID: "accelerometer", Accepts: []string{"vector3", "struct"}, History: 200, Label: "Accelerometer", Unit: "m/s²", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
 		Fields: xyz("m/s²", 2)},
-	{ID: "gyroscope", Label: "Gyroscope", Unit: "rad/s", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
+	{ID: "gyroscope", Accepts: []string{"vector3", "struct"}, History: 200, Label: "Gyroscope", Unit: "rad/s", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
 		Fields: xyz("rad/s", 2)},
-	{ID: "magnetometer", Label: "Magnetometer", Unit: "µT", Precision: 1, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
+	{ID: "magnetometer", Accepts: []string{"vector3", "struct"}, History: 200, Label: "Magnetometer", Unit: "µT", Precision: 1, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
 		Fields: xyz("µT", 1)},
-	{ID: "gravity", Label: "Gravity", Unit: "m/s²", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
+	{ID: "gravity", Accepts: []string{"vector3", "struct"}, Label: "Gravity", Unit: "m/s²", Precision: 2, Kind: KindVector3, Chart: ChartAxes, Category: "motion",
 		Fields: xyz("m/s²", 2)},
 	{ID: "accelerometer_x", Label: "Acceleration x", Unit: "m/s²", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
 	{ID: "accelerometer_y", Label: "Acceleration y", Unit: "m/s²", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
@@ -151,7 +168,7 @@ var Types = []Type{
 	{ID: "gyroscope_x", Label: "Rotation x", Unit: "rad/s", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
 	{ID: "gyroscope_y", Label: "Rotation y", Unit: "rad/s", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
 	{ID: "gyroscope_z", Label: "Rotation z", Unit: "rad/s", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
-	{ID: "quaternion", Label: "Orientation", Unit: "", Precision: 3, Kind: KindQuaternion, Chart: ChartOrientation, Category: "motion",
+	{ID: "quaternion", Accepts: []string{"quaternion", "struct"}, History: 100, Label: "Orientation", Unit: "", Precision: 3, Kind: KindQuaternion, Chart: ChartOrientation, Category: "motion",
 		Aliases: []string{"orientation_quaternion"},
 		Fields: []Field{
 			{Key: "w", Label: "w", Precision: 3},
@@ -159,99 +176,103 @@ var Types = []Type{
 			{Key: "y", Label: "y", Precision: 3},
 			{Key: "z", Label: "z", Precision: 3},
 		}},
-	{ID: "euler", Label: "Orientation angles", Unit: "°", Precision: 1, Kind: KindStruct, Chart: ChartOrientation, Category: "motion",
+	{ID: "euler", Accepts: []string{"vector3", "struct"}, History: 100, Label: "Orientation angles", Unit: "°", Precision: 1, Kind: KindStruct, Chart: ChartOrientation, Category: "motion",
 		Fields: []Field{
 			{Key: "roll", Label: "roll", Unit: "°", Precision: 1},
 			{Key: "pitch", Label: "pitch", Unit: "°", Precision: 1},
 			{Key: "yaw", Label: "yaw", Unit: "°", Precision: 1},
 		}},
-	{ID: "heading", Label: "Heading", Unit: "°", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
-	{ID: "orientation", Label: "Device orientation", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "motion"},
-	{ID: "tap", Label: "Tap", Unit: "", Precision: 0, Kind: KindEvent, Chart: ChartEvents, Category: "motion",
+	{ID: "heading", Accepts: []string{"number"}, History: 100, Label: "Heading", Unit: "°", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "motion"},
+	{ID: "orientation", Accepts: []string{"number"}, History: 100, Label: "Device orientation", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "motion"},
+	{ID: "tap", Accepts: []string{"number", "struct"}, History: 64, Label: "Tap", Unit: "", Precision: 0, Kind: KindEvent, Chart: ChartEvents, Category: "motion",
 		Fields: []Field{
 			{Key: "direction", Label: "direction"},
 			{Key: "count", Label: "count"},
 		}},
-	{ID: "skeleton", Label: "Pose", Unit: "", Precision: 3, Kind: KindLandmarks, Chart: ChartFigure, Category: "motion",
+	{ID: "skeleton", Accepts: []string{"struct", "text"}, History: 1, Inferred: true, Label: "Pose", Unit: "", Precision: 3, Kind: KindLandmarks, Chart: ChartFigure, Category: "motion",
 		Aliases: []string{"pose_skeleton", "pose", "body_pose"}},
 
 	// location
-	{ID: "geolocation", Label: "Location", Unit: "", Precision: 5, Kind: KindGeo, Chart: ChartMap, Category: "location",
+	{ID: "geolocation", Accepts: []string{"geo", "struct"}, History: 200, Inferred: true, Label: "Location", Unit: "", Precision: 5, Kind: KindGeo, Chart: ChartMap, Category: "location",
 		Aliases: []string{"location", "gps"}, Fields: geoFields},
 	{ID: "geolocation_lat", Label: "Latitude", Unit: "°", Precision: 5, Kind: KindNumber, Chart: ChartSparkline, Category: "location",
 		Aliases: []string{"latitude"}},
 	{ID: "geolocation_lng", Label: "Longitude", Unit: "°", Precision: 5, Kind: KindNumber, Chart: ChartSparkline, Category: "location",
 		Aliases: []string{"longitude"}},
-	{ID: "altitude", Label: "Altitude", Unit: "m", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "location",
+	{ID: "altitude", Accepts: []string{"number"}, Label: "Altitude", Unit: "m", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "location",
 		Aliases: []string{"geolocation_alt"}},
-	{ID: "speed", Label: "Speed", Unit: "m/s", Precision: 1, Kind: KindNumber, Chart: ChartSparkline, Category: "location"},
+	{ID: "speed", Accepts: []string{"number"}, Label: "Speed", Unit: "m/s", Precision: 1, Kind: KindNumber, Chart: ChartSparkline, Category: "location"},
 
 	// environment
-	{ID: "temperature", Label: "Temperature", Unit: "°C", Precision: 1, Kind: KindNumber, Chart: ChartSparkline, Category: "environment",
+	{ID: "temperature", Accepts: []string{"number"}, History: 64, Inferred: true, Label: "Temperature", Unit: "°C", Precision: 1, Kind: KindNumber, Chart: ChartSparkline, Category: "environment",
 		Aliases: []string{"temp"}},
-	{ID: "humidity", Label: "Humidity", Unit: "%", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
-	{ID: "pressure", Label: "Air pressure", Unit: "hPa", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment",
+	{ID: "humidity", Accepts: []string{"number"}, History: 64, Inferred: true, Label: "Humidity", Unit: "%", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
+	{ID: "pressure", Accepts: []string{"number"}, History: 64, Inferred: true, Label: "Air pressure", Unit: "hPa", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment",
 		Aliases: []string{"barometer"}},
-	{ID: "light", Label: "Light", Unit: "lx", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
+	{ID: "light", Accepts: []string{"number"}, Label: "Light", Unit: "lx", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
 	{ID: "sound_level", Label: "Sound level", Unit: "dB", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
-	{ID: "proximity", Label: "Proximity", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
-	{ID: "gas", Label: "Gas", Unit: "ppm", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "environment",
+	{ID: "proximity", Accepts: []string{"number", "struct"}, Label: "Proximity", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "environment"},
+	{ID: "gas", Accepts: []string{"number", "struct"}, History: 64, Label: "Gas", Unit: "ppm", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "environment",
 		Fields: []Field{
 			{Key: "eco2", Label: "eCO₂", Unit: "ppm", Precision: 0},
 			{Key: "tvoc", Label: "TVOC", Unit: "ppb", Precision: 0},
 		}},
-	{ID: "air_quality", Label: "Air quality", Unit: "ppm", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "environment",
+	{ID: "air_quality", Accepts: []string{"number", "struct"}, History: 64, Label: "Air quality", Unit: "ppm", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "environment",
 		Fields: []Field{
 			{Key: "eco2", Label: "eCO₂", Unit: "ppm", Precision: 0},
 			{Key: "tvoc", Label: "TVOC", Unit: "ppb", Precision: 0},
 		}},
-	{ID: "color", Label: "Colour", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "environment",
+	{ID: "color", Accepts: []string{"number", "struct"}, History: 64, Label: "Colour", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "environment",
 		Fields: []Field{
 			{Key: "r", Label: "R"}, {Key: "g", Label: "G"}, {Key: "b", Label: "B"}, {Key: "c", Label: "clear"},
 		}},
 
 	// device
-	{ID: "battery", Label: "Battery", Unit: "%", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "device",
+	{ID: "battery", Accepts: []string{"number", "struct"}, History: 64, Inferred: true, Label: "Battery", Unit: "%", Precision: 0, Kind: KindStruct, Chart: ChartSparkline, Category: "device",
 		Aliases: []string{"battery_level"},
 		Fields: []Field{
 			{Key: "level", Label: "level", Unit: "%", Precision: 0},
 			{Key: "charging", Label: "charging"},
 		}},
-	{ID: "button", Label: "Button", Unit: "", Precision: 0, Kind: KindEvent, Chart: ChartEvents, Category: "device",
+	{ID: "button", Accepts: []string{"number"}, History: 64, Inferred: true, Label: "Button", Unit: "", Precision: 0, Kind: KindEvent, Chart: ChartEvents, Category: "device",
 		Aliases: []string{"buttons"}},
-	{ID: "led", Label: "LED", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "device",
+	{ID: "led", Accepts: []string{"number", "struct"}, History: 64, Label: "LED", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "device",
 		Fields: []Field{{Key: "r", Label: "R"}, {Key: "g", Label: "G"}, {Key: "b", Label: "B"}}},
-	{ID: "speaker", Label: "Speaker", Unit: "Hz", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "device"},
-	{ID: "microphone", Label: "Microphone", Unit: "dB", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "device"},
-	{ID: "body_location", Label: "Body location", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "device"},
-	{ID: "rich_presence", Label: "Now playing", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "device",
+	{ID: "speaker", Accepts: []string{"number", "struct"}, History: 64, Label: "Speaker", Unit: "Hz", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "device"},
+	{ID: "microphone", Accepts: []string{"number", "struct"}, History: 64, Label: "Microphone", Unit: "dB", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "device"},
+	{ID: "body_location", Accepts: []string{"number"}, History: 64, Label: "Body location", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "device"},
+	{ID: "rich_presence", Accepts: []string{"struct"}, History: 64, Inferred: true, Label: "Now playing", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "device",
 		Aliases: []string{"media", "now_playing"},
 		Fields:  []Field{{Key: "title", Label: "title"}, {Key: "artist", Label: "artist"}, {Key: "state", Label: "state"}}},
 
 	// activity
-	{ID: "steps", Label: "Steps", Unit: "steps", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
-	{ID: "calories", Label: "Calories", Unit: "kcal", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
-	{ID: "distance", Label: "Distance", Unit: "m", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
+	{ID: "steps", Accepts: []string{"number", "struct"}, History: 64, Label: "Steps", Unit: "steps", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
+	{ID: "calories", Accepts: []string{"number"}, Label: "Calories", Unit: "kcal", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
+	{ID: "distance", Accepts: []string{"number"}, Label: "Distance", Unit: "m", Precision: 0, Kind: KindNumber, Chart: ChartSparkline, Category: "activity"},
 
 	// eye tracking
-	{ID: "eye_gaze", Label: "Gaze", Unit: "", Precision: 2, Kind: KindStruct, Chart: ChartGaze, Category: "eye_tracking",
+	{ID: "eye_gaze", Accepts: []string{"struct"}, History: 300, Inferred: true, Label: "Gaze", Unit: "", Precision: 2, Kind: KindStruct, Chart: ChartGaze, Category: "eye_tracking",
 		Aliases: []string{"gaze"},
 		Fields: []Field{
 			{Key: "x", Label: "x", Precision: 2},
 			{Key: "y", Label: "y", Precision: 2},
 			{Key: "confidence", Label: "confidence", Precision: 2},
 		}},
-	{ID: "eye_aperture", Label: "Eye opening", Unit: "°", Precision: 1, Kind: KindStruct, Chart: ChartSparkline, Category: "eye_tracking",
+	{ID: "eye_aperture", Accepts: []string{"number", "struct"}, History: 300, Label: "Eye opening", Unit: "°", Precision: 1, Kind: KindStruct, Chart: ChartSparkline, Category: "eye_tracking",
 		Fields: []Field{
 			{Key: "left", Label: "left", Unit: "°", Precision: 1},
 			{Key: "right", Label: "right", Unit: "°", Precision: 1},
 		}},
-	{ID: "eye_blink", Label: "Blink", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartEvents, Category: "eye_tracking"},
-	{ID: "eye_worn", Label: "Glasses worn", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "eye_tracking"},
+	{ID: "eye_blink", Accepts: []string{"number"}, History: 200, Label: "Blink", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartEvents, Category: "eye_tracking"},
+	{ID: "eye_worn", Accepts: []string{"number"}, History: 50, Label: "Glasses worn", Unit: "", Precision: 0, Kind: KindNumber, Chart: ChartNone, Category: "eye_tracking"},
 
 	// specialty
 	{ID: "buttplug", Label: "Toy", Unit: "", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "specialty"},
 	{ID: "inference_confidence", Label: "Inference confidence", Unit: "", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "specialty"},
+
+	// realtime only: the newest frame is all that is kept
+	{ID: "video_frame", History: 1, Label: "Video frame", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "specialty"},
+	{ID: "depth_map", History: 1, Label: "Depth map", Unit: "", Precision: 0, Kind: KindStruct, Chart: ChartNone, Category: "specialty"},
 
 	// fallback
 	{ID: "numeric", Label: "Value", Unit: "", Precision: 2, Kind: KindNumber, Chart: ChartSparkline, Category: "other"},

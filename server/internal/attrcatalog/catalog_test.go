@@ -62,7 +62,7 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 	}
 }
 
-// The reference's type table (protocol-and-model.md §2.3) is covered.
+// The attribute types of the original system are covered.
 func TestCatalogueCoversTheReferenceTypes(t *testing.T) {
 	t.Parallel()
 	for _, id := range []string{
@@ -122,5 +122,48 @@ func TestCatalogueCoversTheSimulator(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// What the hub reads from the catalogue is well-formed: known value kinds, a history
+// size that is not negative, and no id inferred to two types.
+func TestIngestFactsAreWellFormed(t *testing.T) {
+	t.Parallel()
+	known := map[string]bool{}
+	for _, k := range attrcatalog.ValueKinds {
+		known[k] = true
+	}
+	inferred := map[string]string{}
+	for _, ty := range attrcatalog.Types {
+		for _, k := range ty.Accepts {
+			if !known[k] {
+				t.Errorf("type %q accepts unknown value kind %q", ty.ID, k)
+			}
+		}
+		if ty.History < 0 {
+			t.Errorf("type %q: history %d", ty.ID, ty.History)
+		}
+		if !ty.Inferred && len(ty.InferredAlso) > 0 {
+			t.Errorf("type %q lists InferredAlso but is not Inferred", ty.ID)
+		}
+		if !ty.Inferred {
+			continue
+		}
+		for _, id := range append(append([]string{ty.ID}, ty.Aliases...), ty.InferredAlso...) {
+			if other, dup := inferred[id]; dup {
+				t.Errorf("id %q is inferred to both %q and %q", id, other, ty.ID)
+			}
+			inferred[id] = ty.ID
+		}
+	}
+	// The hub infers from the catalogue: every inferred id gives its type.
+	num := &hub.Value{Kind: hub.KindNumber}
+	for id, want := range inferred {
+		if got := hub.InferType(id, num); got != want {
+			t.Errorf("hub.InferType(%q) = %q, the catalogue says %q", id, got, want)
+		}
+	}
+	if !hub.AcceptsKind("heartrate", hub.KindNumber) || hub.AcceptsKind("heartrate", hub.KindGeo) || !hub.AcceptsKind("no_such_type", hub.KindGeo) {
+		t.Error("the hub's accepted kinds do not follow the catalogue")
 	}
 }

@@ -242,7 +242,7 @@ const (
 	MemberDemote
 )
 
-// CheckMember applies the membership rules (reference rooms-auth §1.4): nobody acts on
+// CheckMember applies the membership rules of the original system: nobody acts on
 // themselves; the owner's membership never changes; only the owner promotes (member →
 // admin) and demotes (admin → member); the owner kicks anyone else, an admin kicks only
 // members.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sensocto/sensocto/server/internal/attention"
+	"github.com/sensocto/sensocto/server/internal/latest"
 	"github.com/sensocto/sensocto/server/internal/loadmon"
 )
 
@@ -177,21 +178,9 @@ func (s *Subscription) C() <-chan Config { return s.ch }
 // forgotten).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
-// put overwrites the mailbox with cfg without blocking. The publisher is the
-// only writer (under p.mu), so after draining a stale value the send succeeds.
-func (s *Subscription) put(cfg Config) {
-	for {
-		select {
-		case s.ch <- cfg:
-			return
-		default:
-		}
-		select {
-		case <-s.ch:
-		default:
-		}
-	}
-}
+// put overwrites the mailbox with cfg without blocking (the publisher is the
+// only writer, under p.mu).
+func (s *Subscription) put(cfg Config) { latest.Put(s.ch, cfg) }
 
 // Close ends the subscription. It is safe to call more than once.
 func (s *Subscription) Close() {

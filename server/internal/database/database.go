@@ -119,3 +119,20 @@ func openPostgres(url string) (*sql.DB, error) {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }
+
+// WithTx runs f in a transaction of c: committed when f returns nil, rolled back when it
+// returns an error (which WithTx returns as it is).
+func WithTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
+	tx, err := c.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback() // f's error is what matters; a failed rollback ends with the connection
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}

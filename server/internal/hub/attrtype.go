@@ -1,37 +1,37 @@
 package hub
 
-// Attribute types the hub knows by name (protocol-and-model.md §2.3). Unknown
-// types are accepted and stored with the default history size.
+import "github.com/sensocto/sensocto/server/internal/attrcatalog"
+
+// Attribute types the hub knows by name. What it knows of each type (the value kinds it
+// accepts, its history size, the ids it is inferred from) is in the attribute
+// catalogue, package attrcatalog. Unknown types are accepted and stored with the
+// default history size.
 const (
 	TypeNumeric  = "numeric"
 	TypeECG      = "ecg"
 	TypeSkeleton = "skeleton"
 )
 
-// inferByID is the id table of protocol-and-model.md §1.4: exact attribute ids
-// and the type they imply.
-var inferByID = map[string]string{
-	"battery": "battery", "battery_level": "battery",
-	"geolocation": "geolocation", "location": "geolocation", "gps": "geolocation",
-	"button": "button", "buttons": "button",
-	"ecg": "ecg", "heart": "ecg", "heartbeat": "ecg",
-	"heartrate": "heartrate", "heart_rate": "heartrate", "hr": "heartrate", "bpm": "heartrate",
-	"imu": "imu", "accelerometer": "imu", "gyroscope": "imu", "motion": "imu",
-	"respiration": "respiration", "breathing": "respiration", "breath": "respiration",
-	"hrv": "hrv", "heart_rate_variability": "hrv",
-	"eye_gaze": "eye_gaze", "gaze": "eye_gaze",
-	"temperature": "temperature", "temp": "temperature",
-	"humidity": "humidity",
-	"pressure": "pressure", "barometer": "pressure",
-	"rich_presence": "rich_presence", "media": "rich_presence", "now_playing": "rich_presence",
-	"skeleton": "skeleton", "pose_skeleton": "skeleton", "pose": "skeleton", "body_pose": "skeleton",
-}
+// inferByID maps the attribute ids that imply a type, for an attribute first seen in
+// data, to that type (attrcatalog: Type.Inferred, Type.InferredAlso).
+var inferByID = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range attrcatalog.Types {
+		if !t.Inferred {
+			continue
+		}
+		for _, id := range append(append([]string{t.ID}, t.Aliases...), t.InferredAlso...) {
+			m[id] = t.ID
+		}
+	}
+	return m
+}()
 
-// InferType returns the attribute type of an attribute first seen in data, as
-// the original does (protocol-and-model.md §1.4), first match wins: the id
-// table; then the payload shape: a struct with keys level and charging is
-// battery, one with latitude (or a geo value) geolocation, one with artist
-// rich_presence, one with landmarks skeleton; anything else numeric. A struct
+// InferType returns the attribute type of an attribute first seen in data, as the
+// original does, first match wins: the id table (inferByID); then the payload shape:
+// a struct with keys level and charging is battery, one with latitude (or a geo
+// value) geolocation, one with artist rich_presence, one with landmarks skeleton;
+// anything else numeric. A struct
 // payload sent as text (e.g. skeleton JSON) is matched by id only.
 func InferType(attributeID string, v *Value) string {
 	if t, ok := inferByID[attributeID]; ok {
@@ -70,27 +70,22 @@ func InferType(attributeID string, v *Value) string {
 	return TypeNumeric
 }
 
-// Capacity classes: how many points an attribute's ring keeps at normal load,
-// by attribute type (protocol-and-model.md §1.9, with the hot and warm tiers of
-// the original folded into one ring), and the floor it never shrinks below.
-var capacityByType = map[string]int{
-	// waveforms: several seconds at 100–512 Hz
-	"ecg": 2000, "respiration": 2000,
-	"heartrate": 500, "hr": 500, "hrv": 500,
-	"eye_gaze": 300, "eye_aperture": 300, "eye_blink": 200, "eye_worn": 50,
-	"geolocation": 200, "imu": 200, "accelerometer": 200, "gyroscope": 200, "magnetometer": 200,
-	"quaternion": 100, "euler": 100, "heading": 100, "orientation": 100,
-	// scalars
-	"battery": 64, "button": 64, "temperature": 64, "humidity": 64, "pressure": 64,
-	"spo2": 64, "gas": 64, "air_quality": 64, "steps": 64, "tap": 64, "led": 64,
-	"speaker": 64, "microphone": 64, "color": 64, "body_location": 64, "rich_presence": 64,
-	// realtime only
-	"skeleton": 1, "video_frame": 1, "depth_map": 1,
-}
+// capacityByType is how many points an attribute's ring keeps at normal load, by
+// attribute type (attrcatalog: Type.History, the hot and warm tiers of the original
+// folded into one ring).
+var capacityByType = func() map[string]int {
+	m := map[string]int{}
+	for _, t := range attrcatalog.Types {
+		if t.History > 0 {
+			m[t.ID] = t.History
+		}
+	}
+	return m
+}()
 
-// DefaultCapacity is the ring size of types not in the table (numeric and
-// unknown types).
-const DefaultCapacity = 500
+// DefaultCapacity is the ring size of types without a history of their own (numeric
+// and unknown types).
+const DefaultCapacity = attrcatalog.DefaultHistory
 
 // baseCapacity returns the ring size of an attribute type at normal load.
 func baseCapacity(attrType string) int {
@@ -152,43 +147,30 @@ func (s kindSet) String() string {
 	return out
 }
 
-var (
-	numberOnly   = kinds(KindNumber)
-	numberStruct = kinds(KindNumber, KindStruct)
-	structOnly   = kinds(KindStruct)
-	vec3Struct   = kinds(KindVec3, KindStruct)
-)
-
-// kindsByType is what each known attribute type accepts, from the payloads of
-// protocol-and-model.md §2.3 (docs in the repository: README "Attribute types"):
-// scalars are numbers; types whose payload is an object ({rmssd, sdnn},
-// {level, charging}…) also take a struct, and the readings that have a typed
-// value take it (vector3, quaternion, geo). Types not listed (numeric, the
-// fallback of inference, and unknown types) take any kind.
-var kindsByType = map[string]kindSet{
-	// waveforms and scalars
-	"ecg": numberOnly, "respiration": numberOnly,
-	"heartrate": numberOnly, "hr": numberOnly, "spo2": numberOnly,
-	"temperature": numberOnly, "humidity": numberOnly, "pressure": numberOnly,
-	"light": numberOnly, "altitude": numberOnly, "speed": numberOnly,
-	"heading": numberOnly, "orientation": numberOnly, "body_location": numberOnly,
-	"calories": numberOnly, "distance": numberOnly, "button": numberOnly,
-	"eye_blink": numberOnly, "eye_worn": numberOnly,
-	// a number or an object
-	"hrv": numberStruct, "battery": numberStruct, "eye_aperture": numberStruct,
-	"tap": numberStruct, "gas": numberStruct, "air_quality": numberStruct,
-	"color": numberStruct, "led": numberStruct, "speaker": numberStruct,
-	"microphone": numberStruct, "steps": numberStruct, "proximity": numberStruct,
-	// objects
-	"eye_gaze": structOnly, "rich_presence": structOnly,
-	"skeleton": kinds(KindStruct, KindText), // the browser sends its JSON as text
-	// typed readings
-	"imu":           vec3Struct, // {accelerometer, gyroscope} or a flat x, y, z
-	"accelerometer": vec3Struct, "gyroscope": vec3Struct, "magnetometer": vec3Struct, "gravity": vec3Struct,
-	"euler":       vec3Struct, // {roll, pitch, yaw}
-	"quaternion":  kinds(KindQuat, KindStruct),
-	"geolocation": kinds(KindGeo, KindStruct),
-}
+// kindsByType is what each attribute type accepts (attrcatalog: Type.Accepts, named
+// by Kind.String). Types without a list (numeric, the fallback of inference, and
+// unknown types) take any kind.
+var kindsByType = func() map[string]kindSet {
+	byName := map[string]Kind{}
+	for k := KindNumber; k <= KindStruct; k++ {
+		byName[k.String()] = k
+	}
+	m := map[string]kindSet{}
+	for _, t := range attrcatalog.Types {
+		var ks []Kind
+		for _, name := range t.Accepts {
+			k, ok := byName[name]
+			if !ok {
+				panic("attrcatalog: type " + t.ID + " accepts unknown value kind " + name)
+			}
+			ks = append(ks, k)
+		}
+		if len(ks) > 0 {
+			m[t.ID] = kinds(ks...)
+		}
+	}
+	return m
+}()
 
 // kindsOf returns the value kinds an attribute type accepts.
 func kindsOf(attrType string) kindSet { return kindsByType[attrType] }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/sensocto/sensocto/server/internal/latest"
 )
 
 // Weights of the load score. CPU dominates because it is what slows every
@@ -233,19 +235,7 @@ func (m *Monitor) Subscribe() *Subscription {
 func (s *Subscription) C() <-chan Snapshot { return s.ch }
 
 // put overwrites the mailbox; m.mu is held, so the monitor is the only writer.
-func (s *Subscription) put(snap Snapshot) {
-	for {
-		select {
-		case s.ch <- snap:
-			return
-		default:
-		}
-		select {
-		case <-s.ch:
-		default:
-		}
-	}
-}
+func (s *Subscription) put(snap Snapshot) { latest.Put(s.ch, snap) }
 
 // Close ends the subscription.
 func (s *Subscription) Close() {

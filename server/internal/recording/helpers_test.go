@@ -65,20 +65,6 @@ func (c *fakeClock) Waiters() int {
 	return len(c.waiters)
 }
 
-// waitFor polls cond until it holds, failing the test after 20 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // baseTime is a fixed day for test data (2026-03-04 05:06:07 UTC).
 var baseTime = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 

@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // session is simulated recorded data and the points it must read back as.
@@ -43,7 +45,7 @@ func simulate(t0 int64, nValues, nBlocks int) session {
 		}
 		s.blocks = append(s.blocks, Block{SensorID: "s1", AttributeID: "ecg", StartUS: start, ServerTimeUS: start + 300_000, RateHz: rate, Samples: samples})
 		for i, v := range samples {
-			s.want["ecg"] = append(s.want["ecg"], rawNumber(SampleTime(start, i, rate), start+300_000, float64(v)))
+			s.want["ecg"] = append(s.want["ecg"], rawNumber(apirules.SampleTimeUS(start, i, rate), start+300_000, float64(v)))
 		}
 	}
 	return s
@@ -193,11 +195,11 @@ func TestPostgresDownThenRecovers(t *testing.T) {
 			r.Enqueue(v)
 		}
 	}
-	waitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
+	testkit.WaitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
 	clock.Advance(250 * time.Millisecond)
-	waitFor(t, "first retry", func() bool { return r.Stats().Retries == 1 && clock.Waiters() == 1 })
+	testkit.WaitFor(t, "first retry", func() bool { return r.Stats().Retries == 1 && clock.Waiters() == 1 })
 	clock.Advance(100 * time.Millisecond)
-	waitFor(t, "second retry", func() bool { return r.Stats().Retries == 2 && clock.Waiters() == 1 })
+	testkit.WaitFor(t, "second retry", func() bool { return r.Stats().Retries == 2 && clock.Waiters() == 1 })
 	st := r.Stats()
 	if st.Queued != 2*chunkSamples || st.Written != 0 || st.Dropped != 0 || st.LastError == "" {
 		t.Fatalf("while down: %+v", st)
@@ -214,7 +216,7 @@ func TestPostgresDownThenRecovers(t *testing.T) {
 
 	sink.db.Store(db.SQL) // recovery
 	clock.Advance(200 * time.Millisecond)
-	waitFor(t, "written after recovery", func() bool { return r.Stats().Written == uint64(bound) })
+	testkit.WaitFor(t, "written after recovery", func() bool { return r.Stats().Written == uint64(bound) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

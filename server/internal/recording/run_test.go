@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 func TestRunFlushTriggers(t *testing.T) {
@@ -22,15 +23,15 @@ func TestRunFlushTriggers(t *testing.T) {
 			}
 			// Few values wait for the flush interval...
 			enqueue(10)
-			waitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
+			testkit.WaitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
 			if st := r.Stats(); st.Written != 0 || st.Queued != 10 {
 				t.Fatalf("before the interval: %+v", st)
 			}
 			clock.Advance(250 * time.Millisecond)
-			waitFor(t, "timed flush", func() bool { return r.Stats().Written == 10 })
+			testkit.WaitFor(t, "timed flush", func() bool { return r.Stats().Written == 10 })
 			// ...FlushSamples values are written without waiting for it.
 			enqueue(100)
-			waitFor(t, "size flush", func() bool { return r.Stats().Written == 110 })
+			testkit.WaitFor(t, "size flush", func() bool { return r.Stats().Written == 110 })
 		})
 	}
 }
@@ -52,20 +53,20 @@ func TestRunRetriesWithBackoffThenRecovers(t *testing.T) {
 			for i := range 1000 {
 				r.Enqueue(Value{SensorID: "s", AttributeID: "a", TimeUS: baseTime.UnixMicro() + int64(i), Kind: KindNumber, Number: float64(i)})
 			}
-			waitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
+			testkit.WaitFor(t, "flush timer", func() bool { return clock.Waiters() == 1 })
 			clock.Advance(250 * time.Millisecond)
 			// Backoff: 100, 200, 400, 400 ms. Advancing by less than the backoff
 			// must not retry.
 			for i, backoff := range []time.Duration{100, 200, 400, 400} {
 				backoff *= time.Millisecond
-				waitFor(t, "retry", func() bool { return r.Stats().Retries == uint64(i+1) && clock.Waiters() == 1 })
+				testkit.WaitFor(t, "retry", func() bool { return r.Stats().Retries == uint64(i+1) && clock.Waiters() == 1 })
 				clock.Advance(backoff - time.Millisecond)
 				if clock.Waiters() != 1 {
 					t.Fatalf("retry %d came before its backoff of %v", i+1, backoff)
 				}
 				clock.Advance(time.Millisecond)
 			}
-			waitFor(t, "fifth retry", func() bool { return r.Stats().Retries == 5 && clock.Waiters() == 1 })
+			testkit.WaitFor(t, "fifth retry", func() bool { return r.Stats().Retries == 5 && clock.Waiters() == 1 })
 			// Queued at baseTime; the clock has moved 250+100+200+400+400 ms since.
 			waited := 1350 * time.Millisecond
 			if st := r.Stats(); st.Queued != 1000 || st.Written != 0 || st.Dropped != 0 || st.LastError == "" ||
@@ -74,7 +75,7 @@ func TestRunRetriesWithBackoffThenRecovers(t *testing.T) {
 			}
 			flaky.down.Store(false)
 			clock.Advance(400 * time.Millisecond)
-			waitFor(t, "written after recovery", func() bool { return r.Stats().Written == 1000 })
+			testkit.WaitFor(t, "written after recovery", func() bool { return r.Stats().Written == 1000 })
 			if st := r.Stats(); st.Queued != 0 || st.LastError != "" || st.Retrying || st.OldestQueuedAge != 0 ||
 				!st.LastWrite.Equal(baseTime.Add(waited+400*time.Millisecond)) || st.LastLag != waited+400*time.Millisecond {
 				t.Fatalf("after recovery: %+v", st)

@@ -11,6 +11,7 @@ import (
 	entrecording "github.com/sensocto/sensocto/ent/recording"
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/database"
 )
 
 // SetRecording persists a sensor's recording setting: enabled, and the retention
@@ -21,7 +22,7 @@ import (
 func (r *Recorder) SetRecording(ctx context.Context, sensorID string, enabled bool, retention *time.Duration) (*ent.Sensor, error) {
 	now := r.opts.Clock.Now()
 	var out *ent.Sensor
-	err := withTx(ctx, r.db.Client, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, r.db.Client, func(tx *ent.Tx) error {
 		s, err := tx.Sensor.Get(ctx, sensorID)
 		if ent.IsNotFound(err) {
 			return apperr.NotFound("sensor %s not found", sensorID)
@@ -83,19 +84,4 @@ func (r *Recorder) RecordingSensors(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list recording sensors: %w", err)
 	}
 	return ids, nil
-}
-
-func withTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sensocto/sensocto/server/internal/rpc"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 func TestUnaryErrorsThroughClients(t *testing.T) {
@@ -267,12 +268,12 @@ func TestStreamsInFlightGauge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "gauge 1", func() bool { return gauge() == 1 })
+	testkit.WaitFor(t, "gauge 1", func() bool { return gauge() == 1 })
 	cancel()
 	for stream.Receive() {
 	}
-	waitFor(t, "gauge 0", func() bool { return gauge() == 0 })
-	waitFor(t, "canceled call counted", func() bool { return env.counter(t, procServerStream, "canceled") == 1 })
+	testkit.WaitFor(t, "gauge 0", func() bool { return gauge() == 0 })
+	testkit.WaitFor(t, "canceled call counted", func() bool { return env.counter(t, procServerStream, "canceled") == 1 })
 	_ = stream.Close()
 }
 

@@ -299,18 +299,6 @@ func (e *testEnv) metric(t *testing.T, name string, labels map[string]string) fl
 	return 0
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 var protocols = []struct {
 	name string
 	opt  connect.ClientOption

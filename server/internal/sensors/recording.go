@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
@@ -214,14 +213,11 @@ func appendPayload(b []byte, v *hub.Value) []byte {
 		q, _ := json.Marshal(v.Ext.Text) // a string always marshals
 		return append(b, q...)
 	case hub.KindStruct:
-		if v.Ext == nil {
+		st, err := v.DecodeStruct()
+		if err != nil {
 			return append(b, "{}"...)
 		}
-		var st structpb.Struct
-		if err := proto.Unmarshal(v.Ext.Struct.Encoded, &st); err != nil {
-			return append(b, "{}"...)
-		}
-		j, err := protojson.Marshal(&st)
+		j, err := protojson.Marshal(st)
 		if err != nil {
 			return append(b, "{}"...)
 		}
@@ -365,13 +361,9 @@ func decodeStruct(p []byte) hub.Value {
 	if protojson.Unmarshal(p, &st) != nil {
 		st.Reset()
 	}
-	enc, err := proto.Marshal(&st)
+	v, err := hub.EncodeStruct(&st)
 	if err != nil {
-		enc = nil
+		return hub.StructValue(hub.Struct{})
 	}
-	keys := make([]string, 0, len(st.GetFields()))
-	for k := range st.GetFields() {
-		keys = append(keys, k)
-	}
-	return hub.StructValue(hub.Struct{Keys: keys, Encoded: enc})
+	return v
 }

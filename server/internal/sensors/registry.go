@@ -11,11 +11,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sensocto/sensocto/ent"
-	"github.com/sensocto/sensocto/ent/schema"
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/ent/sensorattribute"
+	"github.com/sensocto/sensocto/server/apirules"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/hub"
 )
 
@@ -70,23 +71,23 @@ func NewSensorID() string {
 }
 
 func validateRegister(in *RegisterInput) error {
-	if !schema.SensorIDPattern.MatchString(in.ID) {
-		return apperr.InvalidArgument("sensor_id", "must be 1 to 128 letters, digits or _.:- starting with a letter or digit")
+	if !apirules.ValidSensorID(in.ID) {
+		return apperr.InvalidArgument("sensor_id", "must match "+apirules.SensorIDPattern)
 	}
 	seen := make(map[string]bool, len(in.Attributes))
 	if len(in.Attributes) > hub.MaxAttributesPerSensor {
 		return apperr.InvalidArgument("attributes", fmt.Sprintf("at most %d", hub.MaxAttributesPerSensor))
 	}
 	for i, a := range in.Attributes {
-		if !schema.AttributeIDPattern.MatchString(a.ID) {
-			return apperr.InvalidArgument(fmt.Sprintf("attributes[%d].attribute_id", i), "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+		if !apirules.ValidAttributeID(a.ID) {
+			return apperr.InvalidArgument(fmt.Sprintf("attributes[%d].attribute_id", i), "must match "+apirules.AttributeIDPattern)
 		}
 		if seen[a.ID] {
 			return apperr.InvalidArgument(fmt.Sprintf("attributes[%d].attribute_id", i), "duplicate attribute id")
 		}
 		seen[a.ID] = true
-		if !(a.SampleRateHz >= 0 && a.SampleRateHz <= 100000) {
-			return apperr.InvalidArgument(fmt.Sprintf("attributes[%d].sample_rate_hz", i), "must be 0 to 100000")
+		if !(a.SampleRateHz >= 0 && a.SampleRateHz <= apirules.MaxSampleRateHz) {
+			return apperr.InvalidArgument(fmt.Sprintf("attributes[%d].sample_rate_hz", i), fmt.Sprintf("must be 0 to %d", apirules.MaxSampleRateHz))
 		}
 		if in.Attributes[i].Type == "" {
 			in.Attributes[i].Type = hub.InferType(a.ID, &hub.Value{Kind: hub.KindNumber})
@@ -148,7 +149,7 @@ func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput
 // returns whether it is public.
 func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput) (bool, error) {
 	var public bool
-	err := withTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		old, err := tx.Sensor.Get(ctx, in.ID)
 		switch {
 		case ent.IsNotFound(err):
@@ -219,22 +220,6 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// withTx runs f in a transaction, committing when it returns nil.
-func withTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // Update changes a sensor's name and visibility (nil: unchanged); owner only.
 func (s *Service) Update(ctx context.Context, v authz.Viewer, id string, name *string, vis authz.Visibility) (Sensor, error) {
 	e, err := s.check(ctx, v, id, authz.SensorManage)
@@ -300,7 +285,7 @@ func (s *Service) Delete(ctx context.Context, v authz.Viewer, id string) error {
 	if _, err := s.check(ctx, v, id, authz.SensorManage); err != nil {
 		return err
 	}
-	err := withTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		if _, err := tx.SensorAttribute.Delete().Where(sensorattribute.SensorID(id)).Exec(ctx); err != nil {
 			return fmt.Errorf("delete attributes: %w", err)
 		}

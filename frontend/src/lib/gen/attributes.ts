@@ -114,6 +114,8 @@ export const attributeTypes: readonly AttributeType[] = [
 	{"id":"eye_worn","label":"Glasses worn","unit":"","precision":0,"kind":"number","chart":"none","category":"eye_tracking","aliases":[],"fields":[]},
 	{"id":"buttplug","label":"Toy","unit":"","precision":2,"kind":"number","chart":"sparkline","category":"specialty","aliases":[],"fields":[]},
 	{"id":"inference_confidence","label":"Inference confidence","unit":"","precision":2,"kind":"number","chart":"sparkline","category":"specialty","aliases":[],"fields":[]},
+	{"id":"video_frame","label":"Video frame","unit":"","precision":0,"kind":"struct","chart":"none","category":"specialty","aliases":[],"fields":[]},
+	{"id":"depth_map","label":"Depth map","unit":"","precision":0,"kind":"struct","chart":"none","category":"specialty","aliases":[],"fields":[]},
 	{"id":"numeric","label":"Value","unit":"","precision":2,"kind":"number","chart":"sparkline","category":"other","aliases":[],"fields":[]},
 ];
 

@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/rs/zerolog"
 
+	"github.com/sensocto/sensocto/server/contract"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/authz"
@@ -92,31 +93,9 @@ func (s *Server) HTTPClient() *http.Client { return s.client }
 func (p Protocol) As(token string) []connect.ClientOption {
 	opts := append([]connect.ClientOption(nil), p.Opts...)
 	if token != "" {
-		opts = append(opts, connect.WithInterceptors(bearer(token)))
+		opts = append(opts, connect.WithInterceptors(contract.Bearer(token)))
 	}
 	return opts
-}
-
-// bearer sets the Authorization header of every call and stream.
-type bearer string
-
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
-		return next(ctx, req)
-	}
-}
-
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		return conn
-	}
-}
-
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }
 
 // Code returns the Connect code of err (0 for nil), for comparing outcomes.

@@ -6,7 +6,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/simulator/scenario"
 )
 
-// Battery defaults (ui-simulator.md §4.4, battery_state.ex), in % per minute.
+// Battery defaults (those of the original simulator), in % per minute.
 const (
 	DefaultDrainRate  = 0.8
 	DefaultChargeRate = 1.0

@@ -25,7 +25,7 @@ type TrackMode struct {
 // mode's (or the speed parameter's) nominal speed.
 const SpeedVariation = 0.2
 
-// TrackModes are the track modes of the original (ui-simulator.md §4.4) with
+// TrackModes are the track modes of the original (as in the original simulator) with
 // their nominal speeds.
 var TrackModes = map[string]TrackMode{
 	"walk":   {SpeedKMH: 5, MaxTurnDPS: 30, TurnFreq: 0.02, RadiusM: 1500, AccuracyM: 5},

@@ -64,7 +64,7 @@ func legDrop(hip, shin float64) float64 {
 	return thighLen + shinLen - thighLen*math.Cos(hip) - shinLen*math.Cos(shin)
 }
 
-// Motions of the original (ui-simulator.md §4.4): idle 4 s, walking 1 s
+// Motions of the original (as in the original simulator): idle 4 s, walking 1 s
 // (8 keyframes), waving 1.5 s, dancing 4 s (16 keyframes), exercise 3 s, and
 // jumping 1 s, which the original only named.
 var motions = map[string]motion{

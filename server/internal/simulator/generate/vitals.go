@@ -33,7 +33,7 @@ func (h *heartRate) sample(_, dt float64, s *Sample) {
 	s.Number = clamp(math.Round(h.o.step(h.r, dt)), h.lo, h.hi)
 }
 
-// hrv follows the original's physiological model (ui-simulator.md §4.4): RMSSD
+// hrv follows the original's physiological model (as in the original simulator): RMSSD
 // is a baseline falling with heart rate, plus RSA, Mayer-wave, VLF and
 // ultra-slow components, a "room" component shared by every sensor of the run
 // (from the run seed only, so group HRV synchrony is non-trivial), and noise,

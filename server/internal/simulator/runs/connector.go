@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/latest"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 	"github.com/sensocto/sensocto/server/internal/simulator"
 	"github.com/sensocto/sensocto/server/internal/simulator/generate"
@@ -131,7 +131,7 @@ func (c *connector) Backpressure(sensorID string) (<-chan simulator.Config, func
 			case <-sub.Done():
 				return
 			case cfg := <-sub.C():
-				put(out, toConfig(cfg))
+				latest.Put(out, toConfig(cfg)) // this goroutine is out's only writer
 			}
 		}
 	}()
@@ -143,16 +143,6 @@ func (c *connector) Backpressure(sensorID string) (<-chan simulator.Config, func
 			<-done
 		})
 	}
-}
-
-// put overwrites the one-slot mailbox ch with cfg (this goroutine is its only
-// writer, so after draining a stale value the send succeeds).
-func put(ch chan simulator.Config, cfg simulator.Config) {
-	select {
-	case <-ch:
-	default:
-	}
-	ch <- cfg
 }
 
 func toConfig(c backpressure.Config) simulator.Config {
@@ -225,13 +215,5 @@ func encodeStruct(m map[string]any) (hub.Value, error) {
 	if err != nil {
 		return hub.Value{}, fmt.Errorf("encode struct value: %w", err)
 	}
-	enc, err := proto.Marshal(st)
-	if err != nil {
-		return hub.Value{}, fmt.Errorf("encode struct value: %w", err)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return hub.StructValue(hub.Struct{Keys: keys, Encoded: enc}), nil
+	return hub.EncodeStruct(st) //nolint:wrapcheck // says what failed
 }

@@ -15,7 +15,7 @@ import (
 // referenceDir holds the original's scenario files (shared/reference/scenarios).
 const referenceDir = "../../../../../shared/reference/scenarios"
 
-// wantSummaries are the counts of ui-simulator.md §4.6.
+// wantSummaries are the counts the original simulator shows for its scenarios.
 var wantSummaries = map[string]struct {
 	desc                string
 	sensors, attributes int
