@@ -43,3 +43,31 @@ func TestFillBlocksFollowOneAnother(t *testing.T) {
 		}
 	}
 }
+
+// TestFillSpacesPacedValues: paced single measurements are one sample period apart,
+// the newest at the send time, and never at or before the previous message's.
+func TestFillSpacesPacedValues(t *testing.T) {
+	t.Parallel()
+	cfg := Config{RateHz: 10}
+	var clock int64
+	var ms []*sensoctov1.Measurement
+	now := int64(1_000_000_000)
+	ms, _ = fill(cfg, 5, now, &clock, ms, nil, nil)
+	for i, m := range ms {
+		if want := now - int64(4-i)*100_000; m.GetTimeUs() != want {
+			t.Fatalf("value %d at %d, want %d", i, m.GetTimeUs(), want)
+		}
+	}
+	// Sent again 50 ms later with 2 values: they cannot go back before the last one.
+	ms, _ = fill(cfg, 2, now+50_000, &clock, ms, nil, nil)
+	if ms[0].GetTimeUs() != now+1 || ms[1].GetTimeUs() != now+50_000 {
+		t.Fatalf("times %d, %d after %d", ms[0].GetTimeUs(), ms[1].GetTimeUs(), now)
+	}
+	// Flat out, every value carries the send time.
+	ms, _ = fill(Config{Batch: 3}, 3, now, new(int64), ms, nil, nil)
+	for _, m := range ms {
+		if m.GetTimeUs() != now {
+			t.Fatalf("flat out: time %d, want %d", m.GetTimeUs(), now)
+		}
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
-	"connectrpc.com/connect"
 	"golang.org/x/sync/errgroup"
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
@@ -34,10 +34,16 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 	wctx, stopWatchers := context.WithCancel(ctx)
 	defer stopWatchers()
 	hists := make([]*histogram, r.cfg.Watchers)
+	inView := make([]*histogram, r.cfg.Watchers) // page mode: the focused ones are in hists
 	var wg sync.WaitGroup
 	ready := make(chan struct{}, max(r.cfg.Watchers, 1))
 	for j := range r.cfg.Watchers {
-		hists[j] = newHistogram()
+		hists[j], inView[j] = newHistogram(), newHistogram()
+		if r.cfg.Attention == "page" {
+			ids := r.pageOf(j)
+			wg.Go(func() { r.viewer(wctx, j, ids, hists[j], inView[j], ready) })
+			continue
+		}
 		ids := r.watchedBy(j)
 		wg.Go(func() { r.watch(wctx, j, ids, hists[j], ready) })
 	}
@@ -52,6 +58,7 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 	cctx, stopConnectors := context.WithTimeout(ctx, r.cfg.Duration)
 	defer stopConnectors()
 	start := time.Now()
+	meter := startProcMeter(r.cfg.PID)
 	g, gctx := errgroup.WithContext(cctx)
 	for i := range r.cfg.Connectors {
 		g.Go(func() error {
@@ -63,28 +70,47 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 			return nil
 		})
 	}
-	_ = g.Wait()
+	<-cctx.Done()
 	elapsed := time.Since(start)
+	res := Result{Connectors: r.cfg.Connectors, Watchers: r.cfg.Watchers, Mode: r.cfg.Mode}
+	meter.stop(&res) // over the sending time: not the connectors' closing
+	_ = g.Wait()
 	// Let in-flight deliveries arrive (at most the longest watcher window), then stop.
 	drain := 200 * time.Millisecond
-	if r.cfg.Attention != "focus" {
+	switch r.cfg.Attention {
+	case "page": // in view: MEDIUM, 500 ms
+		drain = time.Second
+	case "view", "none":
 		drain = 6 * time.Second
 	}
 	select {
 	case <-time.After(drain):
 	case <-ctx.Done():
 	}
-	res := Result{Connectors: r.cfg.Connectors, Watchers: r.cfg.Watchers, Mode: r.cfg.Mode}
 	if st, err := r.status(ctx); err == nil {
 		res.ServerLoadLevel = st.GetLoad().GetLevel().String()
 		res.ServerLoadScore = st.GetLoad().GetScore()
 	}
 	stopWatchers()
 	wg.Wait()
-	all := newHistogram()
-	for _, h := range hists {
-		all.merge(h)
+	all, other := newHistogram(), newHistogram()
+	for j := range hists {
+		all.merge(hists[j])
+		other.merge(inView[j])
 	}
+	r.results(&res, elapsed)
+	res.LatencyMS = all.latency()
+	if r.cfg.Attention == "page" {
+		fl, vl := all.latency(), other.latency()
+		res.FocusedLatencyMS, res.InViewLatencyMS = &fl, &vl
+		all.merge(other)
+		res.LatencyMS = all.latency()
+	}
+	return res, nil
+}
+
+// results fills res's counts and rates over the sending time.
+func (r *runner) results(res *Result, elapsed time.Duration) {
 	secs := elapsed.Seconds()
 	res.DurationS = secs
 	res.Sent, res.Accepted, res.Delivered = r.c.sent.Load(), r.c.accepted.Load(), r.c.delivered.Load()
@@ -92,9 +118,10 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 	res.IngestPerS = float64(res.Accepted) / secs
 	res.MessagesPerS = float64(res.Messages) / secs
 	res.DeliveredPerS = float64(res.Delivered) / secs
-	res.LatencyMS = all.latency()
+	res.WatchMessages = r.c.watchMessages.Load()
+	res.WatchMessagesPerS = float64(res.WatchMessages) / secs
+	res.ToConnectorMessagesPerS = float64(r.c.toConnectors.Load()) / secs
 	res.Drops, res.Errors, res.FirstError, res.Paused = r.c.drops.Load(), r.c.errors.Load(), r.c.firstErr, r.c.paused.Load()
-	return res, nil
 }
 
 // watchedBy returns the sensors watcher j watches: every W-th sensor from j (at most
@@ -170,6 +197,7 @@ func (r *runner) watch(ctx context.Context, j int, ids []string, h *histogram, r
 		if m.GetRecent() {
 			continue
 		}
+		r.c.watchMessages.Add(1)
 		now := time.Now().UnixMicro()
 		r.c.drops.Add(m.GetDropped())
 		var n uint64
@@ -255,6 +283,7 @@ func (p *pacer) take(now time.Time) int {
 // another on the connector's sample clock *clock (µs), as a real sensor's do: the n
 // values cover the time up to now, and the clock jumps forward over pauses. Unpaced
 // (flat out, --rate 0) the clock runs ahead of the wall clock at the nominal 1 kHz.
+// Paced single measurements are spaced one sample period apart, the newest at now.
 func fill(cfg Config, n int, now int64, clock *int64, ms []*sensoctov1.Measurement, blocks []*sensoctov1.SampleBlock, samples []float32) ([]*sensoctov1.Measurement, []*sensoctov1.SampleBlock) {
 	ms, blocks = ms[:0], blocks[:0]
 	if cfg.Block > 0 {
@@ -268,16 +297,27 @@ func fill(cfg Config, n int, now int64, clock *int64, ms []*sensoctov1.Measureme
 		}
 		return ms, blocks
 	}
+	// Paced, the n values were taken one sample period apart, the newest now (and
+	// after the previous message's); flat out they all carry the send time.
+	var step int64
+	if cfg.RateHz > 0 {
+		step = int64(1e6 / cfg.RateHz)
+	}
 	// Messages are marshalled before Publish or Send return, so the previous
 	// message's measurements are reused rather than allocated anew.
 	all := ms[:cap(ms)]
 	for i := range n {
+		t := now
+		if step > 0 {
+			t = max(now-int64(n-1-i)*step, *clock+1)
+			*clock = t
+		}
 		if i < len(all) && all[i] != nil {
-			all[i].TimeUs = now
+			all[i].TimeUs = t
 			ms = append(ms, all[i])
 			continue
 		}
-		ms = append(ms, &sensoctov1.Measurement{AttributeId: singleAttr, TimeUs: now, Value: &sensoctov1.Measurement_Number{Number: 1}})
+		ms = append(ms, &sensoctov1.Measurement{AttributeId: singleAttr, TimeUs: t, Value: &sensoctov1.Measurement_Number{Number: 1}})
 	}
 	return ms, blocks
 }
@@ -348,7 +388,9 @@ func (r *runner) publisher(ctx context.Context, i int) {
 	}
 }
 
-// streamer sends over one Stream session and reads its configs and acks.
+// streamer sends over one Stream session and reads its configs and acks. Following
+// back-pressure it sends when the advised window has passed since its last message,
+// and a new config takes effect at once (a sensor brought into focus sends now).
 func (r *runner) streamer(ctx context.Context, i int) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -374,6 +416,7 @@ func (r *runner) streamer(ctx context.Context, i int) {
 				}
 				return
 			}
+			r.c.toConnectors.Add(1)
 			if a := res.GetAck(); a != nil {
 				r.c.accepted.Add(a.GetAccepted())
 			}
@@ -387,20 +430,45 @@ func (r *runner) streamer(ctx context.Context, i int) {
 		}
 	}()
 	p := newPacer(r.cfg)
+	if p.obey && p.rate > 0 { // the session's first config comes at once: start with it
+		select {
+		case c := <-cfgs:
+			p.apply(c)
+		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	// As if the connector had last sent at a random moment of its interval, so that
+	// connectors started together do not send together.
+	last := time.Now().Add(-time.Duration(mrand.Int64N(int64(p.interval()) + 1))) //nolint:gosec // G404: a phase, not a secret
+	p.last = last
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	samples := r.samples()
-	var clock int64 // the sample clock of this connector's blocks (see fill)
+	var clock int64 // the sample clock of this connector's values (see fill)
 	var ms []*sensoctov1.Measurement
 	var blocks []*sensoctov1.SampleBlock
 	var seq uint64
-	for wait(ctx, timer, p.interval()) {
+	for ctx.Err() == nil {
+		if d := time.Until(last.Add(p.interval())); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				continue
+			case c := <-cfgs:
+				p.apply(c)
+				continue // the next send follows the new window
+			case <-timer.C:
+			}
+		}
 		select {
 		case c := <-cfgs:
 			p.apply(c)
 		default:
 		}
-		n := p.take(time.Now())
+		now := time.Now()
+		n := p.take(now)
+		last = now
 		if n == 0 {
 			continue
 		}
@@ -408,7 +476,7 @@ func (r *runner) streamer(ctx context.Context, i int) {
 			r.c.paused.Add(1)
 			continue
 		}
-		ms, blocks = fill(r.cfg, n, time.Now().UnixMicro(), &clock, ms, blocks, samples)
+		ms, blocks = fill(r.cfg, n, now.UnixMicro(), &clock, ms, blocks, samples)
 		seq++
 		r.c.sent.Add(uint64(n)) //nolint:gosec // G115: a count
 		if err := st.Send(&sensoctov1.StreamRequest{SensorId: id, Sequence: seq, Measurements: ms, Blocks: blocks}); err != nil {
@@ -425,7 +493,4 @@ func (r *runner) streamer(ctx context.Context, i int) {
 		<-recvDone
 	}
 	_ = st.CloseResponse()
-	if connect.CodeOf(err) == connect.CodeCanceled {
-		return
-	}
 }

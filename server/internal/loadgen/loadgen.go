@@ -4,7 +4,10 @@
 // what was sent, accepted and delivered, the publish→watcher latency (the send time is
 // carried in time_us and compared on receipt, on the same machine), drops and errors.
 // Connectors obey the back-pressure configs they receive unless told not to. Extra
-// modes measure back-pressure reaction times and the memory of idle sensors.
+// modes measure back-pressure reaction times, the memory of idle sensors, viewers that
+// look at pages of sensors and move their focus (--attention page), and the same load
+// through an MQTT broker for comparison (--mode mqtt). With --pid it measures the CPU
+// and memory of a process on this machine (the server or the broker) over the run.
 package loadgen
 
 import (
@@ -32,7 +35,7 @@ type Config struct {
 	Token string // empty: sign in as a guest
 	// Connectors is the number of simulated sensors, each with its own connector.
 	Connectors int
-	// Mode is "stream" or "publish".
+	// Mode is "stream", "publish" or "mqtt" (URL is then the broker's, tcp://host:port).
 	Mode string
 	// Block is the samples per SampleBlock; 0 sends single measurements.
 	Block int
@@ -44,8 +47,19 @@ type Config struct {
 	// Watchers is the number of Watch streams; the sensors are shared out among them.
 	Watchers int
 	// Attention is what watchers report on what they watch: "focus" (HIGH, the
-	// default), "view" (MEDIUM) or "none" (the Watch alone: LOW).
-	Attention          string
+	// default), "view" (MEDIUM) or "none" (the Watch alone: LOW); "page": each
+	// watcher is a viewer with a page of Page sensors of its own in view (MEDIUM), one
+	// of them focused (HIGH), the focus moving to the next every FocusEvery; the
+	// sensors on nobody's page are watched by nobody (NONE).
+	Attention string
+	// Page is the sensors on each viewer's page with --attention page (default 13:
+	// one focused, 12 in view); with --mode mqtt, the topics each subscriber wants.
+	Page int
+	// FocusEvery is how often a viewer moves its focus (default 3 s).
+	FocusEvery time.Duration
+	// PID is a process on this machine (the server, or the MQTT broker) whose CPU
+	// time and resident memory are measured over the run; 0: none.
+	PID                int
 	Duration           time.Duration
 	IgnoreBackpressure bool
 	// Protocol is "connect" (default) or "grpc".
@@ -100,10 +114,28 @@ type Result struct {
 	WatcherGoneMS   *Latency `json:"last_watcher_gone_to_config_ms,omitempty"`
 	ServerLoadLevel string   `json:"server_load_level,omitempty"`
 	ServerLoadScore float64  `json:"server_load_score,omitempty"`
+	// Attention page mode: the send→delivery latency of the newest value of each
+	// sensor in each delivery (so the connector's batching window is excluded; the
+	// watcher's flush window is not), for the focused sensors (from 1 s after the
+	// focus moved) and for the other sensors in view.
+	FocusedLatencyMS *Latency `json:"focused_latency_ms,omitempty"`
+	InViewLatencyMS  *Latency `json:"in_view_latency_ms,omitempty"`
+	// Messages out: Watch messages (MQTT: messages) the watchers received, and the
+	// configs and acks the connectors received.
+	WatchMessages          uint64  `json:"watch_messages"`
+	WatchMessagesPerS      float64 `json:"watch_messages_per_s"`
+	ToConnectorMessagesPerS float64 `json:"to_connector_messages_per_s"`
+	// With --pid: the process's CPU (cores: CPU seconds per second) over the sending
+	// time, and its resident memory at the end and at its peak; and loadgen's own CPU.
+	ProcessCPUCores   float64 `json:"process_cpu_cores,omitempty"`
+	ProcessRSSBytes   uint64  `json:"process_rss_bytes,omitempty"`
+	ProcessPeakRSS    uint64  `json:"process_peak_rss_bytes,omitempty"`
+	LoadgenCPUCores   float64 `json:"loadgen_cpu_cores,omitempty"`
 }
 
 type counters struct {
 	sent, accepted, delivered, messages, drops, errors, paused atomic.Uint64
+	watchMessages, toConnectors                                atomic.Uint64
 	errMu                                                      sync.Mutex
 	firstErr                                                   string
 }
@@ -176,6 +208,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	r.runID = hex.EncodeToString(id[:])
+	if cfg.Mode == "mqtt" {
+		return r.mqtt(ctx)
+	}
 	if cfg.Protocol == "grpc" {
 		r.opts = append(r.opts, connect.WithGRPC())
 	}
@@ -209,14 +244,30 @@ func (cfg *Config) defaults() error {
 	if cfg.Mode == "" {
 		cfg.Mode = "stream"
 	}
-	if cfg.Mode != "stream" && cfg.Mode != "publish" {
-		return fmt.Errorf("loadgen: --mode must be stream or publish, not %q", cfg.Mode)
+	if cfg.Mode != "stream" && cfg.Mode != "publish" && cfg.Mode != "mqtt" {
+		return fmt.Errorf("loadgen: --mode must be stream, publish or mqtt, not %q", cfg.Mode)
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1
 	}
-	if cfg.Attention == "" {
+	switch cfg.Attention {
+	case "":
 		cfg.Attention = "focus"
+	case "focus", "view", "none", "page":
+	default:
+		return fmt.Errorf("loadgen: --attention must be focus, view, none or page, not %q", cfg.Attention)
+	}
+	if cfg.Page <= 0 {
+		cfg.Page = 13
+	}
+	if cfg.Page > 256 {
+		return fmt.Errorf("loadgen: --page must be at most 256 (the Watch limit), not %d", cfg.Page)
+	}
+	if cfg.FocusEvery <= 0 {
+		cfg.FocusEvery = 3 * time.Second
+	}
+	if cfg.Mode == "mqtt" && (cfg.Block > 0 || cfg.RateHz <= 0 || cfg.Idle || cfg.Reaction > 0) {
+		return errors.New("loadgen: --mode mqtt sends paced single values: --rate > 0, no --block, --idle or --reaction")
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second
