@@ -6,8 +6,7 @@ import type { Client } from '@connectrpc/connect';
 import { untrack } from 'svelte';
 import type { AttentionService } from '$lib/gen/sensocto/v1/attention_pb';
 import type { AttentionLevel } from '$lib/gen/sensocto/v1/common_pb';
-import { isAbort } from '$lib/api/errors';
-import { sleep } from './watch.svelte';
+import { keepOpen } from '$lib/api/reconnect';
 
 export class AttentionWatchStore {
 	/** Level per sensor. */
@@ -49,20 +48,18 @@ export class AttentionWatchStore {
 		void this.#run(this.#ids, abort.signal);
 	}
 
-	async #run(ids: string[], signal: AbortSignal): Promise<void> {
-		let failures = 0;
-		while (!signal.aborted) {
-			try {
+	#run(ids: string[], signal: AbortSignal): Promise<void> {
+		return keepOpen(signal, {
+			minBackoffMs: 500,
+			maxBackoffMs: 15_000,
+			open: async (received) => {
 				for await (const res of this.#client.watchAttention({ sensorIds: ids }, { signal })) {
 					for (const a of res.attention) this.levels[a.sensorId] = a.level;
 					this.received++;
-					failures = 0;
+					received();
 				}
-			} catch (err) {
-				if (isAbort(err, signal)) return;
-			}
-			failures++;
-			await sleep(Math.min(15_000, 500 * 2 ** failures), signal);
-		}
+			},
+			retrying: () => {}
+		});
 	}
 }

@@ -21,7 +21,7 @@ import {
 	type Measurement
 } from '$lib/gen/sensocto/v1/common_pb';
 import { describeError, isAbort } from '$lib/api/errors';
-import { sleep } from './watch.svelte';
+import { sleep } from '$lib/api/reconnect';
 
 export interface PublisherOptions {
 	sensorId: string;

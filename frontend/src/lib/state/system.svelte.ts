@@ -4,7 +4,7 @@ import type { Client } from '@connectrpc/connect';
 import { untrack } from 'svelte';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { SystemService, SystemStatus } from '$lib/gen/sensocto/v1/system_pb';
-import { describeError, isAbort } from '$lib/api/errors';
+import { keepOpen } from '$lib/api/reconnect';
 
 /** Where the stream is: idle before start/after stop, live while messages arrive. */
 export type StreamState = 'idle' | 'connecting' | 'live' | 'reconnecting';
@@ -68,11 +68,12 @@ export class SystemStatusStore {
 		this.retryInMs = 0;
 	}
 
-	async #run(signal: AbortSignal): Promise<void> {
-		let failures = 0;
-		while (!signal.aborted) {
-			this.state = failures === 0 && this.received === 0 ? 'connecting' : 'reconnecting';
-			try {
+	#run(signal: AbortSignal): Promise<void> {
+		return keepOpen(signal, {
+			minBackoffMs: this.#minBackoffMs,
+			maxBackoffMs: this.#maxBackoffMs,
+			open: async (received, failures) => {
+				this.state = failures === 0 && this.received === 0 ? 'connecting' : 'reconnecting';
 				const stream = this.#client.watchStatus({ intervalMs: this.#intervalMs }, { signal });
 				for await (const msg of stream) {
 					if (signal.aborted) return;
@@ -84,36 +85,15 @@ export class SystemStatusStore {
 					this.received++;
 					this.error = undefined;
 					this.state = 'live';
-					failures = 0;
+					received();
 				}
-				// The server ended the stream (restart, drain): reconnect after a pause.
-				if (signal.aborted) return;
-				this.error = 'stream ended';
-			} catch (err) {
-				if (isAbort(err, signal)) return;
-				this.error = describeError(err);
-			}
-			const delay = Math.min(this.#maxBackoffMs, this.#minBackoffMs * 2 ** failures);
-			failures++;
-			this.state = 'reconnecting';
-			// ±20 % jitter so many tabs do not reconnect in lockstep after a restart.
-			this.retryInMs = Math.round(delay * (0.8 + Math.random() * 0.4));
-			await sleep(this.retryInMs, signal);
-			this.retryInMs = 0;
-		}
+			},
+			retrying: (why, delayMs) => {
+				this.error = why;
+				this.state = 'reconnecting';
+				this.retryInMs = delayMs;
+			},
+			retried: () => (this.retryInMs = 0)
+		});
 	}
-}
-
-/** Resolves after ms milliseconds, or at once when signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve) => {
-		if (signal.aborted) return resolve();
-		const timer = setTimeout(done, ms);
-		signal.addEventListener('abort', done, { once: true });
-		function done() {
-			clearTimeout(timer);
-			signal.removeEventListener('abort', done);
-			resolve();
-		}
-	});
 }

@@ -15,7 +15,7 @@ import {
 	type SensorService,
 	type WatchResponse
 } from '$lib/gen/sensocto/v1/sensor_pb';
-import { describeError, isAbort } from '$lib/api/errors';
+import { keepOpen } from '$lib/api/reconnect';
 import { LiveSensor } from './watch-model';
 
 export type StreamState = 'idle' | 'connecting' | 'live' | 'reconnecting';
@@ -139,35 +139,31 @@ export class WatchStore {
 		void this.#run(ids, abort.signal);
 	}
 
-	async #run(ids: string[], signal: AbortSignal): Promise<void> {
-		let failures = 0;
+	#run(ids: string[], signal: AbortSignal): Promise<void> {
 		let received = false;
-		while (!signal.aborted) {
-			this.state = received || failures > 0 ? 'reconnecting' : 'connecting';
-			try {
+		return keepOpen(signal, {
+			minBackoffMs: this.#minBackoffMs,
+			maxBackoffMs: this.#maxBackoffMs,
+			open: async (live, failures) => {
+				this.state = received || failures > 0 ? 'reconnecting' : 'connecting';
 				this.opened++;
 				const stream = this.#client.watch({ sensorIds: ids, tabId: this.#tabId }, { signal });
 				for await (const res of stream) {
 					if (signal.aborted) return;
 					this.apply(res);
 					received = true;
-					failures = 0;
+					live();
 					this.error = undefined;
 					this.state = 'live';
 				}
-				if (signal.aborted) return;
-				this.error = 'stream ended';
-			} catch (err) {
-				if (isAbort(err, signal)) return;
-				this.error = describeError(err);
-			}
-			const delay = Math.min(this.#maxBackoffMs, this.#minBackoffMs * 2 ** failures);
-			failures++;
-			this.state = 'reconnecting';
-			this.retryInMs = Math.round(delay * (0.8 + Math.random() * 0.4));
-			await sleep(this.retryInMs, signal);
-			this.retryInMs = 0;
-		}
+			},
+			retrying: (why, delayMs) => {
+				this.error = why;
+				this.state = 'reconnecting';
+				this.retryInMs = delayMs;
+			},
+			retried: () => (this.retryInMs = 0)
+		});
 	}
 
 	/** Merges one delivery (public for tests and for pages that feed data themselves). */
@@ -208,20 +204,6 @@ export class WatchStore {
 
 function same(a: readonly string[], b: readonly string[]): boolean {
 	return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** Resolves after ms milliseconds, or at once when signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve) => {
-		if (signal.aborted) return resolve();
-		const timer = setTimeout(done, ms);
-		signal.addEventListener('abort', done, { once: true });
-		function done() {
-			clearTimeout(timer);
-			signal.removeEventListener('abort', done);
-			resolve();
-		}
-	});
 }
 
 const [getWatchContext, setWatchContext] = createContext<WatchStore>();
