@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +31,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/logging"
 	"github.com/sensocto/sensocto/server/internal/rpc"
+	"github.com/sensocto/sensocto/server/internal/rpc/rpctest"
 )
 
 const (
@@ -245,17 +245,8 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("HandlerOptions: %v", err)
 	}
-	srv := httptest.NewUnstartedServer(testHandlers(opts))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	return &testEnv{url: srv.URL, reg: reg, logs: logs, http: &http.Client{Transport: tr}}
+	url, client := rpctest.ServeH2C(t, testHandlers(opts))
+	return &testEnv{url: url, reg: reg, logs: logs, http: client}
 }
 
 func (e *testEnv) client(procedure string, protocol connect.ClientOption) *connect.Client[msg, msg] {

@@ -305,6 +305,13 @@ func (s *Service) Delete(ctx context.Context, v authz.Viewer, id string) error {
 			s.log.Error().Err(err).Str("sensor_id", id).Msg("delete recorded data of a deleted sensor")
 		}
 	}
+	s.dropLive(ctx, id)
+	return nil
+}
+
+// dropLive ends the live state of a deleted sensor: its cache entry and inferred
+// attributes go, its watchers get EventRemoved and lose access at once.
+func (s *Service) dropLive(ctx context.Context, id string) {
 	s.forget(id)
 	s.inferredMu.Lock()
 	delete(s.inferred, id)
@@ -314,7 +321,6 @@ func (s *Service) Delete(ctx context.Context, v authz.Viewer, id string) error {
 	if s.onDelete != nil {
 		s.onDelete(id)
 	}
-	return nil
 }
 
 // OwnersDeleted ends the live state of the sensors of deleted users (the guest
@@ -337,14 +343,6 @@ func (s *Service) OwnersDeleted(ctx context.Context, owners []uuid.UUID) {
 		if s.rec != nil {
 			s.setRecordingFlag(id, false)
 		}
-		s.forget(id)
-		s.inferredMu.Lock()
-		delete(s.inferred, id)
-		s.inferredMu.Unlock()
-		s.hub.Delete(id)
-		s.accessChanged(ctx, id, true)
-		if s.onDelete != nil {
-			s.onDelete(id)
-		}
+		s.dropLive(ctx, id)
 	}
 }

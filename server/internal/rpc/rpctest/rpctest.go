@@ -72,7 +72,15 @@ func Serve(t testing.TB, resolver authz.Resolver, mount func(opts ...connect.Han
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	rev := authz.NewRevocations()
-	srv := httptest.NewUnstartedServer(auth.Middleware(mux, auth.MiddlewareOptions{Resolver: resolver, Revocations: rev}))
+	url, client := ServeH2C(t, auth.Middleware(mux, auth.MiddlewareOptions{Resolver: resolver, Revocations: rev}))
+	return &Server{URL: url, Revocations: rev, client: client}
+}
+
+// ServeH2C serves h on a loopback port over HTTP/1.1 and unencrypted HTTP/2 until the
+// test ends, and returns its URL and a client that speaks HTTP/2 to it (as gRPC needs).
+func ServeH2C(t testing.TB, h http.Handler) (string, *http.Client) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
@@ -81,7 +89,7 @@ func Serve(t testing.TB, resolver authz.Resolver, mount func(opts ...connect.Han
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	t.Cleanup(tr.CloseIdleConnections)
-	return &Server{URL: srv.URL, Revocations: rev, client: &http.Client{Transport: tr}}
+	return srv.URL, &http.Client{Transport: tr}
 }
 
 // HTTPClient returns the client to build generated clients with (HTTP/2 without TLS,
