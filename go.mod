@@ -19,6 +19,7 @@ require (
 	connectrpc.com/grpchealth v1.5.0
 	connectrpc.com/grpcreflect v1.3.1
 	entgo.io/ent v0.14.5
+	github.com/automerge/automerge-go v0.0.0-20230903201930-b80ce8aadbb9
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0

@@ -19,6 +19,7 @@ import (
 	"github.com/sensocto/sensocto/ent/recording"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/sensor"
@@ -41,6 +42,8 @@ type Client struct {
 	Room *RoomClient
 	// RoomDocument is the client for interacting with the RoomDocument builders.
 	RoomDocument *RoomDocumentClient
+	// RoomDocumentChange is the client for interacting with the RoomDocumentChange builders.
+	RoomDocumentChange *RoomDocumentChangeClient
 	// RoomMembership is the client for interacting with the RoomMembership builders.
 	RoomMembership *RoomMembershipClient
 	// RoomSensor is the client for interacting with the RoomSensor builders.
@@ -69,6 +72,7 @@ func (c *Client) init() {
 	c.Recording = NewRecordingClient(c.config)
 	c.Room = NewRoomClient(c.config)
 	c.RoomDocument = NewRoomDocumentClient(c.config)
+	c.RoomDocumentChange = NewRoomDocumentChangeClient(c.config)
 	c.RoomMembership = NewRoomMembershipClient(c.config)
 	c.RoomSensor = NewRoomSensorClient(c.config)
 	c.Sensor = NewSensorClient(c.config)
@@ -166,18 +170,19 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Recording:       NewRecordingClient(cfg),
-		Room:            NewRoomClient(cfg),
-		RoomDocument:    NewRoomDocumentClient(cfg),
-		RoomMembership:  NewRoomMembershipClient(cfg),
-		RoomSensor:      NewRoomSensorClient(cfg),
-		Sensor:          NewSensorClient(cfg),
-		SensorAttribute: NewSensorAttributeClient(cfg),
-		SimulatorRun:    NewSimulatorRunClient(cfg),
-		Token:           NewTokenClient(cfg),
-		User:            NewUserClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Recording:          NewRecordingClient(cfg),
+		Room:               NewRoomClient(cfg),
+		RoomDocument:       NewRoomDocumentClient(cfg),
+		RoomDocumentChange: NewRoomDocumentChangeClient(cfg),
+		RoomMembership:     NewRoomMembershipClient(cfg),
+		RoomSensor:         NewRoomSensorClient(cfg),
+		Sensor:             NewSensorClient(cfg),
+		SensorAttribute:    NewSensorAttributeClient(cfg),
+		SimulatorRun:       NewSimulatorRunClient(cfg),
+		Token:              NewTokenClient(cfg),
+		User:               NewUserClient(cfg),
 	}, nil
 }
 
@@ -195,18 +200,19 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Recording:       NewRecordingClient(cfg),
-		Room:            NewRoomClient(cfg),
-		RoomDocument:    NewRoomDocumentClient(cfg),
-		RoomMembership:  NewRoomMembershipClient(cfg),
-		RoomSensor:      NewRoomSensorClient(cfg),
-		Sensor:          NewSensorClient(cfg),
-		SensorAttribute: NewSensorAttributeClient(cfg),
-		SimulatorRun:    NewSimulatorRunClient(cfg),
-		Token:           NewTokenClient(cfg),
-		User:            NewUserClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Recording:          NewRecordingClient(cfg),
+		Room:               NewRoomClient(cfg),
+		RoomDocument:       NewRoomDocumentClient(cfg),
+		RoomDocumentChange: NewRoomDocumentChangeClient(cfg),
+		RoomMembership:     NewRoomMembershipClient(cfg),
+		RoomSensor:         NewRoomSensorClient(cfg),
+		Sensor:             NewSensorClient(cfg),
+		SensorAttribute:    NewSensorAttributeClient(cfg),
+		SimulatorRun:       NewSimulatorRunClient(cfg),
+		Token:              NewTokenClient(cfg),
+		User:               NewUserClient(cfg),
 	}, nil
 }
 
@@ -236,8 +242,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Recording, c.Room, c.RoomDocument, c.RoomMembership, c.RoomSensor, c.Sensor,
-		c.SensorAttribute, c.SimulatorRun, c.Token, c.User,
+		c.Recording, c.Room, c.RoomDocument, c.RoomDocumentChange, c.RoomMembership,
+		c.RoomSensor, c.Sensor, c.SensorAttribute, c.SimulatorRun, c.Token, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -247,8 +253,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Recording, c.Room, c.RoomDocument, c.RoomMembership, c.RoomSensor, c.Sensor,
-		c.SensorAttribute, c.SimulatorRun, c.Token, c.User,
+		c.Recording, c.Room, c.RoomDocument, c.RoomDocumentChange, c.RoomMembership,
+		c.RoomSensor, c.Sensor, c.SensorAttribute, c.SimulatorRun, c.Token, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -263,6 +269,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Room.mutate(ctx, m)
 	case *RoomDocumentMutation:
 		return c.RoomDocument.mutate(ctx, m)
+	case *RoomDocumentChangeMutation:
+		return c.RoomDocumentChange.mutate(ctx, m)
 	case *RoomMembershipMutation:
 		return c.RoomMembership.mutate(ctx, m)
 	case *RoomSensorMutation:
@@ -603,6 +611,22 @@ func (c *RoomClient) QueryDocument(_m *Room) *RoomDocumentQuery {
 	return query
 }
 
+// QueryDocumentChanges queries the document_changes edge of a Room.
+func (c *RoomClient) QueryDocumentChanges(_m *Room) *RoomDocumentChangeQuery {
+	query := (&RoomDocumentChangeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(room.Table, room.FieldID, id),
+			sqlgraph.To(roomdocumentchange.Table, roomdocumentchange.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, room.DocumentChangesTable, room.DocumentChangesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QuerySimulatorRuns queries the simulator_runs edge of a Room.
 func (c *RoomClient) QuerySimulatorRuns(_m *Room) *SimulatorRunQuery {
 	query := (&SimulatorRunClient{config: c.config}).Query()
@@ -790,6 +814,155 @@ func (c *RoomDocumentClient) mutate(ctx context.Context, m *RoomDocumentMutation
 		return (&RoomDocumentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown RoomDocument mutation op: %q", m.Op())
+	}
+}
+
+// RoomDocumentChangeClient is a client for the RoomDocumentChange schema.
+type RoomDocumentChangeClient struct {
+	config
+}
+
+// NewRoomDocumentChangeClient returns a client for the RoomDocumentChange from the given config.
+func NewRoomDocumentChangeClient(c config) *RoomDocumentChangeClient {
+	return &RoomDocumentChangeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `roomdocumentchange.Hooks(f(g(h())))`.
+func (c *RoomDocumentChangeClient) Use(hooks ...Hook) {
+	c.hooks.RoomDocumentChange = append(c.hooks.RoomDocumentChange, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `roomdocumentchange.Intercept(f(g(h())))`.
+func (c *RoomDocumentChangeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RoomDocumentChange = append(c.inters.RoomDocumentChange, interceptors...)
+}
+
+// Create returns a builder for creating a RoomDocumentChange entity.
+func (c *RoomDocumentChangeClient) Create() *RoomDocumentChangeCreate {
+	mutation := newRoomDocumentChangeMutation(c.config, OpCreate)
+	return &RoomDocumentChangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RoomDocumentChange entities.
+func (c *RoomDocumentChangeClient) CreateBulk(builders ...*RoomDocumentChangeCreate) *RoomDocumentChangeCreateBulk {
+	return &RoomDocumentChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RoomDocumentChangeClient) MapCreateBulk(slice any, setFunc func(*RoomDocumentChangeCreate, int)) *RoomDocumentChangeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RoomDocumentChangeCreateBulk{err: fmt.Errorf("calling to RoomDocumentChangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RoomDocumentChangeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RoomDocumentChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RoomDocumentChange.
+func (c *RoomDocumentChangeClient) Update() *RoomDocumentChangeUpdate {
+	mutation := newRoomDocumentChangeMutation(c.config, OpUpdate)
+	return &RoomDocumentChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RoomDocumentChangeClient) UpdateOne(_m *RoomDocumentChange) *RoomDocumentChangeUpdateOne {
+	mutation := newRoomDocumentChangeMutation(c.config, OpUpdateOne, withRoomDocumentChange(_m))
+	return &RoomDocumentChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RoomDocumentChangeClient) UpdateOneID(id uuid.UUID) *RoomDocumentChangeUpdateOne {
+	mutation := newRoomDocumentChangeMutation(c.config, OpUpdateOne, withRoomDocumentChangeID(id))
+	return &RoomDocumentChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RoomDocumentChange.
+func (c *RoomDocumentChangeClient) Delete() *RoomDocumentChangeDelete {
+	mutation := newRoomDocumentChangeMutation(c.config, OpDelete)
+	return &RoomDocumentChangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RoomDocumentChangeClient) DeleteOne(_m *RoomDocumentChange) *RoomDocumentChangeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RoomDocumentChangeClient) DeleteOneID(id uuid.UUID) *RoomDocumentChangeDeleteOne {
+	builder := c.Delete().Where(roomdocumentchange.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RoomDocumentChangeDeleteOne{builder}
+}
+
+// Query returns a query builder for RoomDocumentChange.
+func (c *RoomDocumentChangeClient) Query() *RoomDocumentChangeQuery {
+	return &RoomDocumentChangeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRoomDocumentChange},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RoomDocumentChange entity by its id.
+func (c *RoomDocumentChangeClient) Get(ctx context.Context, id uuid.UUID) (*RoomDocumentChange, error) {
+	return c.Query().Where(roomdocumentchange.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RoomDocumentChangeClient) GetX(ctx context.Context, id uuid.UUID) *RoomDocumentChange {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryRoom queries the room edge of a RoomDocumentChange.
+func (c *RoomDocumentChangeClient) QueryRoom(_m *RoomDocumentChange) *RoomQuery {
+	query := (&RoomClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(roomdocumentchange.Table, roomdocumentchange.FieldID, id),
+			sqlgraph.To(room.Table, room.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, roomdocumentchange.RoomTable, roomdocumentchange.RoomColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RoomDocumentChangeClient) Hooks() []Hook {
+	return c.hooks.RoomDocumentChange
+}
+
+// Interceptors returns the client interceptors.
+func (c *RoomDocumentChangeClient) Interceptors() []Interceptor {
+	return c.inters.RoomDocumentChange
+}
+
+func (c *RoomDocumentChangeClient) mutate(ctx context.Context, m *RoomDocumentChangeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RoomDocumentChangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RoomDocumentChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RoomDocumentChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RoomDocumentChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RoomDocumentChange mutation op: %q", m.Op())
 	}
 }
 
@@ -1999,12 +2172,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Recording, Room, RoomDocument, RoomMembership, RoomSensor, Sensor,
-		SensorAttribute, SimulatorRun, Token, User []ent.Hook
+		Recording, Room, RoomDocument, RoomDocumentChange, RoomMembership, RoomSensor,
+		Sensor, SensorAttribute, SimulatorRun, Token, User []ent.Hook
 	}
 	inters struct {
-		Recording, Room, RoomDocument, RoomMembership, RoomSensor, Sensor,
-		SensorAttribute, SimulatorRun, Token, User []ent.Interceptor
+		Recording, Room, RoomDocument, RoomDocumentChange, RoomMembership, RoomSensor,
+		Sensor, SensorAttribute, SimulatorRun, Token, User []ent.Interceptor
 	}
 )
 

@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/ent/recording"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/sensor"
@@ -82,16 +83,17 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			recording.Table:       recording.ValidColumn,
-			room.Table:            room.ValidColumn,
-			roomdocument.Table:    roomdocument.ValidColumn,
-			roommembership.Table:  roommembership.ValidColumn,
-			roomsensor.Table:      roomsensor.ValidColumn,
-			sensor.Table:          sensor.ValidColumn,
-			sensorattribute.Table: sensorattribute.ValidColumn,
-			simulatorrun.Table:    simulatorrun.ValidColumn,
-			token.Table:           token.ValidColumn,
-			user.Table:            user.ValidColumn,
+			recording.Table:          recording.ValidColumn,
+			room.Table:               room.ValidColumn,
+			roomdocument.Table:       roomdocument.ValidColumn,
+			roomdocumentchange.Table: roomdocumentchange.ValidColumn,
+			roommembership.Table:     roommembership.ValidColumn,
+			roomsensor.Table:         roomsensor.ValidColumn,
+			sensor.Table:             sensor.ValidColumn,
+			sensorattribute.Table:    sensorattribute.ValidColumn,
+			simulatorrun.Table:       simulatorrun.ValidColumn,
+			token.Table:              token.ValidColumn,
+			user.Table:               user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -16,6 +16,7 @@ import (
 	"github.com/sensocto/sensocto/ent/recording"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/schematype"
@@ -35,16 +36,17 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeRecording       = "Recording"
-	TypeRoom            = "Room"
-	TypeRoomDocument    = "RoomDocument"
-	TypeRoomMembership  = "RoomMembership"
-	TypeRoomSensor      = "RoomSensor"
-	TypeSensor          = "Sensor"
-	TypeSensorAttribute = "SensorAttribute"
-	TypeSimulatorRun    = "SimulatorRun"
-	TypeToken           = "Token"
-	TypeUser            = "User"
+	TypeRecording          = "Recording"
+	TypeRoom               = "Room"
+	TypeRoomDocument       = "RoomDocument"
+	TypeRoomDocumentChange = "RoomDocumentChange"
+	TypeRoomMembership     = "RoomMembership"
+	TypeRoomSensor         = "RoomSensor"
+	TypeSensor             = "Sensor"
+	TypeSensorAttribute    = "SensorAttribute"
+	TypeSimulatorRun       = "SimulatorRun"
+	TypeToken              = "Token"
+	TypeUser               = "User"
 )
 
 // RecordingMutation represents an operation that mutates the Recording nodes in the graph.
@@ -857,34 +859,37 @@ func (m *RecordingMutation) ResetEdge(name string) error {
 // RoomMutation represents an operation that mutates the Room nodes in the graph.
 type RoomMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *uuid.UUID
-	created_at            *time.Time
-	updated_at            *time.Time
-	name                  *string
-	description           *string
-	is_public             *bool
-	features              *schematype.RoomFeatures
-	join_code             *string
-	join_code_expires_at  *time.Time
-	clearedFields         map[string]struct{}
-	owner                 *uuid.UUID
-	clearedowner          bool
-	memberships           map[uuid.UUID]struct{}
-	removedmemberships    map[uuid.UUID]struct{}
-	clearedmemberships    bool
-	room_sensors          map[uuid.UUID]struct{}
-	removedroom_sensors   map[uuid.UUID]struct{}
-	clearedroom_sensors   bool
-	document              *uuid.UUID
-	cleareddocument       bool
-	simulator_runs        map[uuid.UUID]struct{}
-	removedsimulator_runs map[uuid.UUID]struct{}
-	clearedsimulator_runs bool
-	done                  bool
-	oldValue              func(context.Context) (*Room, error)
-	predicates            []predicate.Room
+	op                      Op
+	typ                     string
+	id                      *uuid.UUID
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	description             *string
+	is_public               *bool
+	features                *schematype.RoomFeatures
+	join_code               *string
+	join_code_expires_at    *time.Time
+	clearedFields           map[string]struct{}
+	owner                   *uuid.UUID
+	clearedowner            bool
+	memberships             map[uuid.UUID]struct{}
+	removedmemberships      map[uuid.UUID]struct{}
+	clearedmemberships      bool
+	room_sensors            map[uuid.UUID]struct{}
+	removedroom_sensors     map[uuid.UUID]struct{}
+	clearedroom_sensors     bool
+	document                *uuid.UUID
+	cleareddocument         bool
+	document_changes        map[uuid.UUID]struct{}
+	removeddocument_changes map[uuid.UUID]struct{}
+	cleareddocument_changes bool
+	simulator_runs          map[uuid.UUID]struct{}
+	removedsimulator_runs   map[uuid.UUID]struct{}
+	clearedsimulator_runs   bool
+	done                    bool
+	oldValue                func(context.Context) (*Room, error)
+	predicates              []predicate.Room
 }
 
 var _ ent.Mutation = (*RoomMutation)(nil)
@@ -1528,6 +1533,60 @@ func (m *RoomMutation) ResetDocument() {
 	m.cleareddocument = false
 }
 
+// AddDocumentChangeIDs adds the "document_changes" edge to the RoomDocumentChange entity by ids.
+func (m *RoomMutation) AddDocumentChangeIDs(ids ...uuid.UUID) {
+	if m.document_changes == nil {
+		m.document_changes = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.document_changes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDocumentChanges clears the "document_changes" edge to the RoomDocumentChange entity.
+func (m *RoomMutation) ClearDocumentChanges() {
+	m.cleareddocument_changes = true
+}
+
+// DocumentChangesCleared reports if the "document_changes" edge to the RoomDocumentChange entity was cleared.
+func (m *RoomMutation) DocumentChangesCleared() bool {
+	return m.cleareddocument_changes
+}
+
+// RemoveDocumentChangeIDs removes the "document_changes" edge to the RoomDocumentChange entity by IDs.
+func (m *RoomMutation) RemoveDocumentChangeIDs(ids ...uuid.UUID) {
+	if m.removeddocument_changes == nil {
+		m.removeddocument_changes = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.document_changes, ids[i])
+		m.removeddocument_changes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDocumentChanges returns the removed IDs of the "document_changes" edge to the RoomDocumentChange entity.
+func (m *RoomMutation) RemovedDocumentChangesIDs() (ids []uuid.UUID) {
+	for id := range m.removeddocument_changes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DocumentChangesIDs returns the "document_changes" edge IDs in the mutation.
+func (m *RoomMutation) DocumentChangesIDs() (ids []uuid.UUID) {
+	for id := range m.document_changes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDocumentChanges resets all changes to the "document_changes" edge.
+func (m *RoomMutation) ResetDocumentChanges() {
+	m.document_changes = nil
+	m.cleareddocument_changes = false
+	m.removeddocument_changes = nil
+}
+
 // AddSimulatorRunIDs adds the "simulator_runs" edge to the SimulatorRun entity by ids.
 func (m *RoomMutation) AddSimulatorRunIDs(ids ...uuid.UUID) {
 	if m.simulator_runs == nil {
@@ -1872,7 +1931,7 @@ func (m *RoomMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *RoomMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.owner != nil {
 		edges = append(edges, room.EdgeOwner)
 	}
@@ -1884,6 +1943,9 @@ func (m *RoomMutation) AddedEdges() []string {
 	}
 	if m.document != nil {
 		edges = append(edges, room.EdgeDocument)
+	}
+	if m.document_changes != nil {
+		edges = append(edges, room.EdgeDocumentChanges)
 	}
 	if m.simulator_runs != nil {
 		edges = append(edges, room.EdgeSimulatorRuns)
@@ -1915,6 +1977,12 @@ func (m *RoomMutation) AddedIDs(name string) []ent.Value {
 		if id := m.document; id != nil {
 			return []ent.Value{*id}
 		}
+	case room.EdgeDocumentChanges:
+		ids := make([]ent.Value, 0, len(m.document_changes))
+		for id := range m.document_changes {
+			ids = append(ids, id)
+		}
+		return ids
 	case room.EdgeSimulatorRuns:
 		ids := make([]ent.Value, 0, len(m.simulator_runs))
 		for id := range m.simulator_runs {
@@ -1927,12 +1995,15 @@ func (m *RoomMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *RoomMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedmemberships != nil {
 		edges = append(edges, room.EdgeMemberships)
 	}
 	if m.removedroom_sensors != nil {
 		edges = append(edges, room.EdgeRoomSensors)
+	}
+	if m.removeddocument_changes != nil {
+		edges = append(edges, room.EdgeDocumentChanges)
 	}
 	if m.removedsimulator_runs != nil {
 		edges = append(edges, room.EdgeSimulatorRuns)
@@ -1956,6 +2027,12 @@ func (m *RoomMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case room.EdgeDocumentChanges:
+		ids := make([]ent.Value, 0, len(m.removeddocument_changes))
+		for id := range m.removeddocument_changes {
+			ids = append(ids, id)
+		}
+		return ids
 	case room.EdgeSimulatorRuns:
 		ids := make([]ent.Value, 0, len(m.removedsimulator_runs))
 		for id := range m.removedsimulator_runs {
@@ -1968,7 +2045,7 @@ func (m *RoomMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *RoomMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedowner {
 		edges = append(edges, room.EdgeOwner)
 	}
@@ -1980,6 +2057,9 @@ func (m *RoomMutation) ClearedEdges() []string {
 	}
 	if m.cleareddocument {
 		edges = append(edges, room.EdgeDocument)
+	}
+	if m.cleareddocument_changes {
+		edges = append(edges, room.EdgeDocumentChanges)
 	}
 	if m.clearedsimulator_runs {
 		edges = append(edges, room.EdgeSimulatorRuns)
@@ -1999,6 +2079,8 @@ func (m *RoomMutation) EdgeCleared(name string) bool {
 		return m.clearedroom_sensors
 	case room.EdgeDocument:
 		return m.cleareddocument
+	case room.EdgeDocumentChanges:
+		return m.cleareddocument_changes
 	case room.EdgeSimulatorRuns:
 		return m.clearedsimulator_runs
 	}
@@ -2035,6 +2117,9 @@ func (m *RoomMutation) ResetEdge(name string) error {
 	case room.EdgeDocument:
 		m.ResetDocument()
 		return nil
+	case room.EdgeDocumentChanges:
+		m.ResetDocumentChanges()
+		return nil
 	case room.EdgeSimulatorRuns:
 		m.ResetSimulatorRuns()
 		return nil
@@ -2045,20 +2130,22 @@ func (m *RoomMutation) ResetEdge(name string) error {
 // RoomDocumentMutation represents an operation that mutates the RoomDocument nodes in the graph.
 type RoomDocumentMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *uuid.UUID
-	created_at    *time.Time
-	updated_at    *time.Time
-	automerge     *[]byte
-	version       *int64
-	addversion    *int64
-	clearedFields map[string]struct{}
-	room          *uuid.UUID
-	clearedroom   bool
-	done          bool
-	oldValue      func(context.Context) (*RoomDocument, error)
-	predicates    []predicate.RoomDocument
+	op               Op
+	typ              string
+	id               *uuid.UUID
+	created_at       *time.Time
+	updated_at       *time.Time
+	automerge        *[]byte
+	version          *int64
+	addversion       *int64
+	compacted_seq    *int64
+	addcompacted_seq *int64
+	clearedFields    map[string]struct{}
+	room             *uuid.UUID
+	clearedroom      bool
+	done             bool
+	oldValue         func(context.Context) (*RoomDocument, error)
+	predicates       []predicate.RoomDocument
 }
 
 var _ ent.Mutation = (*RoomDocumentMutation)(nil)
@@ -2365,6 +2452,62 @@ func (m *RoomDocumentMutation) ResetVersion() {
 	m.addversion = nil
 }
 
+// SetCompactedSeq sets the "compacted_seq" field.
+func (m *RoomDocumentMutation) SetCompactedSeq(i int64) {
+	m.compacted_seq = &i
+	m.addcompacted_seq = nil
+}
+
+// CompactedSeq returns the value of the "compacted_seq" field in the mutation.
+func (m *RoomDocumentMutation) CompactedSeq() (r int64, exists bool) {
+	v := m.compacted_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompactedSeq returns the old "compacted_seq" field's value of the RoomDocument entity.
+// If the RoomDocument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomDocumentMutation) OldCompactedSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompactedSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompactedSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompactedSeq: %w", err)
+	}
+	return oldValue.CompactedSeq, nil
+}
+
+// AddCompactedSeq adds i to the "compacted_seq" field.
+func (m *RoomDocumentMutation) AddCompactedSeq(i int64) {
+	if m.addcompacted_seq != nil {
+		*m.addcompacted_seq += i
+	} else {
+		m.addcompacted_seq = &i
+	}
+}
+
+// AddedCompactedSeq returns the value that was added to the "compacted_seq" field in this mutation.
+func (m *RoomDocumentMutation) AddedCompactedSeq() (r int64, exists bool) {
+	v := m.addcompacted_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCompactedSeq resets all changes to the "compacted_seq" field.
+func (m *RoomDocumentMutation) ResetCompactedSeq() {
+	m.compacted_seq = nil
+	m.addcompacted_seq = nil
+}
+
 // ClearRoom clears the "room" edge to the Room entity.
 func (m *RoomDocumentMutation) ClearRoom() {
 	m.clearedroom = true
@@ -2426,7 +2569,7 @@ func (m *RoomDocumentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoomDocumentMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.created_at != nil {
 		fields = append(fields, roomdocument.FieldCreatedAt)
 	}
@@ -2441,6 +2584,9 @@ func (m *RoomDocumentMutation) Fields() []string {
 	}
 	if m.version != nil {
 		fields = append(fields, roomdocument.FieldVersion)
+	}
+	if m.compacted_seq != nil {
+		fields = append(fields, roomdocument.FieldCompactedSeq)
 	}
 	return fields
 }
@@ -2460,6 +2606,8 @@ func (m *RoomDocumentMutation) Field(name string) (ent.Value, bool) {
 		return m.Automerge()
 	case roomdocument.FieldVersion:
 		return m.Version()
+	case roomdocument.FieldCompactedSeq:
+		return m.CompactedSeq()
 	}
 	return nil, false
 }
@@ -2479,6 +2627,8 @@ func (m *RoomDocumentMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldAutomerge(ctx)
 	case roomdocument.FieldVersion:
 		return m.OldVersion(ctx)
+	case roomdocument.FieldCompactedSeq:
+		return m.OldCompactedSeq(ctx)
 	}
 	return nil, fmt.Errorf("unknown RoomDocument field %s", name)
 }
@@ -2523,6 +2673,13 @@ func (m *RoomDocumentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetVersion(v)
 		return nil
+	case roomdocument.FieldCompactedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompactedSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RoomDocument field %s", name)
 }
@@ -2534,6 +2691,9 @@ func (m *RoomDocumentMutation) AddedFields() []string {
 	if m.addversion != nil {
 		fields = append(fields, roomdocument.FieldVersion)
 	}
+	if m.addcompacted_seq != nil {
+		fields = append(fields, roomdocument.FieldCompactedSeq)
+	}
 	return fields
 }
 
@@ -2544,6 +2704,8 @@ func (m *RoomDocumentMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case roomdocument.FieldVersion:
 		return m.AddedVersion()
+	case roomdocument.FieldCompactedSeq:
+		return m.AddedCompactedSeq()
 	}
 	return nil, false
 }
@@ -2559,6 +2721,13 @@ func (m *RoomDocumentMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddVersion(v)
+		return nil
+	case roomdocument.FieldCompactedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCompactedSeq(v)
 		return nil
 	}
 	return fmt.Errorf("unknown RoomDocument numeric field %s", name)
@@ -2601,6 +2770,9 @@ func (m *RoomDocumentMutation) ResetField(name string) error {
 		return nil
 	case roomdocument.FieldVersion:
 		m.ResetVersion()
+		return nil
+	case roomdocument.FieldCompactedSeq:
+		m.ResetCompactedSeq()
 		return nil
 	}
 	return fmt.Errorf("unknown RoomDocument field %s", name)
@@ -2678,6 +2850,590 @@ func (m *RoomDocumentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown RoomDocument edge %s", name)
+}
+
+// RoomDocumentChangeMutation represents an operation that mutates the RoomDocumentChange nodes in the graph.
+type RoomDocumentChangeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	seq           *int64
+	addseq        *int64
+	data          *[]byte
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	room          *uuid.UUID
+	clearedroom   bool
+	done          bool
+	oldValue      func(context.Context) (*RoomDocumentChange, error)
+	predicates    []predicate.RoomDocumentChange
+}
+
+var _ ent.Mutation = (*RoomDocumentChangeMutation)(nil)
+
+// roomdocumentchangeOption allows management of the mutation configuration using functional options.
+type roomdocumentchangeOption func(*RoomDocumentChangeMutation)
+
+// newRoomDocumentChangeMutation creates new mutation for the RoomDocumentChange entity.
+func newRoomDocumentChangeMutation(c config, op Op, opts ...roomdocumentchangeOption) *RoomDocumentChangeMutation {
+	m := &RoomDocumentChangeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRoomDocumentChange,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRoomDocumentChangeID sets the ID field of the mutation.
+func withRoomDocumentChangeID(id uuid.UUID) roomdocumentchangeOption {
+	return func(m *RoomDocumentChangeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RoomDocumentChange
+		)
+		m.oldValue = func(ctx context.Context) (*RoomDocumentChange, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RoomDocumentChange.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRoomDocumentChange sets the old RoomDocumentChange of the mutation.
+func withRoomDocumentChange(node *RoomDocumentChange) roomdocumentchangeOption {
+	return func(m *RoomDocumentChangeMutation) {
+		m.oldValue = func(context.Context) (*RoomDocumentChange, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RoomDocumentChangeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RoomDocumentChangeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RoomDocumentChange entities.
+func (m *RoomDocumentChangeMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RoomDocumentChangeMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RoomDocumentChangeMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RoomDocumentChange.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetRoomID sets the "room_id" field.
+func (m *RoomDocumentChangeMutation) SetRoomID(u uuid.UUID) {
+	m.room = &u
+}
+
+// RoomID returns the value of the "room_id" field in the mutation.
+func (m *RoomDocumentChangeMutation) RoomID() (r uuid.UUID, exists bool) {
+	v := m.room
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoomID returns the old "room_id" field's value of the RoomDocumentChange entity.
+// If the RoomDocumentChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomDocumentChangeMutation) OldRoomID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoomID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoomID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoomID: %w", err)
+	}
+	return oldValue.RoomID, nil
+}
+
+// ResetRoomID resets all changes to the "room_id" field.
+func (m *RoomDocumentChangeMutation) ResetRoomID() {
+	m.room = nil
+}
+
+// SetSeq sets the "seq" field.
+func (m *RoomDocumentChangeMutation) SetSeq(i int64) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *RoomDocumentChangeMutation) Seq() (r int64, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the RoomDocumentChange entity.
+// If the RoomDocumentChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomDocumentChangeMutation) OldSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *RoomDocumentChangeMutation) AddSeq(i int64) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *RoomDocumentChangeMutation) AddedSeq() (r int64, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *RoomDocumentChangeMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetData sets the "data" field.
+func (m *RoomDocumentChangeMutation) SetData(b []byte) {
+	m.data = &b
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *RoomDocumentChangeMutation) Data() (r []byte, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the RoomDocumentChange entity.
+// If the RoomDocumentChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomDocumentChangeMutation) OldData(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *RoomDocumentChangeMutation) ResetData() {
+	m.data = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RoomDocumentChangeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RoomDocumentChangeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RoomDocumentChange entity.
+// If the RoomDocumentChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomDocumentChangeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RoomDocumentChangeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearRoom clears the "room" edge to the Room entity.
+func (m *RoomDocumentChangeMutation) ClearRoom() {
+	m.clearedroom = true
+	m.clearedFields[roomdocumentchange.FieldRoomID] = struct{}{}
+}
+
+// RoomCleared reports if the "room" edge to the Room entity was cleared.
+func (m *RoomDocumentChangeMutation) RoomCleared() bool {
+	return m.clearedroom
+}
+
+// RoomIDs returns the "room" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RoomID instead. It exists only for internal usage by the builders.
+func (m *RoomDocumentChangeMutation) RoomIDs() (ids []uuid.UUID) {
+	if id := m.room; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRoom resets all changes to the "room" edge.
+func (m *RoomDocumentChangeMutation) ResetRoom() {
+	m.room = nil
+	m.clearedroom = false
+}
+
+// Where appends a list predicates to the RoomDocumentChangeMutation builder.
+func (m *RoomDocumentChangeMutation) Where(ps ...predicate.RoomDocumentChange) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RoomDocumentChangeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RoomDocumentChangeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RoomDocumentChange, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RoomDocumentChangeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RoomDocumentChangeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RoomDocumentChange).
+func (m *RoomDocumentChangeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RoomDocumentChangeMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.room != nil {
+		fields = append(fields, roomdocumentchange.FieldRoomID)
+	}
+	if m.seq != nil {
+		fields = append(fields, roomdocumentchange.FieldSeq)
+	}
+	if m.data != nil {
+		fields = append(fields, roomdocumentchange.FieldData)
+	}
+	if m.created_at != nil {
+		fields = append(fields, roomdocumentchange.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RoomDocumentChangeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case roomdocumentchange.FieldRoomID:
+		return m.RoomID()
+	case roomdocumentchange.FieldSeq:
+		return m.Seq()
+	case roomdocumentchange.FieldData:
+		return m.Data()
+	case roomdocumentchange.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RoomDocumentChangeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case roomdocumentchange.FieldRoomID:
+		return m.OldRoomID(ctx)
+	case roomdocumentchange.FieldSeq:
+		return m.OldSeq(ctx)
+	case roomdocumentchange.FieldData:
+		return m.OldData(ctx)
+	case roomdocumentchange.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RoomDocumentChange field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoomDocumentChangeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case roomdocumentchange.FieldRoomID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoomID(v)
+		return nil
+	case roomdocumentchange.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case roomdocumentchange.FieldData:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case roomdocumentchange.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RoomDocumentChange field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RoomDocumentChangeMutation) AddedFields() []string {
+	var fields []string
+	if m.addseq != nil {
+		fields = append(fields, roomdocumentchange.FieldSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RoomDocumentChangeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case roomdocumentchange.FieldSeq:
+		return m.AddedSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoomDocumentChangeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case roomdocumentchange.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RoomDocumentChange numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RoomDocumentChangeMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RoomDocumentChangeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RoomDocumentChangeMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RoomDocumentChange nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RoomDocumentChangeMutation) ResetField(name string) error {
+	switch name {
+	case roomdocumentchange.FieldRoomID:
+		m.ResetRoomID()
+		return nil
+	case roomdocumentchange.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case roomdocumentchange.FieldData:
+		m.ResetData()
+		return nil
+	case roomdocumentchange.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RoomDocumentChange field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RoomDocumentChangeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.room != nil {
+		edges = append(edges, roomdocumentchange.EdgeRoom)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RoomDocumentChangeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case roomdocumentchange.EdgeRoom:
+		if id := m.room; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RoomDocumentChangeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RoomDocumentChangeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RoomDocumentChangeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedroom {
+		edges = append(edges, roomdocumentchange.EdgeRoom)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RoomDocumentChangeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case roomdocumentchange.EdgeRoom:
+		return m.clearedroom
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RoomDocumentChangeMutation) ClearEdge(name string) error {
+	switch name {
+	case roomdocumentchange.EdgeRoom:
+		m.ClearRoom()
+		return nil
+	}
+	return fmt.Errorf("unknown RoomDocumentChange unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RoomDocumentChangeMutation) ResetEdge(name string) error {
+	switch name {
+	case roomdocumentchange.EdgeRoom:
+		m.ResetRoom()
+		return nil
+	}
+	return fmt.Errorf("unknown RoomDocumentChange edge %s", name)
 }
 
 // RoomMembershipMutation represents an operation that mutates the RoomMembership nodes in the graph.

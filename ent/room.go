@@ -56,11 +56,13 @@ type RoomEdges struct {
 	RoomSensors []*RoomSensor `json:"room_sensors,omitempty"`
 	// Document holds the value of the document edge.
 	Document *RoomDocument `json:"document,omitempty"`
+	// DocumentChanges holds the value of the document_changes edge.
+	DocumentChanges []*RoomDocumentChange `json:"document_changes,omitempty"`
 	// SimulatorRuns holds the value of the simulator_runs edge.
 	SimulatorRuns []*SimulatorRun `json:"simulator_runs,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 }
 
 // OwnerOrErr returns the Owner value or an error if the edge
@@ -103,10 +105,19 @@ func (e RoomEdges) DocumentOrErr() (*RoomDocument, error) {
 	return nil, &NotLoadedError{edge: "document"}
 }
 
+// DocumentChangesOrErr returns the DocumentChanges value or an error if the edge
+// was not loaded in eager-loading.
+func (e RoomEdges) DocumentChangesOrErr() ([]*RoomDocumentChange, error) {
+	if e.loadedTypes[4] {
+		return e.DocumentChanges, nil
+	}
+	return nil, &NotLoadedError{edge: "document_changes"}
+}
+
 // SimulatorRunsOrErr returns the SimulatorRuns value or an error if the edge
 // was not loaded in eager-loading.
 func (e RoomEdges) SimulatorRunsOrErr() ([]*SimulatorRun, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.SimulatorRuns, nil
 	}
 	return nil, &NotLoadedError{edge: "simulator_runs"}
@@ -237,6 +248,11 @@ func (_m *Room) QueryRoomSensors() *RoomSensorQuery {
 // QueryDocument queries the "document" edge of the Room entity.
 func (_m *Room) QueryDocument() *RoomDocumentQuery {
 	return NewRoomClient(_m.config).QueryDocument(_m)
+}
+
+// QueryDocumentChanges queries the "document_changes" edge of the Room entity.
+func (_m *Room) QueryDocumentChanges() *RoomDocumentChangeQuery {
+	return NewRoomClient(_m.config).QueryDocumentChanges(_m)
 }
 
 // QuerySimulatorRuns queries the "simulator_runs" edge of the Room entity.

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/schematype"
@@ -206,6 +207,21 @@ func (_c *RoomCreate) SetNillableDocumentID(id *uuid.UUID) *RoomCreate {
 // SetDocument sets the "document" edge to the RoomDocument entity.
 func (_c *RoomCreate) SetDocument(v *RoomDocument) *RoomCreate {
 	return _c.SetDocumentID(v.ID)
+}
+
+// AddDocumentChangeIDs adds the "document_changes" edge to the RoomDocumentChange entity by IDs.
+func (_c *RoomCreate) AddDocumentChangeIDs(ids ...uuid.UUID) *RoomCreate {
+	_c.mutation.AddDocumentChangeIDs(ids...)
+	return _c
+}
+
+// AddDocumentChanges adds the "document_changes" edges to the RoomDocumentChange entity.
+func (_c *RoomCreate) AddDocumentChanges(v ...*RoomDocumentChange) *RoomCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDocumentChangeIDs(ids...)
 }
 
 // AddSimulatorRunIDs adds the "simulator_runs" edge to the SimulatorRun entity by IDs.
@@ -444,6 +460,22 @@ func (_c *RoomCreate) createSpec() (*Room, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(roomdocument.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DocumentChangesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

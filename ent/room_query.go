@@ -17,6 +17,7 @@ import (
 	"github.com/sensocto/sensocto/ent/predicate"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/simulatorrun"
@@ -26,16 +27,17 @@ import (
 // RoomQuery is the builder for querying Room entities.
 type RoomQuery struct {
 	config
-	ctx               *QueryContext
-	order             []room.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.Room
-	withOwner         *UserQuery
-	withMemberships   *RoomMembershipQuery
-	withRoomSensors   *RoomSensorQuery
-	withDocument      *RoomDocumentQuery
-	withSimulatorRuns *SimulatorRunQuery
-	modifiers         []func(*sql.Selector)
+	ctx                 *QueryContext
+	order               []room.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.Room
+	withOwner           *UserQuery
+	withMemberships     *RoomMembershipQuery
+	withRoomSensors     *RoomSensorQuery
+	withDocument        *RoomDocumentQuery
+	withDocumentChanges *RoomDocumentChangeQuery
+	withSimulatorRuns   *SimulatorRunQuery
+	modifiers           []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -153,6 +155,28 @@ func (_q *RoomQuery) QueryDocument() *RoomDocumentQuery {
 			sqlgraph.From(room.Table, room.FieldID, selector),
 			sqlgraph.To(roomdocument.Table, roomdocument.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, room.DocumentTable, room.DocumentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDocumentChanges chains the current query on the "document_changes" edge.
+func (_q *RoomQuery) QueryDocumentChanges() *RoomDocumentChangeQuery {
+	query := (&RoomDocumentChangeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(room.Table, room.FieldID, selector),
+			sqlgraph.To(roomdocumentchange.Table, roomdocumentchange.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, room.DocumentChangesTable, room.DocumentChangesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -369,16 +393,17 @@ func (_q *RoomQuery) Clone() *RoomQuery {
 		return nil
 	}
 	return &RoomQuery{
-		config:            _q.config,
-		ctx:               _q.ctx.Clone(),
-		order:             append([]room.OrderOption{}, _q.order...),
-		inters:            append([]Interceptor{}, _q.inters...),
-		predicates:        append([]predicate.Room{}, _q.predicates...),
-		withOwner:         _q.withOwner.Clone(),
-		withMemberships:   _q.withMemberships.Clone(),
-		withRoomSensors:   _q.withRoomSensors.Clone(),
-		withDocument:      _q.withDocument.Clone(),
-		withSimulatorRuns: _q.withSimulatorRuns.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]room.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Room{}, _q.predicates...),
+		withOwner:           _q.withOwner.Clone(),
+		withMemberships:     _q.withMemberships.Clone(),
+		withRoomSensors:     _q.withRoomSensors.Clone(),
+		withDocument:        _q.withDocument.Clone(),
+		withDocumentChanges: _q.withDocumentChanges.Clone(),
+		withSimulatorRuns:   _q.withSimulatorRuns.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -427,6 +452,17 @@ func (_q *RoomQuery) WithDocument(opts ...func(*RoomDocumentQuery)) *RoomQuery {
 		opt(query)
 	}
 	_q.withDocument = query
+	return _q
+}
+
+// WithDocumentChanges tells the query-builder to eager-load the nodes that are connected to
+// the "document_changes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *RoomQuery) WithDocumentChanges(opts ...func(*RoomDocumentChangeQuery)) *RoomQuery {
+	query := (&RoomDocumentChangeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDocumentChanges = query
 	return _q
 }
 
@@ -519,11 +555,12 @@ func (_q *RoomQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Room, e
 	var (
 		nodes       = []*Room{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withOwner != nil,
 			_q.withMemberships != nil,
 			_q.withRoomSensors != nil,
 			_q.withDocument != nil,
+			_q.withDocumentChanges != nil,
 			_q.withSimulatorRuns != nil,
 		}
 	)
@@ -571,6 +608,13 @@ func (_q *RoomQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Room, e
 	if query := _q.withDocument; query != nil {
 		if err := _q.loadDocument(ctx, query, nodes, nil,
 			func(n *Room, e *RoomDocument) { n.Edges.Document = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDocumentChanges; query != nil {
+		if err := _q.loadDocumentChanges(ctx, query, nodes,
+			func(n *Room) { n.Edges.DocumentChanges = []*RoomDocumentChange{} },
+			func(n *Room, e *RoomDocumentChange) { n.Edges.DocumentChanges = append(n.Edges.DocumentChanges, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -685,6 +729,36 @@ func (_q *RoomQuery) loadDocument(ctx context.Context, query *RoomDocumentQuery,
 	}
 	query.Where(predicate.RoomDocument(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(room.DocumentColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.RoomID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "room_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *RoomQuery) loadDocumentChanges(ctx context.Context, query *RoomDocumentChangeQuery, nodes []*Room, init func(*Room), assign func(*Room, *RoomDocumentChange)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Room)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(roomdocumentchange.FieldRoomID)
+	}
+	query.Where(predicate.RoomDocumentChange(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(room.DocumentChangesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

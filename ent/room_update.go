@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/ent/predicate"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/schematype"
@@ -212,6 +213,21 @@ func (_u *RoomUpdate) SetDocument(v *RoomDocument) *RoomUpdate {
 	return _u.SetDocumentID(v.ID)
 }
 
+// AddDocumentChangeIDs adds the "document_changes" edge to the RoomDocumentChange entity by IDs.
+func (_u *RoomUpdate) AddDocumentChangeIDs(ids ...uuid.UUID) *RoomUpdate {
+	_u.mutation.AddDocumentChangeIDs(ids...)
+	return _u
+}
+
+// AddDocumentChanges adds the "document_changes" edges to the RoomDocumentChange entity.
+func (_u *RoomUpdate) AddDocumentChanges(v ...*RoomDocumentChange) *RoomUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDocumentChangeIDs(ids...)
+}
+
 // AddSimulatorRunIDs adds the "simulator_runs" edge to the SimulatorRun entity by IDs.
 func (_u *RoomUpdate) AddSimulatorRunIDs(ids ...uuid.UUID) *RoomUpdate {
 	_u.mutation.AddSimulatorRunIDs(ids...)
@@ -284,6 +300,27 @@ func (_u *RoomUpdate) RemoveRoomSensors(v ...*RoomSensor) *RoomUpdate {
 func (_u *RoomUpdate) ClearDocument() *RoomUpdate {
 	_u.mutation.ClearDocument()
 	return _u
+}
+
+// ClearDocumentChanges clears all "document_changes" edges to the RoomDocumentChange entity.
+func (_u *RoomUpdate) ClearDocumentChanges() *RoomUpdate {
+	_u.mutation.ClearDocumentChanges()
+	return _u
+}
+
+// RemoveDocumentChangeIDs removes the "document_changes" edge to RoomDocumentChange entities by IDs.
+func (_u *RoomUpdate) RemoveDocumentChangeIDs(ids ...uuid.UUID) *RoomUpdate {
+	_u.mutation.RemoveDocumentChangeIDs(ids...)
+	return _u
+}
+
+// RemoveDocumentChanges removes "document_changes" edges to RoomDocumentChange entities.
+func (_u *RoomUpdate) RemoveDocumentChanges(v ...*RoomDocumentChange) *RoomUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDocumentChangeIDs(ids...)
 }
 
 // ClearSimulatorRuns clears all "simulator_runs" edges to the SimulatorRun entity.
@@ -562,6 +599,51 @@ func (_u *RoomUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DocumentChangesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDocumentChangesIDs(); len(nodes) > 0 && !_u.mutation.DocumentChangesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DocumentChangesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.SimulatorRunsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -805,6 +887,21 @@ func (_u *RoomUpdateOne) SetDocument(v *RoomDocument) *RoomUpdateOne {
 	return _u.SetDocumentID(v.ID)
 }
 
+// AddDocumentChangeIDs adds the "document_changes" edge to the RoomDocumentChange entity by IDs.
+func (_u *RoomUpdateOne) AddDocumentChangeIDs(ids ...uuid.UUID) *RoomUpdateOne {
+	_u.mutation.AddDocumentChangeIDs(ids...)
+	return _u
+}
+
+// AddDocumentChanges adds the "document_changes" edges to the RoomDocumentChange entity.
+func (_u *RoomUpdateOne) AddDocumentChanges(v ...*RoomDocumentChange) *RoomUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDocumentChangeIDs(ids...)
+}
+
 // AddSimulatorRunIDs adds the "simulator_runs" edge to the SimulatorRun entity by IDs.
 func (_u *RoomUpdateOne) AddSimulatorRunIDs(ids ...uuid.UUID) *RoomUpdateOne {
 	_u.mutation.AddSimulatorRunIDs(ids...)
@@ -877,6 +974,27 @@ func (_u *RoomUpdateOne) RemoveRoomSensors(v ...*RoomSensor) *RoomUpdateOne {
 func (_u *RoomUpdateOne) ClearDocument() *RoomUpdateOne {
 	_u.mutation.ClearDocument()
 	return _u
+}
+
+// ClearDocumentChanges clears all "document_changes" edges to the RoomDocumentChange entity.
+func (_u *RoomUpdateOne) ClearDocumentChanges() *RoomUpdateOne {
+	_u.mutation.ClearDocumentChanges()
+	return _u
+}
+
+// RemoveDocumentChangeIDs removes the "document_changes" edge to RoomDocumentChange entities by IDs.
+func (_u *RoomUpdateOne) RemoveDocumentChangeIDs(ids ...uuid.UUID) *RoomUpdateOne {
+	_u.mutation.RemoveDocumentChangeIDs(ids...)
+	return _u
+}
+
+// RemoveDocumentChanges removes "document_changes" edges to RoomDocumentChange entities.
+func (_u *RoomUpdateOne) RemoveDocumentChanges(v ...*RoomDocumentChange) *RoomUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDocumentChangeIDs(ids...)
 }
 
 // ClearSimulatorRuns clears all "simulator_runs" edges to the SimulatorRun entity.
@@ -1178,6 +1296,51 @@ func (_u *RoomUpdateOne) sqlSave(ctx context.Context) (_node *Room, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(roomdocument.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DocumentChangesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDocumentChangesIDs(); len(nodes) > 0 && !_u.mutation.DocumentChangesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DocumentChangesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   room.DocumentChangesTable,
+			Columns: []string{room.DocumentChangesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(roomdocumentchange.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -29,6 +29,8 @@ type RoomDocument struct {
 	Automerge []byte `json:"automerge,omitempty"`
 	// Version holds the value of the "version" field.
 	Version int64 `json:"version,omitempty"`
+	// The seq of the last RoomDocumentChange included in automerge.
+	CompactedSeq int64 `json:"compacted_seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RoomDocumentQuery when eager-loading is set.
 	Edges        RoomDocumentEdges `json:"edges"`
@@ -62,7 +64,7 @@ func (*RoomDocument) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case roomdocument.FieldAutomerge:
 			values[i] = new([]byte)
-		case roomdocument.FieldVersion:
+		case roomdocument.FieldVersion, roomdocument.FieldCompactedSeq:
 			values[i] = new(sql.NullInt64)
 		case roomdocument.FieldCreatedAt, roomdocument.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -119,6 +121,12 @@ func (_m *RoomDocument) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Version = value.Int64
 			}
+		case roomdocument.FieldCompactedSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field compacted_seq", values[i])
+			} else if value.Valid {
+				_m.CompactedSeq = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -174,6 +182,9 @@ func (_m *RoomDocument) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
+	builder.WriteString("compacted_seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CompactedSeq))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -79,6 +79,20 @@ func (_c *RoomDocumentCreate) SetNillableVersion(v *int64) *RoomDocumentCreate {
 	return _c
 }
 
+// SetCompactedSeq sets the "compacted_seq" field.
+func (_c *RoomDocumentCreate) SetCompactedSeq(v int64) *RoomDocumentCreate {
+	_c.mutation.SetCompactedSeq(v)
+	return _c
+}
+
+// SetNillableCompactedSeq sets the "compacted_seq" field if the given value is not nil.
+func (_c *RoomDocumentCreate) SetNillableCompactedSeq(v *int64) *RoomDocumentCreate {
+	if v != nil {
+		_c.SetCompactedSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RoomDocumentCreate) SetID(v uuid.UUID) *RoomDocumentCreate {
 	_c.mutation.SetID(v)
@@ -145,6 +159,10 @@ func (_c *RoomDocumentCreate) defaults() {
 		v := roomdocument.DefaultVersion
 		_c.mutation.SetVersion(v)
 	}
+	if _, ok := _c.mutation.CompactedSeq(); !ok {
+		v := roomdocument.DefaultCompactedSeq
+		_c.mutation.SetCompactedSeq(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := roomdocument.DefaultID()
 		_c.mutation.SetID(v)
@@ -171,6 +189,14 @@ func (_c *RoomDocumentCreate) check() error {
 	if v, ok := _c.mutation.Version(); ok {
 		if err := roomdocument.VersionValidator(v); err != nil {
 			return &ValidationError{Name: "version", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.version": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CompactedSeq(); !ok {
+		return &ValidationError{Name: "compacted_seq", err: errors.New(`ent: missing required field "RoomDocument.compacted_seq"`)}
+	}
+	if v, ok := _c.mutation.CompactedSeq(); ok {
+		if err := roomdocument.CompactedSeqValidator(v); err != nil {
+			return &ValidationError{Name: "compacted_seq", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.compacted_seq": %w`, err)}
 		}
 	}
 	if len(_c.mutation.RoomIDs()) == 0 {
@@ -227,6 +253,10 @@ func (_c *RoomDocumentCreate) createSpec() (*RoomDocument, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Version(); ok {
 		_spec.SetField(roomdocument.FieldVersion, field.TypeInt64, value)
 		_node.Version = value
+	}
+	if value, ok := _c.mutation.CompactedSeq(); ok {
+		_spec.SetField(roomdocument.FieldCompactedSeq, field.TypeInt64, value)
+		_node.CompactedSeq = value
 	}
 	if nodes := _c.mutation.RoomIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -339,6 +369,24 @@ func (u *RoomDocumentUpsert) AddVersion(v int64) *RoomDocumentUpsert {
 	return u
 }
 
+// SetCompactedSeq sets the "compacted_seq" field.
+func (u *RoomDocumentUpsert) SetCompactedSeq(v int64) *RoomDocumentUpsert {
+	u.Set(roomdocument.FieldCompactedSeq, v)
+	return u
+}
+
+// UpdateCompactedSeq sets the "compacted_seq" field to the value that was provided on create.
+func (u *RoomDocumentUpsert) UpdateCompactedSeq() *RoomDocumentUpsert {
+	u.SetExcluded(roomdocument.FieldCompactedSeq)
+	return u
+}
+
+// AddCompactedSeq adds v to the "compacted_seq" field.
+func (u *RoomDocumentUpsert) AddCompactedSeq(v int64) *RoomDocumentUpsert {
+	u.Add(roomdocument.FieldCompactedSeq, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -439,6 +487,27 @@ func (u *RoomDocumentUpsertOne) AddVersion(v int64) *RoomDocumentUpsertOne {
 func (u *RoomDocumentUpsertOne) UpdateVersion() *RoomDocumentUpsertOne {
 	return u.Update(func(s *RoomDocumentUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetCompactedSeq sets the "compacted_seq" field.
+func (u *RoomDocumentUpsertOne) SetCompactedSeq(v int64) *RoomDocumentUpsertOne {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.SetCompactedSeq(v)
+	})
+}
+
+// AddCompactedSeq adds v to the "compacted_seq" field.
+func (u *RoomDocumentUpsertOne) AddCompactedSeq(v int64) *RoomDocumentUpsertOne {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.AddCompactedSeq(v)
+	})
+}
+
+// UpdateCompactedSeq sets the "compacted_seq" field to the value that was provided on create.
+func (u *RoomDocumentUpsertOne) UpdateCompactedSeq() *RoomDocumentUpsertOne {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.UpdateCompactedSeq()
 	})
 }
 
@@ -709,6 +778,27 @@ func (u *RoomDocumentUpsertBulk) AddVersion(v int64) *RoomDocumentUpsertBulk {
 func (u *RoomDocumentUpsertBulk) UpdateVersion() *RoomDocumentUpsertBulk {
 	return u.Update(func(s *RoomDocumentUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetCompactedSeq sets the "compacted_seq" field.
+func (u *RoomDocumentUpsertBulk) SetCompactedSeq(v int64) *RoomDocumentUpsertBulk {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.SetCompactedSeq(v)
+	})
+}
+
+// AddCompactedSeq adds v to the "compacted_seq" field.
+func (u *RoomDocumentUpsertBulk) AddCompactedSeq(v int64) *RoomDocumentUpsertBulk {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.AddCompactedSeq(v)
+	})
+}
+
+// UpdateCompactedSeq sets the "compacted_seq" field to the value that was provided on create.
+func (u *RoomDocumentUpsertBulk) UpdateCompactedSeq() *RoomDocumentUpsertBulk {
+	return u.Update(func(s *RoomDocumentUpsert) {
+		s.UpdateCompactedSeq()
 	})
 }
 

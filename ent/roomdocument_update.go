@@ -62,6 +62,27 @@ func (_u *RoomDocumentUpdate) AddVersion(v int64) *RoomDocumentUpdate {
 	return _u
 }
 
+// SetCompactedSeq sets the "compacted_seq" field.
+func (_u *RoomDocumentUpdate) SetCompactedSeq(v int64) *RoomDocumentUpdate {
+	_u.mutation.ResetCompactedSeq()
+	_u.mutation.SetCompactedSeq(v)
+	return _u
+}
+
+// SetNillableCompactedSeq sets the "compacted_seq" field if the given value is not nil.
+func (_u *RoomDocumentUpdate) SetNillableCompactedSeq(v *int64) *RoomDocumentUpdate {
+	if v != nil {
+		_u.SetCompactedSeq(*v)
+	}
+	return _u
+}
+
+// AddCompactedSeq adds value to the "compacted_seq" field.
+func (_u *RoomDocumentUpdate) AddCompactedSeq(v int64) *RoomDocumentUpdate {
+	_u.mutation.AddCompactedSeq(v)
+	return _u
+}
+
 // Mutation returns the RoomDocumentMutation object of the builder.
 func (_u *RoomDocumentUpdate) Mutation() *RoomDocumentMutation {
 	return _u.mutation
@@ -110,6 +131,11 @@ func (_u *RoomDocumentUpdate) check() error {
 			return &ValidationError{Name: "version", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CompactedSeq(); ok {
+		if err := roomdocument.CompactedSeqValidator(v); err != nil {
+			return &ValidationError{Name: "compacted_seq", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.compacted_seq": %w`, err)}
+		}
+	}
 	if _u.mutation.RoomCleared() && len(_u.mutation.RoomIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RoomDocument.room"`)
 	}
@@ -145,6 +171,12 @@ func (_u *RoomDocumentUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(roomdocument.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.CompactedSeq(); ok {
+		_spec.SetField(roomdocument.FieldCompactedSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCompactedSeq(); ok {
+		_spec.AddField(roomdocument.FieldCompactedSeq, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -198,6 +230,27 @@ func (_u *RoomDocumentUpdateOne) SetNillableVersion(v *int64) *RoomDocumentUpdat
 // AddVersion adds value to the "version" field.
 func (_u *RoomDocumentUpdateOne) AddVersion(v int64) *RoomDocumentUpdateOne {
 	_u.mutation.AddVersion(v)
+	return _u
+}
+
+// SetCompactedSeq sets the "compacted_seq" field.
+func (_u *RoomDocumentUpdateOne) SetCompactedSeq(v int64) *RoomDocumentUpdateOne {
+	_u.mutation.ResetCompactedSeq()
+	_u.mutation.SetCompactedSeq(v)
+	return _u
+}
+
+// SetNillableCompactedSeq sets the "compacted_seq" field if the given value is not nil.
+func (_u *RoomDocumentUpdateOne) SetNillableCompactedSeq(v *int64) *RoomDocumentUpdateOne {
+	if v != nil {
+		_u.SetCompactedSeq(*v)
+	}
+	return _u
+}
+
+// AddCompactedSeq adds value to the "compacted_seq" field.
+func (_u *RoomDocumentUpdateOne) AddCompactedSeq(v int64) *RoomDocumentUpdateOne {
+	_u.mutation.AddCompactedSeq(v)
 	return _u
 }
 
@@ -262,6 +315,11 @@ func (_u *RoomDocumentUpdateOne) check() error {
 			return &ValidationError{Name: "version", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CompactedSeq(); ok {
+		if err := roomdocument.CompactedSeqValidator(v); err != nil {
+			return &ValidationError{Name: "compacted_seq", err: fmt.Errorf(`ent: validator failed for field "RoomDocument.compacted_seq": %w`, err)}
+		}
+	}
 	if _u.mutation.RoomCleared() && len(_u.mutation.RoomIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RoomDocument.room"`)
 	}
@@ -314,6 +372,12 @@ func (_u *RoomDocumentUpdateOne) sqlSave(ctx context.Context) (_node *RoomDocume
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(roomdocument.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.CompactedSeq(); ok {
+		_spec.SetField(roomdocument.FieldCompactedSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCompactedSeq(); ok {
+		_spec.AddField(roomdocument.FieldCompactedSeq, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &RoomDocument{config: _u.config}

@@ -9,6 +9,7 @@ import (
 	"github.com/sensocto/sensocto/ent/recording"
 	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/ent/roomdocument"
+	"github.com/sensocto/sensocto/ent/roomdocumentchange"
 	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/schema"
@@ -159,10 +160,33 @@ func init() {
 	roomdocument.DefaultVersion = roomdocumentDescVersion.Default.(int64)
 	// roomdocument.VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	roomdocument.VersionValidator = roomdocumentDescVersion.Validators[0].(func(int64) error)
+	// roomdocumentDescCompactedSeq is the schema descriptor for compacted_seq field.
+	roomdocumentDescCompactedSeq := roomdocumentFields[3].Descriptor()
+	// roomdocument.DefaultCompactedSeq holds the default value on creation for the compacted_seq field.
+	roomdocument.DefaultCompactedSeq = roomdocumentDescCompactedSeq.Default.(int64)
+	// roomdocument.CompactedSeqValidator is a validator for the "compacted_seq" field. It is called by the builders before save.
+	roomdocument.CompactedSeqValidator = roomdocumentDescCompactedSeq.Validators[0].(func(int64) error)
 	// roomdocumentDescID is the schema descriptor for id field.
 	roomdocumentDescID := roomdocumentMixinFields0[0].Descriptor()
 	// roomdocument.DefaultID holds the default value on creation for the id field.
 	roomdocument.DefaultID = roomdocumentDescID.Default.(func() uuid.UUID)
+	roomdocumentchangeMixin := schema.RoomDocumentChange{}.Mixin()
+	roomdocumentchangeMixinFields0 := roomdocumentchangeMixin[0].Fields()
+	_ = roomdocumentchangeMixinFields0
+	roomdocumentchangeFields := schema.RoomDocumentChange{}.Fields()
+	_ = roomdocumentchangeFields
+	// roomdocumentchangeDescSeq is the schema descriptor for seq field.
+	roomdocumentchangeDescSeq := roomdocumentchangeFields[1].Descriptor()
+	// roomdocumentchange.SeqValidator is a validator for the "seq" field. It is called by the builders before save.
+	roomdocumentchange.SeqValidator = roomdocumentchangeDescSeq.Validators[0].(func(int64) error)
+	// roomdocumentchangeDescCreatedAt is the schema descriptor for created_at field.
+	roomdocumentchangeDescCreatedAt := roomdocumentchangeFields[3].Descriptor()
+	// roomdocumentchange.DefaultCreatedAt holds the default value on creation for the created_at field.
+	roomdocumentchange.DefaultCreatedAt = roomdocumentchangeDescCreatedAt.Default.(func() time.Time)
+	// roomdocumentchangeDescID is the schema descriptor for id field.
+	roomdocumentchangeDescID := roomdocumentchangeMixinFields0[0].Descriptor()
+	// roomdocumentchange.DefaultID holds the default value on creation for the id field.
+	roomdocumentchange.DefaultID = roomdocumentchangeDescID.Default.(func() uuid.UUID)
 	roommembershipMixin := schema.RoomMembership{}.Mixin()
 	roommembershipMixinFields0 := roommembershipMixin[0].Fields()
 	_ = roommembershipMixinFields0

@@ -20,6 +20,8 @@ type Tx struct {
 	Room *RoomClient
 	// RoomDocument is the client for interacting with the RoomDocument builders.
 	RoomDocument *RoomDocumentClient
+	// RoomDocumentChange is the client for interacting with the RoomDocumentChange builders.
+	RoomDocumentChange *RoomDocumentChangeClient
 	// RoomMembership is the client for interacting with the RoomMembership builders.
 	RoomMembership *RoomMembershipClient
 	// RoomSensor is the client for interacting with the RoomSensor builders.
@@ -168,6 +170,7 @@ func (tx *Tx) init() {
 	tx.Recording = NewRecordingClient(tx.config)
 	tx.Room = NewRoomClient(tx.config)
 	tx.RoomDocument = NewRoomDocumentClient(tx.config)
+	tx.RoomDocumentChange = NewRoomDocumentChangeClient(tx.config)
 	tx.RoomMembership = NewRoomMembershipClient(tx.config)
 	tx.RoomSensor = NewRoomSensorClient(tx.config)
 	tx.Sensor = NewSensorClient(tx.config)

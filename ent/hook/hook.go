@@ -45,6 +45,18 @@ func (f RoomDocumentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoomDocumentMutation", m)
 }
 
+// The RoomDocumentChangeFunc type is an adapter to allow the use of ordinary
+// function as RoomDocumentChange mutator.
+type RoomDocumentChangeFunc func(context.Context, *ent.RoomDocumentChangeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RoomDocumentChangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RoomDocumentChangeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoomDocumentChangeMutation", m)
+}
+
 // The RoomMembershipFunc type is an adapter to allow the use of ordinary
 // function as RoomMembership mutator.
 type RoomMembershipFunc func(context.Context, *ent.RoomMembershipMutation) (ent.Value, error)

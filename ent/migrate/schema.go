@@ -92,6 +92,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "automerge", Type: field.TypeBytes},
 		{Name: "version", Type: field.TypeInt64, Default: 0},
+		{Name: "compacted_seq", Type: field.TypeInt64, Default: 0},
 		{Name: "room_id", Type: field.TypeUUID, Unique: true},
 	}
 	// RoomDocumentsTable holds the schema information for the "room_documents" table.
@@ -102,9 +103,38 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "room_documents_rooms_document",
-				Columns:    []*schema.Column{RoomDocumentsColumns[5]},
+				Columns:    []*schema.Column{RoomDocumentsColumns[6]},
 				RefColumns: []*schema.Column{RoomsColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// RoomDocumentChangesColumns holds the columns for the "room_document_changes" table.
+	RoomDocumentChangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "seq", Type: field.TypeInt64},
+		{Name: "data", Type: field.TypeBytes},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "room_id", Type: field.TypeUUID},
+	}
+	// RoomDocumentChangesTable holds the schema information for the "room_document_changes" table.
+	RoomDocumentChangesTable = &schema.Table{
+		Name:       "room_document_changes",
+		Columns:    RoomDocumentChangesColumns,
+		PrimaryKey: []*schema.Column{RoomDocumentChangesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "room_document_changes_rooms_document_changes",
+				Columns:    []*schema.Column{RoomDocumentChangesColumns[4]},
+				RefColumns: []*schema.Column{RoomsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "roomdocumentchange_room_id_seq",
+				Unique:  true,
+				Columns: []*schema.Column{RoomDocumentChangesColumns[4], RoomDocumentChangesColumns[1]},
 			},
 		},
 	}
@@ -401,6 +431,7 @@ var (
 		RecordingsTable,
 		RoomsTable,
 		RoomDocumentsTable,
+		RoomDocumentChangesTable,
 		RoomMembershipsTable,
 		RoomSensorsTable,
 		SensorsTable,
@@ -415,6 +446,7 @@ func init() {
 	RecordingsTable.ForeignKeys[0].RefTable = SensorsTable
 	RoomsTable.ForeignKeys[0].RefTable = UsersTable
 	RoomDocumentsTable.ForeignKeys[0].RefTable = RoomsTable
+	RoomDocumentChangesTable.ForeignKeys[0].RefTable = RoomsTable
 	RoomMembershipsTable.ForeignKeys[0].RefTable = RoomsTable
 	RoomMembershipsTable.ForeignKeys[1].RefTable = UsersTable
 	RoomSensorsTable.ForeignKeys[0].RefTable = RoomsTable

@@ -15,6 +15,9 @@ type Room func(*sql.Selector)
 // RoomDocument is the predicate function for roomdocument builders.
 type RoomDocument func(*sql.Selector)
 
+// RoomDocumentChange is the predicate function for roomdocumentchange builders.
+type RoomDocumentChange func(*sql.Selector)
+
 // RoomMembership is the predicate function for roommembership builders.
 type RoomMembership func(*sql.Selector)
 

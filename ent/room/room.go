@@ -42,6 +42,8 @@ const (
 	EdgeRoomSensors = "room_sensors"
 	// EdgeDocument holds the string denoting the document edge name in mutations.
 	EdgeDocument = "document"
+	// EdgeDocumentChanges holds the string denoting the document_changes edge name in mutations.
+	EdgeDocumentChanges = "document_changes"
 	// EdgeSimulatorRuns holds the string denoting the simulator_runs edge name in mutations.
 	EdgeSimulatorRuns = "simulator_runs"
 	// Table holds the table name of the room in the database.
@@ -74,6 +76,13 @@ const (
 	DocumentInverseTable = "room_documents"
 	// DocumentColumn is the table column denoting the document relation/edge.
 	DocumentColumn = "room_id"
+	// DocumentChangesTable is the table that holds the document_changes relation/edge.
+	DocumentChangesTable = "room_document_changes"
+	// DocumentChangesInverseTable is the table name for the RoomDocumentChange entity.
+	// It exists in this package in order to avoid circular dependency with the "roomdocumentchange" package.
+	DocumentChangesInverseTable = "room_document_changes"
+	// DocumentChangesColumn is the table column denoting the document_changes relation/edge.
+	DocumentChangesColumn = "room_id"
 	// SimulatorRunsTable is the table that holds the simulator_runs relation/edge.
 	SimulatorRunsTable = "simulator_runs"
 	// SimulatorRunsInverseTable is the table name for the SimulatorRun entity.
@@ -218,6 +227,20 @@ func ByDocumentField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByDocumentChangesCount orders the results by document_changes count.
+func ByDocumentChangesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDocumentChangesStep(), opts...)
+	}
+}
+
+// ByDocumentChanges orders the results by document_changes terms.
+func ByDocumentChanges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDocumentChangesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // BySimulatorRunsCount orders the results by simulator_runs count.
 func BySimulatorRunsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -257,6 +280,13 @@ func newDocumentStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DocumentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, DocumentTable, DocumentColumn),
+	)
+}
+func newDocumentChangesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DocumentChangesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DocumentChangesTable, DocumentChangesColumn),
 	)
 }
 func newSimulatorRunsStep() *sqlgraph.Step {

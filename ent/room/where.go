@@ -563,6 +563,29 @@ func HasDocumentWith(preds ...predicate.RoomDocument) predicate.Room {
 	})
 }
 
+// HasDocumentChanges applies the HasEdge predicate on the "document_changes" edge.
+func HasDocumentChanges() predicate.Room {
+	return predicate.Room(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DocumentChangesTable, DocumentChangesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDocumentChangesWith applies the HasEdge predicate on the "document_changes" edge with a given conditions (other predicates).
+func HasDocumentChangesWith(preds ...predicate.RoomDocumentChange) predicate.Room {
+	return predicate.Room(func(s *sql.Selector) {
+		step := newDocumentChangesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasSimulatorRuns applies the HasEdge predicate on the "simulator_runs" edge.
 func HasSimulatorRuns() predicate.Room {
 	return predicate.Room(func(s *sql.Selector) {

@@ -25,6 +25,8 @@ const (
 	FieldAutomerge = "automerge"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
+	// FieldCompactedSeq holds the string denoting the compacted_seq field in the database.
+	FieldCompactedSeq = "compacted_seq"
 	// EdgeRoom holds the string denoting the room edge name in mutations.
 	EdgeRoom = "room"
 	// Table holds the table name of the roomdocument in the database.
@@ -46,6 +48,7 @@ var Columns = []string{
 	FieldRoomID,
 	FieldAutomerge,
 	FieldVersion,
+	FieldCompactedSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -69,6 +72,10 @@ var (
 	DefaultVersion int64
 	// VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	VersionValidator func(int64) error
+	// DefaultCompactedSeq holds the default value on creation for the "compacted_seq" field.
+	DefaultCompactedSeq int64
+	// CompactedSeqValidator is a validator for the "compacted_seq" field. It is called by the builders before save.
+	CompactedSeqValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -99,6 +106,11 @@ func ByRoomID(opts ...sql.OrderTermOption) OrderOption {
 // ByVersion orders the results by the version field.
 func ByVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVersion, opts...).ToFunc()
+}
+
+// ByCompactedSeq orders the results by the compacted_seq field.
+func ByCompactedSeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCompactedSeq, opts...).ToFunc()
 }
 
 // ByRoomField orders the results by room field.

@@ -81,6 +81,11 @@ func Version(v int64) predicate.RoomDocument {
 	return predicate.RoomDocument(sql.FieldEQ(FieldVersion, v))
 }
 
+// CompactedSeq applies equality check predicate on the "compacted_seq" field. It's identical to CompactedSeqEQ.
+func CompactedSeq(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldEQ(FieldCompactedSeq, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.RoomDocument {
 	return predicate.RoomDocument(sql.FieldEQ(FieldCreatedAt, v))
@@ -259,6 +264,46 @@ func VersionLT(v int64) predicate.RoomDocument {
 // VersionLTE applies the LTE predicate on the "version" field.
 func VersionLTE(v int64) predicate.RoomDocument {
 	return predicate.RoomDocument(sql.FieldLTE(FieldVersion, v))
+}
+
+// CompactedSeqEQ applies the EQ predicate on the "compacted_seq" field.
+func CompactedSeqEQ(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldEQ(FieldCompactedSeq, v))
+}
+
+// CompactedSeqNEQ applies the NEQ predicate on the "compacted_seq" field.
+func CompactedSeqNEQ(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldNEQ(FieldCompactedSeq, v))
+}
+
+// CompactedSeqIn applies the In predicate on the "compacted_seq" field.
+func CompactedSeqIn(vs ...int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldIn(FieldCompactedSeq, vs...))
+}
+
+// CompactedSeqNotIn applies the NotIn predicate on the "compacted_seq" field.
+func CompactedSeqNotIn(vs ...int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldNotIn(FieldCompactedSeq, vs...))
+}
+
+// CompactedSeqGT applies the GT predicate on the "compacted_seq" field.
+func CompactedSeqGT(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldGT(FieldCompactedSeq, v))
+}
+
+// CompactedSeqGTE applies the GTE predicate on the "compacted_seq" field.
+func CompactedSeqGTE(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldGTE(FieldCompactedSeq, v))
+}
+
+// CompactedSeqLT applies the LT predicate on the "compacted_seq" field.
+func CompactedSeqLT(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldLT(FieldCompactedSeq, v))
+}
+
+// CompactedSeqLTE applies the LTE predicate on the "compacted_seq" field.
+func CompactedSeqLTE(v int64) predicate.RoomDocument {
+	return predicate.RoomDocument(sql.FieldLTE(FieldCompactedSeq, v))
 }
 
 // HasRoom applies the HasEdge predicate on the "room" edge.

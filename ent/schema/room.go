@@ -62,6 +62,7 @@ func (Room) Edges() []ent.Edge {
 		edge.To("memberships", RoomMembership.Type).Annotations(cascade),
 		edge.To("room_sensors", RoomSensor.Type).Annotations(cascade),
 		edge.To("document", RoomDocument.Type).Unique().Annotations(cascade),
+		edge.To("document_changes", RoomDocumentChange.Type).Annotations(cascade),
 		edge.To("simulator_runs", SimulatorRun.Type).Annotations(entsql.OnDelete(entsql.SetNull)),
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// RoomDocument is the saved Automerge document holding a room's shared state (media
-// player, 3D viewer, whiteboard, annotations). One per room, deleted with it. version
-// increases by one on every save, for optimistic concurrency between nodes.
+// RoomDocument is the saved Automerge document holding a room's shared state (notes,
+// media player, 3D viewer, whiteboard, annotations; docs/room-document.md). One per room,
+// deleted with it: the document as last compacted, with the increments appended since in
+// RoomDocumentChange. version increases by one on every compaction, for optimistic
+// concurrency between nodes; compacted_seq is the last increment it includes.
 type RoomDocument struct {
 	ent.Schema
 }
@@ -30,6 +32,10 @@ func (RoomDocument) Fields() []ent.Field {
 		field.Int64("version").
 			Default(0).
 			NonNegative(),
+		field.Int64("compacted_seq").
+			Default(0).
+			NonNegative().
+			Comment("The seq of the last RoomDocumentChange included in automerge."),
 	}
 }
 

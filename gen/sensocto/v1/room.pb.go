@@ -2073,7 +2073,8 @@ type SyncRoomStateRequest struct {
 	// Room id.
 	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// A random id of the client's sync session (the server keeps sync state per peer),
-	// 8 to 64 characters.
+	// 8 to 64 characters: the tab id of the client's WatchRoom stream, which carries the
+	// server's sync messages for it.
 	PeerId string `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
 	// The client's sync message (at most 1 MiB); empty to just receive.
 	SyncMessage   []byte `protobuf:"bytes,3,opt,name=sync_message,json=syncMessage,proto3" json:"sync_message,omitempty"`

@@ -110,8 +110,14 @@ type RoomServiceClient interface {
 	// changes (members, sensors, settings, presence) and shared-state sync messages. An open
 	// WatchRoom marks the caller present.
 	WatchRoom(context.Context, *v1.WatchRoomRequest) (*connect.ServerStreamForClient[v1.WatchRoomResponse], error)
-	// SyncRoomState exchanges Automerge sync messages for the room's shared state: the
-	// client sends its message and gets the server's reply.
+	// SyncRoomState exchanges Automerge sync messages for the room's shared state
+	// (docs/room-document.md): the client sends its message and gets the server's reply.
+	// Changes are checked whole before any is kept: a malformed message, a change over
+	// its size cap, a document past its cap or a value of the wrong type is
+	// InvalidArgument; a change to fields the caller may not write (media or 3D viewer
+	// fields held by another controller, a section locked for members, room settings by a
+	// plain member) is PermissionDenied; either way the document stays as it was. The reply
+	// is sent once the accepted changes are stored.
 	SyncRoomState(context.Context, *v1.SyncRoomStateRequest) (*v1.SyncRoomStateResponse, error)
 }
 
@@ -426,8 +432,14 @@ type RoomServiceHandler interface {
 	// changes (members, sensors, settings, presence) and shared-state sync messages. An open
 	// WatchRoom marks the caller present.
 	WatchRoom(context.Context, *v1.WatchRoomRequest, *connect.ServerStream[v1.WatchRoomResponse]) error
-	// SyncRoomState exchanges Automerge sync messages for the room's shared state: the
-	// client sends its message and gets the server's reply.
+	// SyncRoomState exchanges Automerge sync messages for the room's shared state
+	// (docs/room-document.md): the client sends its message and gets the server's reply.
+	// Changes are checked whole before any is kept: a malformed message, a change over
+	// its size cap, a document past its cap or a value of the wrong type is
+	// InvalidArgument; a change to fields the caller may not write (media or 3D viewer
+	// fields held by another controller, a section locked for members, room settings by a
+	// plain member) is PermissionDenied; either way the document stays as it was. The reply
+	// is sent once the accepted changes are stored.
 	SyncRoomState(context.Context, *v1.SyncRoomStateRequest) (*v1.SyncRoomStateResponse, error)
 }
 

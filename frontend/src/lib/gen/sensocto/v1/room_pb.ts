@@ -1036,7 +1036,8 @@ export type SyncRoomStateRequest = Message<"sensocto.v1.SyncRoomStateRequest"> &
 
   /**
    * A random id of the client's sync session (the server keeps sync state per peer),
-   * 8 to 64 characters.
+   * 8 to 64 characters: the tab id of the client's WatchRoom stream, which carries the
+   * server's sync messages for it.
    *
    * @generated from field: string peer_id = 2;
    */
@@ -1357,8 +1358,14 @@ export const RoomService: GenService<{
     output: typeof WatchRoomResponseSchema;
   },
   /**
-   * SyncRoomState exchanges Automerge sync messages for the room's shared state: the
-   * client sends its message and gets the server's reply.
+   * SyncRoomState exchanges Automerge sync messages for the room's shared state
+   * (docs/room-document.md): the client sends its message and gets the server's reply.
+   * Changes are checked whole before any is kept: a malformed message, a change over
+   * its size cap, a document past its cap or a value of the wrong type is
+   * InvalidArgument; a change to fields the caller may not write (media or 3D viewer
+   * fields held by another controller, a section locked for members, room settings by a
+   * plain member) is PermissionDenied; either way the document stays as it was. The reply
+   * is sent once the accepted changes are stored.
    *
    * @generated from rpc sensocto.v1.RoomService.SyncRoomState
    */
