@@ -13,7 +13,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/roomdoc"
 )
 
@@ -36,7 +36,7 @@ func roomID(s string) (uuid.UUID, error) {
 // SyncRoomState receives the caller's sync message for its peer and returns the
 // server's reply (see the RPC's documentation in proto/sensocto/v1/room.proto).
 func (h *Handler) SyncRoomState(ctx context.Context, req *sensoctov1.SyncRoomStateRequest) (*sensoctov1.SyncRoomStateResponse, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ type StateSender struct {
 // of its tab (tabID, the peer id of its SyncRoomState calls). The caller runs Forward
 // or selects on Ready itself, and calls Close when the stream ends.
 func (h *Handler) AttachState(ctx context.Context, room, tabID string) (*StateSender, error) {
-	v, err := auth.RequireViewer(ctx)
+	v, err := authz.RequireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/auth"
+	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 	"github.com/sensocto/sensocto/server/internal/roomdoc"
 	"github.com/sensocto/sensocto/server/internal/roomdocrpc"
@@ -104,7 +105,7 @@ func newEnv(t testing.TB, dialect string) *env {
 	mux.Handle(sensoctov1connect.NewRoomServiceHandler(roomService{h: roomdocrpc.New(e.docs)}, opts...))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id, err := uuid.Parse(r.Header.Get(testUserHeader)); err == nil {
-			r = r.WithContext(auth.WithViewer(r.Context(), auth.Viewer{UserID: id, Kind: auth.KindSession, Scope: auth.ScopeFull}))
+			r = r.WithContext(authz.WithViewer(r.Context(), authz.Viewer{UserID: id, Kind: authz.KindSession, Scope: authz.ScopeFull}))
 		}
 		r = r.WithContext(context.WithValue(r.Context(), tabKey{}, r.Header.Get(testTabHeader)))
 		mux.ServeHTTP(w, r)
