@@ -41,6 +41,8 @@ func (r *runner) mqtt(ctx context.Context) (Result, error) {
 	connect := func(name string, onLost func(error)) (mqtt.Client, error) {
 		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("lg-%s-%s", r.runID, name)).
 			SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).
+			// A busy machine delays pings: a lost connection would end the comparison.
+			SetKeepAlive(2 * time.Minute).SetPingTimeout(30 * time.Second).
 			SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) })
 		c := mqtt.NewClient(o)
 		if t := c.Connect(); !t.WaitTimeout(15*time.Second) || t.Error() != nil {
