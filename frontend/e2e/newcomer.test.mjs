@@ -108,7 +108,27 @@ test("the demo's Stop is not offered to a guest; its own run's sensors are told 
 			async () => /\d/.test((await ownTile.getByTestId('attr-value').first().textContent()) ?? ''),
 			{ what: 'a value in the own tile' }
 		);
+		// The whole name is shown (two lines at most, never cut), scenario and person both,
+		// on a desktop and on a phone.
+		const whole = (t) =>
+			t.locator('a.name').evaluate((el) => ({
+				fits: el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth + 1,
+				text: el.textContent?.trim()
+			}));
+		for (const t of [demoTile, ownTile]) {
+			const n = await whole(t);
+			assert.ok(n.fits, `the name "${n.text}" is cut at 1920 px`);
+			assert.match(n.text ?? '', /Single person · Person 1/);
+		}
 		await shots(page, 'newcomer-lobby');
+		await page.setViewportSize({ width: 390, height: 844 });
+		await ownTile.scrollIntoViewIfNeeded();
+		for (const t of [demoTile, ownTile]) {
+			const n = await whole(t);
+			assert.ok(n.fits, `the name "${n.text}" is cut at 390 px`);
+		}
+		await shots(page, 'newcomer-lobby-phone');
+		await page.setViewportSize({ width: 1920, height: 1080 });
 
 		// In a lens: the ECG lens panels carry the origin after the name.
 		await page.goto(server.url + '/lobby/ecg');

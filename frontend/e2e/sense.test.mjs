@@ -213,6 +213,13 @@ test('Sense publishes faked device motion and battery', async () => {
 			path: join(artifactsDir, 'sensor-battery-history.png'),
 			fullPage: true
 		});
+		// The back-pressure stream opened only after the sensor was registered: the server
+		// never refused it as an unknown sensor.
+		const refusedWatch = server
+			.logs()
+			.split('\n')
+			.filter((l) => l.includes('WatchBackpressure') && /not_found/.test(l));
+		assert.deepEqual(refusedWatch, []);
 		assert.deepEqual(errors, []);
 	} catch (err) {
 		await page.screenshot({ path: join(artifactsDir, 'sense-motion-failure.png'), fullPage: true });

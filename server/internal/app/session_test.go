@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/app"
+	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 )
 
@@ -156,8 +158,26 @@ func TestSessionCookie(t *testing.T) {
 	if err != nil || me.GetUser().GetDisplayName() != "Cookie Monster" || !me.GetUser().GetIsGuest() {
 		t.Fatalf("GetMe with the cookie = %v, %v", me, err)
 	}
+	// The script-readable companion travels with it (the web app asks GetMe only then).
+	u, err := url.Parse(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range jar.Cookies(u) {
+			out[c.Name] = c.Value
+		}
+		return out
+	}
+	if got := names(); got[auth.SignedInCookieName] != "1" || !strings.HasPrefix(got[auth.CookieName], "sst_") {
+		t.Errorf("cookies after sign-in: %v", got)
+	}
 	if _, err := client.SignOut(t.Context(), &sensoctov1.SignOutRequest{}); err != nil {
 		t.Fatal(err)
+	}
+	if got := names(); len(got) != 0 {
+		t.Errorf("cookies after SignOut: %v, want none", got)
 	}
 	if _, err := client.GetMe(t.Context(), &sensoctov1.GetMeRequest{}); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("GetMe after SignOut = %v, want unauthenticated", err)

@@ -165,6 +165,95 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
+// TestSignedInCookie checks the session cookie's script-readable companion: set and
+// cleared with the session cookie, holding no secret, and brought back in line by the
+// middleware when the browser has one without the other.
+func TestSignedInCookie(t *testing.T) {
+	t.Parallel()
+	expires := time.Now().Add(time.Hour)
+	h := http.Header{}
+	auth.SetSessionCookies(h, "sst_secret", expires, true)
+	byName := func(h http.Header) map[string]*http.Cookie {
+		out := map[string]*http.Cookie{}
+		for _, c := range (&http.Response{Header: h}).Cookies() {
+			out[c.Name] = c
+		}
+		return out
+	}
+	set := byName(h)
+	session, hint := set[auth.CookieName], set[auth.SignedInCookieName]
+	if session == nil || hint == nil {
+		t.Fatalf("SetSessionCookies set %v", h.Values("Set-Cookie"))
+	}
+	if !session.HttpOnly || session.Value != "sst_secret" {
+		t.Errorf("session cookie %v", session)
+	}
+	if hint.HttpOnly || hint.Value != "1" || !hint.Secure || hint.Path != "/" || hint.SameSite != http.SameSiteLaxMode {
+		t.Errorf("companion %v: want readable by scripts, value 1, Secure, Path=/, Lax", hint)
+	}
+	if d := hint.Expires.Sub(session.Expires); d != 0 || hint.MaxAge != session.MaxAge {
+		t.Errorf("companion expires %v (max-age %d), session %v (%d)", hint.Expires, hint.MaxAge, session.Expires, session.MaxAge)
+	}
+	h = http.Header{}
+	auth.ClearSessionCookies(h, false)
+	for name, c := range byName(h) {
+		if c.MaxAge >= 0 {
+			t.Errorf("ClearSessionCookies keeps %s: %v", name, c)
+		}
+	}
+	if len(byName(h)) != 2 {
+		t.Errorf("ClearSessionCookies cleared %v", h.Values("Set-Cookie"))
+	}
+
+	res := fakeResolver{
+		"sst_good":    {Viewer: authz.Viewer{UserID: uuid.New(), Scope: authz.ScopeFull}, ExpiresAt: expires},
+		"sst_renewed": {Viewer: authz.Viewer{UserID: uuid.New(), Scope: authz.ScopeFull}, ExpiresAt: expires, Renewed: true},
+	}
+	mw := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), auth.MiddlewareOptions{Resolver: res})
+	cases := []struct {
+		name, session string
+		hint          bool
+		// want: the Set-Cookie per name, "set" or "clear"; absent: not sent.
+		want map[string]string
+	}{
+		{"nobody", "", false, map[string]string{}},
+		{"both, in line", "sst_good", true, map[string]string{}},
+		{"session without companion", "sst_good", false, map[string]string{auth.SignedInCookieName: "set"}},
+		{"companion without session", "", true, map[string]string{auth.SignedInCookieName: "clear"}},
+		{"stale session", "nope", true, map[string]string{auth.CookieName: "clear", auth.SignedInCookieName: "clear"}},
+		{"renewed", "sst_renewed", true, map[string]string{auth.CookieName: "set", auth.SignedInCookieName: "set"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/lobby", nil)
+			if c.session != "" {
+				r.AddCookie(&http.Cookie{Name: auth.CookieName, Value: c.session})
+			}
+			if c.hint {
+				r.AddCookie(&http.Cookie{Name: auth.SignedInCookieName, Value: "1"})
+			}
+			w := httptest.NewRecorder()
+			mw.ServeHTTP(w, r)
+			got := map[string]string{}
+			for name, ck := range byName(w.Result().Header) {
+				got[name] = "set"
+				if ck.MaxAge < 0 {
+					got[name] = "clear"
+				}
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("Set-Cookie %v, want %v", got, c.want)
+			}
+			for name, v := range c.want {
+				if got[name] != v {
+					t.Errorf("%s: %q, want %q", name, got[name], v)
+				}
+			}
+		})
+	}
+}
+
 type revocable struct {
 	fakeResolver
 	mu      sync.Mutex

@@ -17,6 +17,12 @@ import (
 // CookieName is the name of the session cookie used by the web app.
 const CookieName = "sensocto_session"
 
+// SignedInCookieName is the session cookie's companion for the web app: readable by its
+// scripts, holding no credential (the value is "1"), set, renewed and cleared together
+// with the session cookie. The app asks who is signed in (GetMe) only when it is there,
+// so a visitor who is not signed in makes no call that is refused.
+const SignedInCookieName = "sensocto_signed_in"
+
 // MiddlewareOptions configures Middleware.
 type MiddlewareOptions struct {
 	// Resolver resolves credentials.
@@ -80,8 +86,8 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 			case err != nil:
 				ri.CredentialErr = err
 				if apperr.KindOf(err) == apperr.KindUnauthenticated && fromCookie {
-					// A stale cookie: tell the browser to drop it.
-					http.SetCookie(w, ClearCookie(ri.Secure))
+					// A stale cookie: tell the browser to drop it and its companion.
+					ClearSessionCookies(w.Header(), ri.Secure)
 				}
 			default:
 				ctx = authz.WithViewer(ctx, res.Viewer)
@@ -89,10 +95,18 @@ func Middleware(next http.Handler, o MiddlewareOptions) http.Handler {
 					_, err := o.Resolver.Resolve(ctx, secret)
 					return err
 				}
-				if fromCookie && res.Renewed {
-					http.SetCookie(w, SessionCookie(secret, res.ExpiresAt, ri.Secure))
+				switch {
+				case fromCookie && res.Renewed:
+					SetSessionCookies(w.Header(), secret, res.ExpiresAt, ri.Secure)
+				case fromCookie && !hasCookie(r, SignedInCookieName):
+					// A session from before the companion existed, or the browser dropped it.
+					http.SetCookie(w, signedInCookie(res.ExpiresAt, ri.Secure))
 				}
 			}
+		}
+		if !hasCookie(r, CookieName) && hasCookie(r, SignedInCookieName) {
+			// The session cookie expired in the browser: the companion goes too.
+			http.SetCookie(w, clearSignedInCookie(ri.Secure))
 		}
 		ctx = authz.WithRequest(ctx, ri)
 		if isProcedure(r.URL.Path) {
@@ -170,6 +184,51 @@ func SessionCookie(secret string, expires time.Time, secure bool) *http.Cookie {
 		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// signedInCookie is the script-readable companion of a session cookie expiring at
+// expires (SignedInCookieName).
+func signedInCookie(expires time.Time, secure bool) *http.Cookie {
+	return &http.Cookie{ //nolint:gosec // G124: as SessionCookie; HttpOnly is off on purpose, the value is no secret
+		Name:     SignedInCookieName,
+		Value:    "1",
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   max(int(time.Until(expires).Seconds()), 1),
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// clearSignedInCookie deletes the companion cookie.
+func clearSignedInCookie(secure bool) *http.Cookie {
+	return &http.Cookie{ //nolint:gosec // G124: as signedInCookie
+		Name:     SignedInCookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// SetSessionCookies adds to h the session cookie carrying secret until expires and its
+// script-readable companion (SignedInCookieName).
+func SetSessionCookies(h http.Header, secret string, expires time.Time, secure bool) {
+	h.Add("Set-Cookie", SessionCookie(secret, expires, secure).String())
+	h.Add("Set-Cookie", signedInCookie(expires, secure).String())
+}
+
+// ClearSessionCookies adds to h the deletion of the session cookie and its companion.
+func ClearSessionCookies(h http.Header, secure bool) {
+	h.Add("Set-Cookie", ClearCookie(secure).String())
+	h.Add("Set-Cookie", clearSignedInCookie(secure).String())
+}
+
+// hasCookie reports whether r carries a non-empty cookie name.
+func hasCookie(r *http.Request, name string) bool {
+	c, err := r.Cookie(name)
+	return err == nil && c.Value != ""
 }
 
 // ClearCookie deletes the session cookie.

@@ -117,7 +117,7 @@ func (h *Handler) SignOut(ctx context.Context, _ *sensoctov1.SignOutRequest) (*s
 		return nil, err
 	}
 	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
-		ci.ResponseHeader().Add("Set-Cookie", auth.ClearCookie(authz.IsSecure(ctx)).String())
+		auth.ClearSessionCookies(ci.ResponseHeader(), authz.IsSecure(ctx))
 	}
 	return &sensoctov1.SignOutResponse{}, nil
 }
@@ -189,10 +189,11 @@ func (h *Handler) RevokeApiToken(ctx context.Context, req *sensoctov1.RevokeApiT
 	return &sensoctov1.RevokeApiTokenResponse{}, nil
 }
 
-// setSessionCookie sets the session cookie on the response of a sign-in RPC.
+// setSessionCookie sets the session cookie (and its companion) on the response of a
+// sign-in RPC.
 func setSessionCookie(ctx context.Context, s accounts.Session) {
 	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
-		ci.ResponseHeader().Add("Set-Cookie", auth.SessionCookie(s.Secret, s.ExpiresAt, authz.IsSecure(ctx)).String())
+		auth.SetSessionCookies(ci.ResponseHeader(), s.Secret, s.ExpiresAt, authz.IsSecure(ctx))
 	}
 }
 

@@ -228,6 +228,6 @@ func (o *OIDC) Callback(w http.ResponseWriter, r *http.Request) {
 		o.fail(w, r, "oidc_account", fmt.Errorf("sign in: %w", err))
 		return
 	}
-	http.SetCookie(w, auth.SessionCookie(s.Secret, s.ExpiresAt, o.cfg.Secure || r.TLS != nil))
+	auth.SetSessionCookies(w.Header(), s.Secret, s.ExpiresAt, o.cfg.Secure || r.TLS != nil)
 	http.Redirect(w, r, SafeReturnTo(f.ReturnTo), http.StatusFound)
 }

@@ -1,12 +1,13 @@
 /* eslint-disable svelte/prefer-svelte-reactivity -- plain Maps and Sets here are deliberate: bookkeeping and buffers that must not trigger renders; what the UI reads is in $state or SvelteSet. */
 // SensePublisher streams this browser's own measurements to the server as one sensor:
 // RegisterSensor (again whenever an attribute is added), then Publish in batches that
-// follow the server's back-pressure (WatchBackpressure: batch window, batch size, pause).
+// follow the server's back-pressure (WatchBackpressure, opened only once the sensor is
+// registered: batch window, batch size, pause).
 // Measurements wait in a bounded local queue (oldest dropped beyond maxQueue or older
 // than maxAgeMs) that survives short disconnections: a failed Publish puts the batch
 // back and retries with backoff.
 import { create } from '@bufbuild/protobuf';
-import type { Client } from '@connectrpc/connect';
+import { Code, type Client } from '@connectrpc/connect';
 import { untrack } from 'svelte';
 import {
 	AttributeSchema,
@@ -20,7 +21,7 @@ import {
 	type BackpressureConfig,
 	type Measurement
 } from '$lib/gen/sensocto/v1/common_pb';
-import { describeError, isAbort } from '$lib/api/errors';
+import { describeError, hasCode, isAbort } from '$lib/api/errors';
 import { sleep } from '$lib/api/reconnect';
 
 export interface PublisherOptions {
@@ -63,7 +64,10 @@ export class SensePublisher {
 	readonly #client: Client<typeof SensorService>;
 	readonly #o: Required<Omit<PublisherOptions, 'sensorId'>>;
 	#attributes = new Map<string, Attribute>();
-	#registered = '';
+	/** The attribute ids registered last (undefined: not registered since start or a failure). */
+	#registered: string | undefined;
+	/** The RegisterSensor in flight: both loops wait for the one call. */
+	#registering: Promise<void> | undefined;
 	#queue: Queued[] = [];
 	#abort: AbortController | undefined;
 	#wake: (() => void) | undefined;
@@ -143,23 +147,37 @@ export class SensePublisher {
 		this.state = 'idle';
 	}
 
+	/**
+	 * Registers the sensor with its declared attributes unless that was done: one call at a
+	 * time (the send and the back-pressure loops both need it first; a second caller waits
+	 * for the call in flight, then checks again).
+	 */
 	async #register(signal: AbortSignal): Promise<void> {
+		while (this.#registering) await this.#registering.catch(() => undefined);
 		const attrs = [...this.#attributes.values()];
 		const key = attrs.map((a) => a.attributeId).join(',');
 		if (key === this.#registered) return;
 		this.state = 'registering';
-		const res = await this.#client.registerSensor(
-			{
-				sensorId: this.sensorId,
-				name: this.#o.name,
-				sensorType: this.#o.sensorType,
-				visibility: this.#o.visibility,
-				attributes: attrs
-			},
-			{ signal }
-		);
-		if (res.backpressure) this.config = res.backpressure;
-		this.#registered = key;
+		const call = (async () => {
+			const res = await this.#client.registerSensor(
+				{
+					sensorId: this.sensorId,
+					name: this.#o.name,
+					sensorType: this.#o.sensorType,
+					visibility: this.#o.visibility,
+					attributes: attrs
+				},
+				{ signal }
+			);
+			if (res.backpressure) this.config = res.backpressure;
+			this.#registered = key;
+		})();
+		this.#registering = call;
+		try {
+			await call;
+		} finally {
+			if (this.#registering === call) this.#registering = undefined;
+		}
 	}
 
 	#dropOld(): void {
@@ -218,7 +236,7 @@ export class SensePublisher {
 				if (isAbort(err, signal)) return;
 				this.error = describeError(err);
 				this.state = 'offline';
-				this.#registered = '';
+				this.#registered = undefined;
 				const delay = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** failures);
 				failures++;
 				await sleep(delay, signal);
@@ -244,6 +262,8 @@ export class SensePublisher {
 				}
 			} catch (err) {
 				if (isAbort(err, signal)) return;
+				// Deleted meanwhile (or the server forgot it): register again first.
+				if (hasCode(err, Code.NotFound)) this.#registered = undefined;
 			}
 			failures++;
 			await sleep(Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** failures), signal);

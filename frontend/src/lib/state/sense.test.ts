@@ -1,5 +1,5 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { createClient, createRouterTransport } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, createRouterTransport } from '@connectrpc/connect';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AttentionLevel, BackpressureConfigSchema } from '$lib/gen/sensocto/v1/common_pb';
 import { SensorService, type PublishRequest } from '$lib/gen/sensocto/v1/sensor_pb';
@@ -11,9 +11,16 @@ function setup(opts: { down?: () => boolean } = {}) {
 	const published: PublishRequest[] = [];
 	let push: ((c: MessageInitShape<typeof BackpressureConfigSchema>) => void) | undefined;
 	const registered: string[][] = [];
+	/** Calls in order, and WatchBackpressure refused for an unknown sensor. */
+	const calls: string[] = [];
+	let known = false;
 	const transport = createRouterTransport(({ service }) => {
 		service(SensorService, {
-			registerSensor(req) {
+			async registerSensor(req) {
+				calls.push('register');
+				// The server takes a moment: a second loop must not race past it.
+				await new Promise((r) => setTimeout(r, 20));
+				known = true;
 				registered.push(req.attributes.map((a) => a.attributeId));
 				return {
 					sensor: { sensorId: req.sensorId },
@@ -30,6 +37,8 @@ function setup(opts: { down?: () => boolean } = {}) {
 				return { accepted: BigInt(req.measurements.length) };
 			},
 			async *watchBackpressure() {
+				calls.push(known ? 'watch' : 'watch not_found');
+				if (!known) throw new ConnectError('sensor not found', Code.NotFound);
 				const queue: MessageInitShape<typeof BackpressureConfigSchema>[] = [];
 				let wake: (() => void) | undefined;
 				push = (c) => {
@@ -54,6 +63,7 @@ function setup(opts: { down?: () => boolean } = {}) {
 		pub,
 		published,
 		registered,
+		calls,
 		config: (c: MessageInitShape<typeof BackpressureConfigSchema>) => push?.(c)
 	};
 }
@@ -61,12 +71,31 @@ function setup(opts: { down?: () => boolean } = {}) {
 const n = (v: number) => ({ case: 'number' as const, value: v });
 
 describe('SensePublisher', () => {
+	it('registers once, with the declared attributes, before watching back-pressure', async () => {
+		vi.useFakeTimers();
+		const { pub, calls, registered } = setup();
+		pub.declare('battery', 'battery', '%');
+		pub.start();
+		pub.add('battery', n(50));
+		await vi.advanceTimersByTimeAsync(3000);
+		expect(calls.slice(0, 2)).toEqual(['register', 'watch']);
+		expect(calls).not.toContain('watch not_found');
+		expect(registered).toEqual([['battery']]);
+		// A new attribute registers again, once, before its data.
+		pub.declare('heartrate', 'heartrate', 'bpm');
+		pub.add('heartrate', n(60));
+		await vi.advanceTimersByTimeAsync(3000);
+		expect(registered).toEqual([['battery'], ['battery', 'heartrate']]);
+		expect(pub.state).toBe('live');
+		pub.stop();
+	});
+
 	it('follows back-pressure: batch window, batch size and pause', async () => {
 		vi.useFakeTimers();
 		const { pub, published, registered, config } = setup();
 		pub.declare('battery', 'battery', '%');
 		pub.start();
-		await vi.advanceTimersByTimeAsync(10);
+		await vi.advanceTimersByTimeAsync(30);
 		expect(registered[0]).toEqual(['battery']);
 		expect(pub.window).toBe(2000);
 		config({ recommendedBatchWindowMs: 1000, recommendedBatchSize: 3 });
@@ -106,7 +135,7 @@ describe('SensePublisher', () => {
 		const { pub, published, config } = setup({ down: () => down });
 		pub.declare('geolocation', 'geolocation');
 		pub.start();
-		await vi.advanceTimersByTimeAsync(5);
+		await vi.advanceTimersByTimeAsync(30);
 		config({ recommendedBatchWindowMs: 100, recommendedBatchSize: 1000 });
 		for (let i = 0; i < 120; i++) pub.add('geolocation', n(i));
 		await vi.advanceTimersByTimeAsync(400);

@@ -1,7 +1,10 @@
 // SessionStore knows who is signed in. The session itself is an httpOnly cookie the
 // server sets on sign-in, so the app never holds a token: it asks GetMe who the cookie
-// belongs to, and treats Unauthenticated as "signed out". The root layout creates it,
-// passes it by context, and redirects signed-out visitors to the sign-in page.
+// belongs to, and treats Unauthenticated as "signed out". The server sets a readable
+// companion cookie (no secret in it) with the session cookie and clears it with it
+// (server/internal/auth/middleware.go): without it nobody is signed in and the store asks
+// nothing, so a signed-out visit makes no call that is refused. The root layout creates
+// it, passes it by context, and redirects signed-out visitors to the sign-in page.
 import type { Client } from '@connectrpc/connect';
 import { Code } from '@connectrpc/connect';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
@@ -11,6 +14,20 @@ import { describeError, hasCode } from '$lib/api/errors';
 
 /** loading: GetMe in flight; error: the server could not say (e.g. unreachable). */
 export type SessionStatus = 'loading' | 'signed-in' | 'signed-out' | 'error';
+
+/** The name of the session cookie's readable companion (auth.SignedInCookieName). */
+export const SIGNED_IN_COOKIE = 'sensocto_signed_in';
+
+/** Whether the browser holds the session cookie's companion (true outside a browser). */
+export function hasSessionCookie(cookies = globalThis.document?.cookie): boolean {
+	if (cookies === undefined) return true;
+	return cookies.split(';').some((c) => c.trim() === `${SIGNED_IN_COOKIE}=1`);
+}
+
+export interface SessionOptions {
+	/** Whether a session cookie may be there (default: hasSessionCookie). */
+	maybeSignedIn?: () => boolean;
+}
 
 export class SessionStore {
 	/** The signed-in user; undefined when signed out or not known yet. */
@@ -38,8 +55,11 @@ export class SessionStore {
 	/** Bumped by every sign-in and sign-out, so a slower load() does not undo them. */
 	#generation = 0;
 
-	constructor(client: Client<typeof AuthService>) {
+	readonly #maybeSignedIn: () => boolean;
+
+	constructor(client: Client<typeof AuthService>, options: SessionOptions = {}) {
 		this.#client = client;
+		this.#maybeSignedIn = options.maybeSignedIn ?? (() => hasSessionCookie());
 	}
 
 	/**
@@ -55,6 +75,13 @@ export class SessionStore {
 		this.error = undefined;
 		const config = this.loadConfig();
 		const generation = this.#generation;
+		if (!this.#maybeSignedIn()) {
+			// No session cookie: nobody is signed in, and GetMe would only be refused.
+			this.user = undefined;
+			this.status = 'signed-out';
+			await config;
+			return;
+		}
 		try {
 			const res = await this.#client.getMe({});
 			if (generation === this.#generation) this.#setUser(res.user);

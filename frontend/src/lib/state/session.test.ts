@@ -6,7 +6,7 @@ import { signInHref } from '$lib/auth/redirect';
 import { AuthService } from '$lib/gen/sensocto/v1/auth_pb';
 import { SystemService } from '$lib/gen/sensocto/v1/system_pb';
 import { FakeAuth } from '../../test/fake-auth';
-import { SessionStore } from './session.svelte';
+import { SessionStore, hasSessionCookie } from './session.svelte';
 
 /** Wires a SessionStore to a fake server the way the root layout does. */
 function setup() {
@@ -201,5 +201,31 @@ describe('SessionStore', () => {
 		expect(session.status).toBe('error');
 		expect(session.error).toBe('server unreachable');
 		await vi.waitFor(() => expect(session.config).toBeDefined());
+	});
+	it('asks nobody who is signed in when the browser holds no session cookie', async () => {
+		const fake = new FakeAuth();
+		let cookie = false;
+		const session = new SessionStore(createClient(AuthService, createRouterTransport(fake.routes)), {
+			maybeSignedIn: () => cookie
+		});
+		await session.load();
+		expect(session.status).toBe('signed-out');
+		expect(fake.calls).not.toContain('getMe');
+		expect(session.config).toBeDefined();
+		// Signed in (the server set the cookies): the next load asks.
+		await session.signInGuest('Ada');
+		cookie = true;
+		await session.load();
+		expect(fake.calls).toContain('getMe');
+		expect(session.user?.displayName).toBe('Ada');
+	});
+
+	it('reads the companion cookie among others', () => {
+		expect(hasSessionCookie('')).toBe(false);
+		expect(hasSessionCookie('theme=dark; sensocto_signed_in=1; x=y')).toBe(true);
+		expect(hasSessionCookie('sensocto_signed_in=1')).toBe(true);
+		expect(hasSessionCookie('sensocto_signed_in=')).toBe(false);
+		expect(hasSessionCookie('not_sensocto_signed_in=1')).toBe(false);
+		expect(hasSessionCookie(undefined)).toBe(true);
 	});
 });
