@@ -7,7 +7,7 @@
 import { untrack } from 'svelte';
 import { AttentionService } from '$lib/gen/sensocto/v1/attention_pb';
 import { AuthService } from '$lib/gen/sensocto/v1/auth_pb';
-import { SensorService } from '$lib/gen/sensocto/v1/sensor_pb';
+import { SensorService, type Sensor } from '$lib/gen/sensocto/v1/sensor_pb';
 import { getClient } from '$lib/api/transport';
 import { AttentionReporter, setReporter } from '$lib/attention/reporter.svelte';
 import { getSession } from './session.svelte';
@@ -19,13 +19,18 @@ import { WatchStore, setWatch } from './watch.svelte';
 export interface LiveOptions {
 	/** Sensors to watch whether visible or not (a detail page's sensor). */
 	always?: () => string[];
+	/**
+	 * The sensors to show, when not every sensor the user may see (a room's): the store
+	 * lists nothing itself and follows this list.
+	 */
+	scope?: () => Sensor[];
 }
 
 export function setupLive(options: LiveOptions = {}) {
 	const sensorClient = getClient(SensorService);
 	const attentionClient = getClient(AttentionService);
 	const session = getSession();
-	const sensors = setSensors(new SensorsStore(sensorClient));
+	const sensors = setSensors(new SensorsStore(sensorClient, { list: !options.scope }));
 	const reporter = setReporter(new AttentionReporter(attentionClient));
 	const watch = setWatch(new WatchStore(sensorClient, { tabId: reporter.tabId }));
 	const levels = new AttentionWatchStore(attentionClient);
@@ -54,6 +59,11 @@ export function setupLive(options: LiveOptions = {}) {
 			prefs.close();
 		};
 	});
+
+	if (options.scope) {
+		const scope = options.scope;
+		$effect(() => sensors.replace(scope()));
+	}
 
 	// Signing out (here or in another tab) ends reporting at once: no report after it.
 	$effect(() => {

@@ -16,6 +16,11 @@ import { describeError } from '$lib/api/errors';
 export interface SensorsOptions {
 	/** Re-list every this many ms (0: never). */
 	refreshMs?: number;
+	/**
+	 * false: never call ListSensors; the owner feeds the list with replace() (a room's
+	 * sensors come with its WatchRoom stream).
+	 */
+	list?: boolean;
 }
 
 export class SensorsStore {
@@ -38,17 +43,19 @@ export class SensorsStore {
 
 	readonly #client: Client<typeof SensorService>;
 	readonly #refreshMs: number;
+	readonly #list: boolean;
 	#timer: ReturnType<typeof setInterval> | undefined;
 	#loading: Promise<void> | undefined;
 
 	constructor(client: Client<typeof SensorService>, options: SensorsOptions = {}) {
 		this.#client = client;
 		this.#refreshMs = options.refreshMs ?? 10_000;
+		this.#list = options.list ?? true;
 	}
 
-	/** Loads now and then every refreshMs, until stop. */
+	/** Loads now and then every refreshMs, until stop (nothing for a fed store). */
 	start(): void {
-		if (this.#timer) return;
+		if (this.#timer || !this.#list) return;
 		untrack(() => void this.load());
 		if (this.#refreshMs > 0) this.#timer = setInterval(() => void this.load(), this.#refreshMs);
 	}
@@ -75,13 +82,7 @@ export class SensorsStore {
 				pageToken = res.nextPageToken;
 				if (!pageToken) break;
 			}
-			for (const id of Object.keys(this.byId)) if (!(id in all)) delete this.byId[id];
-			for (const [id, s] of Object.entries(all)) {
-				const old = this.byId[id];
-				if (!old || !sameSensor(old, s)) this.byId[id] = s;
-			}
-			this.status = 'ready';
-			this.error = undefined;
+			this.replace(Object.values(all));
 		} catch (err) {
 			this.error = describeError(err);
 			if (this.status !== 'ready') this.status = 'error';
@@ -97,6 +98,8 @@ export class SensorsStore {
 	applyEvent(ev: SensorEvent): void {
 		const s = ev.sensor;
 		if (!s) return;
+		// A fed list decides its members itself: events only refresh them.
+		if (!this.#list && !(s.sensorId in this.byId)) return;
 		switch (ev.kind) {
 			case SensorEventKind.REMOVED:
 				delete this.byId[s.sensorId];
@@ -113,6 +116,19 @@ export class SensorsStore {
 		} else if (this.byId[s.sensorId] && ev.kind === SensorEventKind.DISCONNECTED) {
 			this.byId[s.sensorId] = { ...this.byId[s.sensorId], connected: false };
 		}
+	}
+
+	/** Replaces the whole list (a fed store): sensors not in it are removed. */
+	replace(list: Iterable<Sensor>): void {
+		const all: Record<string, Sensor> = {};
+		for (const s of list) all[s.sensorId] = s;
+		for (const id of Object.keys(this.byId)) if (!(id in all)) delete this.byId[id];
+		for (const [id, s] of Object.entries(all)) {
+			const old = this.byId[id];
+			if (!old || !sameSensor(old, s)) this.byId[id] = s;
+		}
+		this.status = 'ready';
+		this.error = undefined;
 	}
 
 	/** Replaces one sensor (after UpdateSensor, SetRecording). */
