@@ -205,9 +205,12 @@ describe('SessionStore', () => {
 	it('asks nobody who is signed in when the browser holds no session cookie', async () => {
 		const fake = new FakeAuth();
 		let cookie = false;
-		const session = new SessionStore(createClient(AuthService, createRouterTransport(fake.routes)), {
-			maybeSignedIn: () => cookie
-		});
+		const session = new SessionStore(
+			createClient(AuthService, createRouterTransport(fake.routes)),
+			{
+				maybeSignedIn: () => cookie
+			}
+		);
 		await session.load();
 		expect(session.status).toBe('signed-out');
 		expect(fake.calls).not.toContain('getMe');
