@@ -859,37 +859,38 @@ func (m *RecordingMutation) ResetEdge(name string) error {
 // RoomMutation represents an operation that mutates the Room nodes in the graph.
 type RoomMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *uuid.UUID
-	created_at              *time.Time
-	updated_at              *time.Time
-	name                    *string
-	description             *string
-	is_public               *bool
-	features                *schematype.RoomFeatures
-	join_code               *string
-	join_code_expires_at    *time.Time
-	clearedFields           map[string]struct{}
-	owner                   *uuid.UUID
-	clearedowner            bool
-	memberships             map[uuid.UUID]struct{}
-	removedmemberships      map[uuid.UUID]struct{}
-	clearedmemberships      bool
-	room_sensors            map[uuid.UUID]struct{}
-	removedroom_sensors     map[uuid.UUID]struct{}
-	clearedroom_sensors     bool
-	document                *uuid.UUID
-	cleareddocument         bool
-	document_changes        map[uuid.UUID]struct{}
-	removeddocument_changes map[uuid.UUID]struct{}
-	cleareddocument_changes bool
-	simulator_runs          map[uuid.UUID]struct{}
-	removedsimulator_runs   map[uuid.UUID]struct{}
-	clearedsimulator_runs   bool
-	done                    bool
-	oldValue                func(context.Context) (*Room, error)
-	predicates              []predicate.Room
+	op                         Op
+	typ                        string
+	id                         *uuid.UUID
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	name                       *string
+	description                *string
+	is_public                  *bool
+	features                   *schematype.RoomFeatures
+	join_code                  *string
+	join_code_expires_at       *time.Time
+	members_add_public_sensors *bool
+	clearedFields              map[string]struct{}
+	owner                      *uuid.UUID
+	clearedowner               bool
+	memberships                map[uuid.UUID]struct{}
+	removedmemberships         map[uuid.UUID]struct{}
+	clearedmemberships         bool
+	room_sensors               map[uuid.UUID]struct{}
+	removedroom_sensors        map[uuid.UUID]struct{}
+	clearedroom_sensors        bool
+	document                   *uuid.UUID
+	cleareddocument            bool
+	document_changes           map[uuid.UUID]struct{}
+	removeddocument_changes    map[uuid.UUID]struct{}
+	cleareddocument_changes    bool
+	simulator_runs             map[uuid.UUID]struct{}
+	removedsimulator_runs      map[uuid.UUID]struct{}
+	clearedsimulator_runs      bool
+	done                       bool
+	oldValue                   func(context.Context) (*Room, error)
+	predicates                 []predicate.Room
 }
 
 var _ ent.Mutation = (*RoomMutation)(nil)
@@ -1359,6 +1360,42 @@ func (m *RoomMutation) ResetJoinCodeExpiresAt() {
 	delete(m.clearedFields, room.FieldJoinCodeExpiresAt)
 }
 
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (m *RoomMutation) SetMembersAddPublicSensors(b bool) {
+	m.members_add_public_sensors = &b
+}
+
+// MembersAddPublicSensors returns the value of the "members_add_public_sensors" field in the mutation.
+func (m *RoomMutation) MembersAddPublicSensors() (r bool, exists bool) {
+	v := m.members_add_public_sensors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMembersAddPublicSensors returns the old "members_add_public_sensors" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldMembersAddPublicSensors(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMembersAddPublicSensors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMembersAddPublicSensors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMembersAddPublicSensors: %w", err)
+	}
+	return oldValue.MembersAddPublicSensors, nil
+}
+
+// ResetMembersAddPublicSensors resets all changes to the "members_add_public_sensors" field.
+func (m *RoomMutation) ResetMembersAddPublicSensors() {
+	m.members_add_public_sensors = nil
+}
+
 // ClearOwner clears the "owner" edge to the User entity.
 func (m *RoomMutation) ClearOwner() {
 	m.clearedowner = true
@@ -1675,7 +1712,7 @@ func (m *RoomMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoomMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, room.FieldCreatedAt)
 	}
@@ -1703,6 +1740,9 @@ func (m *RoomMutation) Fields() []string {
 	if m.join_code_expires_at != nil {
 		fields = append(fields, room.FieldJoinCodeExpiresAt)
 	}
+	if m.members_add_public_sensors != nil {
+		fields = append(fields, room.FieldMembersAddPublicSensors)
+	}
 	return fields
 }
 
@@ -1729,6 +1769,8 @@ func (m *RoomMutation) Field(name string) (ent.Value, bool) {
 		return m.JoinCode()
 	case room.FieldJoinCodeExpiresAt:
 		return m.JoinCodeExpiresAt()
+	case room.FieldMembersAddPublicSensors:
+		return m.MembersAddPublicSensors()
 	}
 	return nil, false
 }
@@ -1756,6 +1798,8 @@ func (m *RoomMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldJoinCode(ctx)
 	case room.FieldJoinCodeExpiresAt:
 		return m.OldJoinCodeExpiresAt(ctx)
+	case room.FieldMembersAddPublicSensors:
+		return m.OldMembersAddPublicSensors(ctx)
 	}
 	return nil, fmt.Errorf("unknown Room field %s", name)
 }
@@ -1827,6 +1871,13 @@ func (m *RoomMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetJoinCodeExpiresAt(v)
+		return nil
+	case room.FieldMembersAddPublicSensors:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMembersAddPublicSensors(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Room field %s", name)
@@ -1924,6 +1975,9 @@ func (m *RoomMutation) ResetField(name string) error {
 		return nil
 	case room.FieldJoinCodeExpiresAt:
 		m.ResetJoinCodeExpiresAt()
+		return nil
+	case room.FieldMembersAddPublicSensors:
+		m.ResetMembersAddPublicSensors()
 		return nil
 	}
 	return fmt.Errorf("unknown Room field %s", name)
@@ -4092,6 +4146,7 @@ type RoomSensorMutation struct {
 	id            *uuid.UUID
 	created_at    *time.Time
 	updated_at    *time.Time
+	added_by      *uuid.UUID
 	clearedFields map[string]struct{}
 	room          *uuid.UUID
 	clearedroom   bool
@@ -4350,6 +4405,55 @@ func (m *RoomSensorMutation) ResetSensorID() {
 	m.sensor = nil
 }
 
+// SetAddedBy sets the "added_by" field.
+func (m *RoomSensorMutation) SetAddedBy(u uuid.UUID) {
+	m.added_by = &u
+}
+
+// AddedBy returns the value of the "added_by" field in the mutation.
+func (m *RoomSensorMutation) AddedBy() (r uuid.UUID, exists bool) {
+	v := m.added_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddedBy returns the old "added_by" field's value of the RoomSensor entity.
+// If the RoomSensor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomSensorMutation) OldAddedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddedBy: %w", err)
+	}
+	return oldValue.AddedBy, nil
+}
+
+// ClearAddedBy clears the value of the "added_by" field.
+func (m *RoomSensorMutation) ClearAddedBy() {
+	m.added_by = nil
+	m.clearedFields[roomsensor.FieldAddedBy] = struct{}{}
+}
+
+// AddedByCleared returns if the "added_by" field was cleared in this mutation.
+func (m *RoomSensorMutation) AddedByCleared() bool {
+	_, ok := m.clearedFields[roomsensor.FieldAddedBy]
+	return ok
+}
+
+// ResetAddedBy resets all changes to the "added_by" field.
+func (m *RoomSensorMutation) ResetAddedBy() {
+	m.added_by = nil
+	delete(m.clearedFields, roomsensor.FieldAddedBy)
+}
+
 // ClearRoom clears the "room" edge to the Room entity.
 func (m *RoomSensorMutation) ClearRoom() {
 	m.clearedroom = true
@@ -4438,7 +4542,7 @@ func (m *RoomSensorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoomSensorMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.created_at != nil {
 		fields = append(fields, roomsensor.FieldCreatedAt)
 	}
@@ -4450,6 +4554,9 @@ func (m *RoomSensorMutation) Fields() []string {
 	}
 	if m.sensor != nil {
 		fields = append(fields, roomsensor.FieldSensorID)
+	}
+	if m.added_by != nil {
+		fields = append(fields, roomsensor.FieldAddedBy)
 	}
 	return fields
 }
@@ -4467,6 +4574,8 @@ func (m *RoomSensorMutation) Field(name string) (ent.Value, bool) {
 		return m.RoomID()
 	case roomsensor.FieldSensorID:
 		return m.SensorID()
+	case roomsensor.FieldAddedBy:
+		return m.AddedBy()
 	}
 	return nil, false
 }
@@ -4484,6 +4593,8 @@ func (m *RoomSensorMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldRoomID(ctx)
 	case roomsensor.FieldSensorID:
 		return m.OldSensorID(ctx)
+	case roomsensor.FieldAddedBy:
+		return m.OldAddedBy(ctx)
 	}
 	return nil, fmt.Errorf("unknown RoomSensor field %s", name)
 }
@@ -4521,6 +4632,13 @@ func (m *RoomSensorMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSensorID(v)
 		return nil
+	case roomsensor.FieldAddedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddedBy(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RoomSensor field %s", name)
 }
@@ -4550,7 +4668,11 @@ func (m *RoomSensorMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *RoomSensorMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(roomsensor.FieldAddedBy) {
+		fields = append(fields, roomsensor.FieldAddedBy)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -4563,6 +4685,11 @@ func (m *RoomSensorMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *RoomSensorMutation) ClearField(name string) error {
+	switch name {
+	case roomsensor.FieldAddedBy:
+		m.ClearAddedBy()
+		return nil
+	}
 	return fmt.Errorf("unknown RoomSensor nullable field %s", name)
 }
 
@@ -4581,6 +4708,9 @@ func (m *RoomSensorMutation) ResetField(name string) error {
 		return nil
 	case roomsensor.FieldSensorID:
 		m.ResetSensorID()
+		return nil
+	case roomsensor.FieldAddedBy:
+		m.ResetAddedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown RoomSensor field %s", name)

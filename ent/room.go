@@ -40,6 +40,8 @@ type Room struct {
 	JoinCode *string `json:"join_code,omitempty"`
 	// JoinCodeExpiresAt holds the value of the "join_code_expires_at" field.
 	JoinCodeExpiresAt *time.Time `json:"join_code_expires_at,omitempty"`
+	// Members may also place other users' public sensors (owner and admins always may).
+	MembersAddPublicSensors bool `json:"members_add_public_sensors,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RoomQuery when eager-loading is set.
 	Edges        RoomEdges `json:"edges"`
@@ -130,7 +132,7 @@ func (*Room) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case room.FieldFeatures:
 			values[i] = new([]byte)
-		case room.FieldIsPublic:
+		case room.FieldIsPublic, room.FieldMembersAddPublicSensors:
 			values[i] = new(sql.NullBool)
 		case room.FieldName, room.FieldDescription, room.FieldJoinCode:
 			values[i] = new(sql.NullString)
@@ -216,6 +218,12 @@ func (_m *Room) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.JoinCodeExpiresAt = new(time.Time)
 				*_m.JoinCodeExpiresAt = value.Time
+			}
+		case room.FieldMembersAddPublicSensors:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field members_add_public_sensors", values[i])
+			} else if value.Valid {
+				_m.MembersAddPublicSensors = value.Bool
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -313,6 +321,9 @@ func (_m *Room) String() string {
 		builder.WriteString("join_code_expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("members_add_public_sensors=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MembersAddPublicSensors))
 	builder.WriteByte(')')
 	return builder.String()
 }

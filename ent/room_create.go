@@ -141,6 +141,20 @@ func (_c *RoomCreate) SetNillableJoinCodeExpiresAt(v *time.Time) *RoomCreate {
 	return _c
 }
 
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (_c *RoomCreate) SetMembersAddPublicSensors(v bool) *RoomCreate {
+	_c.mutation.SetMembersAddPublicSensors(v)
+	return _c
+}
+
+// SetNillableMembersAddPublicSensors sets the "members_add_public_sensors" field if the given value is not nil.
+func (_c *RoomCreate) SetNillableMembersAddPublicSensors(v *bool) *RoomCreate {
+	if v != nil {
+		_c.SetMembersAddPublicSensors(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RoomCreate) SetID(v uuid.UUID) *RoomCreate {
 	_c.mutation.SetID(v)
@@ -290,6 +304,10 @@ func (_c *RoomCreate) defaults() {
 		v := room.DefaultFeatures
 		_c.mutation.SetFeatures(v)
 	}
+	if _, ok := _c.mutation.MembersAddPublicSensors(); !ok {
+		v := room.DefaultMembersAddPublicSensors
+		_c.mutation.SetMembersAddPublicSensors(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := room.DefaultID()
 		_c.mutation.SetID(v)
@@ -330,6 +348,9 @@ func (_c *RoomCreate) check() error {
 		if err := room.JoinCodeValidator(v); err != nil {
 			return &ValidationError{Name: "join_code", err: fmt.Errorf(`ent: validator failed for field "Room.join_code": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.MembersAddPublicSensors(); !ok {
+		return &ValidationError{Name: "members_add_public_sensors", err: errors.New(`ent: missing required field "Room.members_add_public_sensors"`)}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
 		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required edge "Room.owner"`)}
@@ -401,6 +422,10 @@ func (_c *RoomCreate) createSpec() (*Room, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.JoinCodeExpiresAt(); ok {
 		_spec.SetField(room.FieldJoinCodeExpiresAt, field.TypeTime, value)
 		_node.JoinCodeExpiresAt = &value
+	}
+	if value, ok := _c.mutation.MembersAddPublicSensors(); ok {
+		_spec.SetField(room.FieldMembersAddPublicSensors, field.TypeBool, value)
+		_node.MembersAddPublicSensors = value
 	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -665,6 +690,18 @@ func (u *RoomUpsert) ClearJoinCodeExpiresAt() *RoomUpsert {
 	return u
 }
 
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (u *RoomUpsert) SetMembersAddPublicSensors(v bool) *RoomUpsert {
+	u.Set(room.FieldMembersAddPublicSensors, v)
+	return u
+}
+
+// UpdateMembersAddPublicSensors sets the "members_add_public_sensors" field to the value that was provided on create.
+func (u *RoomUpsert) UpdateMembersAddPublicSensors() *RoomUpsert {
+	u.SetExcluded(room.FieldMembersAddPublicSensors)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -846,6 +883,20 @@ func (u *RoomUpsertOne) UpdateJoinCodeExpiresAt() *RoomUpsertOne {
 func (u *RoomUpsertOne) ClearJoinCodeExpiresAt() *RoomUpsertOne {
 	return u.Update(func(s *RoomUpsert) {
 		s.ClearJoinCodeExpiresAt()
+	})
+}
+
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (u *RoomUpsertOne) SetMembersAddPublicSensors(v bool) *RoomUpsertOne {
+	return u.Update(func(s *RoomUpsert) {
+		s.SetMembersAddPublicSensors(v)
+	})
+}
+
+// UpdateMembersAddPublicSensors sets the "members_add_public_sensors" field to the value that was provided on create.
+func (u *RoomUpsertOne) UpdateMembersAddPublicSensors() *RoomUpsertOne {
+	return u.Update(func(s *RoomUpsert) {
+		s.UpdateMembersAddPublicSensors()
 	})
 }
 
@@ -1197,6 +1248,20 @@ func (u *RoomUpsertBulk) UpdateJoinCodeExpiresAt() *RoomUpsertBulk {
 func (u *RoomUpsertBulk) ClearJoinCodeExpiresAt() *RoomUpsertBulk {
 	return u.Update(func(s *RoomUpsert) {
 		s.ClearJoinCodeExpiresAt()
+	})
+}
+
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (u *RoomUpsertBulk) SetMembersAddPublicSensors(v bool) *RoomUpsertBulk {
+	return u.Update(func(s *RoomUpsert) {
+		s.SetMembersAddPublicSensors(v)
+	})
+}
+
+// UpdateMembersAddPublicSensors sets the "members_add_public_sensors" field to the value that was provided on create.
+func (u *RoomUpsertBulk) UpdateMembersAddPublicSensors() *RoomUpsertBulk {
+	return u.Update(func(s *RoomUpsert) {
+		s.UpdateMembersAddPublicSensors()
 	})
 }
 

@@ -159,6 +159,20 @@ func (_u *RoomUpdate) ClearJoinCodeExpiresAt() *RoomUpdate {
 	return _u
 }
 
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (_u *RoomUpdate) SetMembersAddPublicSensors(v bool) *RoomUpdate {
+	_u.mutation.SetMembersAddPublicSensors(v)
+	return _u
+}
+
+// SetNillableMembersAddPublicSensors sets the "members_add_public_sensors" field if the given value is not nil.
+func (_u *RoomUpdate) SetNillableMembersAddPublicSensors(v *bool) *RoomUpdate {
+	if v != nil {
+		_u.SetMembersAddPublicSensors(*v)
+	}
+	return _u
+}
+
 // SetOwner sets the "owner" edge to the User entity.
 func (_u *RoomUpdate) SetOwner(v *User) *RoomUpdate {
 	return _u.SetOwnerID(v.ID)
@@ -450,6 +464,9 @@ func (_u *RoomUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.JoinCodeExpiresAtCleared() {
 		_spec.ClearField(room.FieldJoinCodeExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MembersAddPublicSensors(); ok {
+		_spec.SetField(room.FieldMembersAddPublicSensors, field.TypeBool, value)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -833,6 +850,20 @@ func (_u *RoomUpdateOne) ClearJoinCodeExpiresAt() *RoomUpdateOne {
 	return _u
 }
 
+// SetMembersAddPublicSensors sets the "members_add_public_sensors" field.
+func (_u *RoomUpdateOne) SetMembersAddPublicSensors(v bool) *RoomUpdateOne {
+	_u.mutation.SetMembersAddPublicSensors(v)
+	return _u
+}
+
+// SetNillableMembersAddPublicSensors sets the "members_add_public_sensors" field if the given value is not nil.
+func (_u *RoomUpdateOne) SetNillableMembersAddPublicSensors(v *bool) *RoomUpdateOne {
+	if v != nil {
+		_u.SetMembersAddPublicSensors(*v)
+	}
+	return _u
+}
+
 // SetOwner sets the "owner" edge to the User entity.
 func (_u *RoomUpdateOne) SetOwner(v *User) *RoomUpdateOne {
 	return _u.SetOwnerID(v.ID)
@@ -1154,6 +1185,9 @@ func (_u *RoomUpdateOne) sqlSave(ctx context.Context) (_node *Room, err error) {
 	}
 	if _u.mutation.JoinCodeExpiresAtCleared() {
 		_spec.ClearField(room.FieldJoinCodeExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MembersAddPublicSensors(); ok {
+		_spec.SetField(room.FieldMembersAddPublicSensors, field.TypeBool, value)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{

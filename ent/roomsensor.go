@@ -28,6 +28,8 @@ type RoomSensor struct {
 	RoomID uuid.UUID `json:"room_id,omitempty"`
 	// SensorID holds the value of the "sensor_id" field.
 	SensorID string `json:"sensor_id,omitempty"`
+	// Who placed the sensor. Only a placement by the sensor's owner shares it with the members whatever its visibility; another user's public sensor stays visible only while public. No foreign key: the placement outlives its placer's account.
+	AddedBy *uuid.UUID `json:"added_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RoomSensorQuery when eager-loading is set.
 	Edges        RoomSensorEdges `json:"edges"`
@@ -72,6 +74,8 @@ func (*RoomSensor) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case roomsensor.FieldAddedBy:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case roomsensor.FieldSensorID:
 			values[i] = new(sql.NullString)
 		case roomsensor.FieldCreatedAt, roomsensor.FieldUpdatedAt:
@@ -122,6 +126,13 @@ func (_m *RoomSensor) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field sensor_id", values[i])
 			} else if value.Valid {
 				_m.SensorID = value.String
+			}
+		case roomsensor.FieldAddedBy:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field added_by", values[i])
+			} else if value.Valid {
+				_m.AddedBy = new(uuid.UUID)
+				*_m.AddedBy = *value.S.(*uuid.UUID)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -180,6 +191,11 @@ func (_m *RoomSensor) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("sensor_id=")
 	builder.WriteString(_m.SensorID)
+	builder.WriteString(", ")
+	if v := _m.AddedBy; v != nil {
+		builder.WriteString("added_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -66,6 +66,20 @@ func (_c *RoomSensorCreate) SetSensorID(v string) *RoomSensorCreate {
 	return _c
 }
 
+// SetAddedBy sets the "added_by" field.
+func (_c *RoomSensorCreate) SetAddedBy(v uuid.UUID) *RoomSensorCreate {
+	_c.mutation.SetAddedBy(v)
+	return _c
+}
+
+// SetNillableAddedBy sets the "added_by" field if the given value is not nil.
+func (_c *RoomSensorCreate) SetNillableAddedBy(v *uuid.UUID) *RoomSensorCreate {
+	if v != nil {
+		_c.SetAddedBy(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RoomSensorCreate) SetID(v uuid.UUID) *RoomSensorCreate {
 	_c.mutation.SetID(v)
@@ -203,6 +217,10 @@ func (_c *RoomSensorCreate) createSpec() (*RoomSensor, *sqlgraph.CreateSpec) {
 		_spec.SetField(roomsensor.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.AddedBy(); ok {
+		_spec.SetField(roomsensor.FieldAddedBy, field.TypeUUID, value)
+		_node.AddedBy = &value
+	}
 	if nodes := _c.mutation.RoomIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -326,6 +344,9 @@ func (u *RoomSensorUpsertOne) UpdateNewValues() *RoomSensorUpsertOne {
 		}
 		if _, exists := u.create.mutation.SensorID(); exists {
 			s.SetIgnore(roomsensor.FieldSensorID)
+		}
+		if _, exists := u.create.mutation.AddedBy(); exists {
+			s.SetIgnore(roomsensor.FieldAddedBy)
 		}
 	}))
 	return u
@@ -563,6 +584,9 @@ func (u *RoomSensorUpsertBulk) UpdateNewValues() *RoomSensorUpsertBulk {
 			}
 			if _, exists := b.mutation.SensorID(); exists {
 				s.SetIgnore(roomsensor.FieldSensorID)
+			}
+			if _, exists := b.mutation.AddedBy(); exists {
+				s.SetIgnore(roomsensor.FieldAddedBy)
 			}
 		}
 	}))

@@ -108,6 +108,9 @@ func (_u *RoomSensorUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(roomsensor.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.AddedByCleared() {
+		_spec.ClearField(roomsensor.FieldAddedBy, field.TypeUUID)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -238,6 +241,9 @@ func (_u *RoomSensorUpdateOne) sqlSave(ctx context.Context) (_node *RoomSensor, 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(roomsensor.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AddedByCleared() {
+		_spec.ClearField(roomsensor.FieldAddedBy, field.TypeUUID)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &RoomSensor{config: _u.config}

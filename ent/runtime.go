@@ -133,6 +133,10 @@ func init() {
 			return nil
 		}
 	}()
+	// roomDescMembersAddPublicSensors is the schema descriptor for members_add_public_sensors field.
+	roomDescMembersAddPublicSensors := roomFields[7].Descriptor()
+	// room.DefaultMembersAddPublicSensors holds the default value on creation for the members_add_public_sensors field.
+	room.DefaultMembersAddPublicSensors = roomDescMembersAddPublicSensors.Default.(bool)
 	// roomDescID is the schema descriptor for id field.
 	roomDescID := roomMixinFields0[0].Descriptor()
 	// room.DefaultID holds the default value on creation for the id field.

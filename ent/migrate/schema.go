@@ -52,6 +52,7 @@ var (
 		{Name: "features", Type: field.TypeJSON},
 		{Name: "join_code", Type: field.TypeString, Nullable: true, Size: 12},
 		{Name: "join_code_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "members_add_public_sensors", Type: field.TypeBool, Default: false},
 		{Name: "owner_id", Type: field.TypeUUID},
 	}
 	// RoomsTable holds the schema information for the "rooms" table.
@@ -62,7 +63,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "rooms_users_owned_rooms",
-				Columns:    []*schema.Column{RoomsColumns[9]},
+				Columns:    []*schema.Column{RoomsColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -76,7 +77,7 @@ var (
 			{
 				Name:    "room_owner_id",
 				Unique:  false,
-				Columns: []*schema.Column{RoomsColumns[9]},
+				Columns: []*schema.Column{RoomsColumns[10]},
 			},
 			{
 				Name:    "room_is_public",
@@ -184,6 +185,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "added_by", Type: field.TypeUUID, Nullable: true},
 		{Name: "room_id", Type: field.TypeUUID},
 		{Name: "sensor_id", Type: field.TypeString, Size: 128},
 	}
@@ -195,13 +197,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "room_sensors_rooms_room_sensors",
-				Columns:    []*schema.Column{RoomSensorsColumns[3]},
+				Columns:    []*schema.Column{RoomSensorsColumns[4]},
 				RefColumns: []*schema.Column{RoomsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "room_sensors_sensors_room_sensors",
-				Columns:    []*schema.Column{RoomSensorsColumns[4]},
+				Columns:    []*schema.Column{RoomSensorsColumns[5]},
 				RefColumns: []*schema.Column{SensorsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -210,12 +212,12 @@ var (
 			{
 				Name:    "roomsensor_room_id_sensor_id",
 				Unique:  true,
-				Columns: []*schema.Column{RoomSensorsColumns[3], RoomSensorsColumns[4]},
+				Columns: []*schema.Column{RoomSensorsColumns[4], RoomSensorsColumns[5]},
 			},
 			{
 				Name:    "roomsensor_sensor_id",
 				Unique:  false,
-				Columns: []*schema.Column{RoomSensorsColumns[4]},
+				Columns: []*schema.Column{RoomSensorsColumns[5]},
 			},
 		},
 	}

@@ -34,6 +34,8 @@ const (
 	FieldJoinCode = "join_code"
 	// FieldJoinCodeExpiresAt holds the string denoting the join_code_expires_at field in the database.
 	FieldJoinCodeExpiresAt = "join_code_expires_at"
+	// FieldMembersAddPublicSensors holds the string denoting the members_add_public_sensors field in the database.
+	FieldMembersAddPublicSensors = "members_add_public_sensors"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
 	EdgeOwner = "owner"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -104,6 +106,7 @@ var Columns = []string{
 	FieldFeatures,
 	FieldJoinCode,
 	FieldJoinCodeExpiresAt,
+	FieldMembersAddPublicSensors,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -133,6 +136,8 @@ var (
 	DefaultFeatures schematype.RoomFeatures
 	// JoinCodeValidator is a validator for the "join_code" field. It is called by the builders before save.
 	JoinCodeValidator func(string) error
+	// DefaultMembersAddPublicSensors holds the default value on creation for the "members_add_public_sensors" field.
+	DefaultMembersAddPublicSensors bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -183,6 +188,11 @@ func ByJoinCode(opts ...sql.OrderTermOption) OrderOption {
 // ByJoinCodeExpiresAt orders the results by the join_code_expires_at field.
 func ByJoinCodeExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJoinCodeExpiresAt, opts...).ToFunc()
+}
+
+// ByMembersAddPublicSensors orders the results by the members_add_public_sensors field.
+func ByMembersAddPublicSensors(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMembersAddPublicSensors, opts...).ToFunc()
 }
 
 // ByOwnerField orders the results by owner field.

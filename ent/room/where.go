@@ -96,6 +96,11 @@ func JoinCodeExpiresAt(v time.Time) predicate.Room {
 	return predicate.Room(sql.FieldEQ(FieldJoinCodeExpiresAt, v))
 }
 
+// MembersAddPublicSensors applies equality check predicate on the "members_add_public_sensors" field. It's identical to MembersAddPublicSensorsEQ.
+func MembersAddPublicSensors(v bool) predicate.Room {
+	return predicate.Room(sql.FieldEQ(FieldMembersAddPublicSensors, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Room {
 	return predicate.Room(sql.FieldEQ(FieldCreatedAt, v))
@@ -469,6 +474,16 @@ func JoinCodeExpiresAtIsNil() predicate.Room {
 // JoinCodeExpiresAtNotNil applies the NotNil predicate on the "join_code_expires_at" field.
 func JoinCodeExpiresAtNotNil() predicate.Room {
 	return predicate.Room(sql.FieldNotNull(FieldJoinCodeExpiresAt))
+}
+
+// MembersAddPublicSensorsEQ applies the EQ predicate on the "members_add_public_sensors" field.
+func MembersAddPublicSensorsEQ(v bool) predicate.Room {
+	return predicate.Room(sql.FieldEQ(FieldMembersAddPublicSensors, v))
+}
+
+// MembersAddPublicSensorsNEQ applies the NEQ predicate on the "members_add_public_sensors" field.
+func MembersAddPublicSensorsNEQ(v bool) predicate.Room {
+	return predicate.Room(sql.FieldNEQ(FieldMembersAddPublicSensors, v))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

@@ -23,6 +23,8 @@ const (
 	FieldRoomID = "room_id"
 	// FieldSensorID holds the string denoting the sensor_id field in the database.
 	FieldSensorID = "sensor_id"
+	// FieldAddedBy holds the string denoting the added_by field in the database.
+	FieldAddedBy = "added_by"
 	// EdgeRoom holds the string denoting the room edge name in mutations.
 	EdgeRoom = "room"
 	// EdgeSensor holds the string denoting the sensor edge name in mutations.
@@ -52,6 +54,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldRoomID,
 	FieldSensorID,
+	FieldAddedBy,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -101,6 +104,11 @@ func ByRoomID(opts ...sql.OrderTermOption) OrderOption {
 // BySensorID orders the results by the sensor_id field.
 func BySensorID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSensorID, opts...).ToFunc()
+}
+
+// ByAddedBy orders the results by the added_by field.
+func ByAddedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAddedBy, opts...).ToFunc()
 }
 
 // ByRoomField orders the results by room field.

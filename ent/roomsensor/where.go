@@ -76,6 +76,11 @@ func SensorID(v string) predicate.RoomSensor {
 	return predicate.RoomSensor(sql.FieldEQ(FieldSensorID, v))
 }
 
+// AddedBy applies equality check predicate on the "added_by" field. It's identical to AddedByEQ.
+func AddedBy(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldEQ(FieldAddedBy, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.RoomSensor {
 	return predicate.RoomSensor(sql.FieldEQ(FieldCreatedAt, v))
@@ -239,6 +244,56 @@ func SensorIDEqualFold(v string) predicate.RoomSensor {
 // SensorIDContainsFold applies the ContainsFold predicate on the "sensor_id" field.
 func SensorIDContainsFold(v string) predicate.RoomSensor {
 	return predicate.RoomSensor(sql.FieldContainsFold(FieldSensorID, v))
+}
+
+// AddedByEQ applies the EQ predicate on the "added_by" field.
+func AddedByEQ(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldEQ(FieldAddedBy, v))
+}
+
+// AddedByNEQ applies the NEQ predicate on the "added_by" field.
+func AddedByNEQ(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldNEQ(FieldAddedBy, v))
+}
+
+// AddedByIn applies the In predicate on the "added_by" field.
+func AddedByIn(vs ...uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldIn(FieldAddedBy, vs...))
+}
+
+// AddedByNotIn applies the NotIn predicate on the "added_by" field.
+func AddedByNotIn(vs ...uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldNotIn(FieldAddedBy, vs...))
+}
+
+// AddedByGT applies the GT predicate on the "added_by" field.
+func AddedByGT(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldGT(FieldAddedBy, v))
+}
+
+// AddedByGTE applies the GTE predicate on the "added_by" field.
+func AddedByGTE(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldGTE(FieldAddedBy, v))
+}
+
+// AddedByLT applies the LT predicate on the "added_by" field.
+func AddedByLT(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldLT(FieldAddedBy, v))
+}
+
+// AddedByLTE applies the LTE predicate on the "added_by" field.
+func AddedByLTE(v uuid.UUID) predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldLTE(FieldAddedBy, v))
+}
+
+// AddedByIsNil applies the IsNil predicate on the "added_by" field.
+func AddedByIsNil() predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldIsNull(FieldAddedBy))
+}
+
+// AddedByNotNil applies the NotNil predicate on the "added_by" field.
+func AddedByNotNil() predicate.RoomSensor {
+	return predicate.RoomSensor(sql.FieldNotNull(FieldAddedBy))
 }
 
 // HasRoom applies the HasEdge predicate on the "room" edge.

@@ -47,6 +47,9 @@ func (Room) Fields() []ent.Field {
 		field.Time("join_code_expires_at").
 			Optional().
 			Nillable(),
+		field.Bool("members_add_public_sensors").
+			Default(false).
+			Comment("Members may also place other users' public sensors (owner and admins always may)."),
 	}
 }
 

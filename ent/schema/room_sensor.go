@@ -26,6 +26,11 @@ func (RoomSensor) Fields() []ent.Field {
 			Immutable(),
 		field.String("sensor_id").
 			Immutable(),
+		field.UUID("added_by", uuid.UUID{}).
+			Optional().
+			Nillable().
+			Immutable().
+			Comment("Who placed the sensor. Only a placement by the sensor's owner shares it with the members whatever its visibility; another user's public sensor stays visible only while public. No foreign key: the placement outlives its placer's account."),
 	}
 }
 

@@ -32,8 +32,8 @@ const Leftovers = `What a run leaves behind on the server:
     no way to delete an account);
   - for a minute, the per-IP rate limit of VerifyMagicLink is used up for the machine that ran
     the suite (the rate-limit check exhausts it; --skip-rate-limit leaves it alone).
-Everything else it creates (sensors, API tokens, sessions, simulator runs) is deleted, revoked
-or stopped at the end.`
+Everything else it creates (sensors, rooms, API tokens, sessions, simulator runs) is deleted,
+revoked or stopped at the end.`
 
 // Config says where and how to run the suite.
 type Config struct {

@@ -41,6 +41,7 @@ func (s *suite) runAll(ctx context.Context) {
 		s.simulatorChecks(ctx, p, a)
 		s.systemChecks(ctx, p, a)
 		s.errorChecks(ctx, p, a, b)
+		s.roomChecks(ctx, p, a, b)
 	}
 	s.streamingChecks(ctx, authCfg, a)
 	s.paginationChecks(ctx, a)

@@ -241,7 +241,8 @@ type Room struct {
 	IsPublic bool `protobuf:"varint,5,opt,name=is_public,json=isPublic,proto3" json:"is_public,omitempty"`
 	// Feature flags.
 	Features *RoomFeatures `protobuf:"bytes,6,opt,name=features,proto3" json:"features,omitempty"`
-	// The join code: 8 characters from "ABCDEFGHJKLMNPQRSTUVWXYZ23456789". Only members see it.
+	// The join code: 8 characters from "ABCDEFGHJKLMNPQRSTUVWXYZ23456789". Only the owner
+	// and admins see it (empty for others).
 	JoinCode string `protobuf:"bytes,7,opt,name=join_code,json=joinCode,proto3" json:"join_code,omitempty"`
 	// When the join code expires; unset: never.
 	JoinCodeExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=join_code_expires_at,json=joinCodeExpiresAt,proto3" json:"join_code_expires_at,omitempty"`
@@ -256,9 +257,11 @@ type Room struct {
 	// When it was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When it was last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Members may also add other users' public sensors (owner and admins always may).
+	MembersAddPublicSensors bool `protobuf:"varint,15,opt,name=members_add_public_sensors,json=membersAddPublicSensors,proto3" json:"members_add_public_sensors,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Room) Reset() {
@@ -389,6 +392,13 @@ func (x *Room) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Room) GetMembersAddPublicSensors() bool {
+	if x != nil {
+		return x.MembersAddPublicSensors
+	}
+	return false
+}
+
 // Member is a room member.
 type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -403,7 +413,10 @@ type Member struct {
 	// Whether they are present (have the room open) now.
 	Present bool `protobuf:"varint,5,opt,name=present,proto3" json:"present,omitempty"`
 	// Whether the user is a guest.
-	IsGuest       bool `protobuf:"varint,6,opt,name=is_guest,json=isGuest,proto3" json:"is_guest,omitempty"`
+	IsGuest bool `protobuf:"varint,6,opt,name=is_guest,json=isGuest,proto3" json:"is_guest,omitempty"`
+	// The views (pages or lenses, as WatchRoomRequest.view) the member has open now in any
+	// tab, sorted; empty when not present.
+	Views         []string `protobuf:"bytes,7,rep,name=views,proto3" json:"views,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +493,13 @@ func (x *Member) GetIsGuest() bool {
 	return false
 }
 
+func (x *Member) GetViews() []string {
+	if x != nil {
+		return x.Views
+	}
+	return nil
+}
+
 // CreateRoomRequest describes the room.
 type CreateRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -490,9 +510,11 @@ type CreateRoomRequest struct {
 	// Listed for everyone.
 	IsPublic bool `protobuf:"varint,3,opt,name=is_public,json=isPublic,proto3" json:"is_public,omitempty"`
 	// Feature flags; unset: calls and media playback on.
-	Features      *RoomFeatures `protobuf:"bytes,4,opt,name=features,proto3" json:"features,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Features *RoomFeatures `protobuf:"bytes,4,opt,name=features,proto3" json:"features,omitempty"`
+	// Members may also add other users' public sensors.
+	MembersAddPublicSensors bool `protobuf:"varint,5,opt,name=members_add_public_sensors,json=membersAddPublicSensors,proto3" json:"members_add_public_sensors,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *CreateRoomRequest) Reset() {
@@ -551,6 +573,13 @@ func (x *CreateRoomRequest) GetFeatures() *RoomFeatures {
 		return x.Features
 	}
 	return nil
+}
+
+func (x *CreateRoomRequest) GetMembersAddPublicSensors() bool {
+	if x != nil {
+		return x.MembersAddPublicSensors
+	}
+	return false
 }
 
 // CreateRoomResponse returns the room.
@@ -822,9 +851,11 @@ type UpdateRoomRequest struct {
 	// New visibility.
 	IsPublic *bool `protobuf:"varint,4,opt,name=is_public,json=isPublic,proto3,oneof" json:"is_public,omitempty"`
 	// New feature flags (all four replaced).
-	Features      *RoomFeatures `protobuf:"bytes,5,opt,name=features,proto3" json:"features,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Features *RoomFeatures `protobuf:"bytes,5,opt,name=features,proto3" json:"features,omitempty"`
+	// Whether members may also add other users' public sensors.
+	MembersAddPublicSensors *bool `protobuf:"varint,6,opt,name=members_add_public_sensors,json=membersAddPublicSensors,proto3,oneof" json:"members_add_public_sensors,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *UpdateRoomRequest) Reset() {
@@ -890,6 +921,13 @@ func (x *UpdateRoomRequest) GetFeatures() *RoomFeatures {
 		return x.Features
 	}
 	return nil
+}
+
+func (x *UpdateRoomRequest) GetMembersAddPublicSensors() bool {
+	if x != nil && x.MembersAddPublicSensors != nil {
+		return *x.MembersAddPublicSensors
+	}
+	return false
 }
 
 // UpdateRoomResponse returns the room.
@@ -1542,7 +1580,8 @@ type UpdateMemberRoleRequest struct {
 	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// The member.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// ADMIN or MEMBER.
+	// ADMIN or MEMBER; OWNER transfers ownership to the member (the caller becomes an
+	// admin).
 	Role          RoomRole `protobuf:"varint,3,opt,name=role,proto3,enum=sensocto.v1.RoomRole" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1939,11 +1978,17 @@ func (x *RemoveRoomSensorResponse) GetRoom() *Room {
 	return nil
 }
 
-// WatchRoomRequest names the room.
+// WatchRoomRequest names the room, and the tab and view the caller is present in.
 type WatchRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room id.
-	RoomId        string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// A random id of the client's tab, 8 to 64 characters; empty: the server makes one
+	// (returned in the SNAPSHOT). Several tabs of one member count once.
+	TabId string `protobuf:"bytes,2,opt,name=tab_id,json=tabId,proto3" json:"tab_id,omitempty"`
+	// What the tab shows, e.g. "sensors" or "lens:ecg" (at most 64 of [A-Za-z0-9_.:/-]);
+	// empty: the room page.
+	View          string `protobuf:"bytes,3,opt,name=view,proto3" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1985,6 +2030,130 @@ func (x *WatchRoomRequest) GetRoomId() string {
 	return ""
 }
 
+func (x *WatchRoomRequest) GetTabId() string {
+	if x != nil {
+		return x.TabId
+	}
+	return ""
+}
+
+func (x *WatchRoomRequest) GetView() string {
+	if x != nil {
+		return x.View
+	}
+	return ""
+}
+
+// ReportRoomPresenceRequest renews a tab's presence.
+type ReportRoomPresenceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room id.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// The tab, as in its open WatchRoom.
+	TabId string `protobuf:"bytes,2,opt,name=tab_id,json=tabId,proto3" json:"tab_id,omitempty"`
+	// What the tab shows now (as WatchRoomRequest.view).
+	View          string `protobuf:"bytes,3,opt,name=view,proto3" json:"view,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRoomPresenceRequest) Reset() {
+	*x = ReportRoomPresenceRequest{}
+	mi := &file_sensocto_v1_room_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRoomPresenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRoomPresenceRequest) ProtoMessage() {}
+
+func (x *ReportRoomPresenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_room_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRoomPresenceRequest.ProtoReflect.Descriptor instead.
+func (*ReportRoomPresenceRequest) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ReportRoomPresenceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *ReportRoomPresenceRequest) GetTabId() string {
+	if x != nil {
+		return x.TabId
+	}
+	return ""
+}
+
+func (x *ReportRoomPresenceRequest) GetView() string {
+	if x != nil {
+		return x.View
+	}
+	return ""
+}
+
+// ReportRoomPresenceResponse says when to report again.
+type ReportRoomPresenceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tab's presence lapses this many milliseconds after this report unless renewed.
+	LapseMs       uint32 `protobuf:"varint,1,opt,name=lapse_ms,json=lapseMs,proto3" json:"lapse_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRoomPresenceResponse) Reset() {
+	*x = ReportRoomPresenceResponse{}
+	mi := &file_sensocto_v1_room_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRoomPresenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRoomPresenceResponse) ProtoMessage() {}
+
+func (x *ReportRoomPresenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_room_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRoomPresenceResponse.ProtoReflect.Descriptor instead.
+func (*ReportRoomPresenceResponse) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ReportRoomPresenceResponse) GetLapseMs() uint32 {
+	if x != nil {
+		return x.LapseMs
+	}
+	return 0
+}
+
 // WatchRoomResponse is one room event.
 type WatchRoomResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1992,19 +2161,25 @@ type WatchRoomResponse struct {
 	Kind RoomEventKind `protobuf:"varint,1,opt,name=kind,proto3,enum=sensocto.v1.RoomEventKind" json:"kind,omitempty"`
 	// The room (SNAPSHOT, UPDATED, SENSORS, MEMBERS).
 	Room *Room `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
-	// The members (SNAPSHOT, MEMBERS, PRESENCE).
+	// The members: all (SNAPSHOT), or those who joined or changed (MEMBERS, PRESENCE).
 	Members []*Member `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
-	// The room's sensors (SNAPSHOT, SENSORS).
+	// The room's sensors: all (SNAPSHOT), or those added (SENSORS).
 	Sensors []*Sensor `protobuf:"bytes,4,rep,name=sensors,proto3" json:"sensors,omitempty"`
 	// An Automerge sync message from the server for this client (STATE).
-	SyncMessage   []byte `protobuf:"bytes,5,opt,name=sync_message,json=syncMessage,proto3" json:"sync_message,omitempty"`
+	SyncMessage []byte `protobuf:"bytes,5,opt,name=sync_message,json=syncMessage,proto3" json:"sync_message,omitempty"`
+	// Members who left or were removed (MEMBERS).
+	RemovedUserIds []string `protobuf:"bytes,6,rep,name=removed_user_ids,json=removedUserIds,proto3" json:"removed_user_ids,omitempty"`
+	// Sensors taken out of the room (SENSORS).
+	RemovedSensorIds []string `protobuf:"bytes,7,rep,name=removed_sensor_ids,json=removedSensorIds,proto3" json:"removed_sensor_ids,omitempty"`
+	// The tab id of this stream (SNAPSHOT): the requested one, or the one the server made.
+	TabId         string `protobuf:"bytes,8,opt,name=tab_id,json=tabId,proto3" json:"tab_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchRoomResponse) Reset() {
 	*x = WatchRoomResponse{}
-	mi := &file_sensocto_v1_room_proto_msgTypes[32]
+	mi := &file_sensocto_v1_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2191,7 @@ func (x *WatchRoomResponse) String() string {
 func (*WatchRoomResponse) ProtoMessage() {}
 
 func (x *WatchRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_room_proto_msgTypes[32]
+	mi := &file_sensocto_v1_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2204,7 @@ func (x *WatchRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomResponse.ProtoReflect.Descriptor instead.
 func (*WatchRoomResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{32}
+	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WatchRoomResponse) GetKind() RoomEventKind {
@@ -2067,6 +2242,27 @@ func (x *WatchRoomResponse) GetSyncMessage() []byte {
 	return nil
 }
 
+func (x *WatchRoomResponse) GetRemovedUserIds() []string {
+	if x != nil {
+		return x.RemovedUserIds
+	}
+	return nil
+}
+
+func (x *WatchRoomResponse) GetRemovedSensorIds() []string {
+	if x != nil {
+		return x.RemovedSensorIds
+	}
+	return nil
+}
+
+func (x *WatchRoomResponse) GetTabId() string {
+	if x != nil {
+		return x.TabId
+	}
+	return ""
+}
+
 // SyncRoomStateRequest carries the client's Automerge sync message.
 type SyncRoomStateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2084,7 +2280,7 @@ type SyncRoomStateRequest struct {
 
 func (x *SyncRoomStateRequest) Reset() {
 	*x = SyncRoomStateRequest{}
-	mi := &file_sensocto_v1_room_proto_msgTypes[33]
+	mi := &file_sensocto_v1_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2292,7 @@ func (x *SyncRoomStateRequest) String() string {
 func (*SyncRoomStateRequest) ProtoMessage() {}
 
 func (x *SyncRoomStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_room_proto_msgTypes[33]
+	mi := &file_sensocto_v1_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2305,7 @@ func (x *SyncRoomStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRoomStateRequest.ProtoReflect.Descriptor instead.
 func (*SyncRoomStateRequest) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{33}
+	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SyncRoomStateRequest) GetRoomId() string {
@@ -2144,7 +2340,7 @@ type SyncRoomStateResponse struct {
 
 func (x *SyncRoomStateResponse) Reset() {
 	*x = SyncRoomStateResponse{}
-	mi := &file_sensocto_v1_room_proto_msgTypes[34]
+	mi := &file_sensocto_v1_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2352,7 @@ func (x *SyncRoomStateResponse) String() string {
 func (*SyncRoomStateResponse) ProtoMessage() {}
 
 func (x *SyncRoomStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_room_proto_msgTypes[34]
+	mi := &file_sensocto_v1_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2365,7 @@ func (x *SyncRoomStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRoomStateResponse.ProtoReflect.Descriptor instead.
 func (*SyncRoomStateResponse) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{34}
+	return file_sensocto_v1_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SyncRoomStateResponse) GetSyncMessage() []byte {
@@ -2190,7 +2386,7 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\tobject_3d\x18\x03 \x01(\bR\bobject3d\x12\x1e\n" +
 	"\n" +
 	"whiteboard\x18\x04 \x01(\bR\n" +
-	"whiteboard\"\xbb\x04\n" +
+	"whiteboard\"\xf8\x04\n" +
 	"\x04Room\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -2209,19 +2405,22 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xdd\x01\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
+	"\x1amembers_add_public_sensors\x18\x0f \x01(\bR\x17membersAddPublicSensors\"\xf3\x01\n" +
 	"\x06Member\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12)\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x15.sensocto.v1.RoomRoleR\x04role\x127\n" +
 	"\tjoined_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12\x18\n" +
 	"\apresent\x18\x05 \x01(\bR\apresent\x12\x19\n" +
-	"\bis_guest\x18\x06 \x01(\bR\aisGuest\"\xb2\x01\n" +
+	"\bis_guest\x18\x06 \x01(\bR\aisGuest\x12\x14\n" +
+	"\x05views\x18\a \x03(\tR\x05views\"\xef\x01\n" +
 	"\x11CreateRoomRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12*\n" +
 	"\vdescription\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\vdescription\x12\x1b\n" +
 	"\tis_public\x18\x03 \x01(\bR\bisPublic\x125\n" +
-	"\bfeatures\x18\x04 \x01(\v2\x19.sensocto.v1.RoomFeaturesR\bfeatures\";\n" +
+	"\bfeatures\x18\x04 \x01(\v2\x19.sensocto.v1.RoomFeaturesR\bfeatures\x12;\n" +
+	"\x1amembers_add_public_sensors\x18\x05 \x01(\bR\x17membersAddPublicSensors\";\n" +
 	"\x12CreateRoomResponse\x12%\n" +
 	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"3\n" +
 	"\x0eGetRoomRequest\x12!\n" +
@@ -2236,17 +2435,19 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"d\n" +
 	"\x11ListRoomsResponse\x12'\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x11.sensocto.v1.RoomR\x05rooms\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8b\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xec\x02\n" +
 	"\x11UpdateRoomRequest\x12!\n" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12\"\n" +
 	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01\x12/\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03H\x01R\vdescription\x88\x01\x01\x12 \n" +
 	"\tis_public\x18\x04 \x01(\bH\x02R\bisPublic\x88\x01\x01\x125\n" +
-	"\bfeatures\x18\x05 \x01(\v2\x19.sensocto.v1.RoomFeaturesR\bfeaturesB\a\n" +
+	"\bfeatures\x18\x05 \x01(\v2\x19.sensocto.v1.RoomFeaturesR\bfeatures\x12@\n" +
+	"\x1amembers_add_public_sensors\x18\x06 \x01(\bH\x03R\x17membersAddPublicSensors\x88\x01\x01B\a\n" +
 	"\x05_nameB\x0e\n" +
 	"\f_descriptionB\f\n" +
 	"\n" +
-	"_is_public\";\n" +
+	"_is_publicB\x1d\n" +
+	"\x1b_members_add_public_sensors\";\n" +
 	"\x12UpdateRoomResponse\x12%\n" +
 	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"6\n" +
 	"\x11DeleteRoomRequest\x12!\n" +
@@ -2281,12 +2482,11 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\x12ListMembersRequest\x12!\n" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\"D\n" +
 	"\x13ListMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.sensocto.v1.MemberR\amembers\"\x96\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.sensocto.v1.MemberR\amembers\"\x98\x01\n" +
 	"\x17UpdateMemberRoleRequest\x12!\n" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12!\n" +
-	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x125\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x15.sensocto.v1.RoomRoleB\n" +
-	"\xbaH\a\x82\x01\x04\x18\x02\x18\x03R\x04role\"G\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x127\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x15.sensocto.v1.RoomRoleB\f\xbaH\t\x82\x01\x06\x18\x01\x18\x02\x18\x03R\x04role\"G\n" +
 	"\x18UpdateMemberRoleResponse\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.sensocto.v1.MemberR\x06member\"[\n" +
 	"\x13RemoveMemberRequest\x12!\n" +
@@ -2302,15 +2502,26 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x12G\n" +
 	"\tsensor_id\x18\x02 \x01(\tB*\xbaH'r%2#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$R\bsensorId\"A\n" +
 	"\x18RemoveRoomSensorResponse\x12%\n" +
-	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"5\n" +
+	"\x04room\x18\x01 \x01(\v2\x11.sensocto.v1.RoomR\x04room\"\xa2\x01\n" +
 	"\x10WatchRoomRequest\x12!\n" +
-	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\"\xeb\x01\n" +
+	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x126\n" +
+	"\x06tab_id\x18\x02 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^([A-Za-z0-9_-]{8,64})?$R\x05tabId\x123\n" +
+	"\x04view\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:/-]{0,64}$R\x04view\"\xa8\x01\n" +
+	"\x19ReportRoomPresenceRequest\x12!\n" +
+	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x123\n" +
+	"\x06tab_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{8,64}$R\x05tabId\x123\n" +
+	"\x04view\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9_.:/-]{0,64}$R\x04view\"7\n" +
+	"\x1aReportRoomPresenceResponse\x12\x19\n" +
+	"\blapse_ms\x18\x01 \x01(\rR\alapseMs\"\xda\x02\n" +
 	"\x11WatchRoomResponse\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.sensocto.v1.RoomEventKindR\x04kind\x12%\n" +
 	"\x04room\x18\x02 \x01(\v2\x11.sensocto.v1.RoomR\x04room\x12-\n" +
 	"\amembers\x18\x03 \x03(\v2\x13.sensocto.v1.MemberR\amembers\x12-\n" +
 	"\asensors\x18\x04 \x03(\v2\x13.sensocto.v1.SensorR\asensors\x12!\n" +
-	"\fsync_message\x18\x05 \x01(\fR\vsyncMessage\"\x9e\x01\n" +
+	"\fsync_message\x18\x05 \x01(\fR\vsyncMessage\x12(\n" +
+	"\x10removed_user_ids\x18\x06 \x03(\tR\x0eremovedUserIds\x12,\n" +
+	"\x12removed_sensor_ids\x18\a \x03(\tR\x10removedSensorIds\x12\x15\n" +
+	"\x06tab_id\x18\b \x01(\tR\x05tabId\"\x9e\x01\n" +
 	"\x14SyncRoomStateRequest\x12!\n" +
 	"\aroom_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06roomId\x125\n" +
 	"\apeer_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{8,64}$R\x06peerId\x12,\n" +
@@ -2330,8 +2541,7 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\x17ROOM_EVENT_KIND_SENSORS\x10\x04\x12\x1c\n" +
 	"\x18ROOM_EVENT_KIND_PRESENCE\x10\x05\x12\x19\n" +
 	"\x15ROOM_EVENT_KIND_STATE\x10\x06\x12\x1a\n" +
-	"\x16ROOM_EVENT_KIND_CLOSED\x10\a2\xe3\n" +
-	"\n" +
+	"\x16ROOM_EVENT_KIND_CLOSED\x10\a2\xca\v\n" +
 	"\vRoomService\x12M\n" +
 	"\n" +
 	"CreateRoom\x12\x1e.sensocto.v1.CreateRoomRequest\x1a\x1f.sensocto.v1.CreateRoomResponse\x12I\n" +
@@ -2350,7 +2560,8 @@ const file_sensocto_v1_room_proto_rawDesc = "" +
 	"\fRemoveMember\x12 .sensocto.v1.RemoveMemberRequest\x1a!.sensocto.v1.RemoveMemberResponse\x12V\n" +
 	"\rAddRoomSensor\x12!.sensocto.v1.AddRoomSensorRequest\x1a\".sensocto.v1.AddRoomSensorResponse\x12_\n" +
 	"\x10RemoveRoomSensor\x12$.sensocto.v1.RemoveRoomSensorRequest\x1a%.sensocto.v1.RemoveRoomSensorResponse\x12L\n" +
-	"\tWatchRoom\x12\x1d.sensocto.v1.WatchRoomRequest\x1a\x1e.sensocto.v1.WatchRoomResponse0\x01\x12V\n" +
+	"\tWatchRoom\x12\x1d.sensocto.v1.WatchRoomRequest\x1a\x1e.sensocto.v1.WatchRoomResponse0\x01\x12e\n" +
+	"\x12ReportRoomPresence\x12&.sensocto.v1.ReportRoomPresenceRequest\x1a'.sensocto.v1.ReportRoomPresenceResponse\x12V\n" +
 	"\rSyncRoomState\x12!.sensocto.v1.SyncRoomStateRequest\x1a\".sensocto.v1.SyncRoomStateResponseB\xa2\x01\n" +
 	"\x0fcom.sensocto.v1B\tRoomProtoP\x01Z7github.com/sensocto/sensocto/gen/sensocto/v1;sensoctov1\xa2\x02\x03SXX\xaa\x02\vSensocto.V1\xca\x02\vSensocto\\V1\xe2\x02\x17Sensocto\\V1\\GPBMetadata\xea\x02\fSensocto::V1b\x06proto3"
 
@@ -2367,7 +2578,7 @@ func file_sensocto_v1_room_proto_rawDescGZIP() []byte {
 }
 
 var file_sensocto_v1_room_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sensocto_v1_room_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_sensocto_v1_room_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_sensocto_v1_room_proto_goTypes = []any{
 	(RoomRole)(0),                      // 0: sensocto.v1.RoomRole
 	(RoomEventKind)(0),                 // 1: sensocto.v1.RoomEventKind
@@ -2403,20 +2614,22 @@ var file_sensocto_v1_room_proto_goTypes = []any{
 	(*RemoveRoomSensorRequest)(nil),    // 31: sensocto.v1.RemoveRoomSensorRequest
 	(*RemoveRoomSensorResponse)(nil),   // 32: sensocto.v1.RemoveRoomSensorResponse
 	(*WatchRoomRequest)(nil),           // 33: sensocto.v1.WatchRoomRequest
-	(*WatchRoomResponse)(nil),          // 34: sensocto.v1.WatchRoomResponse
-	(*SyncRoomStateRequest)(nil),       // 35: sensocto.v1.SyncRoomStateRequest
-	(*SyncRoomStateResponse)(nil),      // 36: sensocto.v1.SyncRoomStateResponse
-	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
-	(*Sensor)(nil),                     // 38: sensocto.v1.Sensor
+	(*ReportRoomPresenceRequest)(nil),  // 34: sensocto.v1.ReportRoomPresenceRequest
+	(*ReportRoomPresenceResponse)(nil), // 35: sensocto.v1.ReportRoomPresenceResponse
+	(*WatchRoomResponse)(nil),          // 36: sensocto.v1.WatchRoomResponse
+	(*SyncRoomStateRequest)(nil),       // 37: sensocto.v1.SyncRoomStateRequest
+	(*SyncRoomStateResponse)(nil),      // 38: sensocto.v1.SyncRoomStateResponse
+	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
+	(*Sensor)(nil),                     // 40: sensocto.v1.Sensor
 }
 var file_sensocto_v1_room_proto_depIdxs = []int32{
 	2,  // 0: sensocto.v1.Room.features:type_name -> sensocto.v1.RoomFeatures
-	37, // 1: sensocto.v1.Room.join_code_expires_at:type_name -> google.protobuf.Timestamp
+	39, // 1: sensocto.v1.Room.join_code_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: sensocto.v1.Room.my_role:type_name -> sensocto.v1.RoomRole
-	37, // 3: sensocto.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	37, // 4: sensocto.v1.Room.updated_at:type_name -> google.protobuf.Timestamp
+	39, // 3: sensocto.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	39, // 4: sensocto.v1.Room.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: sensocto.v1.Member.role:type_name -> sensocto.v1.RoomRole
-	37, // 6: sensocto.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	39, // 6: sensocto.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: sensocto.v1.CreateRoomRequest.features:type_name -> sensocto.v1.RoomFeatures
 	3,  // 8: sensocto.v1.CreateRoomResponse.room:type_name -> sensocto.v1.Room
 	3,  // 9: sensocto.v1.GetRoomResponse.room:type_name -> sensocto.v1.Room
@@ -2433,7 +2646,7 @@ var file_sensocto_v1_room_proto_depIdxs = []int32{
 	1,  // 20: sensocto.v1.WatchRoomResponse.kind:type_name -> sensocto.v1.RoomEventKind
 	3,  // 21: sensocto.v1.WatchRoomResponse.room:type_name -> sensocto.v1.Room
 	4,  // 22: sensocto.v1.WatchRoomResponse.members:type_name -> sensocto.v1.Member
-	38, // 23: sensocto.v1.WatchRoomResponse.sensors:type_name -> sensocto.v1.Sensor
+	40, // 23: sensocto.v1.WatchRoomResponse.sensors:type_name -> sensocto.v1.Sensor
 	5,  // 24: sensocto.v1.RoomService.CreateRoom:input_type -> sensocto.v1.CreateRoomRequest
 	7,  // 25: sensocto.v1.RoomService.GetRoom:input_type -> sensocto.v1.GetRoomRequest
 	9,  // 26: sensocto.v1.RoomService.ListRooms:input_type -> sensocto.v1.ListRoomsRequest
@@ -2449,25 +2662,27 @@ var file_sensocto_v1_room_proto_depIdxs = []int32{
 	29, // 36: sensocto.v1.RoomService.AddRoomSensor:input_type -> sensocto.v1.AddRoomSensorRequest
 	31, // 37: sensocto.v1.RoomService.RemoveRoomSensor:input_type -> sensocto.v1.RemoveRoomSensorRequest
 	33, // 38: sensocto.v1.RoomService.WatchRoom:input_type -> sensocto.v1.WatchRoomRequest
-	35, // 39: sensocto.v1.RoomService.SyncRoomState:input_type -> sensocto.v1.SyncRoomStateRequest
-	6,  // 40: sensocto.v1.RoomService.CreateRoom:output_type -> sensocto.v1.CreateRoomResponse
-	8,  // 41: sensocto.v1.RoomService.GetRoom:output_type -> sensocto.v1.GetRoomResponse
-	10, // 42: sensocto.v1.RoomService.ListRooms:output_type -> sensocto.v1.ListRoomsResponse
-	12, // 43: sensocto.v1.RoomService.UpdateRoom:output_type -> sensocto.v1.UpdateRoomResponse
-	14, // 44: sensocto.v1.RoomService.DeleteRoom:output_type -> sensocto.v1.DeleteRoomResponse
-	16, // 45: sensocto.v1.RoomService.GetRoomPreview:output_type -> sensocto.v1.GetRoomPreviewResponse
-	18, // 46: sensocto.v1.RoomService.JoinRoom:output_type -> sensocto.v1.JoinRoomResponse
-	20, // 47: sensocto.v1.RoomService.LeaveRoom:output_type -> sensocto.v1.LeaveRoomResponse
-	22, // 48: sensocto.v1.RoomService.RegenerateJoinCode:output_type -> sensocto.v1.RegenerateJoinCodeResponse
-	24, // 49: sensocto.v1.RoomService.ListMembers:output_type -> sensocto.v1.ListMembersResponse
-	26, // 50: sensocto.v1.RoomService.UpdateMemberRole:output_type -> sensocto.v1.UpdateMemberRoleResponse
-	28, // 51: sensocto.v1.RoomService.RemoveMember:output_type -> sensocto.v1.RemoveMemberResponse
-	30, // 52: sensocto.v1.RoomService.AddRoomSensor:output_type -> sensocto.v1.AddRoomSensorResponse
-	32, // 53: sensocto.v1.RoomService.RemoveRoomSensor:output_type -> sensocto.v1.RemoveRoomSensorResponse
-	34, // 54: sensocto.v1.RoomService.WatchRoom:output_type -> sensocto.v1.WatchRoomResponse
-	36, // 55: sensocto.v1.RoomService.SyncRoomState:output_type -> sensocto.v1.SyncRoomStateResponse
-	40, // [40:56] is the sub-list for method output_type
-	24, // [24:40] is the sub-list for method input_type
+	34, // 39: sensocto.v1.RoomService.ReportRoomPresence:input_type -> sensocto.v1.ReportRoomPresenceRequest
+	37, // 40: sensocto.v1.RoomService.SyncRoomState:input_type -> sensocto.v1.SyncRoomStateRequest
+	6,  // 41: sensocto.v1.RoomService.CreateRoom:output_type -> sensocto.v1.CreateRoomResponse
+	8,  // 42: sensocto.v1.RoomService.GetRoom:output_type -> sensocto.v1.GetRoomResponse
+	10, // 43: sensocto.v1.RoomService.ListRooms:output_type -> sensocto.v1.ListRoomsResponse
+	12, // 44: sensocto.v1.RoomService.UpdateRoom:output_type -> sensocto.v1.UpdateRoomResponse
+	14, // 45: sensocto.v1.RoomService.DeleteRoom:output_type -> sensocto.v1.DeleteRoomResponse
+	16, // 46: sensocto.v1.RoomService.GetRoomPreview:output_type -> sensocto.v1.GetRoomPreviewResponse
+	18, // 47: sensocto.v1.RoomService.JoinRoom:output_type -> sensocto.v1.JoinRoomResponse
+	20, // 48: sensocto.v1.RoomService.LeaveRoom:output_type -> sensocto.v1.LeaveRoomResponse
+	22, // 49: sensocto.v1.RoomService.RegenerateJoinCode:output_type -> sensocto.v1.RegenerateJoinCodeResponse
+	24, // 50: sensocto.v1.RoomService.ListMembers:output_type -> sensocto.v1.ListMembersResponse
+	26, // 51: sensocto.v1.RoomService.UpdateMemberRole:output_type -> sensocto.v1.UpdateMemberRoleResponse
+	28, // 52: sensocto.v1.RoomService.RemoveMember:output_type -> sensocto.v1.RemoveMemberResponse
+	30, // 53: sensocto.v1.RoomService.AddRoomSensor:output_type -> sensocto.v1.AddRoomSensorResponse
+	32, // 54: sensocto.v1.RoomService.RemoveRoomSensor:output_type -> sensocto.v1.RemoveRoomSensorResponse
+	36, // 55: sensocto.v1.RoomService.WatchRoom:output_type -> sensocto.v1.WatchRoomResponse
+	35, // 56: sensocto.v1.RoomService.ReportRoomPresence:output_type -> sensocto.v1.ReportRoomPresenceResponse
+	38, // 57: sensocto.v1.RoomService.SyncRoomState:output_type -> sensocto.v1.SyncRoomStateResponse
+	41, // [41:58] is the sub-list for method output_type
+	24, // [24:41] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -2486,7 +2701,7 @@ func file_sensocto_v1_room_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sensocto_v1_room_proto_rawDesc), len(file_sensocto_v1_room_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

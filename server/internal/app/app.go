@@ -78,6 +78,8 @@ type options struct {
 	guestSweepEvery time.Duration
 	simulator       simulatorOptions
 	webApp          fs.FS
+	// roomLapse replaces rooms.DefaultLapse (tests).
+	roomLapse time.Duration
 }
 
 // Option changes how New builds the app (for tests).
@@ -96,6 +98,10 @@ func WithPasswordParams(p accounts.PasswordParams) Option {
 func WithGuestSweepInterval(d time.Duration) Option {
 	return func(o *options) { o.guestSweepEvery = d }
 }
+
+// WithRoomPresenceLapse makes a room tab's presence lapse d after its last heartbeat
+// (tests use short ones).
+func WithRoomPresenceLapse(d time.Duration) Option { return func(o *options) { o.roomLapse = d } }
 
 // WithWebApp serves fsys (index.html at its root) as the web app instead of the one
 // embedded by the build, so routing tests need no built frontend.
@@ -176,6 +182,10 @@ func (a *App) build() error {
 	}
 	oidcEnabled := a.cfg.OIDC.Issuer != ""
 	var sim *simulatorWiring // built after the real-time core, which needs nothing of accounts
+	roomsSvc, err := a.newRooms(context.Background(), rt)
+	if err != nil {
+		return err
+	}
 	// Revoked tokens and deleted users end their open streams at once (authz.StreamGuard).
 	revocations := authz.NewRevocations()
 	accountsSvc, err := accounts.New(accounts.Options{
@@ -197,6 +207,7 @@ func (a *App) build() error {
 				sim.runs.ForgetOwners(ids)
 			}
 			rt.sensors.OwnersDeleted(context.Background(), ids)
+			roomsSvc.rooms.UsersDeleted(context.Background(), ids)
 		},
 		OnGuestSignedOut: func(ctx context.Context, id uuid.UUID) {
 			if sim != nil {
@@ -253,6 +264,7 @@ func (a *App) build() error {
 		mount("GET "+authrpc.CallbackPath, http.HandlerFunc(o.Callback))
 	}
 	services = append(services, rt.mount(mount, opts)...)
+	services = append(services, roomsSvc.mount(rt, mount, opts)...)
 	sim, err = a.newSimulator(accountsSvc, rt)
 	if err != nil {
 		return err
@@ -316,6 +328,11 @@ func (a *App) build() error {
 	a.background.Go(func() {
 		if err := rt.run(ctx); err != nil {
 			a.logger.Error().Err(err).Msg("real-time core stopped")
+		}
+	})
+	a.background.Go(func() {
+		if err := roomsSvc.run(ctx); err != nil {
+			a.logger.Error().Err(err).Msg("rooms stopped")
 		}
 	})
 	a.background.Go(func() {

@@ -14,10 +14,10 @@ import (
 )
 
 // ownerPublish: the owner's session and publish token may; others do not see it.
-var ownerPublish = want{connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeNotFound, ok, ok}
+var ownerPublish = users(connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeNotFound, ok, ok)
 
 // registerAnyone: any signed-in user and a publish token may register a new id.
-var registerAnyone = want{connect.CodeUnauthenticated, ok, ok, ok, ok}
+var registerAnyone = users(connect.CodeUnauthenticated, ok, ok, ok, ok)
 
 var (
 	matrixSensorsMu sync.Mutex

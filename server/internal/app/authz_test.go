@@ -29,26 +29,35 @@ type caller int
 const (
 	nobody  caller = iota // no credential
 	guest                 // a guest (not the owner of anything used)
-	other                 // another registered user
+	other                 // another registered user (not a member of the rooms used)
 	owner                 // the registered user owning the resources used
 	publish               // the owner's API token with scope publish
+	member                // a registered user, a plain member of the owner's rooms
+	admin                 // a registered user, an admin of the owner's rooms
 	numCallers
 )
 
-var callerNames = [numCallers]string{"nobody", "guest", "other", "owner", "publish-token"}
+var callerNames = [numCallers]string{"nobody", "guest", "other", "owner", "publish-token", "member", "admin"}
 
 const ok = connect.Code(0)
 
-// want lists the expected code per caller: nobody, guest, other, owner, publish token.
+// want lists the expected code per caller: nobody, guest, other, owner, publish token,
+// member, admin.
 type want [numCallers]connect.Code
+
+// users is the want of a procedure outside rooms: nobody, guest, other, owner, publish
+// token; the room member and admin are just other users to it.
+func users(nobody, guest, other, owner, publish connect.Code) want {
+	return want{nobody, guest, other, owner, publish, other, other}
+}
 
 var (
 	// public procedures work for everyone.
-	public = want{ok, ok, ok, ok, ok}
+	public = users(ok, ok, ok, ok, ok)
 	// signedIn procedures work for any signed-in user with a full-scope credential.
-	signedIn = want{connect.CodeUnauthenticated, ok, ok, ok, connect.CodePermissionDenied}
+	signedIn = users(connect.CodeUnauthenticated, ok, ok, ok, connect.CodePermissionDenied)
 	// ownerOnly procedures work for the owner; others do not see the resource.
-	ownerOnly = want{connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeNotFound, ok, connect.CodePermissionDenied}
+	ownerOnly = users(connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeNotFound, ok, connect.CodePermissionDenied)
 )
 
 // matrixRow calls one procedure as who and says what each caller gets.
@@ -110,7 +119,7 @@ var matrixRows = map[string]matrixRow{
 	}},
 	sensoctov1connect.AuthServiceBeginOidcSignInProcedure: {
 		// No OpenID provider is configured here (TestOIDCSignIn covers one).
-		want{connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition},
+		users(connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition, connect.CodeFailedPrecondition),
 		func(t *testing.T, m *matrix, who caller) error {
 			_, err := m.auth(who).BeginOidcSignIn(t.Context(), &sensoctov1.BeginOidcSignInRequest{ReturnTo: "/lobby"})
 			return err
@@ -150,9 +159,11 @@ var matrixRows = map[string]matrixRow{
 }
 
 const (
-	ownerEmail = "owner@example.com"
-	otherEmail = "other@example.com"
-	password   = "long-enough-password"
+	ownerEmail  = "owner@example.com"
+	otherEmail  = "other@example.com"
+	memberEmail = "member@example.com"
+	adminEmail  = "admin@example.com"
+	password    = "long-enough-password"
 )
 
 // matrix is a server with one credential per caller.
@@ -188,8 +199,8 @@ func (m *matrix) fresh(t *testing.T, who caller) string {
 	switch who {
 	case guest:
 		return signInGuest(t, m.url)
-	case other, owner:
-		email := map[caller]string{other: otherEmail, owner: ownerEmail}[who]
+	case other, owner, member, admin:
+		email := map[caller]string{other: otherEmail, owner: ownerEmail, member: memberEmail, admin: adminEmail}[who]
 		res, err := m.auth(nobody).SignIn(ctx, &sensoctov1.SignInRequest{Email: email, Password: password})
 		if err != nil {
 			t.Fatalf("sign in %s: %v", email, err)
@@ -265,7 +276,7 @@ func newMatrix(t *testing.T, dialect string) *matrix {
 	m := &matrix{url: srv.url, services: srv.app.ServiceNames(), handler: srv.app.Handler()}
 	ctx := t.Context()
 	m.tokens[guest] = signInGuest(t, m.url)
-	for who, email := range map[caller]string{other: otherEmail, owner: ownerEmail} {
+	for who, email := range map[caller]string{other: otherEmail, owner: ownerEmail, member: memberEmail, admin: adminEmail} {
 		res, err := m.auth(nobody).SignUp(ctx, &sensoctov1.SignUpRequest{Email: email, Password: password})
 		if err != nil {
 			t.Fatalf("sign up %s: %v", email, err)
@@ -311,8 +322,8 @@ func servedProcedures(t *testing.T, h http.Handler) (procs []string, services []
 }
 
 // TestAuthorizationMatrix calls every procedure the app serves as nobody, a guest,
-// another user, the owner, and the owner's publish-scoped API token, and checks the code
-// each gets. The procedures come from what the handler serves, checked both ways against
+// another user, the owner, the owner's publish-scoped API token, and a member and an
+// admin of the owner's rooms, and checks the code each gets. The procedures come from what the handler serves, checked both ways against
 // matrixRows: a served procedure without a row fails, and so does a row for a procedure
 // that is not served. The app's own list of services (reflection, health) must match.
 func TestAuthorizationMatrix(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/ent"
+	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/attention"
 	"github.com/sensocto/sensocto/server/internal/attentionrpc"
@@ -58,6 +59,10 @@ type realtime struct {
 	publisher *backpressure.Publisher
 	monitor   *loadmon.Monitor
 	sensors   *sensors.Service
+	// sensorMessage converts sensors as SensorService shows them (set by mount).
+	sensorMessage func(sensors.Sensor) *sensoctov1.Sensor
+	// sensorDeleted is told of every deleted sensor (set before serving).
+	sensorDeleted func(id string)
 }
 
 func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg prometheus.Registerer) (*realtime, error) {
@@ -74,7 +79,12 @@ func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg p
 	})
 	r.sensors = sensors.New(sensors.Options{
 		Ent: db, Hub: r.hub, Logger: logger.With().Str("domain", "sensors").Logger(),
-		OnDelete: r.publisher.Forget,
+		OnDelete: func(id string) {
+			r.publisher.Forget(id)
+			if r.sensorDeleted != nil {
+				r.sensorDeleted(id)
+			}
+		},
 	})
 	sampler := o.loadSampler
 	if sampler == nil {
@@ -146,11 +156,13 @@ func sensorBattery(v *hub.Value) (backpressure.Battery, bool) {
 
 // mount registers SensorService and AttentionService and returns their names.
 func (r *realtime) mount(mount func(string, http.Handler), opts []connect.HandlerOption) []string {
-	mount(sensoctov1connect.NewSensorServiceHandler(sensorsrpc.New(sensorsrpc.Options{
+	h := sensorsrpc.New(sensorsrpc.Options{
 		Sensors: r.sensors, Hub: r.hub, Tracker: r.tracker, Publisher: r.publisher,
 		LoadMultiplier: func() float64 { return r.monitor.Snapshot().Multiplier },
 		Logger:         r.log.With().Str("service", "sensors").Logger(),
-	}), opts...))
+	})
+	r.sensorMessage = h.SensorMessage
+	mount(sensoctov1connect.NewSensorServiceHandler(h, opts...))
 	mount(sensoctov1connect.NewAttentionServiceHandler(attentionrpc.New(r.tracker, r.sensors), opts...))
 	return []string{sensoctov1connect.SensorServiceName, sensoctov1connect.AttentionServiceName}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -21,9 +22,9 @@ import (
 	"github.com/sensocto/sensocto/server/internal/rpc"
 )
 
-// benchServer starts the app on loopback for a benchmark and returns its URL and a
-// guest's token.
-func benchServer(b *testing.B) (string, string) {
+// benchServer starts the app on loopback for a benchmark, with env added to its
+// defaults, and returns its URL and a guest's token.
+func benchServer(b *testing.B, env map[string]string) (string, string) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var lc net.ListenConfig
@@ -37,6 +38,7 @@ func benchServer(b *testing.B) (string, string) {
 		"SENSOCTO_DATA_DIR": b.TempDir(), "SENSOCTO_DATABASE_URL": dbtest.URL(b, "sqlite"),
 		"SENSOCTO_LOG_LEVEL": "error", "SENSOCTO_LOG_FORMAT": "json", "SENSOCTO_PUBLIC_URL": url,
 	}
+	maps.Copy(vars, env)
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		cancel()
@@ -63,7 +65,7 @@ func benchServer(b *testing.B) (string, string) {
 //
 //	go test -run '^$' -bench PublishLoopback -cpuprofile /tmp/publish.prof ./server/internal/app/
 func BenchmarkPublishLoopback(b *testing.B) {
-	url, token := benchServer(b)
+	url, token := benchServer(b, nil)
 	c := rtProtocols(url, token)["connect"].sensors
 	id := newSensorID("bench")
 	if _, err := c.RegisterSensor(b.Context(), &sensoctov1.RegisterSensorRequest{SensorId: id}); err != nil {

@@ -36,7 +36,10 @@ const (
 type SensorFacts struct {
 	OwnerID    uuid.UUID
 	Visibility Visibility
-	// InViewersRoom says a room the viewer is a member of (any role) holds the sensor.
+	// InViewersRoom says a room the viewer is a member of (any role) shares the sensor:
+	// holds it, placed there by the sensor's owner (package rooms keeps this view in
+	// memory). Another user's public sensor placed in a room is not shared this way: it
+	// stays visible only while public.
 	InViewersRoom bool
 }
 
@@ -132,6 +135,8 @@ type RoomFacts struct {
 	// ViewerRole is the viewer's membership role (RoleNone when not a member). The owner
 	// is treated as RoleOwner whatever is stored.
 	ViewerRole RoomRole
+	// MembersAddPublic lets plain members place other users' public sensors.
+	MembersAddPublic bool
 }
 
 func (r RoomFacts) role(v Viewer) RoomRole {
@@ -202,8 +207,10 @@ func CheckRoom(v Viewer, r RoomFacts, a RoomAction) error {
 }
 
 // CheckAddRoomSensor applies the rule for placing a sensor in a room: the viewer must be
-// a member of the room and own the sensor (placing it shares it with every member, so
-// nobody shares another user's sensor).
+// a member of the room and see the sensor. Members place sensors they own (which shares
+// them with every member); another user's sensor only when it is public, by the owner
+// or an admin, or by a member when the room allows it (MembersAddPublic). Another
+// user's private sensor is never placed: nobody shares someone else's private data.
 func CheckAddRoomSensor(v Viewer, r RoomFacts, s SensorFacts) error {
 	if err := CheckRoom(v, r, RoomParticipate); err != nil {
 		return err
@@ -211,10 +218,15 @@ func CheckAddRoomSensor(v Viewer, r RoomFacts, s SensorFacts) error {
 	if err := CheckSensor(v, s, SensorView); err != nil {
 		return err
 	}
-	if s.OwnerID != v.UserID {
-		return apperr.PermissionDenied("only the sensor's owner may share it in a room")
+	switch {
+	case s.OwnerID == v.UserID:
+		return nil
+	case s.Visibility != VisibilityPublic:
+		return apperr.PermissionDenied("only the sensor's owner may share a private sensor in a room")
+	case r.role(v).IsManager() || r.MembersAddPublic:
+		return nil
 	}
-	return nil
+	return apperr.PermissionDenied("this room lets members add only their own sensors")
 }
 
 // CheckRemoveRoomSensor allows the sensor's owner (a member) or a room manager to take
@@ -240,12 +252,14 @@ const (
 	MemberPromote
 	// MemberDemote makes an admin a member.
 	MemberDemote
+	// MemberTransfer makes a member (or admin) the owner; the owner becomes an admin.
+	MemberTransfer
 )
 
-// CheckMember applies the membership rules of the original system: nobody acts on
-// themselves; the owner's membership never changes; only the owner promotes (member →
-// admin) and demotes (admin → member); the owner kicks anyone else, an admin kicks only
-// members.
+// CheckMember applies the membership rules: nobody acts on themselves; the owner's
+// membership never changes (but the owner may hand ownership to another member); only
+// the owner promotes (member → admin) and demotes (admin → member); the owner kicks
+// anyone else, an admin kicks only members.
 func CheckMember(v Viewer, r RoomFacts, targetID uuid.UUID, targetRole RoomRole, a MemberAction) error {
 	if err := CheckRoom(v, r, RoomView); err != nil {
 		return err
@@ -270,6 +284,8 @@ func CheckMember(v Viewer, r RoomFacts, targetID uuid.UUID, targetRole RoomRole,
 		ok = role == RoleOwner && targetRole == RoleMember
 	case a == MemberDemote:
 		ok = role == RoleOwner && targetRole == RoleAdmin
+	case a == MemberTransfer:
+		ok = role == RoleOwner
 	}
 	if !ok {
 		return apperr.PermissionDenied("your role in this room does not allow this")

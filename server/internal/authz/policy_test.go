@@ -157,6 +157,11 @@ func TestCheckMember(t *testing.T) {
 		{"admin promotes member", admin, member, authz.RoleMember, authz.MemberPromote, "permission_denied"},
 		{"owner demotes admin", owner, admin, authz.RoleAdmin, authz.MemberDemote, "ok"},
 		{"owner demotes member", owner, member, authz.RoleMember, authz.MemberDemote, "permission_denied"},
+		{"owner transfers to member", owner, member, authz.RoleMember, authz.MemberTransfer, "ok"},
+		{"owner transfers to admin", owner, admin, authz.RoleAdmin, authz.MemberTransfer, "ok"},
+		{"owner transfers to self", owner, owner, authz.RoleOwner, authz.MemberTransfer, "permission_denied"},
+		{"admin transfers", admin, member, authz.RoleMember, authz.MemberTransfer, "permission_denied"},
+		{"owner transfers to non-member", owner, stranger, authz.RoleNone, authz.MemberTransfer, "not_found"},
 		{"owner kicks non-member", owner, stranger, authz.RoleNone, authz.MemberKick, "not_found"},
 		{"stranger kicks member", stranger, member, authz.RoleMember, authz.MemberKick, "not_found"},
 	}
@@ -175,6 +180,8 @@ func TestRoomSensors(t *testing.T) {
 	t.Parallel()
 	own := authz.SensorFacts{OwnerID: member.UserID, Visibility: authz.VisibilityPrivate}
 	others := authz.SensorFacts{OwnerID: owner.UserID, Visibility: authz.VisibilityPublic}
+	othersPrivate := authz.SensorFacts{OwnerID: owner.UserID, Visibility: authz.VisibilityPrivate, InViewersRoom: true}
+	allowing := func(v authz.Viewer) authz.RoomFacts { r := roomAs(v, false); r.MembersAddPublic = true; return r }
 	cases := []struct {
 		name string
 		err  error
@@ -182,6 +189,10 @@ func TestRoomSensors(t *testing.T) {
 	}{
 		{"member adds own", authz.CheckAddRoomSensor(member, roomAs(member, false), own), "ok"},
 		{"member adds another's public", authz.CheckAddRoomSensor(member, roomAs(member, false), others), "permission_denied"},
+		{"member adds another's public where allowed", authz.CheckAddRoomSensor(member, allowing(member), others), "ok"},
+		{"admin adds another's public", authz.CheckAddRoomSensor(admin, roomAs(admin, false), others), "ok"},
+		{"admin adds another's private seen through a room", authz.CheckAddRoomSensor(admin, allowing(admin), othersPrivate), "permission_denied"},
+		{"member adds another's private seen through a room", authz.CheckAddRoomSensor(member, allowing(member), othersPrivate), "permission_denied"},
 		{"stranger adds to private room", authz.CheckAddRoomSensor(stranger, roomAs(stranger, false), own), "not_found"},
 		{"stranger adds to public room", authz.CheckAddRoomSensor(stranger, roomAs(stranger, true), own), "permission_denied"},
 		{"member removes own", authz.CheckRemoveRoomSensor(member, roomAs(member, false), member.UserID), "ok"},

@@ -112,7 +112,7 @@ var vars = []variable{
 		"How long a guest account lives without activity before it and what only it owns are deleted (Go duration).",
 		parsePositiveDuration, func(c *Config) *time.Duration { return &c.GuestTTL }),
 	field("SENSOCTO_AUTH_RATE_LIMIT", "10",
-		"Attempts per minute and client IP allowed for each sign-in method (guest, sign-up, password, magic link request and use).",
+		"Attempts per minute and client IP allowed for each sign-in method (guest, sign-up, password, magic link request and use), and room join-code lookups (preview and join by code; per room 3 times and in total 30 times as many).",
 		parsePositiveInt, func(c *Config) *int { return &c.AuthRatePerMinute }),
 	field("SENSOCTO_AUTH_MAX_STALE", "15m",
 		"How long past the 30 s credential cache a credential already resolved stays valid while the database cannot be reached (Go duration), so an outage does not sign everyone out or end open streams. Revocations known to the node still apply.",

@@ -2,15 +2,8 @@ package sensors
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
-	"github.com/google/uuid"
-
-	"github.com/sensocto/sensocto/ent"
-	"github.com/sensocto/sensocto/ent/room"
-	"github.com/sensocto/sensocto/ent/roommembership"
-	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/server/internal/authz"
 )
 
@@ -134,8 +127,8 @@ func (s *Service) AccessChanged(ctx context.Context, sensorIDs ...string) {
 }
 
 // accessChanged re-checks the streams following one sensor (all lose it when deleted)
-// and calls lost for those that may not see it now. It costs a map lookup when nobody
-// but the owner follows it and one room query otherwise.
+// and calls lost for those that may not see it now. It costs map lookups: the rooms'
+// membership view is in memory.
 func (s *Service) accessChanged(ctx context.Context, id string, deleted bool) {
 	ctx = context.WithoutCancel(ctx) // a caller going away must not read as "no room shares it"
 	watches := s.access.of(id)
@@ -156,8 +149,9 @@ func (s *Service) accessChanged(ctx context.Context, id string, deleted bool) {
 	}
 }
 
-// losing returns the watches whose viewers may no longer see the sensor. When the
-// sensor or the rooms cannot be read it fails closed: everyone but its owner loses it.
+// losing returns the watches whose viewers may no longer see the sensor (asking the
+// rooms' membership view in memory). When the sensor cannot be read it fails closed:
+// everyone loses it.
 func (s *Service) losing(ctx context.Context, id string, watches []*accessWatch) []*accessWatch {
 	s.mu.RLock()
 	e := s.cache[id]
@@ -169,46 +163,11 @@ func (s *Service) losing(ctx context.Context, id string, watches []*accessWatch)
 		}
 	}
 	f := e.facts()
-	var maybe []*accessWatch
-	users := make([]uuid.UUID, 0, len(watches))
-	for _, aw := range watches {
-		if !authz.CanSeeSensor(aw.v, f) {
-			maybe = append(maybe, aw)
-			users = append(users, aw.v.UserID)
-		}
-	}
-	if len(maybe) == 0 {
-		return nil
-	}
-	inRoom, err := s.roomViewers(ctx, id, users)
-	if err != nil {
-		s.log.Warn().Err(err).Str("sensor_id", id).Msg("check room access after an access change; ending delivery to non-owners")
-		return maybe
-	}
 	var out []*accessWatch
-	for _, aw := range maybe {
-		if !inRoom[aw.v.UserID] {
+	for _, aw := range watches {
+		if !authz.CanSeeSensor(aw.v, f) && !s.inViewersRoom(aw.v.UserID, id) {
 			out = append(out, aw)
 		}
 	}
 	return out
-}
-
-// roomViewers returns which of the users own or belong to a room holding the sensor.
-func (s *Service) roomViewers(ctx context.Context, sensorID string, users []uuid.UUID) (map[uuid.UUID]bool, error) {
-	rooms, err := s.db.Room.Query().
-		Where(room.HasRoomSensorsWith(roomsensor.SensorID(sensorID))).
-		WithMemberships(func(q *ent.RoomMembershipQuery) { q.Where(roommembership.UserIDIn(users...)) }).
-		All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find rooms sharing sensor %s: %w", sensorID, err)
-	}
-	out := make(map[uuid.UUID]bool)
-	for _, r := range rooms {
-		out[r.OwnerID] = true
-		for _, m := range r.Edges.Memberships {
-			out[m.UserID] = true
-		}
-	}
-	return out, nil
 }

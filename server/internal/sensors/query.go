@@ -12,8 +12,6 @@ import (
 
 	"github.com/sensocto/sensocto/ent"
 	"github.com/sensocto/sensocto/ent/predicate"
-	"github.com/sensocto/sensocto/ent/room"
-	"github.com/sensocto/sensocto/ent/roommembership"
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/ent/sensorattribute"
@@ -97,9 +95,14 @@ func (s *Service) List(ctx context.Context, v authz.Viewer, f ListFilter) ([]Sen
 		size = DefaultPageSize
 	}
 	size = min(size, MaxPageSize)
-	inMyRoom := sensor.HasRoomSensorsWith(roomsensor.HasRoomWith(
-		room.Or(room.OwnerID(v.UserID), room.HasMembershipsWith(roommembership.UserID(v.UserID)))))
-	preds := []predicate.Sensor{sensor.Or(sensor.OwnerID(v.UserID), sensor.VisibilityEQ(sensor.VisibilityPublic), inMyRoom)}
+	visible := []predicate.Sensor{sensor.OwnerID(v.UserID), sensor.VisibilityEQ(sensor.VisibilityPublic)}
+	ra := s.rooms.Load()
+	if ra != nil {
+		if shared := ra.SensorsSharedWith(v.UserID); len(shared) > 0 {
+			visible = append(visible, sensor.IDIn(shared...))
+		}
+	}
+	preds := []predicate.Sensor{sensor.Or(visible...)}
 	switch f.OwnerID {
 	case "":
 	case "me":
@@ -122,12 +125,7 @@ func (s *Service) List(ctx context.Context, v authz.Viewer, f ListFilter) ([]Sen
 		if err != nil {
 			return nil, "", apperr.InvalidArgument("room_id", "must be a room id")
 		}
-		member, err := s.db.Room.Query().Where(room.ID(rid),
-			room.Or(room.OwnerID(v.UserID), room.HasMembershipsWith(roommembership.UserID(v.UserID)))).Exist(ctx)
-		if err != nil {
-			return nil, "", fmt.Errorf("check room %s: %w", rid, err)
-		}
-		if !member {
+		if ra == nil || !ra.IsMember(rid, v.UserID) {
 			return nil, "", apperr.NotFound("room not found")
 		}
 		preds = append(preds, sensor.HasRoomSensorsWith(roomsensor.RoomID(rid)))
@@ -174,6 +172,20 @@ func decodeToken(tok string) (string, string, error) {
 		return "", "", apperr.InvalidArgument("page_token", "is not a token from a previous answer")
 	}
 	return name, id, nil
+}
+
+// Describe returns the sensors among ids that exist, in no order, without checking who
+// may see them: the caller has (package rooms, for the sensors a room shares).
+func (s *Service) Describe(ctx context.Context, ids []string) ([]Sensor, error) {
+	rows, err := s.db.Sensor.Query().Where(sensor.IDIn(ids...)).WithAttributes().WithOwner().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("describe sensors: %w", err)
+	}
+	out := make([]Sensor, len(rows))
+	for i, r := range rows {
+		out[i] = s.toSensor(r)
+	}
+	return out, nil
 }
 
 // Count returns the number of stored sensors.

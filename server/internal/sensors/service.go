@@ -11,9 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sensocto/sensocto/ent"
-	"github.com/sensocto/sensocto/ent/room"
-	"github.com/sensocto/sensocto/ent/roommembership"
-	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/ent/sensor"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
@@ -69,7 +66,26 @@ type Service struct {
 
 	// sim describes simulated sensors' sources (SetSimulatedSources); nil: none.
 	sim atomic.Pointer[simSources]
+
+	// rooms is the rooms' membership view (SetRoomAccess); nil: no room shares anything.
+	rooms atomic.Pointer[roomAccess]
 }
+
+// RoomAccess is the rooms' membership view, kept in memory by package rooms: which
+// sensors rooms share with a user (holding them, placed there by their owners).
+type RoomAccess interface {
+	// SharesSensor reports whether a room the user belongs to shares the sensor.
+	SharesSensor(userID uuid.UUID, sensorID string) bool
+	// SensorsSharedWith returns the ids of every sensor rooms share with the user.
+	SensorsSharedWith(userID uuid.UUID) []string
+	// IsMember reports whether the user belongs to the room.
+	IsMember(roomID, userID uuid.UUID) bool
+}
+
+type roomAccess struct{ RoomAccess }
+
+// SetRoomAccess plugs in the rooms' membership view (once, at wiring).
+func (s *Service) SetRoomAccess(ra RoomAccess) { s.rooms.Store(&roomAccess{ra}) }
 
 // entry is what the hot path knows about a sensor.
 type entry struct {
@@ -148,16 +164,11 @@ func (s *Service) forget(id string) {
 	s.mu.Unlock()
 }
 
-// inViewersRoom reports whether a room the user owns or belongs to holds the sensor.
-func (s *Service) inViewersRoom(ctx context.Context, userID uuid.UUID, sensorID string) (bool, error) {
-	ok, err := s.db.RoomSensor.Query().Where(
-		roomsensor.SensorID(sensorID),
-		roomsensor.HasRoomWith(room.Or(room.OwnerID(userID), room.HasMembershipsWith(roommembership.UserID(userID)))),
-	).Exist(ctx)
-	if err != nil {
-		return false, fmt.Errorf("check room membership: %w", err)
-	}
-	return ok, nil
+// inViewersRoom reports whether a room the user belongs to shares the sensor, from the
+// rooms' membership view in memory.
+func (s *Service) inViewersRoom(userID uuid.UUID, sensorID string) bool {
+	ra := s.rooms.Load()
+	return ra != nil && ra.SharesSensor(userID, sensorID)
 }
 
 // check loads a sensor's facts and applies the policy for action a.
@@ -168,9 +179,7 @@ func (s *Service) check(ctx context.Context, v authz.Viewer, id string, a authz.
 	}
 	f := e.facts()
 	if !authz.CanSeeSensor(v, f) {
-		if f.InViewersRoom, err = s.inViewersRoom(ctx, v.UserID, id); err != nil {
-			return nil, err
-		}
+		f.InViewersRoom = s.inViewersRoom(v.UserID, id)
 	}
 	if err := authz.CheckSensor(v, f, a); err != nil {
 		return nil, fmt.Errorf("sensor %s: %w", id, err)

@@ -204,6 +204,10 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+// SensorMessage converts a sensor as SensorService shows it (for RoomService, which
+// shows a room's sensors the same way).
+func (h *Handler) SensorMessage(s sensors.Sensor) *sensoctov1.Sensor { return h.toSensor(s) }
+
 func (h *Handler) toSensor(s sensors.Sensor) *sensoctov1.Sensor {
 	out := &sensoctov1.Sensor{
 		SensorId: s.ID, Name: s.Name, SensorType: s.SensorType, OwnerId: s.OwnerID.String(),

@@ -69,6 +69,9 @@ const (
 	RoomServiceRemoveRoomSensorProcedure = "/sensocto.v1.RoomService/RemoveRoomSensor"
 	// RoomServiceWatchRoomProcedure is the fully-qualified name of the RoomService's WatchRoom RPC.
 	RoomServiceWatchRoomProcedure = "/sensocto.v1.RoomService/WatchRoom"
+	// RoomServiceReportRoomPresenceProcedure is the fully-qualified name of the RoomService's
+	// ReportRoomPresence RPC.
+	RoomServiceReportRoomPresenceProcedure = "/sensocto.v1.RoomService/ReportRoomPresence"
 	// RoomServiceSyncRoomStateProcedure is the fully-qualified name of the RoomService's SyncRoomState
 	// RPC.
 	RoomServiceSyncRoomStateProcedure = "/sensocto.v1.RoomService/SyncRoomState"
@@ -97,19 +100,29 @@ type RoomServiceClient interface {
 	RegenerateJoinCode(context.Context, *v1.RegenerateJoinCodeRequest) (*v1.RegenerateJoinCodeResponse, error)
 	// ListMembers lists a room's members (members).
 	ListMembers(context.Context, *v1.ListMembersRequest) (*v1.ListMembersResponse, error)
-	// UpdateMemberRole promotes a member to admin or demotes an admin (owner).
+	// UpdateMemberRole promotes a member to admin or demotes an admin (owner), or transfers
+	// ownership (role OWNER: the caller becomes an admin).
 	UpdateMemberRole(context.Context, *v1.UpdateMemberRoleRequest) (*v1.UpdateMemberRoleResponse, error)
 	// RemoveMember removes a member (owner: anyone but the owner; admin: plain members).
 	RemoveMember(context.Context, *v1.RemoveMemberRequest) (*v1.RemoveMemberResponse, error)
-	// AddRoomSensor adds a sensor to a room (owner/admin: any sensor they may see; members:
-	// sensors they own).
+	// AddRoomSensor adds a sensor to a room: members add sensors they own, and other users'
+	// public sensors when the room's members_add_public_sensors is set; owner and admins
+	// add sensors they own and public ones. Another user's private sensor is never added.
 	AddRoomSensor(context.Context, *v1.AddRoomSensorRequest) (*v1.AddRoomSensorResponse, error)
 	// RemoveRoomSensor removes a sensor from a room (owner/admin, or the sensor's owner).
 	RemoveRoomSensor(context.Context, *v1.RemoveRoomSensorRequest) (*v1.RemoveRoomSensorResponse, error)
-	// WatchRoom streams a room's life to a member: the room and presence at once, then
-	// changes (members, sensors, settings, presence) and shared-state sync messages. An open
-	// WatchRoom marks the caller present.
+	// WatchRoom streams a room's life to a member: the full state at once (SNAPSHOT: room,
+	// members with presence, sensors), then only changes (members, sensors, settings,
+	// presence), batched over a short window, and shared-state sync messages. An open
+	// WatchRoom marks the caller present in the tab it names, until the stream ends or the
+	// tab's heartbeat (ReportRoomPresence) lapses. The stream ends with a CLOSED event and
+	// PermissionDenied when the caller is removed or leaves, NotFound when the room is
+	// deleted.
 	WatchRoom(context.Context, *v1.WatchRoomRequest) (*connect.ServerStreamForClient[v1.WatchRoomResponse], error)
+	// ReportRoomPresence is a tab's heartbeat while its WatchRoom is open (send one at least
+	// every 10 s: presence lapses 30 s after the last one), and says which view (page or
+	// lens) the tab shows now.
+	ReportRoomPresence(context.Context, *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error)
 	// SyncRoomState exchanges Automerge sync messages for the room's shared state
 	// (docs/room-document.md): the client sends its message and gets the server's reply.
 	// Changes are checked whole before any is kept: a malformed message, a change over
@@ -227,6 +240,12 @@ func NewRoomServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(roomServiceMethods.ByName("WatchRoom")),
 			connect.WithClientOptions(opts...),
 		),
+		reportRoomPresence: connect.NewClient[v1.ReportRoomPresenceRequest, v1.ReportRoomPresenceResponse](
+			httpClient,
+			baseURL+RoomServiceReportRoomPresenceProcedure,
+			connect.WithSchema(roomServiceMethods.ByName("ReportRoomPresence")),
+			connect.WithClientOptions(opts...),
+		),
 		syncRoomState: connect.NewClient[v1.SyncRoomStateRequest, v1.SyncRoomStateResponse](
 			httpClient,
 			baseURL+RoomServiceSyncRoomStateProcedure,
@@ -253,6 +272,7 @@ type roomServiceClient struct {
 	addRoomSensor      *connect.Client[v1.AddRoomSensorRequest, v1.AddRoomSensorResponse]
 	removeRoomSensor   *connect.Client[v1.RemoveRoomSensorRequest, v1.RemoveRoomSensorResponse]
 	watchRoom          *connect.Client[v1.WatchRoomRequest, v1.WatchRoomResponse]
+	reportRoomPresence *connect.Client[v1.ReportRoomPresenceRequest, v1.ReportRoomPresenceResponse]
 	syncRoomState      *connect.Client[v1.SyncRoomStateRequest, v1.SyncRoomStateResponse]
 }
 
@@ -387,6 +407,15 @@ func (c *roomServiceClient) WatchRoom(ctx context.Context, req *v1.WatchRoomRequ
 	return c.watchRoom.CallServerStream(ctx, connect.NewRequest(req))
 }
 
+// ReportRoomPresence calls sensocto.v1.RoomService.ReportRoomPresence.
+func (c *roomServiceClient) ReportRoomPresence(ctx context.Context, req *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error) {
+	response, err := c.reportRoomPresence.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // SyncRoomState calls sensocto.v1.RoomService.SyncRoomState.
 func (c *roomServiceClient) SyncRoomState(ctx context.Context, req *v1.SyncRoomStateRequest) (*v1.SyncRoomStateResponse, error) {
 	response, err := c.syncRoomState.CallUnary(ctx, connect.NewRequest(req))
@@ -419,19 +448,29 @@ type RoomServiceHandler interface {
 	RegenerateJoinCode(context.Context, *v1.RegenerateJoinCodeRequest) (*v1.RegenerateJoinCodeResponse, error)
 	// ListMembers lists a room's members (members).
 	ListMembers(context.Context, *v1.ListMembersRequest) (*v1.ListMembersResponse, error)
-	// UpdateMemberRole promotes a member to admin or demotes an admin (owner).
+	// UpdateMemberRole promotes a member to admin or demotes an admin (owner), or transfers
+	// ownership (role OWNER: the caller becomes an admin).
 	UpdateMemberRole(context.Context, *v1.UpdateMemberRoleRequest) (*v1.UpdateMemberRoleResponse, error)
 	// RemoveMember removes a member (owner: anyone but the owner; admin: plain members).
 	RemoveMember(context.Context, *v1.RemoveMemberRequest) (*v1.RemoveMemberResponse, error)
-	// AddRoomSensor adds a sensor to a room (owner/admin: any sensor they may see; members:
-	// sensors they own).
+	// AddRoomSensor adds a sensor to a room: members add sensors they own, and other users'
+	// public sensors when the room's members_add_public_sensors is set; owner and admins
+	// add sensors they own and public ones. Another user's private sensor is never added.
 	AddRoomSensor(context.Context, *v1.AddRoomSensorRequest) (*v1.AddRoomSensorResponse, error)
 	// RemoveRoomSensor removes a sensor from a room (owner/admin, or the sensor's owner).
 	RemoveRoomSensor(context.Context, *v1.RemoveRoomSensorRequest) (*v1.RemoveRoomSensorResponse, error)
-	// WatchRoom streams a room's life to a member: the room and presence at once, then
-	// changes (members, sensors, settings, presence) and shared-state sync messages. An open
-	// WatchRoom marks the caller present.
+	// WatchRoom streams a room's life to a member: the full state at once (SNAPSHOT: room,
+	// members with presence, sensors), then only changes (members, sensors, settings,
+	// presence), batched over a short window, and shared-state sync messages. An open
+	// WatchRoom marks the caller present in the tab it names, until the stream ends or the
+	// tab's heartbeat (ReportRoomPresence) lapses. The stream ends with a CLOSED event and
+	// PermissionDenied when the caller is removed or leaves, NotFound when the room is
+	// deleted.
 	WatchRoom(context.Context, *v1.WatchRoomRequest, *connect.ServerStream[v1.WatchRoomResponse]) error
+	// ReportRoomPresence is a tab's heartbeat while its WatchRoom is open (send one at least
+	// every 10 s: presence lapses 30 s after the last one), and says which view (page or
+	// lens) the tab shows now.
+	ReportRoomPresence(context.Context, *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error)
 	// SyncRoomState exchanges Automerge sync messages for the room's shared state
 	// (docs/room-document.md): the client sends its message and gets the server's reply.
 	// Changes are checked whole before any is kept: a malformed message, a change over
@@ -545,6 +584,12 @@ func NewRoomServiceHandler(svc RoomServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(roomServiceMethods.ByName("WatchRoom")),
 		connect.WithHandlerOptions(opts...),
 	)
+	roomServiceReportRoomPresenceHandler := connect.NewUnaryHandlerSimple(
+		RoomServiceReportRoomPresenceProcedure,
+		svc.ReportRoomPresence,
+		connect.WithSchema(roomServiceMethods.ByName("ReportRoomPresence")),
+		connect.WithHandlerOptions(opts...),
+	)
 	roomServiceSyncRoomStateHandler := connect.NewUnaryHandlerSimple(
 		RoomServiceSyncRoomStateProcedure,
 		svc.SyncRoomState,
@@ -583,6 +628,8 @@ func NewRoomServiceHandler(svc RoomServiceHandler, opts ...connect.HandlerOption
 			roomServiceRemoveRoomSensorHandler.ServeHTTP(w, r)
 		case RoomServiceWatchRoomProcedure:
 			roomServiceWatchRoomHandler.ServeHTTP(w, r)
+		case RoomServiceReportRoomPresenceProcedure:
+			roomServiceReportRoomPresenceHandler.ServeHTTP(w, r)
 		case RoomServiceSyncRoomStateProcedure:
 			roomServiceSyncRoomStateHandler.ServeHTTP(w, r)
 		default:
@@ -652,6 +699,10 @@ func (UnimplementedRoomServiceHandler) RemoveRoomSensor(context.Context, *v1.Rem
 
 func (UnimplementedRoomServiceHandler) WatchRoom(context.Context, *v1.WatchRoomRequest, *connect.ServerStream[v1.WatchRoomResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("sensocto.v1.RoomService.WatchRoom is not implemented"))
+}
+
+func (UnimplementedRoomServiceHandler) ReportRoomPresence(context.Context, *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sensocto.v1.RoomService.ReportRoomPresence is not implemented"))
 }
 
 func (UnimplementedRoomServiceHandler) SyncRoomState(context.Context, *v1.SyncRoomStateRequest) (*v1.SyncRoomStateResponse, error) {

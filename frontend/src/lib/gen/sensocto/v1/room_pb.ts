@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sensocto/v1/room.proto.
  */
 export const file_sensocto_v1_room: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZW5zb2N0by92MS9yb29tLnByb3RvEgtzZW5zb2N0by52MSJcCgxSb29tRmVhdHVyZXMSDQoFY2FsbHMYASABKAgSFgoObWVkaWFfcGxheWJhY2sYAiABKAgSEQoJb2JqZWN0XzNkGAMgASgIEhIKCndoaXRlYm9hcmQYBCABKAgiogMKBFJvb20SDwoHcm9vbV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCG93bmVyX2lkGAQgASgJEhEKCWlzX3B1YmxpYxgFIAEoCBIrCghmZWF0dXJlcxgGIAEoCzIZLnNlbnNvY3RvLnYxLlJvb21GZWF0dXJlcxIRCglqb2luX2NvZGUYByABKAkSOAoUam9pbl9jb2RlX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKB215X3JvbGUYCSABKA4yFS5zZW5zb2N0by52MS5Sb29tUm9sZRIUCgxtZW1iZXJfY291bnQYCiABKA0SEgoKc2Vuc29yX2lkcxgLIAMoCRIVCg1wcmVzZW50X2NvdW50GAwgASgNEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqYBCgZNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSIwoEcm9sZRgDIAEoDjIVLnNlbnNvY3RvLnYxLlJvb21Sb2xlEi0KCWpvaW5lZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJlc2VudBgFIAEoCBIQCghpc19ndWVzdBgGIAEoCCKLAQoRQ3JlYXRlUm9vbVJlcXVlc3QSFwoEbmFtZRgBIAEoCUIJukgGcgQQARhkEh0KC2Rlc2NyaXB0aW9uGAIgASgJQgi6SAVyAxj0AxIRCglpc19wdWJsaWMYAyABKAgSKwoIZmVhdHVyZXMYBCABKAsyGS5zZW5zb2N0by52MS5Sb29tRmVhdHVyZXMiNQoSQ3JlYXRlUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIisKDkdldFJvb21SZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIjIKD0dldFJvb21SZXNwb25zZRIfCgRyb29tGAEgASgLMhEuc2Vuc29jdG8udjEuUm9vbSJiChBMaXN0Um9vbXNSZXF1ZXN0EhMKC21lbWJlcl9vbmx5GAEgASgIEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMYyAESHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAIiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5zZW5zb2N0by52MS5Sb29tEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAQoRVXBkYXRlUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESHAoEbmFtZRgCIAEoCUIJukgGcgQQARhkSACIAQESIgoLZGVzY3JpcHRpb24YAyABKAlCCLpIBXIDGPQDSAGIAQESFgoJaXNfcHVibGljGAQgASgISAKIAQESKwoIZmVhdHVyZXMYBSABKAsyGS5zZW5zb2N0by52MS5Sb29tRmVhdHVyZXNCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQgwKCl9pc19wdWJsaWMiNQoSVXBkYXRlUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIi4KEURlbGV0ZVJvb21SZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIhQKEkRlbGV0ZVJvb21SZXNwb25zZSJDChVHZXRSb29tUHJldmlld1JlcXVlc3QSKgoJam9pbl9jb2RlGAEgASgJQhe6SBRyEjIQXltBLVphLXowLTldezh9JCKOAQoWR2V0Um9vbVByZXZpZXdSZXNwb25zZRIPCgdyb29tX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFAoMbWVtYmVyX2NvdW50GAQgASgNEhIKCm93bmVyX25hbWUYBSABKAkSFgoOYWxyZWFkeV9tZW1iZXIYBiABKAgijAEKD0pvaW5Sb29tUmVxdWVzdBItCglqb2luX2NvZGUYASABKAlCGrpIF3IVMhNeKFtBLVphLXowLTldezh9KT8kEi0KB3Jvb21faWQYAiABKAlCHLpIGXIXMhVeKFswLTlhLWZBLUYtXXszNn0pPyQ6G7pIGCIWCglqb2luX2NvZGUKB3Jvb21faWQQASIzChBKb2luUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIi0KEExlYXZlUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQEiEwoRTGVhdmVSb29tUmVzcG9uc2UiXgoZUmVnZW5lcmF0ZUpvaW5Db2RlUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARImChJleHBpcmVzX2luX3NlY29uZHMYAiABKA1CCrpIByoFGIDnhA8iPQoaUmVnZW5lcmF0ZUpvaW5Db2RlUmVzcG9uc2USHwoEcm9vbRgBIAEoCzIRLnNlbnNvY3RvLnYxLlJvb20iLwoSTGlzdE1lbWJlcnNSZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIjsKE0xpc3RNZW1iZXJzUmVzcG9uc2USJAoHbWVtYmVycxgBIAMoCzITLnNlbnNvY3RvLnYxLk1lbWJlciKAAQoXVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESGQoHdXNlcl9pZBgCIAEoCUIIukgFcgOwAQESLwoEcm9sZRgDIAEoDjIVLnNlbnNvY3RvLnYxLlJvb21Sb2xlQgq6SAeCAQQYAhgDIj8KGFVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZRIjCgZtZW1iZXIYASABKAsyEy5zZW5zb2N0by52MS5NZW1iZXIiSwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARIZCgd1c2VyX2lkGAIgASgJQgi6SAVyA7ABASIWChRSZW1vdmVNZW1iZXJSZXNwb25zZSJwChRBZGRSb29tU2Vuc29yUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARI9CglzZW5zb3JfaWQYAiABKAlCKrpIJ3IlMiNeW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV17MCwxMjd9JCI4ChVBZGRSb29tU2Vuc29yUmVzcG9uc2USHwoEcm9vbRgBIAEoCzIRLnNlbnNvY3RvLnYxLlJvb20icwoXUmVtb3ZlUm9vbVNlbnNvclJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESPQoJc2Vuc29yX2lkGAIgASgJQiq6SCdyJTIjXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dezAsMTI3fSQiOwoYUmVtb3ZlUm9vbVNlbnNvclJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIi0KEFdhdGNoUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQEiwAEKEVdhdGNoUm9vbVJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5zZW5zb2N0by52MS5Sb29tRXZlbnRLaW5kEh8KBHJvb20YAiABKAsyES5zZW5zb2N0by52MS5Sb29tEiQKB21lbWJlcnMYAyADKAsyEy5zZW5zb2N0by52MS5NZW1iZXISJAoHc2Vuc29ycxgEIAMoCzITLnNlbnNvY3RvLnYxLlNlbnNvchIUCgxzeW5jX21lc3NhZ2UYBSABKAwigQEKFFN5bmNSb29tU3RhdGVSZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBEi0KB3BlZXJfaWQYAiABKAlCHLpIGXIXMhVeW0EtWmEtejAtOV8tXXs4LDY0fSQSHwoMc3luY19tZXNzYWdlGAMgASgMQgm6SAZ6BBiAgEAiLQoVU3luY1Jvb21TdGF0ZVJlc3BvbnNlEhQKDHN5bmNfbWVzc2FnZRgBIAEoDCplCghSb29tUm9sZRIZChVST09NX1JPTEVfVU5TUEVDSUZJRUQQABITCg9ST09NX1JPTEVfT1dORVIQARITCg9ST09NX1JPTEVfQURNSU4QAhIUChBST09NX1JPTEVfTUVNQkVSEAMq+gEKDVJvb21FdmVudEtpbmQSHwobUk9PTV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUk9PTV9FVkVOVF9LSU5EX1NOQVBTSE9UEAESGwoXUk9PTV9FVkVOVF9LSU5EX1VQREFURUQQAhIbChdST09NX0VWRU5UX0tJTkRfTUVNQkVSUxADEhsKF1JPT01fRVZFTlRfS0lORF9TRU5TT1JTEAQSHAoYUk9PTV9FVkVOVF9LSU5EX1BSRVNFTkNFEAUSGQoVUk9PTV9FVkVOVF9LSU5EX1NUQVRFEAYSGgoWUk9PTV9FVkVOVF9LSU5EX0NMT1NFRBAHMuMKCgtSb29tU2VydmljZRJNCgpDcmVhdGVSb29tEh4uc2Vuc29jdG8udjEuQ3JlYXRlUm9vbVJlcXVlc3QaHy5zZW5zb2N0by52MS5DcmVhdGVSb29tUmVzcG9uc2USSQoHR2V0Um9vbRIbLnNlbnNvY3RvLnYxLkdldFJvb21SZXF1ZXN0Ghwuc2Vuc29jdG8udjEuR2V0Um9vbVJlc3BvbnNlIgOQAgESTwoJTGlzdFJvb21zEh0uc2Vuc29jdG8udjEuTGlzdFJvb21zUmVxdWVzdBoeLnNlbnNvY3RvLnYxLkxpc3RSb29tc1Jlc3BvbnNlIgOQAgESTQoKVXBkYXRlUm9vbRIeLnNlbnNvY3RvLnYxLlVwZGF0ZVJvb21SZXF1ZXN0Gh8uc2Vuc29jdG8udjEuVXBkYXRlUm9vbVJlc3BvbnNlElIKCkRlbGV0ZVJvb20SHi5zZW5zb2N0by52MS5EZWxldGVSb29tUmVxdWVzdBofLnNlbnNvY3RvLnYxLkRlbGV0ZVJvb21SZXNwb25zZSIDkAICEl4KDkdldFJvb21QcmV2aWV3EiIuc2Vuc29jdG8udjEuR2V0Um9vbVByZXZpZXdSZXF1ZXN0GiMuc2Vuc29jdG8udjEuR2V0Um9vbVByZXZpZXdSZXNwb25zZSIDkAIBEkcKCEpvaW5Sb29tEhwuc2Vuc29jdG8udjEuSm9pblJvb21SZXF1ZXN0Gh0uc2Vuc29jdG8udjEuSm9pblJvb21SZXNwb25zZRJKCglMZWF2ZVJvb20SHS5zZW5zb2N0by52MS5MZWF2ZVJvb21SZXF1ZXN0Gh4uc2Vuc29jdG8udjEuTGVhdmVSb29tUmVzcG9uc2USZQoSUmVnZW5lcmF0ZUpvaW5Db2RlEiYuc2Vuc29jdG8udjEuUmVnZW5lcmF0ZUpvaW5Db2RlUmVxdWVzdBonLnNlbnNvY3RvLnYxLlJlZ2VuZXJhdGVKb2luQ29kZVJlc3BvbnNlElUKC0xpc3RNZW1iZXJzEh8uc2Vuc29jdG8udjEuTGlzdE1lbWJlcnNSZXF1ZXN0GiAuc2Vuc29jdG8udjEuTGlzdE1lbWJlcnNSZXNwb25zZSIDkAIBEl8KEFVwZGF0ZU1lbWJlclJvbGUSJC5zZW5zb2N0by52MS5VcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBolLnNlbnNvY3RvLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZRJTCgxSZW1vdmVNZW1iZXISIC5zZW5zb2N0by52MS5SZW1vdmVNZW1iZXJSZXF1ZXN0GiEuc2Vuc29jdG8udjEuUmVtb3ZlTWVtYmVyUmVzcG9uc2USVgoNQWRkUm9vbVNlbnNvchIhLnNlbnNvY3RvLnYxLkFkZFJvb21TZW5zb3JSZXF1ZXN0GiIuc2Vuc29jdG8udjEuQWRkUm9vbVNlbnNvclJlc3BvbnNlEl8KEFJlbW92ZVJvb21TZW5zb3ISJC5zZW5zb2N0by52MS5SZW1vdmVSb29tU2Vuc29yUmVxdWVzdBolLnNlbnNvY3RvLnYxLlJlbW92ZVJvb21TZW5zb3JSZXNwb25zZRJMCglXYXRjaFJvb20SHS5zZW5zb2N0by52MS5XYXRjaFJvb21SZXF1ZXN0Gh4uc2Vuc29jdG8udjEuV2F0Y2hSb29tUmVzcG9uc2UwARJWCg1TeW5jUm9vbVN0YXRlEiEuc2Vuc29jdG8udjEuU3luY1Jvb21TdGF0ZVJlcXVlc3QaIi5zZW5zb2N0by52MS5TeW5jUm9vbVN0YXRlUmVzcG9uc2VCogEKD2NvbS5zZW5zb2N0by52MUIJUm9vbVByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_sensor]);
+  fileDesc("ChZzZW5zb2N0by92MS9yb29tLnByb3RvEgtzZW5zb2N0by52MSJcCgxSb29tRmVhdHVyZXMSDQoFY2FsbHMYASABKAgSFgoObWVkaWFfcGxheWJhY2sYAiABKAgSEQoJb2JqZWN0XzNkGAMgASgIEhIKCndoaXRlYm9hcmQYBCABKAgixgMKBFJvb20SDwoHcm9vbV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCG93bmVyX2lkGAQgASgJEhEKCWlzX3B1YmxpYxgFIAEoCBIrCghmZWF0dXJlcxgGIAEoCzIZLnNlbnNvY3RvLnYxLlJvb21GZWF0dXJlcxIRCglqb2luX2NvZGUYByABKAkSOAoUam9pbl9jb2RlX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKB215X3JvbGUYCSABKA4yFS5zZW5zb2N0by52MS5Sb29tUm9sZRIUCgxtZW1iZXJfY291bnQYCiABKA0SEgoKc2Vuc29yX2lkcxgLIAMoCRIVCg1wcmVzZW50X2NvdW50GAwgASgNEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKGm1lbWJlcnNfYWRkX3B1YmxpY19zZW5zb3JzGA8gASgIIrUBCgZNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSIwoEcm9sZRgDIAEoDjIVLnNlbnNvY3RvLnYxLlJvb21Sb2xlEi0KCWpvaW5lZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJlc2VudBgFIAEoCBIQCghpc19ndWVzdBgGIAEoCBINCgV2aWV3cxgHIAMoCSKvAQoRQ3JlYXRlUm9vbVJlcXVlc3QSFwoEbmFtZRgBIAEoCUIJukgGcgQQARhkEh0KC2Rlc2NyaXB0aW9uGAIgASgJQgi6SAVyAxj0AxIRCglpc19wdWJsaWMYAyABKAgSKwoIZmVhdHVyZXMYBCABKAsyGS5zZW5zb2N0by52MS5Sb29tRmVhdHVyZXMSIgoabWVtYmVyc19hZGRfcHVibGljX3NlbnNvcnMYBSABKAgiNQoSQ3JlYXRlUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIisKDkdldFJvb21SZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIjIKD0dldFJvb21SZXNwb25zZRIfCgRyb29tGAEgASgLMhEuc2Vuc29jdG8udjEuUm9vbSJiChBMaXN0Um9vbXNSZXF1ZXN0EhMKC21lbWJlcl9vbmx5GAEgASgIEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMYyAESHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAIiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5zZW5zb2N0by52MS5Sb29tEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKkAgoRVXBkYXRlUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESHAoEbmFtZRgCIAEoCUIJukgGcgQQARhkSACIAQESIgoLZGVzY3JpcHRpb24YAyABKAlCCLpIBXIDGPQDSAGIAQESFgoJaXNfcHVibGljGAQgASgISAKIAQESKwoIZmVhdHVyZXMYBSABKAsyGS5zZW5zb2N0by52MS5Sb29tRmVhdHVyZXMSJwoabWVtYmVyc19hZGRfcHVibGljX3NlbnNvcnMYBiABKAhIA4gBAUIHCgVfbmFtZUIOCgxfZGVzY3JpcHRpb25CDAoKX2lzX3B1YmxpY0IdChtfbWVtYmVyc19hZGRfcHVibGljX3NlbnNvcnMiNQoSVXBkYXRlUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIi4KEURlbGV0ZVJvb21SZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIhQKEkRlbGV0ZVJvb21SZXNwb25zZSJDChVHZXRSb29tUHJldmlld1JlcXVlc3QSKgoJam9pbl9jb2RlGAEgASgJQhe6SBRyEjIQXltBLVphLXowLTldezh9JCKOAQoWR2V0Um9vbVByZXZpZXdSZXNwb25zZRIPCgdyb29tX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFAoMbWVtYmVyX2NvdW50GAQgASgNEhIKCm93bmVyX25hbWUYBSABKAkSFgoOYWxyZWFkeV9tZW1iZXIYBiABKAgijAEKD0pvaW5Sb29tUmVxdWVzdBItCglqb2luX2NvZGUYASABKAlCGrpIF3IVMhNeKFtBLVphLXowLTldezh9KT8kEi0KB3Jvb21faWQYAiABKAlCHLpIGXIXMhVeKFswLTlhLWZBLUYtXXszNn0pPyQ6G7pIGCIWCglqb2luX2NvZGUKB3Jvb21faWQQASIzChBKb2luUm9vbVJlc3BvbnNlEh8KBHJvb20YASABKAsyES5zZW5zb2N0by52MS5Sb29tIi0KEExlYXZlUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQEiEwoRTGVhdmVSb29tUmVzcG9uc2UiXgoZUmVnZW5lcmF0ZUpvaW5Db2RlUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARImChJleHBpcmVzX2luX3NlY29uZHMYAiABKA1CCrpIByoFGIDnhA8iPQoaUmVnZW5lcmF0ZUpvaW5Db2RlUmVzcG9uc2USHwoEcm9vbRgBIAEoCzIRLnNlbnNvY3RvLnYxLlJvb20iLwoSTGlzdE1lbWJlcnNSZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBIjsKE0xpc3RNZW1iZXJzUmVzcG9uc2USJAoHbWVtYmVycxgBIAMoCzITLnNlbnNvY3RvLnYxLk1lbWJlciKCAQoXVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESGQoHdXNlcl9pZBgCIAEoCUIIukgFcgOwAQESMQoEcm9sZRgDIAEoDjIVLnNlbnNvY3RvLnYxLlJvb21Sb2xlQgy6SAmCAQYYARgCGAMiPwoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiMKBm1lbWJlchgBIAEoCzITLnNlbnNvY3RvLnYxLk1lbWJlciJLChNSZW1vdmVNZW1iZXJSZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBIhYKFFJlbW92ZU1lbWJlclJlc3BvbnNlInAKFEFkZFJvb21TZW5zb3JSZXF1ZXN0EhkKB3Jvb21faWQYASABKAlCCLpIBXIDsAEBEj0KCXNlbnNvcl9pZBgCIAEoCUIqukgnciUyI15bQS1aYS16MC05XVtBLVphLXowLTlfLjotXXswLDEyN30kIjgKFUFkZFJvb21TZW5zb3JSZXNwb25zZRIfCgRyb29tGAEgASgLMhEuc2Vuc29jdG8udjEuUm9vbSJzChdSZW1vdmVSb29tU2Vuc29yUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARI9CglzZW5zb3JfaWQYAiABKAlCKrpIJ3IlMiNeW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV17MCwxMjd9JCI7ChhSZW1vdmVSb29tU2Vuc29yUmVzcG9uc2USHwoEcm9vbRgBIAEoCzIRLnNlbnNvY3RvLnYxLlJvb20ijQEKEFdhdGNoUm9vbVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESLwoGdGFiX2lkGAIgASgJQh+6SBxyGjIYXihbQS1aYS16MC05Xy1dezgsNjR9KT8kEi0KBHZpZXcYAyABKAlCH7pIHHIaMhheW0EtWmEtejAtOV8uOi8tXXswLDY0fSQikwEKGVJlcG9ydFJvb21QcmVzZW5jZVJlcXVlc3QSGQoHcm9vbV9pZBgBIAEoCUIIukgFcgOwAQESLAoGdGFiX2lkGAIgASgJQhy6SBlyFzIVXltBLVphLXowLTlfLV17OCw2NH0kEi0KBHZpZXcYAyABKAlCH7pIHHIaMhheW0EtWmEtejAtOV8uOi8tXXswLDY0fSQiLgoaUmVwb3J0Um9vbVByZXNlbmNlUmVzcG9uc2USEAoIbGFwc2VfbXMYASABKA0ihgIKEVdhdGNoUm9vbVJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5zZW5zb2N0by52MS5Sb29tRXZlbnRLaW5kEh8KBHJvb20YAiABKAsyES5zZW5zb2N0by52MS5Sb29tEiQKB21lbWJlcnMYAyADKAsyEy5zZW5zb2N0by52MS5NZW1iZXISJAoHc2Vuc29ycxgEIAMoCzITLnNlbnNvY3RvLnYxLlNlbnNvchIUCgxzeW5jX21lc3NhZ2UYBSABKAwSGAoQcmVtb3ZlZF91c2VyX2lkcxgGIAMoCRIaChJyZW1vdmVkX3NlbnNvcl9pZHMYByADKAkSDgoGdGFiX2lkGAggASgJIoEBChRTeW5jUm9vbVN0YXRlUmVxdWVzdBIZCgdyb29tX2lkGAEgASgJQgi6SAVyA7ABARItCgdwZWVyX2lkGAIgASgJQhy6SBlyFzIVXltBLVphLXowLTlfLV17OCw2NH0kEh8KDHN5bmNfbWVzc2FnZRgDIAEoDEIJukgGegQYgIBAIi0KFVN5bmNSb29tU3RhdGVSZXNwb25zZRIUCgxzeW5jX21lc3NhZ2UYASABKAwqZQoIUm9vbVJvbGUSGQoVUk9PTV9ST0xFX1VOU1BFQ0lGSUVEEAASEwoPUk9PTV9ST0xFX09XTkVSEAESEwoPUk9PTV9ST0xFX0FETUlOEAISFAoQUk9PTV9ST0xFX01FTUJFUhADKvoBCg1Sb29tRXZlbnRLaW5kEh8KG1JPT01fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhwKGFJPT01fRVZFTlRfS0lORF9TTkFQU0hPVBABEhsKF1JPT01fRVZFTlRfS0lORF9VUERBVEVEEAISGwoXUk9PTV9FVkVOVF9LSU5EX01FTUJFUlMQAxIbChdST09NX0VWRU5UX0tJTkRfU0VOU09SUxAEEhwKGFJPT01fRVZFTlRfS0lORF9QUkVTRU5DRRAFEhkKFVJPT01fRVZFTlRfS0lORF9TVEFURRAGEhoKFlJPT01fRVZFTlRfS0lORF9DTE9TRUQQBzLKCwoLUm9vbVNlcnZpY2USTQoKQ3JlYXRlUm9vbRIeLnNlbnNvY3RvLnYxLkNyZWF0ZVJvb21SZXF1ZXN0Gh8uc2Vuc29jdG8udjEuQ3JlYXRlUm9vbVJlc3BvbnNlEkkKB0dldFJvb20SGy5zZW5zb2N0by52MS5HZXRSb29tUmVxdWVzdBocLnNlbnNvY3RvLnYxLkdldFJvb21SZXNwb25zZSIDkAIBEk8KCUxpc3RSb29tcxIdLnNlbnNvY3RvLnYxLkxpc3RSb29tc1JlcXVlc3QaHi5zZW5zb2N0by52MS5MaXN0Um9vbXNSZXNwb25zZSIDkAIBEk0KClVwZGF0ZVJvb20SHi5zZW5zb2N0by52MS5VcGRhdGVSb29tUmVxdWVzdBofLnNlbnNvY3RvLnYxLlVwZGF0ZVJvb21SZXNwb25zZRJSCgpEZWxldGVSb29tEh4uc2Vuc29jdG8udjEuRGVsZXRlUm9vbVJlcXVlc3QaHy5zZW5zb2N0by52MS5EZWxldGVSb29tUmVzcG9uc2UiA5ACAhJeCg5HZXRSb29tUHJldmlldxIiLnNlbnNvY3RvLnYxLkdldFJvb21QcmV2aWV3UmVxdWVzdBojLnNlbnNvY3RvLnYxLkdldFJvb21QcmV2aWV3UmVzcG9uc2UiA5ACARJHCghKb2luUm9vbRIcLnNlbnNvY3RvLnYxLkpvaW5Sb29tUmVxdWVzdBodLnNlbnNvY3RvLnYxLkpvaW5Sb29tUmVzcG9uc2USSgoJTGVhdmVSb29tEh0uc2Vuc29jdG8udjEuTGVhdmVSb29tUmVxdWVzdBoeLnNlbnNvY3RvLnYxLkxlYXZlUm9vbVJlc3BvbnNlEmUKElJlZ2VuZXJhdGVKb2luQ29kZRImLnNlbnNvY3RvLnYxLlJlZ2VuZXJhdGVKb2luQ29kZVJlcXVlc3QaJy5zZW5zb2N0by52MS5SZWdlbmVyYXRlSm9pbkNvZGVSZXNwb25zZRJVCgtMaXN0TWVtYmVycxIfLnNlbnNvY3RvLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBogLnNlbnNvY3RvLnYxLkxpc3RNZW1iZXJzUmVzcG9uc2UiA5ACARJfChBVcGRhdGVNZW1iZXJSb2xlEiQuc2Vuc29jdG8udjEuVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QaJS5zZW5zb2N0by52MS5VcGRhdGVNZW1iZXJSb2xlUmVzcG9uc2USUwoMUmVtb3ZlTWVtYmVyEiAuc2Vuc29jdG8udjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBohLnNlbnNvY3RvLnYxLlJlbW92ZU1lbWJlclJlc3BvbnNlElYKDUFkZFJvb21TZW5zb3ISIS5zZW5zb2N0by52MS5BZGRSb29tU2Vuc29yUmVxdWVzdBoiLnNlbnNvY3RvLnYxLkFkZFJvb21TZW5zb3JSZXNwb25zZRJfChBSZW1vdmVSb29tU2Vuc29yEiQuc2Vuc29jdG8udjEuUmVtb3ZlUm9vbVNlbnNvclJlcXVlc3QaJS5zZW5zb2N0by52MS5SZW1vdmVSb29tU2Vuc29yUmVzcG9uc2USTAoJV2F0Y2hSb29tEh0uc2Vuc29jdG8udjEuV2F0Y2hSb29tUmVxdWVzdBoeLnNlbnNvY3RvLnYxLldhdGNoUm9vbVJlc3BvbnNlMAESZQoSUmVwb3J0Um9vbVByZXNlbmNlEiYuc2Vuc29jdG8udjEuUmVwb3J0Um9vbVByZXNlbmNlUmVxdWVzdBonLnNlbnNvY3RvLnYxLlJlcG9ydFJvb21QcmVzZW5jZVJlc3BvbnNlElYKDVN5bmNSb29tU3RhdGUSIS5zZW5zb2N0by52MS5TeW5jUm9vbVN0YXRlUmVxdWVzdBoiLnNlbnNvY3RvLnYxLlN5bmNSb29tU3RhdGVSZXNwb25zZUKiAQoPY29tLnNlbnNvY3RvLnYxQglSb29tUHJvdG9QAVo3Z2l0aHViLmNvbS9zZW5zb2N0by9zZW5zb2N0by9nZW4vc2Vuc29jdG8vdjE7c2Vuc29jdG92MaICA1NYWKoCC1NlbnNvY3RvLlYxygILU2Vuc29jdG9cVjHiAhdTZW5zb2N0b1xWMVxHUEJNZXRhZGF0YeoCDFNlbnNvY3RvOjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_sensor]);
 
 /**
  * RoomFeatures are a room's feature flags.
@@ -108,7 +108,8 @@ export type Room = Message<"sensocto.v1.Room"> & {
   features?: RoomFeatures | undefined;
 
   /**
-   * The join code: 8 characters from "ABCDEFGHJKLMNPQRSTUVWXYZ23456789". Only members see it.
+   * The join code: 8 characters from "ABCDEFGHJKLMNPQRSTUVWXYZ23456789". Only the owner
+   * and admins see it (empty for others).
    *
    * @generated from field: string join_code = 7;
    */
@@ -162,6 +163,13 @@ export type Room = Message<"sensocto.v1.Room"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 14;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Members may also add other users' public sensors (owner and admins always may).
+   *
+   * @generated from field: bool members_add_public_sensors = 15;
+   */
+  membersAddPublicSensors: boolean;
 };
 
 /**
@@ -218,6 +226,14 @@ export type Member = Message<"sensocto.v1.Member"> & {
    * @generated from field: bool is_guest = 6;
    */
   isGuest: boolean;
+
+  /**
+   * The views (pages or lenses, as WatchRoomRequest.view) the member has open now in any
+   * tab, sorted; empty when not present.
+   *
+   * @generated from field: repeated string views = 7;
+   */
+  views: string[];
 };
 
 /**
@@ -260,6 +276,13 @@ export type CreateRoomRequest = Message<"sensocto.v1.CreateRoomRequest"> & {
    * @generated from field: sensocto.v1.RoomFeatures features = 4;
    */
   features?: RoomFeatures | undefined;
+
+  /**
+   * Members may also add other users' public sensors.
+   *
+   * @generated from field: bool members_add_public_sensors = 5;
+   */
+  membersAddPublicSensors: boolean;
 };
 
 /**
@@ -435,6 +458,13 @@ export type UpdateRoomRequest = Message<"sensocto.v1.UpdateRoomRequest"> & {
    * @generated from field: sensocto.v1.RoomFeatures features = 5;
    */
   features?: RoomFeatures | undefined;
+
+  /**
+   * Whether members may also add other users' public sensors.
+   *
+   * @generated from field: optional bool members_add_public_sensors = 6;
+   */
+  membersAddPublicSensors?: boolean | undefined;
 };
 
 /**
@@ -775,7 +805,8 @@ export type UpdateMemberRoleRequest = Message<"sensocto.v1.UpdateMemberRoleReque
   userId: string;
 
   /**
-   * ADMIN or MEMBER.
+   * ADMIN or MEMBER; OWNER transfers ownership to the member (the caller becomes an
+   * admin).
    *
    * @generated from field: sensocto.v1.RoomRole role = 3;
    */
@@ -952,7 +983,7 @@ export const RemoveRoomSensorResponseSchema: GenMessage<RemoveRoomSensorResponse
   messageDesc(file_sensocto_v1_room, 30);
 
 /**
- * WatchRoomRequest names the room.
+ * WatchRoomRequest names the room, and the tab and view the caller is present in.
  *
  * @generated from message sensocto.v1.WatchRoomRequest
  */
@@ -963,6 +994,22 @@ export type WatchRoomRequest = Message<"sensocto.v1.WatchRoomRequest"> & {
    * @generated from field: string room_id = 1;
    */
   roomId: string;
+
+  /**
+   * A random id of the client's tab, 8 to 64 characters; empty: the server makes one
+   * (returned in the SNAPSHOT). Several tabs of one member count once.
+   *
+   * @generated from field: string tab_id = 2;
+   */
+  tabId: string;
+
+  /**
+   * What the tab shows, e.g. "sensors" or "lens:ecg" (at most 64 of [A-Za-z0-9_.:/-]);
+   * empty: the room page.
+   *
+   * @generated from field: string view = 3;
+   */
+  view: string;
 };
 
 /**
@@ -971,6 +1018,62 @@ export type WatchRoomRequest = Message<"sensocto.v1.WatchRoomRequest"> & {
  */
 export const WatchRoomRequestSchema: GenMessage<WatchRoomRequest> = /*@__PURE__*/
   messageDesc(file_sensocto_v1_room, 31);
+
+/**
+ * ReportRoomPresenceRequest renews a tab's presence.
+ *
+ * @generated from message sensocto.v1.ReportRoomPresenceRequest
+ */
+export type ReportRoomPresenceRequest = Message<"sensocto.v1.ReportRoomPresenceRequest"> & {
+  /**
+   * Room id.
+   *
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * The tab, as in its open WatchRoom.
+   *
+   * @generated from field: string tab_id = 2;
+   */
+  tabId: string;
+
+  /**
+   * What the tab shows now (as WatchRoomRequest.view).
+   *
+   * @generated from field: string view = 3;
+   */
+  view: string;
+};
+
+/**
+ * Describes the message sensocto.v1.ReportRoomPresenceRequest.
+ * Use `create(ReportRoomPresenceRequestSchema)` to create a new message.
+ */
+export const ReportRoomPresenceRequestSchema: GenMessage<ReportRoomPresenceRequest> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_room, 32);
+
+/**
+ * ReportRoomPresenceResponse says when to report again.
+ *
+ * @generated from message sensocto.v1.ReportRoomPresenceResponse
+ */
+export type ReportRoomPresenceResponse = Message<"sensocto.v1.ReportRoomPresenceResponse"> & {
+  /**
+   * The tab's presence lapses this many milliseconds after this report unless renewed.
+   *
+   * @generated from field: uint32 lapse_ms = 1;
+   */
+  lapseMs: number;
+};
+
+/**
+ * Describes the message sensocto.v1.ReportRoomPresenceResponse.
+ * Use `create(ReportRoomPresenceResponseSchema)` to create a new message.
+ */
+export const ReportRoomPresenceResponseSchema: GenMessage<ReportRoomPresenceResponse> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_room, 33);
 
 /**
  * WatchRoomResponse is one room event.
@@ -993,14 +1096,14 @@ export type WatchRoomResponse = Message<"sensocto.v1.WatchRoomResponse"> & {
   room?: Room | undefined;
 
   /**
-   * The members (SNAPSHOT, MEMBERS, PRESENCE).
+   * The members: all (SNAPSHOT), or those who joined or changed (MEMBERS, PRESENCE).
    *
    * @generated from field: repeated sensocto.v1.Member members = 3;
    */
   members: Member[];
 
   /**
-   * The room's sensors (SNAPSHOT, SENSORS).
+   * The room's sensors: all (SNAPSHOT), or those added (SENSORS).
    *
    * @generated from field: repeated sensocto.v1.Sensor sensors = 4;
    */
@@ -1012,6 +1115,27 @@ export type WatchRoomResponse = Message<"sensocto.v1.WatchRoomResponse"> & {
    * @generated from field: bytes sync_message = 5;
    */
   syncMessage: Uint8Array;
+
+  /**
+   * Members who left or were removed (MEMBERS).
+   *
+   * @generated from field: repeated string removed_user_ids = 6;
+   */
+  removedUserIds: string[];
+
+  /**
+   * Sensors taken out of the room (SENSORS).
+   *
+   * @generated from field: repeated string removed_sensor_ids = 7;
+   */
+  removedSensorIds: string[];
+
+  /**
+   * The tab id of this stream (SNAPSHOT): the requested one, or the one the server made.
+   *
+   * @generated from field: string tab_id = 8;
+   */
+  tabId: string;
 };
 
 /**
@@ -1019,7 +1143,7 @@ export type WatchRoomResponse = Message<"sensocto.v1.WatchRoomResponse"> & {
  * Use `create(WatchRoomResponseSchema)` to create a new message.
  */
 export const WatchRoomResponseSchema: GenMessage<WatchRoomResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_room, 32);
+  messageDesc(file_sensocto_v1_room, 34);
 
 /**
  * SyncRoomStateRequest carries the client's Automerge sync message.
@@ -1056,7 +1180,7 @@ export type SyncRoomStateRequest = Message<"sensocto.v1.SyncRoomStateRequest"> &
  * Use `create(SyncRoomStateRequestSchema)` to create a new message.
  */
 export const SyncRoomStateRequestSchema: GenMessage<SyncRoomStateRequest> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_room, 33);
+  messageDesc(file_sensocto_v1_room, 35);
 
 /**
  * SyncRoomStateResponse carries the server's reply.
@@ -1077,7 +1201,7 @@ export type SyncRoomStateResponse = Message<"sensocto.v1.SyncRoomStateResponse">
  * Use `create(SyncRoomStateResponseSchema)` to create a new message.
  */
 export const SyncRoomStateResponseSchema: GenMessage<SyncRoomStateResponse> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_room, 34);
+  messageDesc(file_sensocto_v1_room, 36);
 
 /**
  * RoomRole is a member's role.
@@ -1195,10 +1319,14 @@ export const RoomEventKindSchema: GenEnum<RoomEventKind> = /*@__PURE__*/
  * presence, and a shared state document (Automerge) synced between members.
  *
  * Who may do what, enforced on the server: members see the room, its members and
- * sensors, and may add sensors they own; owner and admins update the room, regenerate
- * the code, manage sensors and remove members (admins only plain members); only the owner
- * promotes/demotes and deletes; the owner cannot leave. A private room is invisible to
- * non-members except through its join code.
+ * sensors, and may add sensors they own (and other users' public sensors when the room
+ * allows it); owner and admins update the room, see and regenerate the code, add public
+ * sensors, remove any sensor and remove members (admins only plain members); only the
+ * owner promotes/demotes, transfers ownership and deletes; the owner cannot leave. A
+ * private room is invisible to non-members (NotFound) except through its join code.
+ * Guests take part like any user. A sensor placed in a room by its owner is visible to
+ * the room's members (Watch, GetHistory, CSV export) while it stays there, whatever its
+ * own visibility.
  *
  * @generated from service sensocto.v1.RoomService
  */
@@ -1305,7 +1433,8 @@ export const RoomService: GenService<{
     output: typeof ListMembersResponseSchema;
   },
   /**
-   * UpdateMemberRole promotes a member to admin or demotes an admin (owner).
+   * UpdateMemberRole promotes a member to admin or demotes an admin (owner), or transfers
+   * ownership (role OWNER: the caller becomes an admin).
    *
    * @generated from rpc sensocto.v1.RoomService.UpdateMemberRole
    */
@@ -1325,8 +1454,9 @@ export const RoomService: GenService<{
     output: typeof RemoveMemberResponseSchema;
   },
   /**
-   * AddRoomSensor adds a sensor to a room (owner/admin: any sensor they may see; members:
-   * sensors they own).
+   * AddRoomSensor adds a sensor to a room: members add sensors they own, and other users'
+   * public sensors when the room's members_add_public_sensors is set; owner and admins
+   * add sensors they own and public ones. Another user's private sensor is never added.
    *
    * @generated from rpc sensocto.v1.RoomService.AddRoomSensor
    */
@@ -1346,9 +1476,13 @@ export const RoomService: GenService<{
     output: typeof RemoveRoomSensorResponseSchema;
   },
   /**
-   * WatchRoom streams a room's life to a member: the room and presence at once, then
-   * changes (members, sensors, settings, presence) and shared-state sync messages. An open
-   * WatchRoom marks the caller present.
+   * WatchRoom streams a room's life to a member: the full state at once (SNAPSHOT: room,
+   * members with presence, sensors), then only changes (members, sensors, settings,
+   * presence), batched over a short window, and shared-state sync messages. An open
+   * WatchRoom marks the caller present in the tab it names, until the stream ends or the
+   * tab's heartbeat (ReportRoomPresence) lapses. The stream ends with a CLOSED event and
+   * PermissionDenied when the caller is removed or leaves, NotFound when the room is
+   * deleted.
    *
    * @generated from rpc sensocto.v1.RoomService.WatchRoom
    */
@@ -1356,6 +1490,18 @@ export const RoomService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRoomRequestSchema;
     output: typeof WatchRoomResponseSchema;
+  },
+  /**
+   * ReportRoomPresence is a tab's heartbeat while its WatchRoom is open (send one at least
+   * every 10 s: presence lapses 30 s after the last one), and says which view (page or
+   * lens) the tab shows now.
+   *
+   * @generated from rpc sensocto.v1.RoomService.ReportRoomPresence
+   */
+  reportRoomPresence: {
+    methodKind: "unary";
+    input: typeof ReportRoomPresenceRequestSchema;
+    output: typeof ReportRoomPresenceResponseSchema;
   },
   /**
    * SyncRoomState exchanges Automerge sync messages for the room's shared state
