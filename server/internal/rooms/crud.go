@@ -16,6 +16,7 @@ import (
 	"github.com/sensocto/sensocto/ent/schematype"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/database"
 )
 
 // CreateInput describes a new room.
@@ -111,7 +112,7 @@ func (s *Service) Create(ctx context.Context, v authz.Viewer, in CreateInput) (R
 	now := s.now().UTC()
 	var row *ent.Room
 	err = s.withUniqueCode(ctx, func(code string) error {
-		return withTx(ctx, s.db, func(tx *ent.Tx) error {
+		return database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 			var err error
 			row, err = tx.Room.Create().SetName(in.Name).SetDescription(in.Description).SetOwnerID(v.UserID).
 				SetIsPublic(in.Public).SetFeatures(features).SetMembersAddPublicSensors(in.MembersAddPublic).
@@ -309,20 +310,4 @@ func (s *Service) forgetRoom(ctx context.Context, r *roomState) {
 	s.changed(r, func(c *changes) { c.deleted = true })
 	s.sensors.AccessChanged(ctx, ids...)
 	s.roomGone(r.id)
-}
-
-// withTx runs f in a transaction, committing when it returns nil.
-func withTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

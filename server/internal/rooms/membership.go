@@ -13,6 +13,7 @@ import (
 	"github.com/sensocto/sensocto/ent/roomsensor"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/database"
 )
 
 // Preview shows the room behind a join code (rate-limited; see JoinCodeLimits).
@@ -121,7 +122,7 @@ func (s *Service) removeMember(ctx context.Context, r *roomState, userID uuid.UU
 	}
 	all := sensorIDsLocked(r)
 	s.idx.mu.RUnlock()
-	err := withTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		if _, err := tx.RoomMembership.Delete().Where(roommembership.RoomID(r.id), roommembership.UserID(userID)).Exec(ctx); err != nil {
 			return fmt.Errorf("delete membership: %w", err)
 		}
@@ -269,7 +270,7 @@ func (s *Service) SetRole(ctx context.Context, v authz.Viewer, id, userID uuid.U
 		return Member{}, err
 	}
 	now := s.now().UTC()
-	err = withTx(ctx, s.db, func(tx *ent.Tx) error {
+	err = database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		if action == authz.MemberTransfer {
 			if err := tx.Room.UpdateOneID(r.id).SetOwnerID(userID).SetUpdatedAt(now).Exec(ctx); err != nil {
 				return fmt.Errorf("set owner: %w", err)
