@@ -147,7 +147,7 @@ const publishGuardMin = 0.35
 // round, and fails when Publish reaches less than publishGuardMin of the bare calls/s:
 // a ratio within one run, never an absolute time.
 func BenchmarkPerfGuardPublish(b *testing.B) {
-	url, token := benchServer(b)
+	url, token := benchServer(b, nil)
 	c := rtProtocols(url, token)["connect"].sensors
 	id := newSensorID("guard")
 	if _, err := c.RegisterSensor(b.Context(), &sensoctov1.RegisterSensorRequest{SensorId: id}); err != nil {
