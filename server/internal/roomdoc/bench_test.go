@@ -6,11 +6,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 

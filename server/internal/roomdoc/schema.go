@@ -570,12 +570,12 @@ func checkControl(path string, b, a control, user string, enabled bool, what str
 		return denied(path, "%s is off in this room", what)
 	}
 	if b.controller != a.controller {
-		switch {
-		case b.controller == user: // the controller releases or grants
+		switch b.controller {
+		case user: // the controller releases or grants
 			if a.controller != "" && a.controller != b.request {
 				return denied(path+".controller", "the controller may only release control or grant it to the member who requested it")
 			}
-		case b.controller == "": // free control may be taken, by oneself only
+		case "": // free control may be taken, by oneself only
 			if a.controller != user {
 				return denied(path+".controller", "free control can only be taken for oneself")
 			}
