@@ -310,7 +310,7 @@ func TestTransitiveCheckCatchesAChain(t *testing.T) {
 	}
 }
 
-var orderRow = regexp.MustCompile("^\\|\\s*(\\d+)\\s*\\|([^|]*)\\|")
+var orderRow = regexp.MustCompile(`^\|\s*(\d+)\s*\|([^|]*)\|`)
 
 // TestDomainOrderIsDocumented reads the table after the marker <!-- domain-order --> in
 // docs/architecture.md: one row per level, the level's domains in backquotes, equal to

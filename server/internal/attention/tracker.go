@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -397,15 +398,7 @@ func (t *Tracker) compute(sensorID string, a *sensorAgg, now time.Time) SensorAt
 	if a.watchers > 0 {
 		sa.Level = max(sa.Level, LevelLow)
 	}
-	slices.SortFunc(sa.Attributes, func(x, y AttributeAttention) int {
-		switch {
-		case x.AttributeID < y.AttributeID:
-			return -1
-		case x.AttributeID > y.AttributeID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(sa.Attributes, func(x, y AttributeAttention) int { return strings.Compare(x.AttributeID, y.AttributeID) })
 	return sa
 }
 

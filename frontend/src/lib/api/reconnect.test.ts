@@ -27,7 +27,13 @@ describe('keepOpen', () => {
 		await vi.runAllTimersAsync();
 		await done;
 		expect(seen).toEqual([0, 1, 2, 1, 2]);
-		expect(whys).toEqual(['unavailable', 'unavailable', 'stream ended', 'unavailable', 'unavailable']);
+		expect(whys).toEqual([
+			'unavailable',
+			'unavailable',
+			'stream ended',
+			'unavailable',
+			'unavailable'
+		]);
 		// failures 0, 1 → 100, 200 ms; a message resets: 100, 200, 400 ms (±20 %)
 		const want = [100, 200, 100, 200, 400];
 		delays.forEach((d, i) => {

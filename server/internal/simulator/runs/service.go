@@ -145,15 +145,7 @@ func (s *Service) Logger() *zerolog.Logger { return &s.log }
 // scenarios are listed too: no user flag hides them yet.
 func (s *Service) Scenarios() []scenario.Summary {
 	out := s.o.Library.Summaries()
-	slices.SortFunc(out, func(a, b scenario.Summary) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b scenario.Summary) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
