@@ -352,9 +352,15 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 		return stream.Send(res)
 	}
 	fctx, stop := context.WithCancel(g.Context())
-	forwarded := make(chan error, 1)
-	go func() { forwarded <- state.Forward(fctx, send) }()
-	defer func() { stop(); <-forwarded }()
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		_ = state.Forward(fctx, send) // a failed send fails the room's next send below too
+	}()
+	defer func() {
+		stop()
+		<-forwarded
+	}()
 	for {
 		evs, err := w.Next(g.Context())
 		if err != nil && !rooms.IsClosed(err) {
