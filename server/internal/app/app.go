@@ -34,6 +34,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/authrpc"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/buildinfo"
+	"github.com/sensocto/sensocto/server/internal/bus"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/exporthttp"
@@ -59,6 +60,8 @@ type App struct {
 	background     sync.WaitGroup
 	// recording is stopped by Close after the background work, before the database.
 	recording *recorder
+	// bus is left by Close after the background work.
+	bus bus.Bus
 }
 
 // OpenAPIPath serves the OpenAPI document of the Connect JSON surface (gen/openapi); the
@@ -147,7 +150,13 @@ func OpenDatabase(ctx context.Context, cfg config.Config, logger zerolog.Logger)
 
 func (a *App) build() error {
 	reg := httpserver.NewMetricsRegistry()
-	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, reg)
+	// A single node: the bus has no other node, so nothing is ever published on it.
+	b, err := bus.NewLocal("local")
+	if err != nil {
+		return fmt.Errorf("build the bus: %w", err)
+	}
+	a.bus = b
+	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, a.bus, reg)
 	if err != nil {
 		return err
 	}
@@ -223,7 +232,7 @@ func (a *App) build() error {
 		return err
 	}
 	systemSvc := system.New(system.Options{
-		Live:      rt.live,
+		Live:      rt.liveStatus,
 		Recording: a.recording.status,
 		Version:   buildinfo.String(),
 		GoVersion: buildinfo.GoVersion(),
@@ -340,6 +349,13 @@ func (a *App) build() error {
 			a.logger.Error().Err(err).Msg("simulator stopped")
 		}
 	})
+	a.background.Go(func() {
+		// Revocations of other nodes end this node's streams too, and the other way
+		// round (a single node has no other: it publishes nothing).
+		if err := revocations.Relay(ctx, a.bus); err != nil {
+			a.logger.Error().Err(err).Msg("revocations no longer cross nodes")
+		}
+	})
 	return nil
 }
 
@@ -425,6 +441,9 @@ func (a *App) Close() error {
 	if a.stopBackground != nil {
 		a.stopBackground()
 		a.background.Wait()
+	}
+	if a.bus != nil {
+		_ = a.bus.Close() // leaving an in-process bus cannot fail
 	}
 	a.recording.close() // flushes the recording queue while the database is open
 	if err := a.db.Close(); err != nil {

@@ -10,8 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sensocto/sensocto/ent"
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
@@ -19,7 +17,9 @@ import (
 	"github.com/sensocto/sensocto/server/internal/attention"
 	"github.com/sensocto/sensocto/server/internal/attentionrpc"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
+	"github.com/sensocto/sensocto/server/internal/bus"
 	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/live"
 	"github.com/sensocto/sensocto/server/internal/loadmon"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 	"github.com/sensocto/sensocto/server/internal/sensorsrpc"
@@ -51,31 +51,31 @@ func WithLoadSampler(s loadmon.Sampler, interval time.Duration) Option {
 }
 
 // realtime is the real-time core: the hub of live data, the attention tracker, the
-// back-pressure publisher, the load monitor and the sensor registry over them.
+// back-pressure publisher, the load monitor and the sensor registry, composed by the
+// live domain, and the bus over which what must cross nodes travels.
 type realtime struct {
 	log       zerolog.Logger
+	bus       bus.Bus
 	hub       *hub.Hub
 	tracker   *attention.Tracker
 	publisher *backpressure.Publisher
 	monitor   *loadmon.Monitor
 	sensors   *sensors.Service
+	live      *live.Service
 	// sensorMessage converts sensors as SensorService shows them (set by mount).
 	sensorMessage func(sensors.Sensor) *sensoctov1.Sensor
 	// sensorDeleted is told of every deleted sensor (set before serving).
 	sensorDeleted func(id string)
 }
 
-func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg prometheus.Registerer) (*realtime, error) {
-	r := &realtime{log: logger}
+func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, b bus.Bus, reg prometheus.Registerer) (*realtime, error) {
+	r := &realtime{log: logger, bus: b}
 	r.publisher = backpressure.NewPublisher(nil)
 	r.tracker = attention.New(attention.Options{Lease: o.attentionLease, Now: o.attentionNow})
 	r.hub = hub.New(hub.Options{
-		OnBattery: func(sensorID string, m hub.Measurement) {
-			if b, ok := sensorBattery(&m.Value); ok {
-				r.publisher.SetSensorBattery(sensorID, b)
-			}
-		},
+		OnBattery:    func(sensorID string, m hub.Measurement) { r.live.OnBattery(sensorID, m) },
 		OnAttributes: func(sensorID string, attrs []hub.AttributeSpec) { r.sensors.OnAttributes(sensorID, attrs) },
+		OnEvent:      func(ev hub.Event) { r.live.OnHubEvent(ev) },
 	})
 	r.sensors = sensors.New(sensors.Options{
 		Ent: db, Hub: r.hub, Logger: logger.With().Str("domain", "sensors").Logger(),
@@ -91,6 +91,14 @@ func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, reg p
 		sampler = loadmon.NewRuntimeSampler(r.hub.QueueFill, 0)
 	}
 	r.monitor = loadmon.New(sampler, loadmon.Options{Interval: o.loadInterval})
+	var err error
+	r.live, err = live.New(live.Options{
+		Sensors: r.sensors, Hub: r.hub, Tracker: r.tracker, Publisher: r.publisher, Monitor: r.monitor,
+		Bus: b, Logger: logger.With().Str("domain", "live").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build the live path: %w", err)
+	}
 	if err := r.monitor.Register(reg); err != nil {
 		return nil, fmt.Errorf("register load metrics: %w", err)
 	}
@@ -129,83 +137,32 @@ func (r *realtime) registerHubMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// sensorBattery reads a battery attribute's value: a number (percent, 0..100) or a
-// struct {level, charging} as the original's connectors send (level in percent, or a
-// fraction when ≤ 1).
-func sensorBattery(v *hub.Value) (backpressure.Battery, bool) {
-	switch v.Kind {
-	case hub.KindNumber:
-		return backpressure.Battery{Known: true, Level: v.F[0] / 100}, true
-	case hub.KindStruct:
-		var st structpb.Struct
-		if v.Ext == nil || proto.Unmarshal(v.Ext.Struct.Encoded, &st) != nil {
-			return backpressure.Battery{}, false
-		}
-		level, ok := st.GetFields()["level"].GetKind().(*structpb.Value_NumberValue)
-		if !ok {
-			return backpressure.Battery{}, false
-		}
-		l := level.NumberValue
-		if l > 1 {
-			l /= 100
-		}
-		return backpressure.Battery{Known: true, Level: l, Charging: st.GetFields()["charging"].GetBoolValue()}, true
-	}
-	return backpressure.Battery{}, false
-}
-
 // mount registers SensorService and AttentionService and returns their names.
 func (r *realtime) mount(mount func(string, http.Handler), opts []connect.HandlerOption) []string {
 	h := sensorsrpc.New(sensorsrpc.Options{
-		Sensors: r.sensors, Hub: r.hub, Tracker: r.tracker, Publisher: r.publisher,
-		LoadMultiplier: func() float64 { return r.monitor.Snapshot().Multiplier },
-		Logger:         r.log.With().Str("service", "sensors").Logger(),
+		Sensors: r.sensors, Live: r.live,
+		Logger: r.log.With().Str("service", "sensors").Logger(),
 	})
 	r.sensorMessage = h.SensorMessage
 	mount(sensoctov1connect.NewSensorServiceHandler(h, opts...))
-	mount(sensoctov1connect.NewAttentionServiceHandler(attentionrpc.New(r.tracker, r.sensors), opts...))
+	mount(sensoctov1connect.NewAttentionServiceHandler(attentionrpc.New(r.live), opts...))
 	return []string{sensoctov1connect.SensorServiceName, sensoctov1connect.AttentionServiceName}
 }
 
-// run runs the loops of the core until ctx ends: lease sweeps, load sampling,
-// attention and load into back-pressure (and attention events to watchers), and the
-// batched writes of inferred attributes.
+// run runs the live path's loops and the batched writes of inferred attributes until
+// ctx ends.
 func (r *realtime) run(ctx context.Context) error {
-	attSub := r.tracker.Subscribe()
-	defer attSub.Close()
-	loadSub := r.monitor.Subscribe()
-	defer loadSub.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return r.tracker.Run(ctx) })
-	g.Go(func() error { return r.monitor.Run(ctx) })
+	g.Go(func() error { return r.live.Run(ctx) })
 	g.Go(func() error { return r.sensors.Run(ctx) })
-	g.Go(func() error {
-		return r.publisher.FollowLoad(ctx, loadSub, func(s loadmon.Snapshot) {
-			r.hub.SetLoadFactor(s.Level.RetentionFactor())
-		})
-	})
-	g.Go(func() error {
-		for {
-			changes, err := attSub.Next(ctx)
-			if err != nil {
-				return nil //nolint:nilerr // ends with ctx
-			}
-			for _, c := range changes {
-				r.publisher.SetAttention(c.SensorID, c.Level)
-				if c.Level != c.Previous {
-					_ = r.hub.Notify(c.SensorID, hub.EventAttention) // not live: nobody watches
-				}
-			}
-		}
-	})
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("real-time core: %w", err)
 	}
 	return nil
 }
 
-// live reports the core's state for SystemService.
-func (r *realtime) live() system.Live {
+// liveStatus reports the core's state for SystemService.
+func (r *realtime) liveStatus() system.Live {
 	s := r.monitor.Snapshot()
 	return system.Live{
 		LoadLevel: int(s.Level), Score: s.Score, MemoryProtection: s.MemoryProtection, Multiplier: s.Multiplier,

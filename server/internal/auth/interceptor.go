@@ -88,7 +88,8 @@ func Authorize(ctx context.Context, procedure string) error {
 }
 
 // NewInterceptor returns the handler interceptor that applies Authorize to every unary
-// call and stream before the handler (and before request validation) runs.
+// call and stream before the handler (and before request validation) runs, and guards
+// every authenticated stream with an authz.StreamGuard for its lifetime (guardStream).
 func NewInterceptor() connect.Interceptor { return interceptor{} }
 
 type interceptor struct{}
@@ -113,6 +114,6 @@ func (interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 		if err := Authorize(ctx, conn.Spec().Procedure); err != nil {
 			return err
 		}
-		return next(ctx, conn)
+		return guardStream(ctx, conn, next)
 	}
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/bus"
 )
 
 // RecheckEvery is how often a guarded stream resolves its credential again even when
@@ -17,17 +19,81 @@ import (
 // without an event, and changes made by another node.
 const RecheckEvery = 5 * time.Second
 
-// Revocations announces, inside this process, that credentials ended or changed, so
-// that the streams opened with them react at once instead of at their next periodic
-// check. The accounts domain calls it after revoking a token, deleting users or
-// changing them; every StreamGuard of a request whose middleware was given it listens.
-// A nil *Revocations is valid and announces nothing. (Across nodes the same
-// announcements are to travel over the bus seam; until then another node notices
-// within the credential cache's lifetime and RecheckEvery.)
+// Revocations announces that credentials ended or changed, so that the streams opened
+// with them react at once instead of at their next periodic check. The accounts domain
+// calls it after revoking a token, deleting users or changing them; every StreamGuard
+// of a request whose middleware was given it listens. A nil *Revocations is valid and
+// announces nothing. Across nodes the announcements travel over the bus
+// (bus.KindRevocations, see Relay): the streams of this node end before an
+// announcement returns, those of other nodes as soon as the message arrives.
 type Revocations struct {
 	mu      sync.Mutex
 	byToken map[uuid.UUID]map[*StreamGuard]struct{}
 	byUser  map[uuid.UUID]map[*StreamGuard]struct{}
+	// bus is where announcements go to other nodes while Relay runs.
+	bus atomic.Pointer[bus.Bus]
+}
+
+// What a revocation message on the bus says (its one byte of data); its key is the
+// token's or the user's id.
+const (
+	revokedToken byte = 1 + iota
+	deletedUser
+	changedUser
+)
+
+// Relay connects r to the other nodes of b until ctx ends: what r is told is published
+// while another node follows revocations (one message per id, asked of
+// bus.Bus.Interested first, so a single node publishes nothing), and what other nodes
+// announce is applied to this node's streams. Call it once; announcements made before
+// it runs stay on this node.
+func (r *Revocations) Relay(ctx context.Context, b bus.Bus) error {
+	r.bus.Store(&b)
+	defer r.bus.Store(nil)
+	sub, err := b.Subscribe(bus.KindRevocations, "", 0)
+	if err != nil {
+		return fmt.Errorf("follow revocations: %w", err)
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-sub.C():
+			if !ok {
+				return nil // the bus closed
+			}
+			id, err := uuid.Parse(m.Key)
+			if err != nil || len(m.Data) != 1 {
+				continue // not ours to understand: at most once, dropped
+			}
+			switch m.Data[0] {
+			case revokedToken:
+				r.endTokens([]uuid.UUID{id})
+			case deletedUser:
+				r.endUsers([]uuid.UUID{id})
+			case changedUser:
+				r.kickUsers([]uuid.UUID{id})
+			}
+		}
+	}
+}
+
+// announce publishes an announcement to the other nodes that follow revocations.
+func (r *Revocations) announce(what byte, ids []uuid.UUID) {
+	p := r.bus.Load()
+	if p == nil {
+		return
+	}
+	b := *p
+	for _, id := range ids {
+		key := id.String()
+		if b.Interested(bus.KindRevocations, key) {
+			// At most once: a message that cannot go (the bus closing) is lost, and the
+			// other node's guards notice at their next RecheckEvery.
+			_ = b.Publish(bus.Message{Kind: bus.KindRevocations, Key: key, Data: []byte{what}})
+		}
+	}
 }
 
 // NewRevocations returns an empty announcer.
@@ -88,33 +154,51 @@ func (r *Revocations) collect(m map[uuid.UUID]map[*StreamGuard]struct{}, ids []u
 	return out
 }
 
-// TokensRevoked ends every open stream authenticated with one of the tokens before it
-// returns: from then on StreamGuard.Valid is false for them and their Context is done.
+// TokensRevoked ends every open stream of this node authenticated with one of the
+// tokens before it returns (from then on StreamGuard.Valid is false for them and their
+// Context is done), and announces it to the other nodes.
 func (r *Revocations) TokensRevoked(ids ...uuid.UUID) {
 	if r == nil {
 		return
 	}
+	r.endTokens(ids)
+	r.announce(revokedToken, ids)
+}
+
+// UsersDeleted ends every open stream of the users on this node before it returns, and
+// announces it to the other nodes.
+func (r *Revocations) UsersDeleted(ids ...uuid.UUID) {
+	if r == nil {
+		return
+	}
+	r.endUsers(ids)
+	r.announce(deletedUser, ids)
+}
+
+// UsersChanged makes every open stream of the users resolve its credential again soon
+// (not before this returns): for changes that may or may not end a credential. Other
+// nodes are told too.
+func (r *Revocations) UsersChanged(ids ...uuid.UUID) {
+	if r == nil {
+		return
+	}
+	r.kickUsers(ids)
+	r.announce(changedUser, ids)
+}
+
+func (r *Revocations) endTokens(ids []uuid.UUID) {
 	for _, g := range r.collect(r.byToken, ids) {
 		g.end(apperr.Unauthenticated("credential revoked; sign in again"))
 	}
 }
 
-// UsersDeleted ends every open stream of the users before it returns.
-func (r *Revocations) UsersDeleted(ids ...uuid.UUID) {
-	if r == nil {
-		return
-	}
+func (r *Revocations) endUsers(ids []uuid.UUID) {
 	for _, g := range r.collect(r.byUser, ids) {
 		g.end(apperr.Unauthenticated("account no longer exists"))
 	}
 }
 
-// UsersChanged makes every open stream of the users resolve its credential again soon
-// (not before this returns): for changes that may or may not end a credential.
-func (r *Revocations) UsersChanged(ids ...uuid.UUID) {
-	if r == nil {
-		return
-	}
+func (r *Revocations) kickUsers(ids []uuid.UUID) {
 	for _, g := range r.collect(r.byUser, ids) {
 		select {
 		case g.kick <- struct{}{}:
@@ -140,8 +224,13 @@ type AccessSource interface {
 // the stream's Context at once when the credential is revoked or its user deleted
 // (announced through Revocations), resolves the credential again when its user changed
 // and every RecheckEvery (expiry), and, through Watch, tells the stream which of its
-// resources the viewer lost. Handlers select on Context().Done() and return Err();
-// ingest paths check Valid() (an atomic load) before accepting data.
+// resources the viewer lost.
+//
+// Package auth's interceptor guards every authenticated stream with one: the handler
+// runs with the guard's Context (StreamGuardFrom finds the guard in it), every message
+// sent or received after the credential ended is refused, and the stream ends with
+// Err. Handlers therefore never check the credential themselves; they use the guard
+// only to follow access (Watch, Allows).
 type StreamGuard struct {
 	viewer  Viewer
 	recheck func(context.Context) error
@@ -169,11 +258,28 @@ func GuardStream(ctx context.Context) (*StreamGuard, error) {
 	r := RequestFrom(ctx)
 	g := &StreamGuard{viewer: v, recheck: r.Recheck, rev: r.Revocations, kick: make(chan struct{}, 1)}
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
+	g.ctx = context.WithValue(g.ctx, guardKey{}, g)
 	g.rev.add(g)
 	if g.recheck != nil {
 		g.wg.Go(g.run)
 	}
 	return g, nil
+}
+
+type guardKey struct{}
+
+// StreamGuardFrom returns the guard of the stream whose Context is ctx (the context a
+// guarded handler runs with): an Internal error when the stream is not guarded (a
+// handler mounted without auth's interceptor), the RequireViewer error when the call
+// is not authenticated.
+func StreamGuardFrom(ctx context.Context) (*StreamGuard, error) {
+	if g, ok := ctx.Value(guardKey{}).(*StreamGuard); ok {
+		return g, nil
+	}
+	if _, err := RequireViewer(ctx); err != nil {
+		return nil, err
+	}
+	return nil, apperr.Internal(errors.New("stream handler without a guard: mount it with auth's interceptor"))
 }
 
 // run resolves the credential again on every announcement of a change and every

@@ -6,7 +6,7 @@
 // subscribers (Stream and WatchBackpressure sessions) only when it changed.
 //
 // The package is pure: it imports the level types of attention and loadmon but
-// subscribes to nothing; the wiring (package app) feeds the Publisher.
+// subscribes to nothing; the live path (package live) feeds the Publisher.
 package backpressure
 
 import (

@@ -19,10 +19,11 @@ import (
 type Publisher struct {
 	now func() time.Time
 
-	mu      sync.Mutex
-	load    loadmon.Level
-	memProt bool
-	sensors map[string]*sensorState
+	mu       sync.Mutex
+	onChange func(sensorID string, cfg Config)
+	load     loadmon.Level
+	memProt  bool
+	sensors  map[string]*sensorState
 }
 
 type sensorState struct {
@@ -58,7 +59,7 @@ func (p *Publisher) input(s *sensorState) Input {
 }
 
 // recompute updates s's Config and pushes it when it changed. p.mu must be held.
-func (p *Publisher) recompute(s *sensorState, now time.Time) {
+func (p *Publisher) recompute(id string, s *sensorState, now time.Time) {
 	cfg := Compute(p.input(s), now)
 	if cfg.Equal(s.cfg) {
 		return
@@ -66,6 +67,9 @@ func (p *Publisher) recompute(s *sensorState, now time.Time) {
 	s.cfg = cfg
 	for sub := range s.subs {
 		sub.put(cfg)
+	}
+	if p.onChange != nil {
+		p.onChange(id, cfg)
 	}
 }
 
@@ -75,6 +79,15 @@ func (p *Publisher) forgetIfIdle(id string, s *sensorState) {
 	if len(s.subs) == 0 && s.att == attention.LevelNone && !s.battery.Known {
 		delete(p.sensors, id)
 	}
+}
+
+// OnChange makes f be called with every sensor's new Config when its advice changed
+// (whether or not it has subscribers), e.g. to forward it to other nodes. f runs under
+// the publisher's lock: it must be quick and must not call the publisher.
+func (p *Publisher) OnChange(f func(sensorID string, cfg Config)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onChange = f
 }
 
 // Current returns the sensor's current Config.
@@ -93,7 +106,7 @@ func (p *Publisher) SetAttention(sensorID string, level attention.Level) {
 	defer p.mu.Unlock()
 	s := p.state(sensorID)
 	s.att = level
-	p.recompute(s, p.now())
+	p.recompute(sensorID, s, p.now())
 	p.forgetIfIdle(sensorID, s)
 }
 
@@ -104,7 +117,7 @@ func (p *Publisher) SetSensorBattery(sensorID string, b Battery) {
 	defer p.mu.Unlock()
 	s := p.state(sensorID)
 	s.battery = b
-	p.recompute(s, p.now())
+	p.recompute(sensorID, s, p.now())
 	p.forgetIfIdle(sensorID, s)
 }
 
@@ -118,8 +131,8 @@ func (p *Publisher) SetLoad(level loadmon.Level, memoryProtection bool) {
 	}
 	p.load, p.memProt = level, memoryProtection
 	now := p.now()
-	for _, s := range p.sensors {
-		p.recompute(s, now)
+	for id, s := range p.sensors {
+		p.recompute(id, s, now)
 	}
 }
 

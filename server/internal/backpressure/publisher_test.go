@@ -142,3 +142,31 @@ func TestPublisherConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestOnChangeSeesEveryNewConfig: the observer gets each sensor's config when its
+// advice changed, with or without subscribers, and nothing when it did not.
+func TestOnChangeSeesEveryNewConfig(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Unix(100, 0)}
+	p := NewPublisher(clk.now)
+	type seen struct {
+		id     string
+		window uint32
+	}
+	var got []seen
+	p.OnChange(func(id string, c Config) { got = append(got, seen{id, c.RecommendedBatchWindowMS}) })
+	sub := p.Subscribe("watched")
+	defer sub.Close()
+	p.SetAttention("watched", attention.LevelHigh)
+	p.SetAttention("watched", attention.LevelHigh) // no change
+	p.SetAttention("alone", attention.LevelMedium)
+	p.SetLoad(loadmon.LevelElevated, false) // both sensors change
+	want := []seen{{"watched", 100}, {"alone", 500}}
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("observed %v, want %v then both sensors at elevated load", got, want)
+	}
+	rest := map[seen]bool{got[2]: true, got[3]: true}
+	if !rest[seen{"watched", 150}] || !rest[seen{"alone", 750}] {
+		t.Fatalf("at elevated load observed %v, want watched 150 ms and alone 750 ms", got[2:])
+	}
+}

@@ -30,6 +30,12 @@ type Options struct {
 	// persist them. It runs with the sensor's lock held: it must be quick
 	// (e.g. queue them for a batched write) and must not call the hub.
 	OnAttributes func(sensorID string, attrs []AttributeSpec)
+	// OnEvent, when set, is called with every event sent to a sensor's watchers
+	// (whether or not it has any), so that the wiring can forward events to other
+	// nodes. It runs with the sensor's lock held: it must be quick and must not
+	// call the hub. Events are rare: Ingest sends one only when a batch adds
+	// attributes.
+	OnEvent func(Event)
 }
 
 // Hub holds the live sensors. All methods are safe for concurrent use.
@@ -37,6 +43,7 @@ type Hub struct {
 	now       func() time.Time
 	onBattery func(sensorID string, m Measurement)
 	onAttrs   func(sensorID string, attrs []AttributeSpec)
+	onEvent   func(Event)
 	seed      maphash.Seed
 	shards    [shardCount]shard
 
@@ -59,7 +66,7 @@ type shard struct {
 
 // New returns an empty Hub.
 func New(opts Options) *Hub {
-	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, onAttrs: opts.OnAttributes, seed: maphash.MakeSeed(), factor: 1}
+	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, onAttrs: opts.OnAttributes, onEvent: opts.OnEvent, seed: maphash.MakeSeed(), factor: 1}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -253,6 +260,9 @@ func (h *Hub) eventLocked(s *sensor, kind EventKind) {
 	ev := Event{Kind: kind, SensorID: s.id, AtUS: h.nowUS()}
 	for _, sb := range s.subs {
 		sb.w.pushEvent(ev)
+	}
+	if h.onEvent != nil {
+		h.onEvent(ev)
 	}
 }
 

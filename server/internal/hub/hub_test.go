@@ -542,6 +542,37 @@ func TestOnBatteryAndQueueFill(t *testing.T) {
 	}
 }
 
+// TestOnEvent: every event sent to a sensor's watchers reaches OnEvent too, watched or
+// not; ingest sends one only when a batch adds attributes.
+func TestOnEvent(t *testing.T) {
+	t.Parallel()
+	var got []EventKind
+	h := New(Options{OnEvent: func(ev Event) {
+		if ev.SensorID == "s" && ev.AtUS > 0 {
+			got = append(got, ev.Kind)
+		}
+	}})
+	mustRegister(t, h, "s", AttributeSpec{ID: "temp", Type: "temperature"})
+	mustRegister(t, h, "s")
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "temp", Value: Number(20)}}})
+	mustIngest(t, h, "s", &Batch{Measurements: []Measurement{{AttributeID: "new", Value: Number(1)}}})
+	for _, k := range []EventKind{EventConnected, EventAttention, EventDisconnected} {
+		if err := h.Notify("s", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Delete("s")
+	want := []EventKind{EventRegistered, EventUpdated, EventUpdated, EventConnected, EventAttention, EventDisconnected, EventRemoved}
+	if len(got) != len(want) {
+		t.Fatalf("OnEvent got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("OnEvent got %v, want %v", got, want)
+		}
+	}
+}
+
 // TestConcurrentUse runs ingesters, watchers that come and go, and a sensor deleted and
 // registered again at once (under -race in CI), then checks the outcome: every batch
 // was accepted whole or refused only because its sensor was deleted, the ingested

@@ -1,7 +1,6 @@
 package sensorsrpc
 
 import (
-	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -17,22 +16,6 @@ import (
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 )
-
-// batchPool reuses the containers of ingest batches: the hub copies what it keeps,
-// so a Batch's slices may be reused once Ingest returns.
-var batchPool = sync.Pool{New: func() any { return new(hub.Batch) }}
-
-func getBatch() *hub.Batch { return batchPool.Get().(*hub.Batch) }
-
-func putBatch(b *hub.Batch) {
-	if cap(b.Measurements) > 1<<14 || cap(b.Blocks) > 1<<12 {
-		return // a rare huge batch: let it go rather than pin its memory
-	}
-	clear(b.Measurements) // drop references to text, structs, extras and samples
-	clear(b.Blocks)
-	b.Measurements, b.Blocks = b.Measurements[:0], b.Blocks[:0]
-	batchPool.Put(b)
-}
 
 // toBatch converts wire items into b. Numbers, vectors, quaternions and geo positions
 // are stored inline; sample slices and extras maps are aliased, not copied (the request
@@ -213,7 +196,7 @@ func (h *Handler) toSensor(s sensors.Sensor) *sensoctov1.Sensor {
 		SensorId: s.ID, Name: s.Name, SensorType: s.SensorType, OwnerId: s.OwnerID.String(),
 		OwnerName: s.OwnerName, Visibility: toVisibility(s.Visibility), Connected: s.Connected,
 		Recording: s.Recording, CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt),
-		LastSeenAt: ts(s.LastSeenAt), AttentionLevel: toLevel(h.tracker.Level(s.ID)),
+		LastSeenAt: ts(s.LastSeenAt), AttentionLevel: toLevel(h.live.AttentionLevel(s.ID)),
 	}
 	if s.RecordingRetention > 0 {
 		out.RecordingRetention = durationpb.New(s.RecordingRetention)

@@ -115,8 +115,13 @@ func FuzzPublishPath(f *testing.F) {
 		for _, n := range want {
 			total += n
 		}
-		handler := &Handler{sensors: svc, hub: h}
-		accepted, err := handler.ingest(id, req.GetMeasurements(), req.GetBlocks())
+		// What live.Service.Publish does after its checks: convert, then ingest.
+		var accepted int
+		var batch hub.Batch
+		err := toBatch(&batch, req.GetMeasurements(), req.GetBlocks())
+		if err == nil {
+			accepted, err = svc.Ingest(id, &batch)
+		}
 		if err := rec.Flush(t.Context()); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}

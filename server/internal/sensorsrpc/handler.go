@@ -1,7 +1,9 @@
 // Package sensorsrpc serves sensocto.v1.SensorService: it converts between the
-// protobuf messages and the sensors domain and the live hub (cheaply: sample slices are
-// aliased and batch containers pooled), runs the connector sessions (Stream,
-// WatchBackpressure) and the Watch streams.
+// protobuf messages and the sensors domain (the registry RPCs) and the live domain
+// (RegisterSensor, Publish, Stream, WatchBackpressure, Watch), cheaply: sample slices
+// are aliased, and Watch responses built in reused memory. The sessions themselves
+// (acks, config pushes, delivery windows, access) are the live domain's; a stream's
+// handler gives it the stream as a small transport interface.
 package sensorsrpc
 
 import (
@@ -12,11 +14,9 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
-	"github.com/sensocto/sensocto/server/internal/apperr"
-	"github.com/sensocto/sensocto/server/internal/attention"
 	"github.com/sensocto/sensocto/server/internal/authz"
-	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
+	"github.com/sensocto/sensocto/server/internal/live"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 )
 
@@ -29,42 +29,28 @@ type Historian interface {
 
 // Options are the services a Handler uses.
 type Options struct {
-	Sensors   *sensors.Service
-	Hub       *hub.Hub
-	Tracker   *attention.Tracker
-	Publisher *backpressure.Publisher
+	Sensors *sensors.Service
+	Live    *live.Service
 	// History answers GetHistory (Sensors when nil).
 	History Historian
-	// LoadMultiplier returns the current load multiplier for watcher windows (1 when
-	// nil).
-	LoadMultiplier func() float64
-	Logger         zerolog.Logger
+	Logger  zerolog.Logger
 }
 
 // Handler implements sensoctov1connect.SensorServiceHandler.
 type Handler struct {
-	sensors   *sensors.Service
-	hub       *hub.Hub
-	tracker   *attention.Tracker
-	publisher *backpressure.Publisher
-	history   Historian
-	load      func() float64
-	log       zerolog.Logger
+	sensors *sensors.Service
+	live    *live.Service
+	history Historian
+	log     zerolog.Logger
 }
 
 var _ sensoctov1connect.SensorServiceHandler = (*Handler)(nil)
 
 // New returns a Handler.
 func New(o Options) *Handler {
-	h := &Handler{
-		sensors: o.Sensors, hub: o.Hub, tracker: o.Tracker, publisher: o.Publisher,
-		history: o.History, load: o.LoadMultiplier, log: o.Logger,
-	}
+	h := &Handler{sensors: o.Sensors, live: o.Live, history: o.History, log: o.Logger}
 	if h.history == nil {
 		h.history = o.Sensors
-	}
-	if h.load == nil {
-		h.load = func() float64 { return 1 }
 	}
 	return h
 }
@@ -75,9 +61,6 @@ func (h *Handler) RegisterSensor(ctx context.Context, req *sensoctov1.RegisterSe
 	if err != nil {
 		return nil, err
 	}
-	if sensors.IsSimulatedID(req.GetSensorId()) {
-		return nil, apperr.InvalidArgument("sensor_id", "ids starting with "+sensors.SimulatedIDPrefix+" are reserved for simulated sensors")
-	}
 	in := sensors.RegisterInput{
 		ID: req.GetSensorId(), Name: req.GetName(), SensorType: req.GetSensorType(),
 		Visibility: fromVisibility(req.GetVisibility()),
@@ -87,11 +70,11 @@ func (h *Handler) RegisterSensor(ctx context.Context, req *sensoctov1.RegisterSe
 			ID: a.GetAttributeId(), Type: a.GetAttributeType(), Unit: a.GetUnit(), SampleRateHz: a.GetSampleRateHz(),
 		})
 	}
-	s, err := h.sensors.Register(ctx, v, in)
+	s, cfg, err := h.live.Register(ctx, v, in)
 	if err != nil {
-		return nil, fmt.Errorf("register sensor: %w", err)
+		return nil, err
 	}
-	return &sensoctov1.RegisterSensorResponse{Sensor: h.toSensor(s), Backpressure: toConfig(h.publisher.Current(s.ID))}, nil
+	return &sensoctov1.RegisterSensorResponse{Sensor: h.toSensor(s), Backpressure: toConfig(cfg)}, nil
 }
 
 // Publish ingests one batch.
@@ -100,32 +83,21 @@ func (h *Handler) Publish(ctx context.Context, req *sensoctov1.PublishRequest) (
 	if err != nil {
 		return nil, err
 	}
-	id := req.GetSensorId()
-	if err := hub.CheckSensorID(id); err != nil { // PublishRequest is validated here, not by protovalidate
-		return nil, err
-	}
-	if err := h.sensors.CheckPublish(ctx, v, id); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	n, err := h.ingest(id, req.GetMeasurements(), req.GetBlocks())
+	n, cfg, err := h.live.Publish(ctx, v, publishBatch{req})
 	if err != nil {
 		return nil, err
 	}
-	return &sensoctov1.PublishResponse{Accepted: uint64(n), Backpressure: toConfig(h.publisher.Current(id))}, nil //nolint:gosec // G115: n is a count
+	return &sensoctov1.PublishResponse{Accepted: uint64(n), Backpressure: toConfig(cfg)}, nil //nolint:gosec // G115: n is a count
 }
 
-// ingest converts and ingests one batch, reusing a pooled container.
-func (h *Handler) ingest(id string, ms []*sensoctov1.Measurement, blocks []*sensoctov1.SampleBlock) (int, error) {
-	b := getBatch()
-	defer putBatch(b)
-	if err := toBatch(b, ms, blocks); err != nil {
-		return 0, err
-	}
-	n, err := h.sensors.Ingest(id, b)
-	if err != nil {
-		return 0, fmt.Errorf("publish to %s: %w", id, err)
-	}
-	return n, nil
+// publishBatch is a Publish request as a live.Incoming (one pointer: it goes into the
+// interface without an allocation).
+type publishBatch struct{ req *sensoctov1.PublishRequest }
+
+func (b publishBatch) SensorID() string { return b.req.GetSensorId() }
+
+func (b publishBatch) Decode(hb *hub.Batch) error {
+	return toBatch(hb, b.req.GetMeasurements(), b.req.GetBlocks())
 }
 
 // GetHistory answers a history query.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/bus"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // NewPair returns two nodes of one bus (distinct NodeIDs), closed by the test's
@@ -22,7 +23,7 @@ import (
 type NewPair func(t *testing.T) (a, b bus.Bus)
 
 // deadline bounds every wait of the suite.
-const deadline = 10 * time.Second
+const deadline = testkit.Deadline
 
 // Run runs the contract suite.
 func Run(t *testing.T, newPair NewPair) {
@@ -51,18 +52,6 @@ func Run(t *testing.T, newPair NewPair) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // subscribe subscribes on b and waits until a sees the interest.
 func subscribe(t *testing.T, a, b bus.Bus, kind bus.Kind, key string, queue int) bus.Subscription {
 	t.Helper()
@@ -75,7 +64,7 @@ func subscribe(t *testing.T, a, b bus.Bus, kind bus.Kind, key string, queue int)
 	if probe == "" {
 		probe = "any-key"
 	}
-	waitFor(t, fmt.Sprintf("interest in %s %q", kind, key), func() bool { return a.Interested(kind, probe) })
+	testkit.WaitFor(t, fmt.Sprintf("interest in %s %q", kind, key), func() bool { return a.Interested(kind, probe) })
 	return s
 }
 
@@ -150,7 +139,7 @@ func testNoEcho(t *testing.T, newPair NewPair) {
 	}
 	// What a published is never delivered to a; b's message, published after b
 	// received a's, is.
-	waitFor(t, "b to see a's interest", func() bool { return b.Interested(bus.KindAttention, "s") })
+	testkit.WaitFor(t, "b to see a's interest", func() bool { return b.Interested(bus.KindAttention, "s") })
 	publish(t, b, bus.KindAttention, "s", "from b")
 	if got := receive(t, own); string(got.Data) != "from b" || got.Origin != b.NodeID() {
 		t.Fatalf("a received %q from %q, want only b's message", got.Data, got.Origin)
@@ -225,7 +214,7 @@ func testDropsCounted(t *testing.T, newPair NewPair) {
 		publish(t, a, bus.KindBackpressure, "s", strconv.Itoa(i)) // never waits for the reader
 	}
 	// Nothing is read until the queue is full and the rest counted as dropped.
-	waitFor(t, "the overflow to be dropped", func() bool { return s.Dropped() >= published-queue })
+	testkit.WaitFor(t, "the overflow to be dropped", func() bool { return s.Dropped() >= published-queue })
 	var got []int
 	for len(got) < queue {
 		m := receive(t, s)
@@ -267,7 +256,7 @@ func testUnsubscribe(t *testing.T, newPair NewPair) {
 		t.Fatalf("the other subscription got %q, want it unaffected", m.Data)
 	}
 	keep.Close()
-	waitFor(t, "interest to end with the last subscription", func() bool { return !a.Interested(bus.KindSensorEvents, "s") })
+	testkit.WaitFor(t, "interest to end with the last subscription", func() bool { return !a.Interested(bus.KindSensorEvents, "s") })
 }
 
 func testInterest(t *testing.T, newPair NewPair) {
@@ -288,7 +277,7 @@ func testInterest(t *testing.T, newPair NewPair) {
 		t.Fatal("interest leaks to another key or kind")
 	}
 	s.Close()
-	waitFor(t, "interest to end", func() bool { return !a.Interested(bus.KindMeasurements, "x") })
+	testkit.WaitFor(t, "interest to end", func() bool { return !a.Interested(bus.KindMeasurements, "x") })
 }
 
 func testClose(t *testing.T, newPair NewPair) {
@@ -315,7 +304,7 @@ func testClose(t *testing.T, newPair NewPair) {
 	if _, err := b.Subscribe(bus.KindRevocations, "", 0); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("subscribe after close: %v, want ErrClosed", err)
 	}
-	waitFor(t, "a closed node's interest to end", func() bool { return !a.Interested(bus.KindRevocations, "u") })
+	testkit.WaitFor(t, "a closed node's interest to end", func() bool { return !a.Interested(bus.KindRevocations, "u") })
 	publish(t, a, bus.KindRevocations, "u", "nobody listens") // the other node goes on
 }
 
@@ -421,7 +410,7 @@ func testConcurrent(t *testing.T, newPair NewPair) {
 		}
 	})
 	received := 0
-	waitFor(t, "messages while publishers race", func() bool {
+	testkit.WaitFor(t, "messages while publishers race", func() bool {
 		for {
 			select {
 			case <-s.C():

@@ -1,4 +1,4 @@
-package sensors
+package live
 
 import (
 	"time"
@@ -12,9 +12,10 @@ import (
 // A watcher is flushed at the window of its attention (docs/architecture.md), but
 // not at the connector windows (HIGH 100 ms, MEDIUM 500 ms, LOW 2 s, NONE 5 s):
 // connectors already batch by attention (the back-pressure config tells them to), so
-// a second 100 ms wait at the watcher would double the publish→screen latency at HIGH and miss the 5 ms p99 target. What reaches the
-// server at HIGH is delivered at once; lower levels still coalesce deliveries to
-// save work for watchers nobody looks at closely.
+// a second 100 ms wait at the watcher would double the publish→screen latency at HIGH
+// and miss the 5 ms p99 target. What reaches the server at HIGH is delivered at once;
+// lower levels still coalesce deliveries to save work for watchers nobody looks at
+// closely.
 const (
 	WatchWindowHigh   = 0
 	WatchWindowMedium = 100 * time.Millisecond
