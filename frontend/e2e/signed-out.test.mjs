@@ -24,12 +24,14 @@ after(async () => {
 });
 
 // Every kind of route: the root, the lobby and a lens, the pages of the nav, a sensor's
-// page (a dotted id), sign-in.
+// page (a dotted id), a room, a join link, sign-in.
 const routes = [
 	'/',
 	'/lobby',
 	'/lobby/ecg',
 	'/rooms',
+	'/rooms/00000000-0000-4000-8000-000000000000',
+	'/join/ABCDEFGH',
 	'/simulator',
 	'/sense',
 	'/system',

@@ -81,8 +81,8 @@ test('root lands on the live lobby and the nav reaches every page', async () => 
 				`${name} is marked current`
 			);
 			if (name === 'Rooms') {
-				// Rooms is still a placeholder that says what it arrives with.
-				assert.match((await page.getByTestId('empty-state').textContent()) ?? '', /arrive/);
+				// Rooms: a new user is in none yet, and is told how to get into one.
+				await page.getByTestId('mine-rooms-empty').waitFor();
 			}
 		}
 		await nav.getByRole('link', { name: 'Settings' }).click();
