@@ -326,3 +326,36 @@ test('a replaced code is refused with a clear reason; rooms on a phone', async (
 	await owner.context.close();
 	await other.context.close();
 });
+
+test('shared notes: two members type at once and end with the same text', async () => {
+	const owner = await user('Notes Owner');
+	const member = await user('Notes Member');
+	await failing([owner.page, member.page], 'room-notes', async () => {
+		const { room } = await owner.rpc('RoomService/CreateRoom', { name: 'E2E notes' });
+		await member.rpc('RoomService/JoinRoom', { joinCode: room.joinCode });
+		const notes = [owner, member].map((u) => u.page.getByTestId('room-notes'));
+		for (const u of [owner, member]) await u.page.goto(`${server.url}/rooms/${room.roomId}`);
+		// Writable once the first sync brought the document.
+		for (const n of notes)
+			await waitFor(async () => (await n.getAttribute('readonly')) === null, {
+				what: 'the notes ready for typing'
+			});
+		// Both type at the same time, each at the end of what it sees.
+		await Promise.all([
+			notes[0].pressSequentially('Ada was here. ', { delay: 15 }),
+			notes[1].pressSequentially('Bo too. ', { delay: 15 })
+		]);
+		const same = await waitFor(
+			async () => {
+				const [a, b] = await Promise.all(notes.map((n) => n.inputValue()));
+				return a === b && a.includes('Ada was here.') && a.includes('Bo too.') ? a : undefined;
+			},
+			{ what: 'both notes with both texts, equal' }
+		);
+		assert.ok(same.length >= 'Ada was here. Bo too. '.length);
+		assert.deepEqual([...owner.noise, ...member.noise], []);
+		await shots(member.page, 'room-notes');
+	});
+	await owner.context.close();
+	await member.context.close();
+});
