@@ -352,14 +352,12 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 		return stream.Send(res)
 	}
 	fctx, stop := context.WithCancel(g.Context())
-	forwarded := make(chan struct{})
-	go func() {
-		defer close(forwarded)
-		_ = state.Forward(fctx, send) // a failed send fails the room's next send below too
-	}()
+	var forwarded chan struct{} // closed when the document's forwarder ends; nil until it starts
 	defer func() {
 		stop()
-		<-forwarded
+		if forwarded != nil {
+			<-forwarded
+		}
 	}()
 	for {
 		evs, err := w.Next(g.Context())
@@ -379,6 +377,15 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 		}
 		if err != nil {
 			return err
+		}
+		// The document's sync messages start once the room's full state (the first
+		// batch) is sent: the first message of the stream is always the SNAPSHOT.
+		if forwarded == nil {
+			forwarded = make(chan struct{})
+			go func() {
+				defer close(forwarded)
+				_ = state.Forward(fctx, send) // a failed send fails the room's next send too
+			}()
 		}
 	}
 }
