@@ -145,6 +145,18 @@ func (s *Service) RunConnector(ctx context.Context, v authz.Viewer, conn Connect
 	defer sub.Close()
 	detach := s.sensors.Attach(id)
 	defer detach()
+	// The session's first message is the current config (Subscribe put it in the
+	// mailbox), before any ack: sent here, not raced against acks in the loop below.
+	select {
+	case cfg := <-sub.C():
+		if err := conn.SendConfig(cfg); err != nil {
+			return fmt.Errorf("send back-pressure config: %w", err)
+		}
+	case <-sub.Done():
+		return apperr.NotFound("sensor %s was deleted", id)
+	case <-ctx.Done():
+		return nil
+	}
 
 	a := &acks{signal: make(chan struct{}, 1)}
 	recvErr := make(chan error, 1)
