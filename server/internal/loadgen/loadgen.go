@@ -122,15 +122,15 @@ type Result struct {
 	InViewLatencyMS  *Latency `json:"in_view_latency_ms,omitempty"`
 	// Messages out: Watch messages (MQTT: messages) the watchers received, and the
 	// configs and acks the connectors received.
-	WatchMessages          uint64  `json:"watch_messages"`
-	WatchMessagesPerS      float64 `json:"watch_messages_per_s"`
+	WatchMessages           uint64  `json:"watch_messages"`
+	WatchMessagesPerS       float64 `json:"watch_messages_per_s"`
 	ToConnectorMessagesPerS float64 `json:"to_connector_messages_per_s"`
 	// With --pid: the process's CPU (cores: CPU seconds per second) over the sending
 	// time, and its resident memory at the end and at its peak; and loadgen's own CPU.
-	ProcessCPUCores   float64 `json:"process_cpu_cores,omitempty"`
-	ProcessRSSBytes   uint64  `json:"process_rss_bytes,omitempty"`
-	ProcessPeakRSS    uint64  `json:"process_peak_rss_bytes,omitempty"`
-	LoadgenCPUCores   float64 `json:"loadgen_cpu_cores,omitempty"`
+	ProcessCPUCores float64 `json:"process_cpu_cores,omitempty"`
+	ProcessRSSBytes uint64  `json:"process_rss_bytes,omitempty"`
+	ProcessPeakRSS  uint64  `json:"process_peak_rss_bytes,omitempty"`
+	LoadgenCPUCores float64 `json:"loadgen_cpu_cores,omitempty"`
 }
 
 type counters struct {

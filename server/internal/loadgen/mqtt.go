@@ -142,8 +142,8 @@ func (r *runner) mqttPublisher(ctx context.Context, c mqtt.Client, topic string)
 		case <-timer.C:
 		}
 		now := time.Now()
-		p := make([]byte, mqttPayload) // the client writes it later: one per message
-		binary.BigEndian.PutUint64(p, uint64(now.UnixMicro()))   //nolint:gosec // G115: a time stamp
+		p := make([]byte, mqttPayload)                         // the client writes it later: one per message
+		binary.BigEndian.PutUint64(p, uint64(now.UnixMicro())) //nolint:gosec // G115: a time stamp
 		binary.BigEndian.PutUint64(p[8:], math.Float64bits(1))
 		r.c.sent.Add(1)
 		if t := c.Publish(topic, 0, false, p); t.Error() != nil {
