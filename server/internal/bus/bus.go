@@ -19,8 +19,8 @@
 // publisher never waits.
 //
 // Implementations: Local (in-process nodes joined to a Network, used by a single node
-// and by tests that run several nodes in one process), and NATS for cluster mode
-// (later). Every implementation must pass the contract suite in package bustest.
+// and by tests that run several nodes in one process), and natsbus.Bus for cluster
+// mode (package bus/natsbus, over NATS core). Every implementation must pass the contract suite in package bustest.
 //
 // For rooms (package rooms): publish room changes as KindRoomEvents and presence as
 // KindRoomPresence, keyed by the room id, with the payload encoding of your choice
