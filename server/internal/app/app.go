@@ -39,6 +39,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/exporthttp"
 	"github.com/sensocto/sensocto/server/internal/httpserver"
+	"github.com/sensocto/sensocto/server/internal/lease"
 	"github.com/sensocto/sensocto/server/internal/mail"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 	"github.com/sensocto/sensocto/server/internal/system"
@@ -62,6 +63,8 @@ type App struct {
 	recording *recorder
 	// bus is left by Close after the background work.
 	bus bus.Bus
+	// leases hands jobs (simulator runs) to one node; closed with the bus.
+	leases *lease.Store
 }
 
 // OpenAPIPath serves the OpenAPI document of the Connect JSON surface (gen/openapi); the
@@ -83,6 +86,22 @@ type options struct {
 	webApp          fs.FS
 	// roomLapse replaces rooms.DefaultLapse (tests).
 	roomLapse time.Duration
+	// cluster replaces the single node's bus and leases (tests of several nodes in
+	// one process).
+	cluster clusterOptions
+}
+
+// clusterOptions are a node's ends of the cluster: its bus and its lease store.
+type clusterOptions struct {
+	bus    bus.Bus
+	leases *lease.Store
+}
+
+// WithCluster makes the app one node of a cluster: b is its end of the bus (a node of
+// a bus.Network in tests) and leases its lease store (over a shared lease.Memory in
+// tests). The app closes both.
+func WithCluster(b bus.Bus, leases *lease.Store) Option {
+	return func(o *options) { o.cluster = clusterOptions{bus: b, leases: leases} }
 }
 
 // Option changes how New builds the app (for tests).
@@ -150,12 +169,23 @@ func OpenDatabase(ctx context.Context, cfg config.Config, logger zerolog.Logger)
 
 func (a *App) build() error {
 	reg := httpserver.NewMetricsRegistry()
-	// A single node: the bus has no other node, so nothing is ever published on it.
-	b, err := bus.NewLocal("local")
-	if err != nil {
-		return fmt.Errorf("build the bus: %w", err)
+	a.bus, a.leases = a.opts.cluster.bus, a.opts.cluster.leases
+	if a.bus == nil {
+		// A single node: the bus has no other node, so nothing is ever published on it.
+		b, err := bus.NewLocal("local")
+		if err != nil {
+			return fmt.Errorf("build the bus: %w", err)
+		}
+		a.bus = b
 	}
-	a.bus = b
+	if a.leases == nil {
+		// A single node: every lease is granted.
+		l, err := lease.NewMemory(0).Store(a.bus.NodeID())
+		if err != nil {
+			return fmt.Errorf("build the lease store: %w", err)
+		}
+		a.leases = l
+	}
 	rt, err := newRealtime(a.db.Client, a.logger, a.opts.realtime, a.bus, reg)
 	if err != nil {
 		return err
@@ -441,6 +471,9 @@ func (a *App) Close() error {
 	if a.stopBackground != nil {
 		a.stopBackground()
 		a.background.Wait()
+	}
+	if a.leases != nil {
+		a.leases.Close() // what is still held goes to other nodes at once
 	}
 	if a.bus != nil {
 		_ = a.bus.Close() // leaving an in-process bus cannot fail

@@ -65,6 +65,7 @@ func (a *App) newSimulator(acc *accounts.Service, rt *realtime) (*simulatorWirin
 		Logger:       a.logger.With().Str("domain", "simulator").Logger(),
 		SystemUserID: accounts.SystemUserID,
 		Clock:        o.clock, Tick: o.tick, FlushInterval: o.flush, OnPublish: o.onPublish,
+		Leases: a.leases,
 	})
 	rt.sensors.SetSimulatedSources(svc)
 	return &simulatorWiring{runs: svc, accounts: acc, demo: a.cfg.DemoScenario}, nil

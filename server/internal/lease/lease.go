@@ -351,9 +351,11 @@ func waitFree(ctx context.Context, freed <-chan struct{}, poll time.Duration) er
 	return ctx.Err()
 }
 
-// abandon stops every renewal without releasing anything, as a node that dies does:
-// other nodes get the names when the TTL runs out. Tests use it.
-func (s *Store) abandon() {
+// Abandon stops every renewal without releasing anything, as a node that dies does:
+// other nodes get the names when the TTL runs out, and this store's leases are lost
+// (what runs under them stops). Later calls of Acquire fail with ErrClosed. Tests of
+// takeover use it; a node never needs it.
+func (s *Store) Abandon() {
 	s.mu.Lock()
 	s.closed = true
 	held := make([]*Lease, 0, len(s.held))

@@ -114,7 +114,7 @@ func testExpiry(t *testing.T, stores []*Store) {
 		t.Fatalf("b took a held lease: %v", err)
 	}
 	died := time.Now()
-	a.abandon()
+	a.Abandon()
 	var lb *Lease
 	testkit.WaitFor(t, "b to take the expired lease", func() bool {
 		lb, err = b.Acquire(t.Context(), "job.expiry")
@@ -226,7 +226,7 @@ func testCampaign(t *testing.T, stores []*Store) {
 	}
 	// The holder dies: its job must be stopped by the loss (its own node would see the
 	// lease lost) and another node runs it.
-	dead.abandon()
+	dead.Abandon()
 	testkit.WaitFor(t, "another node to run the job", func() bool {
 		h := holder()
 		return h != "" && h != first

@@ -7,6 +7,14 @@
 // owner (connector.go): registered through the sensor registry, published through
 // its ingest path, and obeying back-pressure.
 //
+// In cluster mode every run is leased (package lease) to one node: the node that
+// holds the lease "sim.<owner>.<scenario>" runs it, renews the lease while it runs,
+// and stops it at once when the lease is lost. Every node looks for runs recorded
+// running that no node holds (ClaimInterval) and takes them over, so a run whose node
+// died goes on elsewhere within the lease TTL plus ClaimInterval, and no run ever has
+// two nodes at once. A run stopped through another node is recorded stopped there;
+// its node sees that on its next look and stops it.
+//
 // Authorization: every signed-in user may list scenarios and start and stop their
 // own runs. The system user's runs (the demo) are visible to everyone (their
 // sensors are public) but only the server stops them; other users' runs are
@@ -19,6 +27,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,6 +44,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
+	"github.com/sensocto/sensocto/server/internal/lease"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 	"github.com/sensocto/sensocto/server/internal/simulator"
 	"github.com/sensocto/sensocto/server/internal/simulator/scenario"
@@ -42,6 +52,10 @@ import (
 
 // DefaultFlushInterval is how often samples-sent counts are written.
 const DefaultFlushInterval = 10 * time.Second
+
+// DefaultClaimInterval is how often a node looks for runs that no node runs (their
+// node died) and for its runs that were stopped through another node.
+const DefaultClaimInterval = time.Second
 
 // Status of a run.
 type Status string
@@ -84,6 +98,12 @@ type Options struct {
 	FlushInterval time.Duration
 	// OnPublish, when set, is called after every batch ingested (tests count batches).
 	OnPublish func(sensorID string, values int)
+	// Leases gives each run to one node (nil: a store of this process alone, where
+	// every run is granted).
+	Leases *lease.Store
+	// ClaimInterval is how often the node looks for runs no node runs
+	// (DefaultClaimInterval when 0).
+	ClaimInterval time.Duration
 }
 
 // Service runs scenarios. Its runs' goroutines belong to it: Run restores the runs
@@ -121,6 +141,9 @@ type active struct {
 	base      uint64 // samples sent by earlier processes (restored runs)
 	startedAt time.Time
 	stopping  bool // Stop was called: the stopper writes the final record
+	lease     *lease.Lease
+	ended     chan struct{} // closed by the supervisor when the run ended
+	launched  time.Time     // wall clock of launch (claim leaves newer runs alone)
 }
 
 func (a *active) samples() uint64 { return a.base + a.run.Stats().SamplesSent }
@@ -132,6 +155,12 @@ func New(o Options) *Service {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.ClaimInterval <= 0 {
+		o.ClaimInterval = DefaultClaimInterval
+	}
+	if o.Leases == nil {
+		o.Leases, _ = lease.NewMemory(0).Store("local") // valid arguments: never an error
 	}
 	s := &Service{o: o, log: o.Logger, active: map[runKey]*active{}, restored: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -225,6 +254,30 @@ func (s *Service) Start(ctx context.Context, v authz.Viewer, name string, seed u
 	s.active[key] = a
 	s.mu.Unlock()
 
+	// The lease refuses a Start of a scenario that another node runs for v.
+	l, err := s.o.Leases.Acquire(ctx, leaseName(key))
+	if err != nil {
+		s.release(key, a)
+		if errors.Is(err, lease.ErrHeld) {
+			return Run{}, apperr.AlreadyExists("scenario %q is already running", name)
+		}
+		return Run{}, fmt.Errorf("lease simulator run: %w", err)
+	}
+	a.lease = l
+	// A run of the key recorded running whose node died: this node takes it over
+	// instead of starting a second one.
+	if row, err := s.o.Ent.SimulatorRun.Query().Where(simulatorrun.StatusEQ(simulatorrun.StatusRunning),
+		simulatorrun.OwnerID(v.UserID), simulatorrun.Scenario(name)).First(ctx); err == nil {
+		s.release(key, a)
+		s.releaseLease(a)
+		s.adopt(ctx, row, "", false)
+		return Run{}, apperr.AlreadyExists("scenario %q is already running", name)
+	} else if !ent.IsNotFound(err) {
+		s.release(key, a)
+		s.releaseLease(a)
+		return Run{}, fmt.Errorf("look for a running simulator run: %w", err)
+	}
+
 	ids := s.SensorIDs(v.UserID, sc)
 	now := s.o.Clock.Now()
 	row, err := s.o.Ent.SimulatorRun.Create().
@@ -234,11 +287,13 @@ func (s *Service) Start(ctx context.Context, v authz.Viewer, name string, seed u
 		Save(ctx)
 	if err != nil {
 		s.release(key, a)
+		s.releaseLease(a)
 		return Run{}, fmt.Errorf("save simulator run: %w", err)
 	}
 	if err := s.launch(a, row.ID, v, sc, seed, 0, now, ids); err != nil {
 		s.release(key, a)
 		s.finish(context.WithoutCancel(ctx), row.ID, StatusFailed, 0, err)
+		s.releaseLease(a)
 		return Run{}, err
 	}
 	return s.toRun(row.ID, a), nil
@@ -251,6 +306,28 @@ func (s *Service) waitRestored(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait for simulator runs to be restored: %w", ctx.Err())
+	}
+}
+
+// leaseName names the lease of a run key: one node runs a scenario for an owner.
+func leaseName(k runKey) string {
+	name := k.scenario
+	if lease.CheckName("x."+name) != nil { // scenario names are ids; hash anything else
+		h := sha256.Sum256([]byte(name))
+		name = hex.EncodeToString(h[:8])
+	}
+	return "sim." + k.owner.String() + "." + name
+}
+
+// releaseLease frees a's lease (another node may take the run at once).
+func (s *Service) releaseLease(a *active) {
+	if a.lease == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.Leases.TTL())
+	defer cancel()
+	if err := a.lease.Release(ctx); err != nil {
+		s.log.Warn().Err(err).Str("scenario", a.key.scenario).Msg("release simulator run lease (it expires)")
 	}
 }
 
@@ -279,24 +356,38 @@ func (s *Service) launch(a *active, id uuid.UUID, v authz.Viewer, sc *scenario.S
 	}
 	s.mu.Lock()
 	a.id, a.run, a.sensorIDs, a.base, a.startedAt = id, r, ids, base, startedAt
+	a.ended, a.launched = make(chan struct{}), time.Now()
 	s.mu.Unlock()
 	s.wg.Go(func() { s.supervise(a) })
+	if a.lease != nil {
+		s.wg.Go(func() {
+			select {
+			case <-a.lease.Lost():
+				s.lose(a)
+			case <-a.ended:
+			}
+		})
+	}
 	s.log.Info().Str("scenario", sc.Name).Stringer("owner", v.UserID).Stringer("run", id).Int("sensors", len(ids)).Msg("simulator run started")
 	return nil
 }
 
-// supervise waits for a run to end and records how it ended, unless Stop does.
+// supervise waits for a run to end and records how it ended, unless Stop does (or
+// the lease was lost: the run is another node's now).
 func (s *Service) supervise(a *active) {
 	err := a.run.Wait()
+	defer close(a.ended)
 	s.mu.Lock()
 	stopping := a.stopping
 	if !stopping {
 		s.release0(a)
+		a.stopping = true // the lease's release below is no loss
 	}
 	s.mu.Unlock()
 	if stopping {
 		return
 	}
+	defer s.releaseLease(a) // after the count is saved: the next node starts from it
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err != nil {
@@ -304,8 +395,44 @@ func (s *Service) supervise(a *active) {
 		s.finish(ctx, a.id, StatusFailed, a.samples(), err)
 		return
 	}
-	// Ended by shutdown: keep it running in the database so the next start restores it.
+	// Ended by shutdown: keep it running in the database so the next start (or
+	// another node) restores it.
 	s.flushOne(ctx, a)
+}
+
+// lose stops a run whose lease was lost (this node lost NATS for the lease TTL, or
+// another node holds it): another node may run it now, so this one writes nothing.
+func (s *Service) lose(a *active) {
+	s.mu.Lock()
+	if a.stopping {
+		s.mu.Unlock()
+		return
+	}
+	a.stopping = true
+	s.release0(a)
+	s.mu.Unlock()
+	a.run.Stop()
+	s.log.Warn().Str("scenario", a.key.scenario).Stringer("run", a.id).Msg("simulator run stopped here: its lease was lost (another node takes it over)")
+}
+
+// stoppedElsewhere stops a run recorded stopped through another node; it saves only
+// the samples sent here.
+func (s *Service) stoppedElsewhere(ctx context.Context, a *active) {
+	s.mu.Lock()
+	if a.stopping {
+		s.mu.Unlock()
+		return
+	}
+	a.stopping = true
+	s.release0(a)
+	s.mu.Unlock()
+	a.run.Stop()
+	_ = a.run.Wait()
+	if err := s.o.Ent.SimulatorRun.UpdateOneID(a.id).SetSamplesSent(clampInt64(a.samples())).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		s.log.Warn().Err(err).Stringer("run", a.id).Msg("save simulator samples sent")
+	}
+	s.releaseLease(a)
+	s.log.Info().Str("scenario", a.key.scenario).Stringer("run", a.id).Msg("simulator run stopped through another node")
 }
 
 // release0 removes a from the active map; s.mu must be held.
@@ -350,6 +477,23 @@ func (s *Service) Stop(ctx context.Context, v authz.Viewer, name string) (Run, e
 	if a == nil || a.run == nil || a.stopping {
 		_, demo := s.active[runKey{owner: s.o.SystemUserID, scenario: name}]
 		s.mu.Unlock()
+		// Another node may run it: record it stopped, and that node stops it at its
+		// next look (ClaimInterval).
+		n, err := s.o.Ent.SimulatorRun.Update().
+			Where(simulatorrun.StatusEQ(simulatorrun.StatusRunning), simulatorrun.OwnerID(v.UserID), simulatorrun.Scenario(name)).
+			SetStatus(simulatorrun.StatusStopped).SetStoppedAt(s.o.Clock.Now()).Save(ctx)
+		if err != nil {
+			return Run{}, fmt.Errorf("stop simulator run: %w", err)
+		}
+		if n > 0 {
+			row, err := s.o.Ent.SimulatorRun.Query().Where(simulatorrun.OwnerID(v.UserID), simulatorrun.Scenario(name)).
+				Order(ent.Desc(simulatorrun.FieldStoppedAt), ent.Desc(simulatorrun.FieldID)).First(ctx)
+			if err != nil {
+				return Run{}, fmt.Errorf("load stopped simulator run: %w", err)
+			}
+			s.log.Info().Str("scenario", name).Stringer("owner", v.UserID).Stringer("run", row.ID).Msg("simulator run of another node stopped")
+			return s.fromRow(row), nil
+		}
 		if demo && s.o.SystemUserID != uuid.Nil {
 			return Run{}, apperr.NotFound("you run no scenario %q; its demo run is shared by every visitor and only the server stops it", name)
 		}
@@ -361,6 +505,7 @@ func (s *Service) Stop(ctx context.Context, v authz.Viewer, name string) (Run, e
 	a.run.Stop()
 	_ = a.run.Wait() // a Register error would have ended the run already; it is stopped now either way
 	s.finish(context.WithoutCancel(ctx), a.id, StatusStopped, a.samples(), nil)
+	s.releaseLease(a)
 	s.log.Info().Str("scenario", name).Stringer("owner", v.UserID).Stringer("run", a.id).Msg("simulator run stopped")
 	row, err := s.o.Ent.SimulatorRun.Get(ctx, a.id)
 	if err != nil {
@@ -386,9 +531,17 @@ func (s *Service) StopOwner(ctx context.Context, owner uuid.UUID) int {
 		a.run.Stop()
 		_ = a.run.Wait() // stopped now either way
 		s.finish(context.WithoutCancel(ctx), a.id, StatusStopped, a.samples(), nil)
+		s.releaseLease(a)
 		s.log.Info().Str("scenario", a.key.scenario).Stringer("owner", owner).Stringer("run", a.id).Msg("simulator run stopped: its owner is gone")
 	}
-	return len(list)
+	// Runs of the owner on other nodes: recorded stopped, their nodes stop them.
+	n, err := s.o.Ent.SimulatorRun.Update().
+		Where(simulatorrun.StatusEQ(simulatorrun.StatusRunning), simulatorrun.OwnerID(owner)).
+		SetStatus(simulatorrun.StatusStopped).SetStoppedAt(s.o.Clock.Now()).Save(ctx)
+	if err != nil {
+		s.log.Error().Err(err).Stringer("owner", owner).Msg("stop the owner's simulator runs on other nodes")
+	}
+	return len(list) + n
 }
 
 // ForgetOwners stops the runs of deleted users (the guest sweeper's hook); their
@@ -515,12 +668,18 @@ func (s *Service) Run(ctx context.Context, demo string) error {
 	}
 	t := time.NewTicker(s.o.FlushInterval)
 	defer t.Stop()
+	claim := time.NewTicker(s.o.ClaimInterval)
+	defer claim.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			s.flush(ctx)
+		case <-claim.C:
+			if err := s.claim(ctx, demo); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("look for simulator runs to take over")
+			}
 		}
 	}
 }
@@ -549,65 +708,120 @@ func (s *Service) shutdown() {
 	s.wg.Wait()
 }
 
-// restore starts again the runs recorded as running. A run of the system user
-// whose scenario is no longer the demo is stopped; one whose scenario left the
+// restore starts again the runs recorded as running that no node runs (at start-up:
+// the previous process's).
+func (s *Service) restore(ctx context.Context, demo string) error { return s.claim(ctx, demo) }
+
+// claim takes over the runs recorded as running that no node holds, and stops this
+// node's runs that were recorded stopped through another node. A run of the system
+// user whose scenario is no longer the demo is stopped; one whose scenario left the
 // library fails.
-func (s *Service) restore(ctx context.Context, demo string) error {
+func (s *Service) claim(ctx context.Context, demo string) error {
+	queried := time.Now()
 	rows, err := s.o.Ent.SimulatorRun.Query().
 		Where(simulatorrun.StatusEQ(simulatorrun.StatusRunning), simulatorrun.OwnerIDNotNil()).
 		Order(ent.Asc(simulatorrun.FieldStartedAt)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("load running simulator runs: %w", err)
 	}
+	running := make(map[uuid.UUID]bool, len(rows))
 	for _, row := range rows {
-		owner := *row.OwnerID
-		samples := uint64(max(row.SamplesSent, 0))
-		if owner == s.o.SystemUserID && row.Scenario != demo {
-			s.finish(ctx, row.ID, StatusStopped, samples, nil)
-			continue
+		running[row.ID] = true
+	}
+	var gone []*active
+	s.mu.Lock()
+	for _, a := range s.active {
+		if a.run != nil && !a.stopping && !running[a.id] && a.launched.Before(queried) {
+			gone = append(gone, a)
 		}
-		sc, ok := s.o.Library.Get(row.Scenario)
-		if !ok {
-			s.finish(ctx, row.ID, StatusFailed, samples, fmt.Errorf("scenario %q is no longer in the library", row.Scenario))
-			continue
-		}
-		u, err := s.o.Ent.User.Query().Where(user.ID(owner)).Only(ctx)
-		if err != nil {
-			s.finish(ctx, row.ID, StatusFailed, samples, fmt.Errorf("load the run's owner: %w", err))
-			continue
-		}
-		if u.IsGuest && u.GuestExpiresAt != nil && !u.GuestExpiresAt.After(s.o.Clock.Now()) {
-			s.finish(ctx, row.ID, StatusStopped, samples, nil) // a guest that expired or signed out
-			continue
-		}
-		seed, _ := row.Config["seed"].(string)
-		n, err := strconv.ParseUint(seed, 10, 64)
-		if err != nil || n == 0 {
-			n = 1
-		}
-		key := runKey{owner: owner, scenario: row.Scenario}
-		a := &active{key: key}
-		s.mu.Lock()
-		if _, dup := s.active[key]; dup {
-			s.mu.Unlock()
-			s.finish(ctx, row.ID, StatusStopped, samples, nil) // a duplicate record
-			continue
-		}
-		s.active[key] = a
-		s.mu.Unlock()
-		v := authz.Viewer{UserID: owner, IsGuest: u.IsGuest, Scope: authz.ScopeFull, DisplayName: u.DisplayName}
-		started := s.o.Clock.Now()
-		if row.StartedAt != nil {
-			started = *row.StartedAt
-		}
-		if err := s.launch(a, row.ID, v, sc, n, samples, started, s.SensorIDs(owner, sc)); err != nil {
-			s.release(key, a)
-			s.finish(ctx, row.ID, StatusFailed, samples, err)
-			continue
-		}
-		s.log.Info().Str("scenario", row.Scenario).Stringer("run", row.ID).Msg("simulator run restored")
+	}
+	s.mu.Unlock()
+	for _, a := range gone {
+		s.stoppedElsewhere(ctx, a)
+	}
+	for _, row := range rows {
+		s.adopt(ctx, row, demo, true)
 	}
 	return nil
+}
+
+// adopt runs a run recorded as running when no node holds its lease. checkDemo: a
+// run of the system user whose scenario is not demo is recorded stopped.
+func (s *Service) adopt(ctx context.Context, row *ent.SimulatorRun, demo string, checkDemo bool) {
+	owner := *row.OwnerID
+	samples := uint64(max(row.SamplesSent, 0))
+	key := runKey{owner: owner, scenario: row.Scenario}
+	a := &active{key: key}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if cur, dup := s.active[key]; dup {
+		s.mu.Unlock()
+		if cur.run != nil && cur.id != row.ID && cur.lease != nil {
+			s.finish(ctx, row.ID, StatusStopped, samples, nil) // a duplicate record of a run held here
+		}
+		return
+	}
+	s.active[key] = a
+	s.mu.Unlock()
+	l, err := s.o.Leases.Acquire(ctx, leaseName(key))
+	if err != nil {
+		s.release(key, a)
+		if !errors.Is(err, lease.ErrHeld) && !errors.Is(err, lease.ErrClosed) {
+			s.log.Warn().Err(err).Stringer("run", row.ID).Msg("lease simulator run")
+		}
+		return // another node runs it
+	}
+	a.lease = l
+	fail := func(st Status, cause error) {
+		s.release(key, a)
+		s.finish(ctx, row.ID, st, samples, cause)
+		s.releaseLease(a)
+	}
+	if checkDemo && owner == s.o.SystemUserID && row.Scenario != demo {
+		fail(StatusStopped, nil)
+		return
+	}
+	sc, ok := s.o.Library.Get(row.Scenario)
+	if !ok {
+		fail(StatusFailed, fmt.Errorf("scenario %q is no longer in the library", row.Scenario))
+		return
+	}
+	u, err := s.o.Ent.User.Query().Where(user.ID(owner)).Only(ctx)
+	if err != nil {
+		fail(StatusFailed, fmt.Errorf("load the run's owner: %w", err))
+		return
+	}
+	if u.IsGuest && u.GuestExpiresAt != nil && !u.GuestExpiresAt.After(s.o.Clock.Now()) {
+		fail(StatusStopped, nil) // a guest that expired or signed out
+		return
+	}
+	// The record may have changed while the lease was taken (stopped through another
+	// node, or the count of the node that released it): read it again.
+	row, err = s.o.Ent.SimulatorRun.Get(ctx, row.ID)
+	if err != nil || row.Status != simulatorrun.StatusRunning {
+		s.release(key, a)
+		s.releaseLease(a)
+		return
+	}
+	samples = uint64(max(row.SamplesSent, 0))
+	seed, _ := row.Config["seed"].(string)
+	n, err := strconv.ParseUint(seed, 10, 64)
+	if err != nil || n == 0 {
+		n = 1
+	}
+	v := authz.Viewer{UserID: owner, IsGuest: u.IsGuest, Scope: authz.ScopeFull, DisplayName: u.DisplayName}
+	started := s.o.Clock.Now()
+	if row.StartedAt != nil {
+		started = *row.StartedAt
+	}
+	if err := s.launch(a, row.ID, v, sc, n, samples, started, s.SensorIDs(owner, sc)); err != nil {
+		fail(StatusFailed, err)
+		return
+	}
+	s.log.Info().Str("scenario", row.Scenario).Stringer("run", row.ID).Str("node", s.o.Leases.NodeID()).Msg("simulator run restored")
 }
 
 func toAny(ss []string) []any {
