@@ -2332,7 +2332,8 @@ func (x *SyncRoomStateRequest) GetSyncMessage() []byte {
 // SyncRoomStateResponse carries the server's reply.
 type SyncRoomStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The server's sync message for the client; empty when in sync.
+	// The server's sync message for the client; empty when in sync, or when the peer's
+	// WatchRoom stream carries it.
 	SyncMessage   []byte `protobuf:"bytes,1,opt,name=sync_message,json=syncMessage,proto3" json:"sync_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -84,6 +84,25 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
+// Peek reports whether key's bucket holds a token, without taking one, and when it does
+// not, how long until it will. A caller that spends tokens on failures only (refused
+// input) asks Peek before doing the work and Allow after it failed.
+func (l *Limiter) Peek(key string) (ok bool, retryAfter time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, found := l.byKey[key]
+	if !found {
+		return true, 0
+	}
+	lim := el.Value.(*bucket).lim
+	tokens := lim.TokensAt(now)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / float64(l.every) * float64(time.Second))
+}
+
 // Check is Allow as an error: nil, or ResourceExhausted with a retry hint.
 func (l *Limiter) Check(key, what string) error {
 	if ok, after := l.Allow(key); !ok {

@@ -39,3 +39,25 @@ func TestLimiter(t *testing.T) {
 		t.Errorf("limiter remembers %d keys, want at most 3", n)
 	}
 }
+
+func TestPeekDoesNotSpend(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := ratelimit.New(1, 10*time.Second, 0, func() time.Time { return now })
+	for range 3 {
+		if ok, _ := l.Peek("a"); !ok {
+			t.Fatal("an unknown key has a token")
+		}
+	}
+	if ok, _ := l.Allow("a"); !ok {
+		t.Fatal("the one token was spent by Peek")
+	}
+	ok, after := l.Peek("a")
+	if ok || after <= 0 || after > 10*time.Second {
+		t.Fatalf("Peek after the burst = %v, retry after %v; want empty with 0 < retry <= 10s", ok, after)
+	}
+	now = now.Add(10 * time.Second)
+	if ok, _ := l.Peek("a"); !ok {
+		t.Fatal("Peek after the refill reports an empty bucket")
+	}
+}

@@ -77,6 +77,11 @@ type Limits struct {
 	UnloadIdle time.Duration
 	// Tick is how often the manager checks timeouts, compaction and idle rooms.
 	Tick time.Duration
+	// RefusalBurst is how many sync messages of one user in one room may be refused
+	// in a row before the user's messages are refused unread (ResourceExhausted).
+	RefusalBurst int
+	// RefusalInterval is how often one more refusal is allowed after the burst.
+	RefusalInterval time.Duration
 }
 
 // DefaultLimits are the limits in force unless a test changes them.
@@ -94,6 +99,8 @@ var DefaultLimits = Limits{
 	CompactIdle:           time.Minute,
 	UnloadIdle:            5 * time.Minute,
 	Tick:                  250 * time.Millisecond,
+	RefusalBurst:          20,
+	RefusalInterval:       5 * time.Second,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -121,5 +128,7 @@ func (l Limits) withDefaults() Limits {
 	setD(&l.CompactIdle, d.CompactIdle)
 	setD(&l.UnloadIdle, d.UnloadIdle)
 	setD(&l.Tick, d.Tick)
+	set(&l.RefusalBurst, d.RefusalBurst)
+	setD(&l.RefusalInterval, d.RefusalInterval)
 	return l
 }

@@ -89,6 +89,21 @@ type peerClient struct {
 	id   string
 	doc  *automerge.Doc
 	ss   *automerge.SyncState
+	// sub is the peer's subscription (its WatchRoom stream) when attached: the server's
+	// messages then come from it, not from Sync.
+	sub *Subscription
+}
+
+// attach attaches the client's peer (a WatchRoom stream); sync then reads the server's
+// messages from the subscription.
+func (c *peerClient) attach() *Subscription {
+	c.f.t.Helper()
+	sub, err := c.f.m.Attach(c.f.t.Context(), c.user, c.f.room, c.id)
+	if err != nil {
+		c.f.t.Fatalf("attach: %v", err)
+	}
+	c.sub = sub
+	return sub
 }
 
 func (f *fixture) client(user uuid.UUID) *peerClient {
@@ -103,7 +118,8 @@ func (c *peerClient) reset() {
 	c.ss = automerge.NewSyncState(c.doc)
 }
 
-// sync exchanges messages through Manager.Sync until both sides are in sync.
+// sync exchanges messages through Manager.Sync (and the subscription, when attached)
+// until both sides are in sync.
 func (c *peerClient) sync() error {
 	for range 50 {
 		var out []byte
@@ -113,6 +129,12 @@ func (c *peerClient) sync() error {
 		reply, err := c.f.m.Sync(c.f.t.Context(), c.user, c.f.room, c.id, out)
 		if err != nil {
 			return err
+		}
+		if c.sub != nil {
+			if reply != nil {
+				return errors.New("Sync replied to a peer with a subscription")
+			}
+			reply = c.sub.Next() // the stream's next message
 		}
 		if reply != nil {
 			if _, err := c.ss.ReceiveMessage(reply); err != nil {

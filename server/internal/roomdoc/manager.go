@@ -13,6 +13,7 @@ import (
 
 	"github.com/sensocto/sensocto/ent"
 	"github.com/sensocto/sensocto/server/internal/apperr"
+	"github.com/sensocto/sensocto/server/internal/ratelimit"
 )
 
 // Options configure a Manager.
@@ -36,6 +37,9 @@ type Manager struct {
 	lim     Limits
 	now     func() time.Time
 	log     zerolog.Logger
+	// refusals counts refused sync messages per room and user: once its bucket is
+	// empty, the user's messages are refused unread (ResourceExhausted) until it refills.
+	refusals *ratelimit.Limiter
 
 	mu    sync.Mutex
 	rooms map[uuid.UUID]*room
@@ -57,6 +61,7 @@ func New(o Options) *Manager {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.refusals = ratelimit.New(m.lim.RefusalBurst, m.lim.RefusalInterval, 0, m.now)
 	return m
 }
 
@@ -182,9 +187,9 @@ func (m *Manager) load(ctx context.Context, r *room) error {
 	}
 }
 
-// restore reloads the room's document from the store after a refused or failed change,
-// so the document is exactly what was accepted before. When that fails too the room is
-// dropped (its peers reattach).
+// restore reloads the room's document from the store: when another node compacted it
+// meanwhile, or when a rollback failed. When that fails too the room is dropped (its
+// peers reattach).
 func (m *Manager) restore(ctx context.Context, r *room) {
 	r.loaded = false
 	if err := m.load(context.WithoutCancel(ctx), r); err != nil {
@@ -228,6 +233,14 @@ func (m *Manager) peer(r *room, id string, user uuid.UUID) (*peer, error) {
 // Sync receives a peer's sync message (which may be empty) and returns the server's
 // reply (nil when in sync). Changes in the message are checked whole and stored before
 // Sync returns; a refused message leaves the document as it was.
+//
+// The server's messages for a peer take one channel, in the order they were generated,
+// as the Automerge sync protocol needs: the peer's Subscription (its WatchRoom stream)
+// while one is attached — then Sync returns nil and the reply follows on the stream —
+// else Sync's return value. Two channels would let a client read a reply before an
+// older push still queued on its stream; the server, having marked the changes in that
+// push as sent, would not send them again, and the two would exchange messages without
+// converging until the client read the push.
 func (m *Manager) Sync(ctx context.Context, user, roomID uuid.UUID, peerID string, msg []byte) ([]byte, error) {
 	acc, err := m.access(ctx, roomID, user)
 	if err != nil {
@@ -247,6 +260,10 @@ func (m *Manager) Sync(ctx context.Context, user, roomID uuid.UUID, peerID strin
 			return nil, err
 		}
 	}
+	if p.sub != nil {
+		p.sub.poke()
+		return nil, nil
+	}
 	out, ok := p.ss.GenerateMessage()
 	if !ok {
 		return nil, nil
@@ -257,32 +274,43 @@ func (m *Manager) Sync(ctx context.Context, user, roomID uuid.UUID, peerID strin
 // receive applies a peer's sync message and keeps it only when it passes every check;
 // r.mu is held. The message is applied first (automerge-go decodes it only while applying
 // it) and the caps, the schema and the peer's rights are checked on the result: anything
-// wrong restores the document from the store, as it was before.
+// wrong rolls the document back in memory to the heads it had (rollback), the peer's
+// sync state starts afresh, and the refusal is counted against the user: a user whose
+// refusals exhausted Limits.RefusalBurst gets ResourceExhausted for every message, unread,
+// until a refusal's worth of Limits.RefusalInterval passed.
 func (m *Manager) receive(ctx context.Context, r *room, p *peer, acc Access, msg []byte) error {
-	sm, err := p.ss.ReceiveMessage(msg)
-	if sm == nil { // not decodable: nothing was applied
-		p.ss = automerge.NewSyncState(r.doc)
-		return apperr.InvalidArgument("sync_message", "not an Automerge sync message")
+	key := r.id.String() + "/" + p.user.String()
+	if ok, after := m.refusals.Peek(key); !ok {
+		return apperr.ResourceExhausted(after.Round(time.Second)+time.Second, "too many refused sync messages from this user in this room; try again later")
 	}
-	changes := sm.Changes()
-	refuse := func(e error) error {
-		if len(changes) > 0 {
-			m.restore(ctx, r)
+	refuse := func(e error, heads []automerge.ChangeHash) error {
+		m.refusals.Allow(key)
+		if heads != nil {
+			if err := m.rollback(r, heads); err != nil {
+				m.log.Error().Err(err).Str("room", r.id.String()).Msg("room document could not be rolled back; reloading it")
+				m.restore(ctx, r)
+			}
 		}
 		if !r.gone {
 			p.ss = automerge.NewSyncState(r.doc)
 		}
 		return e
 	}
+	heads := r.doc.Heads()
+	sm, err := p.ss.ReceiveMessage(msg)
+	if sm == nil { // not decodable: nothing was applied
+		return refuse(apperr.InvalidArgument("sync_message", "not an Automerge sync message"), nil)
+	}
+	changes := sm.Changes()
 	if err != nil {
-		return refuse(apperr.InvalidArgument("sync_message", "the sync message could not be applied"))
+		return refuse(apperr.InvalidArgument("sync_message", "the sync message could not be applied"), heads)
 	}
 	if len(changes) == 0 {
 		return nil
 	}
 	for i, c := range changes {
 		if n := len(c.Save()); n > m.lim.MaxChangeBytes {
-			return refuse(apperr.InvalidArgument("sync_message", fmt.Sprintf("change %d is %d bytes, over the cap of %d bytes per change", i, n, m.lim.MaxChangeBytes)))
+			return refuse(apperr.InvalidArgument("sync_message", fmt.Sprintf("change %d is %d bytes, over the cap of %d bytes per change", i, n, m.lim.MaxChangeBytes)), heads)
 		}
 	}
 	inc := r.doc.SaveIncremental()
@@ -290,7 +318,7 @@ func (m *Manager) receive(ctx context.Context, r *room, p *peer, acc Access, msg
 		return nil // nothing new
 	}
 	if r.bytes+len(inc) > m.lim.MaxDocumentBytes {
-		return refuse(apperr.InvalidArgument("sync_message", fmt.Sprintf("the room's document would grow past its cap of %d bytes", m.lim.MaxDocumentBytes)))
+		return refuse(apperr.InvalidArgument("sync_message", fmt.Sprintf("the room's document would grow past its cap of %d bytes", m.lim.MaxDocumentBytes)), heads)
 	}
 	after, err := inspect(r.doc, m.lim)
 	if err == nil {
@@ -300,9 +328,47 @@ func (m *Manager) receive(ctx context.Context, r *room, p *peer, acc Access, msg
 		err = m.commit(ctx, r, inc, after, p)
 	}
 	if err != nil {
-		return refuse(err)
+		return refuse(err, heads)
 	}
 	return nil
+}
+
+// rollback puts the document back at heads, in memory, after changes were applied that
+// are not kept (refused, or not stored); r.mu is held. Automerge cannot remove a
+// change, so the document is rebuilt from its own history up to heads (Doc.Fork as of
+// heads: no store access, and the cost of a replay, which the refusal rate limit bounds).
+// The rebuilt document keeps the server's actor and starts its incremental saves at
+// heads, and every peer's sync state moves to it.
+func (m *Manager) rollback(r *room, heads []automerge.ChangeHash) error {
+	if sameHeads(r.doc.Heads(), heads) {
+		return nil
+	}
+	doc, err := r.doc.Fork(heads...)
+	if err != nil {
+		return fmt.Errorf("roll back room document: %w", err)
+	}
+	if err := doc.SetActorID(r.doc.ActorID()); err != nil {
+		return fmt.Errorf("roll back room document: %w", err)
+	}
+	_ = doc.SaveIncremental() // the baseline: later increments hold only new changes
+	r.doc = doc
+	for _, p := range r.peers {
+		p.ss.Doc = doc
+	}
+	return nil
+}
+
+// sameHeads reports whether two head sets are equal (Heads returns them sorted).
+func sameHeads(a, b []automerge.ChangeHash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // commit stores an increment whose state was checked and tells the other peers; r.mu
@@ -336,13 +402,19 @@ func (m *Manager) commit(ctx context.Context, r *room, inc []byte, after *state,
 
 // write makes a change as the server (controller hand-off) and stores it; r.mu is held.
 func (m *Manager) write(ctx context.Context, r *room, why string, fn func(root *automerge.Map) error) error {
-	if err := fn(r.doc.RootMap()); err != nil {
-		m.restore(ctx, r)
+	heads := r.doc.Heads()
+	undo := func(err error) error {
+		if rerr := m.rollback(r, heads); rerr != nil {
+			m.log.Error().Err(rerr).Str("room", r.id.String()).Msg("room document could not be rolled back; reloading it")
+			m.restore(ctx, r)
+		}
 		return fmt.Errorf("%s: %w", why, err)
 	}
+	if err := fn(r.doc.RootMap()); err != nil {
+		return undo(err)
+	}
 	if _, err := r.doc.Commit(why); err != nil {
-		m.restore(ctx, r)
-		return fmt.Errorf("%s: %w", why, err)
+		return undo(err)
 	}
 	inc := r.doc.SaveIncremental()
 	after, err := inspect(r.doc, m.lim)
@@ -350,8 +422,7 @@ func (m *Manager) write(ctx context.Context, r *room, why string, fn func(root *
 		err = m.commit(ctx, r, inc, after, nil)
 	}
 	if err != nil {
-		m.restore(ctx, r)
-		return fmt.Errorf("%s: %w", why, err)
+		return undo(err)
 	}
 	return nil
 }

@@ -373,10 +373,7 @@ func TestControllerHandOff(t *testing.T) {
 	ctx := t.Context()
 	a, b := f.alice.String(), f.bob.String()
 	alice, bob := f.client(f.alice), f.client(f.bob)
-	aliceSub, err := f.m.Attach(ctx, f.alice, f.room, alice.id)
-	if err != nil {
-		t.Fatalf("attach: %v", err)
-	}
+	aliceSub := alice.attach()
 	alice.mustSync()
 	bob.mustSync()
 	take := func(c *peerClient, key string) {
@@ -455,10 +452,7 @@ func TestRevokeEndsSubscriptionsAndFreesControl(t *testing.T) {
 	f := newFixture(t, "sqlite", allFeatures, Limits{})
 	ctx := t.Context()
 	alice := f.client(f.alice)
-	sub, err := f.m.Attach(ctx, f.alice, f.room, alice.id)
-	if err != nil {
-		t.Fatalf("attach: %v", err)
-	}
+	sub := alice.attach()
 	alice.mustSync()
 	alice.edit(func(root *automerge.Map) error { return section(root, keyMedia).Set("controller", f.alice.String()) })
 	alice.mustSync()

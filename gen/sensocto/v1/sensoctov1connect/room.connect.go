@@ -124,7 +124,10 @@ type RoomServiceClient interface {
 	// lens) the tab shows now.
 	ReportRoomPresence(context.Context, *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error)
 	// SyncRoomState exchanges Automerge sync messages for the room's shared state
-	// (docs/room-document.md): the client sends its message and gets the server's reply.
+	// (docs/room-document.md): the client sends its message; the server's reply follows
+	// on the WatchRoom stream of the tab named by peer_id (a STATE event) while it has
+	// one, else it comes in the response. Refused messages are rate-limited per user and
+	// room (ResourceExhausted once too many were refused).
 	// Changes are checked whole before any is kept: a malformed message, a change over
 	// its size cap, a document past its cap or a value of the wrong type is
 	// InvalidArgument; a change to fields the caller may not write (media or 3D viewer
@@ -472,7 +475,10 @@ type RoomServiceHandler interface {
 	// lens) the tab shows now.
 	ReportRoomPresence(context.Context, *v1.ReportRoomPresenceRequest) (*v1.ReportRoomPresenceResponse, error)
 	// SyncRoomState exchanges Automerge sync messages for the room's shared state
-	// (docs/room-document.md): the client sends its message and gets the server's reply.
+	// (docs/room-document.md): the client sends its message; the server's reply follows
+	// on the WatchRoom stream of the tab named by peer_id (a STATE event) while it has
+	// one, else it comes in the response. Refused messages are rate-limited per user and
+	// room (ResourceExhausted once too many were refused).
 	// Changes are checked whole before any is kept: a malformed message, a change over
 	// its size cap, a document past its cap or a value of the wrong type is
 	// InvalidArgument; a change to fields the caller may not write (media or 3D viewer

@@ -1189,7 +1189,8 @@ export const SyncRoomStateRequestSchema: GenMessage<SyncRoomStateRequest> = /*@_
  */
 export type SyncRoomStateResponse = Message<"sensocto.v1.SyncRoomStateResponse"> & {
   /**
-   * The server's sync message for the client; empty when in sync.
+   * The server's sync message for the client; empty when in sync, or when the peer's
+   * WatchRoom stream carries it.
    *
    * @generated from field: bytes sync_message = 1;
    */
@@ -1505,7 +1506,10 @@ export const RoomService: GenService<{
   },
   /**
    * SyncRoomState exchanges Automerge sync messages for the room's shared state
-   * (docs/room-document.md): the client sends its message and gets the server's reply.
+   * (docs/room-document.md): the client sends its message; the server's reply follows
+   * on the WatchRoom stream of the tab named by peer_id (a STATE event) while it has
+   * one, else it comes in the response. Refused messages are rate-limited per user and
+   * room (ResourceExhausted once too many were refused).
    * Changes are checked whole before any is kept: a malformed message, a change over
    * its size cap, a document past its cap or a value of the wrong type is
    * InvalidArgument; a change to fields the caller may not write (media or 3D viewer
