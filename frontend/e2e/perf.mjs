@@ -89,7 +89,7 @@ try {
 	for (const [name, viewport] of [
 		['window-1920x1080', { width: 1920, height: 1080 }],
 		['all-100-visible-1920x4600', { width: 1920, height: 4600 }]
-	]) {
+	].filter(([n]) => !process.env.PERF_ONLY || n.includes(process.env.PERF_ONLY))) {
 		const page = await context.newPage();
 		await page.setViewportSize(viewport);
 		await page.goto(server.url + '/lobby');
@@ -134,8 +134,14 @@ try {
 			);
 		}
 		if (process.env.PERF_TRACE) {
-			await browser.startTracing(page, {
-				categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline']
+			await browser.startTracing(undefined, {
+				categories: [
+					'devtools.timeline',
+					'disabled-by-default-devtools.timeline',
+					'toplevel',
+					'viz',
+					'cc'
+				]
 			});
 			await page.waitForTimeout(3000);
 			const buf = await browser.stopTracing();
@@ -146,6 +152,44 @@ try {
 				if (e.ph !== 'X' || !main || e.tid !== main.tid || e.pid !== main.pid) continue;
 				sums[e.name] = (sums[e.name] ?? 0) + (e.dur ?? 0) / 1000;
 			}
+			// Busy time per thread of every browser process (renderer, GPU/viz, browser):
+			// the sum of its top-level (non-nested) trace events, in ms over the 3 s.
+			const names = new Map(
+				ev.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name])
+			);
+			const byThread = new Map();
+			for (const e of ev) {
+				if (e.ph !== 'X' || !e.dur) continue;
+				const k = `${e.pid}:${e.tid}`;
+				if (!byThread.has(k)) byThread.set(k, []);
+				byThread.get(k).push(e);
+			}
+			const threads = {};
+			for (const [k, list] of byThread) {
+				list.sort((x, y) => x.ts - y.ts);
+				let end = -Infinity;
+				let busy = 0;
+				for (const e of list) {
+					if (e.ts >= end) {
+						busy += e.dur;
+						end = e.ts + e.dur;
+					} else if (e.ts + e.dur > end) {
+						busy += e.ts + e.dur - end;
+						end = e.ts + e.dur;
+					}
+				}
+				const t = `${names.get(k) ?? 'thread'} (${k.split(':')[0]})`;
+				threads[t] = Math.round((threads[t] ?? 0) + busy / 1000);
+			}
+			console.log(
+				name,
+				'threads busy ms over 3 s',
+				JSON.stringify(
+					Object.entries(threads)
+						.sort((x, y) => y[1] - x[1])
+						.slice(0, 12)
+				)
+			);
 			const layouts = ev.filter((e) => e.name === 'Layout' && e.ph === 'X' && e.args?.beginData);
 			const objs = layouts.map((e) => e.args.beginData.totalObjects ?? 0);
 			if (process.env.PERF_TRACE === 'layout')

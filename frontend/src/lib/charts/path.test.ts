@@ -28,6 +28,18 @@ describe('tracePath', () => {
 		expect(tracePath(s, 10, 20, 10, 10, 0, 2, 3)).toBe('M0 5L1 5M10 5');
 	});
 
+	it('draws min and max per column of colPx pixels', () => {
+		const s = new Series(1000);
+		// 100 samples over 1 s into 5 columns of 2 px; a spike in the second column.
+		s.pushBlock(
+			0,
+			100,
+			Array.from({ length: 100 }, (_, i) => (i === 25 ? 10 : 0))
+		);
+		const d = tracePath(s, 0, 1, 10, 10, 0, 10, 1, 2);
+		expect(d).toBe('M0 10L0 10L2 0L2 10L4 10L4 10L6 10L6 10L8 10L8 10');
+	});
+
 	it('draws min and max per pixel column when samples outnumber pixels', () => {
 		const s = new Series(1000);
 		// 100 samples over 1 s into 10 columns; a spike in column 3.

@@ -28,6 +28,8 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 /**
  * Path data of the samples with time in [start, end] in a w × h box, values lo..hi mapped
  * bottom to top. A step longer than gapS seconds starts a new segment (polyline only).
+ * With more than two samples per column of colPx pixels, each column is drawn as its min
+ * and max (colPx 2 halves the vertices to rasterize, for the ~100 tiles of a lobby).
  */
 export function tracePath(
 	s: Samples,
@@ -37,7 +39,8 @@ export function tracePath(
 	h: number,
 	lo: number,
 	hi: number,
-	gapS: number
+	gapS: number,
+	colPx = 1
 ): string {
 	const first = s.indexFrom(start);
 	const n = s.length;
@@ -46,9 +49,11 @@ export function tracePath(
 	const y = (v: number) => r1(h - ((v - lo) / span) * h);
 	const x = (t: number) => ((t - start) / (end - start)) * w;
 	const out: string[] = [];
-	if ((n - first) / w > 2) {
-		// Min and max per pixel column.
-		let col = Math.floor(x(s.timeAt(first)));
+	const cw = colPx > 0 ? colPx : 1;
+	if ((n - first) / (w / cw) > 2) {
+		// Min and max per column of cw pixels.
+		const colOf = (t: number) => Math.floor(x(t) / cw) * cw;
+		let col = colOf(s.timeAt(first));
 		let cmin = s.valueAt(first);
 		let cmax = cmin;
 		let startCol = true;
@@ -57,7 +62,7 @@ export function tracePath(
 			startCol = false;
 		};
 		for (let i = first + 1; i < n; i++) {
-			const c = Math.floor(x(s.timeAt(i)));
+			const c = colOf(s.timeAt(i));
 			const v = s.valueAt(i);
 			if (c !== col) {
 				flush();

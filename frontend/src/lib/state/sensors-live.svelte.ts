@@ -9,6 +9,7 @@ import { AttentionService } from '$lib/gen/sensocto/v1/attention_pb';
 import { AuthService } from '$lib/gen/sensocto/v1/auth_pb';
 import { SensorService, type Sensor } from '$lib/gen/sensocto/v1/sensor_pb';
 import { getClient } from '$lib/api/transport';
+import { TEXT_FPS } from '$lib/charts/frame';
 import { AttentionReporter, setReporter } from '$lib/attention/reporter.svelte';
 import { getSession } from './session.svelte';
 import { AttentionWatchStore } from './attention.svelte';
@@ -32,7 +33,9 @@ export function setupLive(options: LiveOptions = {}) {
 	const session = getSession();
 	const sensors = setSensors(new SensorsStore(sensorClient, { list: !options.scope }));
 	const reporter = setReporter(new AttentionReporter(attentionClient));
-	const watch = setWatch(new WatchStore(sensorClient, { tabId: reporter.tabId }));
+	const watch = setWatch(
+		new WatchStore(sensorClient, { tabId: reporter.tabId, tickFps: TEXT_FPS })
+	);
 	const levels = new AttentionWatchStore(attentionClient);
 	const prefs = setPrefs(new SensorPrefsStore(getClient(AuthService), () => session.user));
 

@@ -3,7 +3,11 @@
 // shows. Pages tell it which sensors are on screen (setSensors); a change is debounced and
 // then the stream is re-opened for the new set. Every delivery is merged into per-attribute
 // typed-array ring buffers (watch-model.ts); one reactive counter per sensor is bumped so
-// only that sensor's tile re-renders its text. The stream reconnects with backoff.
+// only that sensor's tile re-renders its text. With tickFps the counters of the sensors
+// that received data are bumped together on the shared frame loop's beat (charts/frame.ts),
+// at most tickFps times a second, so a page of tiles changes its text in the frames its
+// charts draw, not in every frame a delivery happens to land in. The stream reconnects
+// with backoff.
 import type { Client } from '@connectrpc/connect';
 import { MAX_WATCH_SENSORS } from '$lib/gen/limits';
 import { untrack } from 'svelte';
@@ -16,6 +20,7 @@ import {
 	type WatchResponse
 } from '$lib/gen/sensocto/v1/sensor_pb';
 import { keepOpen } from '$lib/api/reconnect';
+import { onFrame } from '$lib/charts/frame';
 import { LiveSensor } from './watch-model';
 
 export type StreamState = 'idle' | 'connecting' | 'live' | 'reconnecting';
@@ -30,6 +35,11 @@ export interface WatchOptions {
 	 * at the window of this tab's own attention (empty: of all the user's tabs).
 	 */
 	tabId?: string;
+	/**
+	 * Bump the per-sensor change counters at most this often, on the frame loop's beats
+	 * (0, the default: at once on every delivery; also without requestAnimationFrame).
+	 */
+	tickFps?: number;
 }
 
 /** The most sensors one Watch may name (the API's limit, generated from server/apirules). */
@@ -63,6 +73,10 @@ export class WatchStore {
 	#abort: AbortController | undefined;
 	#started = false;
 	#listeners = new Set<(ev: SensorEvent) => void>();
+	readonly #tickFps: number;
+	/** Sensors with data not yet counted in ticks (tickFps only). */
+	#pending = new Set<string>();
+	#offTicks: (() => void) | undefined;
 
 	constructor(client: Client<typeof SensorService>, options: WatchOptions = {}) {
 		this.#client = client;
@@ -70,6 +84,31 @@ export class WatchStore {
 		this.#minBackoffMs = options.minBackoffMs ?? 500;
 		this.#maxBackoffMs = options.maxBackoffMs ?? 15_000;
 		this.#tabId = options.tabId ?? '';
+		this.#tickFps =
+			options.tickFps && options.tickFps > 0 && typeof requestAnimationFrame !== 'undefined'
+				? options.tickFps
+				: 0;
+	}
+
+	#tick(id: string): void {
+		if (this.#tickFps === 0) {
+			this.ticks[id] = (this.ticks[id] ?? 0) + 1;
+			return;
+		}
+		this.#pending.add(id);
+		this.#offTicks ??= onFrame(() => this.#flushTicks(), { fps: this.#tickFps });
+	}
+
+	#flushTicks(): boolean {
+		if (this.#pending.size === 0) {
+			// Nothing arrived for a whole beat: leave the loop until something does.
+			this.#offTicks?.();
+			this.#offTicks = undefined;
+			return false;
+		}
+		for (const id of this.#pending) this.ticks[id] = (this.ticks[id] ?? 0) + 1;
+		this.#pending.clear();
+		return true;
 	}
 
 	/** Live buffers of a sensor (created on first use). */
@@ -122,6 +161,9 @@ export class WatchStore {
 		this.state = 'idle';
 		this.retryInMs = 0;
 		this.subscribed = [];
+		this.#offTicks?.();
+		this.#offTicks = undefined;
+		this.#pending.clear();
 	}
 
 	#resubscribe(): void {
@@ -187,13 +229,14 @@ export class WatchStore {
 			// Live deliveries count from arrival (device clocks may be off).
 			const at = res.recent ? Math.min(now, newest) : now;
 			if (at > live.receivedAt) live.receivedAt = at;
-			this.ticks[d.sensorId] = (this.ticks[d.sensorId] ?? 0) + 1;
+			this.#tick(d.sensorId);
 		}
 		if (res.dropped > 0n) this.dropped += Number(res.dropped);
 		for (const ev of res.events) {
 			if (ev.kind === SensorEventKind.UPDATED && ev.sensor) this.describe([ev.sensor]);
 			if (ev.kind === SensorEventKind.REMOVED && ev.sensor) {
 				this.live.delete(ev.sensor.sensorId);
+				this.#pending.delete(ev.sensor.sensorId);
 				delete this.ticks[ev.sensor.sensorId];
 			}
 			for (const fn of this.#listeners) fn(ev);
