@@ -36,6 +36,7 @@ func (a *App) newRooms(ctx context.Context, rt *realtime) (*roomsWiring, error) 
 			w.docs.Revoke(ctx, roomID, userID)
 		},
 		RoomGone: func(roomID uuid.UUID) { w.docs.Forget(roomID) },
+		Bus:      a.bus,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build rooms: %w", err)

@@ -131,6 +131,7 @@ func (s *Service) Create(ctx context.Context, v authz.Viewer, in CreateInput) (R
 	r := stateOf(row)
 	r.members[v.UserID] = &member{role: authz.RoleOwner, name: v.DisplayName, guest: v.IsGuest, joinedAt: now}
 	s.idx.put(r)
+	s.announce(r.id)
 	return s.view(r, v), nil
 }
 

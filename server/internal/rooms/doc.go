@@ -14,5 +14,7 @@
 // rate-limited per client IP, per room and in total (see JoinCodeLimits).
 //
 // The index is per process: in cluster mode another node's writes reach it through the
-// bus seam (room events), not yet built; a single node sees everything it needs.
+// bus seam (cluster.go: the writing node announces the room, the others reload it from
+// the database and tell their watchers), and presence is merged from every node's
+// presence messages; a single node publishes nothing (nobody is interested).
 package rooms

@@ -38,6 +38,7 @@ type roomState struct {
 
 	pmu      sync.Mutex
 	tabs     map[uuid.UUID]map[string]*tab // user → tab id → tab
+	remote   map[string]*nodePresence      // other nodes' presence, by node id
 	watchers map[*Watch]struct{}
 	pending  changes
 }

@@ -229,7 +229,7 @@ func (s *Service) membersLocked(r *roomState, users []uuid.UUID) []Member {
 			continue
 		}
 		mem := Member{UserID: u, DisplayName: m.name, Role: roleOf(r, u), JoinedAt: m.joinedAt, Guest: m.guest}
-		mem.Present, mem.Views = presenceOf(r.tabs[u], now)
+		mem.Present, mem.Views = presenceOfUser(r, u, now)
 		out = append(out, mem)
 	}
 	r.pmu.Unlock()

@@ -54,14 +54,23 @@ func keyOf(tabs map[string]*tab, now time.Time) presenceKey {
 	return k
 }
 
-// presentCount counts the members present now.
+// presentCount counts the members present now, on any node.
 func (s *Service) presentCount(r *roomState) int {
 	now := s.now()
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
+	users := make(map[uuid.UUID]struct{}, len(r.tabs))
+	for u := range r.tabs {
+		users[u] = struct{}{}
+	}
+	for _, np := range r.remote {
+		for u := range np.users {
+			users[u] = struct{}{}
+		}
+	}
 	n := 0
-	for _, tabs := range r.tabs {
-		if p, _ := presenceOf(tabs, now); p {
+	for u := range users {
+		if p, _ := presenceOfUser(r, u, now); p {
 			n++
 		}
 	}
@@ -85,19 +94,23 @@ func (s *Service) touchTab(r *roomState, user uuid.UUID, f func(tabs map[string]
 		tabs = make(map[string]*tab)
 		r.tabs[user] = tabs
 	}
-	before := keyOf(tabs, now)
+	before, mergedBefore := keyOf(tabs, now), mergedKey(r, user, now)
 	ok := f(tabs)
 	after := keyOf(tabs, now)
 	if len(tabs) == 0 {
 		delete(r.tabs, user)
 	}
-	changed := ok && before != after
-	if changed {
+	changed := ok && before != after // this node's presence of the user
+	seen := ok && mergedKey(r, user, now) != mergedBefore
+	if seen {
 		r.pending.presence(user)
 	}
 	r.pmu.Unlock()
-	if changed {
+	if seen {
 		s.markDirty(r)
+	}
+	if changed {
+		s.publishPresence(r)
 	}
 	return ok
 }
@@ -151,6 +164,7 @@ func (s *Service) sweep() {
 		r.pmu.Unlock()
 		if dirty {
 			s.markDirty(r)
+			s.publishPresence(r)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sensocto/sensocto/ent"
 	"github.com/sensocto/sensocto/ent/schematype"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/bus"
 	"github.com/sensocto/sensocto/server/internal/sensors"
 )
 
@@ -106,6 +107,9 @@ type Options struct {
 	MemberGone func(ctx context.Context, roomID, userID uuid.UUID)
 	// RoomGone is told of every deleted room, after the index changed; nil: nobody.
 	RoomGone func(roomID uuid.UUID)
+	// Bus carries room changes and presence to the other nodes of a cluster (nil: a
+	// single node). See cluster.go.
+	Bus bus.Bus
 }
 
 // DefaultWindow is how long WatchRoom gathers changes before sending them.
@@ -133,6 +137,8 @@ type Service struct {
 	fanMu  sync.Mutex
 	dirty  map[*roomState]struct{}
 	active map[*roomState]struct{}
+
+	cl cluster
 }
 
 // New returns a Service with its index loaded from the database. Run sends WatchRoom
@@ -141,6 +147,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s := &Service{
 		db: o.Ent, sensors: o.Sensors, log: o.Logger, now: o.Now, window: o.Window, lapse: o.Lapse,
 		dirty: make(map[*roomState]struct{}), active: make(map[*roomState]struct{}),
+		cl: cluster{bus: o.Bus, reloads: make(map[uuid.UUID]struct{}), wake: make(chan struct{}, 1), remote: make(map[*roomState]struct{})},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -159,7 +166,14 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		s.lapse = DefaultLapse
 	}
 	s.limits = newCodeLimiters(o.Limits, s.now)
+	if err := s.subscribe(); err != nil {
+		return nil, err
+	}
 	if err := s.load(ctx); err != nil {
+		if s.cl.bus != nil {
+			s.cl.events.Close()
+			s.cl.presence.Close()
+		}
 		return nil, err
 	}
 	return s, nil

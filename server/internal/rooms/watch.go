@@ -79,8 +79,15 @@ func (c *changes) empty() bool {
 	return !c.updated && !c.deleted && len(c.members) == 0 && len(c.sensors) == 0 && len(c.presents) == 0
 }
 
-// changed records a change of r for its watchers (if any).
+// changed records a change this node wrote to r for its watchers (if any), and tells
+// the other nodes.
 func (s *Service) changed(r *roomState, f func(*changes)) {
+	s.announce(r.id)
+	s.record(r, f)
+}
+
+// record records a change of r for its watchers (if any).
+func (s *Service) record(r *roomState, f func(*changes)) {
 	r.pmu.Lock()
 	if len(r.watchers) == 0 { // nobody to tell: a new watcher starts with a snapshot
 		r.pmu.Unlock()
@@ -309,8 +316,16 @@ func (s *Service) describe(ctx context.Context, r *roomState, ids []string) ([]s
 }
 
 // Run sends the rooms' gathered changes to their watchers every window and expires
-// lapsed presence every second, until ctx ends.
+// lapsed presence every second, until ctx ends. With a bus it also follows the other
+// nodes' room changes and presence (cluster.go).
 func (s *Service) Run(ctx context.Context) error {
+	clusterDone := make(chan error, 1)
+	go func() { clusterDone <- s.runCluster(ctx) }()
+	defer func() {
+		if err := <-clusterDone; err != nil {
+			s.log.Error().Err(err).Msg("rooms no longer follow other nodes")
+		}
+	}()
 	tick := time.NewTicker(s.window)
 	defer tick.Stop()
 	lastSweep := s.now()
