@@ -205,8 +205,8 @@ type SystemStatus struct {
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Version of the Go runtime the binary was built with.
 	GoVersion string `protobuf:"bytes,2,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
-	// Opaque identifier of the server process that answered ("node-" and 8 hex digits,
-	// new at every start). It names no host or process id; the server's log maps it to both.
+	// Identifier of the server process that answered: SENSOCTO_NODE_ID, or "node-" and
+	// random hex digits, new at every start. The server's log maps it to host and process id.
 	Node string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
 	// When this server process started.
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
@@ -224,7 +224,10 @@ type SystemStatus struct {
 	Load *LoadStatus `protobuf:"bytes,10,opt,name=load,proto3" json:"load,omitempty"`
 	// The recorder's write queue and what it wrote or lost; unset when the server does
 	// not record.
-	Recording     *RecordingStatus `protobuf:"bytes,11,opt,name=recording,proto3" json:"recording,omitempty"`
+	Recording *RecordingStatus `protobuf:"bytes,11,opt,name=recording,proto3" json:"recording,omitempty"`
+	// The live nodes of the cluster with their load, the answering node first (only it
+	// on a single server). A node that stops reporting drops out within 5 s.
+	Nodes         []*ClusterNode `protobuf:"bytes,12,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +339,113 @@ func (x *SystemStatus) GetRecording() *RecordingStatus {
 	return nil
 }
 
+func (x *SystemStatus) GetNodes() []*ClusterNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// ClusterNode is one live node of the cluster, as the answering node last heard of it.
+type ClusterNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's id (SENSOCTO_NODE_ID, or "node-" and random hex).
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Whether this is the node that answered.
+	Self bool `protobuf:"varint,2,opt,name=self,proto3" json:"self,omitempty"`
+	// The node's load level.
+	LoadLevel SystemLoadLevel `protobuf:"varint,3,opt,name=load_level,json=loadLevel,proto3,enum=sensocto.v1.SystemLoadLevel" json:"load_level,omitempty"`
+	// The node's load score (0..1).
+	LoadScore float64 `protobuf:"fixed64,4,opt,name=load_score,json=loadScore,proto3" json:"load_score,omitempty"`
+	// Sensors connected to the node.
+	ConnectedSensors int64 `protobuf:"varint,5,opt,name=connected_sensors,json=connectedSensors,proto3" json:"connected_sensors,omitempty"`
+	// Watch streams open on the node.
+	Watchers int64 `protobuf:"varint,6,opt,name=watchers,proto3" json:"watchers,omitempty"`
+	// When the answering node last heard from it.
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNode) Reset() {
+	*x = ClusterNode{}
+	mi := &file_sensocto_v1_system_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNode) ProtoMessage() {}
+
+func (x *ClusterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sensocto_v1_system_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
+func (*ClusterNode) Descriptor() ([]byte, []int) {
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ClusterNode) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+func (x *ClusterNode) GetLoadLevel() SystemLoadLevel {
+	if x != nil {
+		return x.LoadLevel
+	}
+	return SystemLoadLevel_SYSTEM_LOAD_LEVEL_UNSPECIFIED
+}
+
+func (x *ClusterNode) GetLoadScore() float64 {
+	if x != nil {
+		return x.LoadScore
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetConnectedSensors() int64 {
+	if x != nil {
+		return x.ConnectedSensors
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetWatchers() int64 {
+	if x != nil {
+		return x.Watchers
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
 // RuntimeStatus holds figures from the Go runtime and the operating system.
 type RuntimeStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -361,7 +471,7 @@ type RuntimeStatus struct {
 
 func (x *RuntimeStatus) Reset() {
 	*x = RuntimeStatus{}
-	mi := &file_sensocto_v1_system_proto_msgTypes[5]
+	mi := &file_sensocto_v1_system_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +483,7 @@ func (x *RuntimeStatus) String() string {
 func (*RuntimeStatus) ProtoMessage() {}
 
 func (x *RuntimeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_system_proto_msgTypes[5]
+	mi := &file_sensocto_v1_system_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +496,7 @@ func (x *RuntimeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimeStatus.ProtoReflect.Descriptor instead.
 func (*RuntimeStatus) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{5}
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RuntimeStatus) GetGoroutines() int64 {
@@ -462,7 +572,7 @@ type DatabaseStatus struct {
 
 func (x *DatabaseStatus) Reset() {
 	*x = DatabaseStatus{}
-	mi := &file_sensocto_v1_system_proto_msgTypes[6]
+	mi := &file_sensocto_v1_system_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +584,7 @@ func (x *DatabaseStatus) String() string {
 func (*DatabaseStatus) ProtoMessage() {}
 
 func (x *DatabaseStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_system_proto_msgTypes[6]
+	mi := &file_sensocto_v1_system_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +597,7 @@ func (x *DatabaseStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatabaseStatus.ProtoReflect.Descriptor instead.
 func (*DatabaseStatus) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{6}
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DatabaseStatus) GetDialect() string {
@@ -537,7 +647,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_sensocto_v1_system_proto_msgTypes[7]
+	mi := &file_sensocto_v1_system_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +659,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_system_proto_msgTypes[7]
+	mi := &file_sensocto_v1_system_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +672,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{7}
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Counts) GetUsers() int64 {
@@ -617,7 +727,7 @@ type LoadStatus struct {
 
 func (x *LoadStatus) Reset() {
 	*x = LoadStatus{}
-	mi := &file_sensocto_v1_system_proto_msgTypes[8]
+	mi := &file_sensocto_v1_system_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +739,7 @@ func (x *LoadStatus) String() string {
 func (*LoadStatus) ProtoMessage() {}
 
 func (x *LoadStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_system_proto_msgTypes[8]
+	mi := &file_sensocto_v1_system_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +752,7 @@ func (x *LoadStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadStatus.ProtoReflect.Descriptor instead.
 func (*LoadStatus) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{8}
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoadStatus) GetLevel() SystemLoadLevel {
@@ -711,7 +821,7 @@ type RecordingStatus struct {
 
 func (x *RecordingStatus) Reset() {
 	*x = RecordingStatus{}
-	mi := &file_sensocto_v1_system_proto_msgTypes[9]
+	mi := &file_sensocto_v1_system_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +833,7 @@ func (x *RecordingStatus) String() string {
 func (*RecordingStatus) ProtoMessage() {}
 
 func (x *RecordingStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_sensocto_v1_system_proto_msgTypes[9]
+	mi := &file_sensocto_v1_system_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +846,7 @@ func (x *RecordingStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStatus.ProtoReflect.Descriptor instead.
 func (*RecordingStatus) Descriptor() ([]byte, []int) {
-	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{9}
+	return file_sensocto_v1_system_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RecordingStatus) GetQueuedSamples() uint64 {
@@ -821,7 +931,7 @@ const file_sensocto_v1_system_proto_rawDesc = "" +
 	"\vinterval_ms\x18\x01 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\n" +
 	"intervalMs\"H\n" +
 	"\x13WatchStatusResponse\x121\n" +
-	"\x06status\x18\x01 \x01(\v2\x19.sensocto.v1.SystemStatusR\x06status\"\xfd\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x19.sensocto.v1.SystemStatusR\x06status\"\xad\x04\n" +
 	"\fSystemStatus\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -837,7 +947,18 @@ const file_sensocto_v1_system_proto_rawDesc = "" +
 	"\x06counts\x18\t \x01(\v2\x13.sensocto.v1.CountsR\x06counts\x12+\n" +
 	"\x04load\x18\n" +
 	" \x01(\v2\x17.sensocto.v1.LoadStatusR\x04load\x12:\n" +
-	"\trecording\x18\v \x01(\v2\x1c.sensocto.v1.RecordingStatusR\trecording\"\xa3\x02\n" +
+	"\trecording\x18\v \x01(\v2\x1c.sensocto.v1.RecordingStatusR\trecording\x12.\n" +
+	"\x05nodes\x18\f \x03(\v2\x18.sensocto.v1.ClusterNodeR\x05nodes\"\x93\x02\n" +
+	"\vClusterNode\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04self\x18\x02 \x01(\bR\x04self\x12;\n" +
+	"\n" +
+	"load_level\x18\x03 \x01(\x0e2\x1c.sensocto.v1.SystemLoadLevelR\tloadLevel\x12\x1d\n" +
+	"\n" +
+	"load_score\x18\x04 \x01(\x01R\tloadScore\x12+\n" +
+	"\x11connected_sensors\x18\x05 \x01(\x03R\x10connectedSensors\x12\x1a\n" +
+	"\bwatchers\x18\x06 \x01(\x03R\bwatchers\x127\n" +
+	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xa3\x02\n" +
 	"\rRuntimeStatus\x12\x1e\n" +
 	"\n" +
 	"goroutines\x18\x01 \x01(\x03R\n" +
@@ -896,42 +1017,46 @@ func file_sensocto_v1_system_proto_rawDescGZIP() []byte {
 	return file_sensocto_v1_system_proto_rawDescData
 }
 
-var file_sensocto_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sensocto_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sensocto_v1_system_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 0: sensocto.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 1: sensocto.v1.GetStatusResponse
 	(*WatchStatusRequest)(nil),    // 2: sensocto.v1.WatchStatusRequest
 	(*WatchStatusResponse)(nil),   // 3: sensocto.v1.WatchStatusResponse
 	(*SystemStatus)(nil),          // 4: sensocto.v1.SystemStatus
-	(*RuntimeStatus)(nil),         // 5: sensocto.v1.RuntimeStatus
-	(*DatabaseStatus)(nil),        // 6: sensocto.v1.DatabaseStatus
-	(*Counts)(nil),                // 7: sensocto.v1.Counts
-	(*LoadStatus)(nil),            // 8: sensocto.v1.LoadStatus
-	(*RecordingStatus)(nil),       // 9: sensocto.v1.RecordingStatus
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(SystemLoadLevel)(0),          // 11: sensocto.v1.SystemLoadLevel
+	(*ClusterNode)(nil),           // 5: sensocto.v1.ClusterNode
+	(*RuntimeStatus)(nil),         // 6: sensocto.v1.RuntimeStatus
+	(*DatabaseStatus)(nil),        // 7: sensocto.v1.DatabaseStatus
+	(*Counts)(nil),                // 8: sensocto.v1.Counts
+	(*LoadStatus)(nil),            // 9: sensocto.v1.LoadStatus
+	(*RecordingStatus)(nil),       // 10: sensocto.v1.RecordingStatus
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(SystemLoadLevel)(0),          // 12: sensocto.v1.SystemLoadLevel
 }
 var file_sensocto_v1_system_proto_depIdxs = []int32{
 	4,  // 0: sensocto.v1.GetStatusResponse.status:type_name -> sensocto.v1.SystemStatus
 	4,  // 1: sensocto.v1.WatchStatusResponse.status:type_name -> sensocto.v1.SystemStatus
-	10, // 2: sensocto.v1.SystemStatus.started_at:type_name -> google.protobuf.Timestamp
-	10, // 3: sensocto.v1.SystemStatus.sampled_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: sensocto.v1.SystemStatus.runtime:type_name -> sensocto.v1.RuntimeStatus
-	6,  // 5: sensocto.v1.SystemStatus.database:type_name -> sensocto.v1.DatabaseStatus
-	7,  // 6: sensocto.v1.SystemStatus.counts:type_name -> sensocto.v1.Counts
-	8,  // 7: sensocto.v1.SystemStatus.load:type_name -> sensocto.v1.LoadStatus
-	9,  // 8: sensocto.v1.SystemStatus.recording:type_name -> sensocto.v1.RecordingStatus
-	11, // 9: sensocto.v1.LoadStatus.level:type_name -> sensocto.v1.SystemLoadLevel
-	10, // 10: sensocto.v1.RecordingStatus.last_flush_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: sensocto.v1.SystemService.GetStatus:input_type -> sensocto.v1.GetStatusRequest
-	2,  // 12: sensocto.v1.SystemService.WatchStatus:input_type -> sensocto.v1.WatchStatusRequest
-	1,  // 13: sensocto.v1.SystemService.GetStatus:output_type -> sensocto.v1.GetStatusResponse
-	3,  // 14: sensocto.v1.SystemService.WatchStatus:output_type -> sensocto.v1.WatchStatusResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 2: sensocto.v1.SystemStatus.started_at:type_name -> google.protobuf.Timestamp
+	11, // 3: sensocto.v1.SystemStatus.sampled_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: sensocto.v1.SystemStatus.runtime:type_name -> sensocto.v1.RuntimeStatus
+	7,  // 5: sensocto.v1.SystemStatus.database:type_name -> sensocto.v1.DatabaseStatus
+	8,  // 6: sensocto.v1.SystemStatus.counts:type_name -> sensocto.v1.Counts
+	9,  // 7: sensocto.v1.SystemStatus.load:type_name -> sensocto.v1.LoadStatus
+	10, // 8: sensocto.v1.SystemStatus.recording:type_name -> sensocto.v1.RecordingStatus
+	5,  // 9: sensocto.v1.SystemStatus.nodes:type_name -> sensocto.v1.ClusterNode
+	12, // 10: sensocto.v1.ClusterNode.load_level:type_name -> sensocto.v1.SystemLoadLevel
+	11, // 11: sensocto.v1.ClusterNode.last_seen:type_name -> google.protobuf.Timestamp
+	12, // 12: sensocto.v1.LoadStatus.level:type_name -> sensocto.v1.SystemLoadLevel
+	11, // 13: sensocto.v1.RecordingStatus.last_flush_at:type_name -> google.protobuf.Timestamp
+	0,  // 14: sensocto.v1.SystemService.GetStatus:input_type -> sensocto.v1.GetStatusRequest
+	2,  // 15: sensocto.v1.SystemService.WatchStatus:input_type -> sensocto.v1.WatchStatusRequest
+	1,  // 16: sensocto.v1.SystemService.GetStatus:output_type -> sensocto.v1.GetStatusResponse
+	3,  // 17: sensocto.v1.SystemService.WatchStatus:output_type -> sensocto.v1.WatchStatusResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sensocto_v1_system_proto_init() }
@@ -946,7 +1071,7 @@ func file_sensocto_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sensocto_v1_system_proto_rawDesc), len(file_sensocto_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

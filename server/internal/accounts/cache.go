@@ -127,3 +127,15 @@ func (c *tokenCache) forgetUsers(ids ...uuid.UUID) {
 		}
 	}
 }
+
+// ForgetCredentials drops cached credentials that another node ended or changed (the
+// app passes it to authz.Revocations.ForgetRemote): the next use of such a token asks
+// the database again.
+func (s *Service) ForgetCredentials(tokens, users []uuid.UUID) {
+	for _, id := range tokens {
+		s.cache.forgetToken(id)
+	}
+	if len(users) > 0 {
+		s.cache.forgetUsers(users...)
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/buildinfo"
 	"github.com/sensocto/sensocto/server/internal/bus"
+	"github.com/sensocto/sensocto/server/internal/bus/natsbus"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/exporthttp"
@@ -146,6 +147,9 @@ func New(ctx context.Context, cfg config.Config, logger zerolog.Logger, opts ...
 		o(&a.opts)
 	}
 	if err := a.build(); err != nil {
+		if a.bus != nil {
+			_ = a.bus.Close()
+		}
 		a.recording.close()
 		_ = db.Close()
 		return nil, err
@@ -171,12 +175,21 @@ func (a *App) build() error {
 	reg := httpserver.NewMetricsRegistry()
 	a.bus, a.leases = a.opts.cluster.bus, a.opts.cluster.leases
 	if a.bus == nil {
-		// A single node: the bus has no other node, so nothing is ever published on it.
-		b, err := bus.NewLocal("local")
+		// A single node's bus has no other node, so nothing is ever published on it;
+		// with SENSOCTO_NATS_URL it is this node's end of the cluster's bus.
+		b, err := a.openBus(reg)
 		if err != nil {
-			return fmt.Errorf("build the bus: %w", err)
+			return err
 		}
 		a.bus = b
+	}
+	if nb, ok := a.bus.(*natsbus.Bus); ok && a.leases == nil {
+		// Cluster mode: leases in the cluster's JetStream key-value bucket.
+		l, err := clusterLeases(nb)
+		if err != nil {
+			return err
+		}
+		a.leases = l
 	}
 	if a.leases == nil {
 		// A single node: every lease is granted.
@@ -269,9 +282,12 @@ func (a *App) build() error {
 		Dialect:   a.db.Dialect(),
 		DB:        a.db,
 		Ent:       a.db.Client,
+		NodeID:    a.nodeID(),
+		Peers:     a.peers,
 	})
+	a.reportLoad(rt.liveStatus)
 
-	// Status shows only an opaque node id; the log maps it to the host and process.
+	// Status shows the node id; the log maps it to the host and process.
 	host, _ := os.Hostname()
 	a.logger.Info().Str("node", systemSvc.NodeID()).Str("host", host).Int("pid", os.Getpid()).Msg("node id of this process")
 
@@ -382,6 +398,7 @@ func (a *App) build() error {
 	a.background.Go(func() {
 		// Revocations of other nodes end this node's streams too, and the other way
 		// round (a single node has no other: it publishes nothing).
+		revocations.ForgetRemote(accountsSvc.ForgetCredentials)
 		if err := revocations.Relay(ctx, a.bus); err != nil {
 			a.logger.Error().Err(err).Msg("revocations no longer cross nodes")
 		}
@@ -476,7 +493,7 @@ func (a *App) Close() error {
 		a.leases.Close() // what is still held goes to other nodes at once
 	}
 	if a.bus != nil {
-		_ = a.bus.Close() // leaving an in-process bus cannot fail
+		_ = a.bus.Close() // at most once: a node that leaves silently lapses at the others
 	}
 	a.recording.close() // flushes the recording queue while the database is open
 	if err := a.db.Close(); err != nil {

@@ -32,6 +32,24 @@ type Revocations struct {
 	byUser  map[uuid.UUID]map[*StreamGuard]struct{}
 	// bus is where announcements go to other nodes while Relay runs.
 	bus atomic.Pointer[bus.Bus]
+	// forget is told what other nodes announced, before this node's streams end.
+	forget atomic.Pointer[Forgetter]
+}
+
+// Forgetter drops what a node cached of credentials that another node ended or
+// changed (the accounts domain's credential cache): tokens revoked, users deleted or
+// changed. It is called from Relay's loop and must not wait.
+type Forgetter func(tokens, users []uuid.UUID)
+
+// ForgetRemote makes Relay call f with every announcement of another node, before it
+// ends this node's streams: a credential revoked on another node is refused here at
+// once, not after a cache timeout.
+func (r *Revocations) ForgetRemote(f Forgetter) { r.forget.Store(&f) }
+
+func (r *Revocations) forgetRemote(tokens, users []uuid.UUID) {
+	if f := r.forget.Load(); f != nil {
+		(*f)(tokens, users)
+	}
 }
 
 // What a revocation message on the bus says (its one byte of data); its key is the
@@ -67,13 +85,17 @@ func (r *Revocations) Relay(ctx context.Context, b bus.Bus) error {
 			if err != nil || len(m.Data) != 1 {
 				continue // not ours to understand: at most once, dropped
 			}
+			ids := []uuid.UUID{id}
 			switch m.Data[0] {
 			case revokedToken:
-				r.endTokens([]uuid.UUID{id})
+				r.forgetRemote(ids, nil)
+				r.endTokens(ids)
 			case deletedUser:
-				r.endUsers([]uuid.UUID{id})
+				r.forgetRemote(nil, ids)
+				r.endUsers(ids)
 			case changedUser:
-				r.kickUsers([]uuid.UUID{id})
+				r.forgetRemote(nil, ids)
+				r.kickUsers(ids)
 			}
 		}
 	}

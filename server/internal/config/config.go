@@ -64,6 +64,31 @@ type Config struct {
 	ScenarioDir string
 	// DemoScenario is started at boot as the system user; empty means none.
 	DemoScenario string
+	// NATS is cluster mode; URL empty means a single node.
+	NATS NATS
+}
+
+// NATS configures cluster mode (package bus/natsbus).
+type NATS struct {
+	// URL lists the NATS servers; it may hold a password: log Redacted instead.
+	URL string
+	// Prefix is the cluster's subject prefix, NodeID this node's name ("" generated).
+	Prefix, NodeID string
+	// CredsFile, NKeyFile authenticate; TLSCA, TLSCert, TLSKey are PEM files.
+	CredsFile, NKeyFile, TLSCA, TLSCert, TLSKey string
+}
+
+// Redacted returns the URL with any password replaced, safe to log.
+func (n NATS) Redacted() string {
+	var out []string
+	for _, s := range strings.Split(n.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil {
+			return "<unparseable>"
+		}
+		out = append(out, u.Redacted())
+	}
+	return strings.Join(out, ",")
 }
 
 // SMTP configures outgoing email.

@@ -40,6 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		StreamsPerIP:        2000,
 		RecordingQueueBound: 2_000_000,
 		OIDC:                OIDC{ProviderName: "OpenID"},
+		NATS:                NATS{Prefix: "sensocto"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", c, want)
@@ -98,6 +99,7 @@ func TestLoadValues(t *testing.T) {
 		},
 		SMTP: SMTP{URL: "smtp://u:p@mail.example.com:587", From: "Sensocto <noreply@example.com>"},
 		OIDC: OIDC{Issuer: "https://id.example.com", ClientID: "sensocto", ClientSecret: "s3cret", ProviderName: "Example ID"},
+		NATS: NATS{Prefix: "sensocto"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -128,6 +130,30 @@ func TestLoadDatabaseURL(t *testing.T) {
 				t.Errorf("Database = %+v, want %+v", c.Database, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadNATS(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"SENSOCTO_DATABASE_URL":  "postgres://db/sensocto",
+		"SENSOCTO_NATS_URL":      "nats://u:secret@n1:4222, tls://n2",
+		"SENSOCTO_NATS_PREFIX":   "prod.eu",
+		"SENSOCTO_NODE_ID":       "node-1",
+		"SENSOCTO_NATS_CREDS":    "/run/nats.creds",
+		"SENSOCTO_NATS_TLS_CA":   "/ca.pem",
+		"SENSOCTO_NATS_TLS_CERT": "/c.pem",
+		"SENSOCTO_NATS_TLS_KEY":  "/k.pem",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := NATS{URL: "nats://u:secret@n1:4222, tls://n2", Prefix: "prod.eu", NodeID: "node-1", CredsFile: "/run/nats.creds", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"}
+	if c.NATS != want {
+		t.Errorf("NATS = %+v, want %+v", c.NATS, want)
+	}
+	if r := c.NATS.Redacted(); strings.Contains(r, "secret") || !strings.Contains(r, "n1:4222") {
+		t.Errorf("Redacted = %q", r)
 	}
 }
 
@@ -167,6 +193,11 @@ func TestLoadErrors(t *testing.T) {
 		{"SENSOCTO_TRUSTED_PROXIES", "10.0.0.0/8,proxy", `SENSOCTO_TRUSTED_PROXIES: "proxy" is not a CIDR`},
 		{"SENSOCTO_SMTP_URL", "mail.example.com", "SENSOCTO_SMTP_URL: want smtp://"},
 		{"SENSOCTO_OIDC_ISSUER", "id.example.com", "SENSOCTO_OIDC_ISSUER: want an http(s) URL"},
+		{"SENSOCTO_NATS_URL", "nats://127.0.0.1:4222", "SENSOCTO_NATS_URL: cluster mode needs a PostgreSQL"},
+		{"SENSOCTO_NATS_URL", "http://127.0.0.1:4222", `SENSOCTO_NATS_URL: unsupported scheme "http"`},
+		{"SENSOCTO_NATS_PREFIX", "a.*", "SENSOCTO_NATS_PREFIX: want 1 to 4"},
+		{"SENSOCTO_NODE_ID", "a b", "SENSOCTO_NODE_ID: at most 64 bytes"},
+		{"SENSOCTO_NATS_TLS_KEY", "/k.pem", "SENSOCTO_NATS_TLS_KEY: SENSOCTO_NATS_TLS_CERT and SENSOCTO_NATS_TLS_KEY go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -202,6 +202,61 @@ var vars = []variable{
 	field("SENSOCTO_OIDC_PROVIDER_NAME", "OpenID",
 		"Name of the OpenID provider on the sign-in page (\"Sign in with …\").",
 		parseNonEmpty, func(c *Config) *string { return &c.OIDC.ProviderName }),
+	{
+		name: "SENSOCTO_NATS_URL",
+		desc: "NATS server(s) of cluster mode (nats://[user:pass@]host:4222 or tls://…, comma-separated for several). Set, it joins this node to the other nodes with the same URL and SENSOCTO_NATS_PREFIX (live data, attention, revocations and rooms cross nodes; it requires a PostgreSQL SENSOCTO_DATABASE_URL shared by every node). Empty: a single node, no NATS.",
+		file: true,
+		set: func(c *Config, raw string) error {
+			if raw == "" {
+				return nil
+			}
+			for _, s := range strings.Split(raw, ",") {
+				u, err := url.Parse(strings.TrimSpace(s))
+				if err != nil || u.Host == "" {
+					return errors.New("want nats://[user:pass@]host[:port], tls://, ws:// or wss://, comma-separated")
+				}
+				switch u.Scheme {
+				case "nats", "tls", "ws", "wss":
+				default:
+					return fmt.Errorf("unsupported scheme %q: want nats, tls, ws or wss", u.Scheme)
+				}
+			}
+			if c.Database.Driver != DriverPostgres {
+				return errors.New("cluster mode needs a PostgreSQL SENSOCTO_DATABASE_URL shared by every node (SQLite is one process's)")
+			}
+			c.NATS.URL = raw
+			return nil
+		},
+	},
+	field("SENSOCTO_NATS_PREFIX", "sensocto",
+		"First subject tokens of everything the cluster sends on NATS (letters, digits, - and _, up to 4 dot-separated tokens): clusters sharing a NATS server differ in it.",
+		parseNATSPrefix, func(c *Config) *string { return &c.NATS.Prefix }),
+	field("SENSOCTO_NODE_ID", "",
+		"This node's name in the cluster (at most 64 bytes, unique among the nodes). Empty: node- and random hex, new at every start.",
+		parseNodeID, func(c *Config) *string { return &c.NATS.NodeID }),
+	field("SENSOCTO_NATS_CREDS", "",
+		"NATS credentials file (JWT and nkey seed, as nsc writes it) for cluster mode.",
+		parseString, func(c *Config) *string { return &c.NATS.CredsFile }),
+	field("SENSOCTO_NATS_NKEY", "",
+		"File with an nkey seed (SU…) to authenticate to NATS with, instead of a credentials file.",
+		parseString, func(c *Config) *string { return &c.NATS.NKeyFile }),
+	field("SENSOCTO_NATS_TLS_CA", "",
+		"PEM file of the CA(s) that signed the NATS server's certificate (else the system's roots).",
+		parseString, func(c *Config) *string { return &c.NATS.TLSCA }),
+	field("SENSOCTO_NATS_TLS_CERT", "",
+		"PEM client certificate for NATS (mutual TLS); needs SENSOCTO_NATS_TLS_KEY.",
+		parseString, func(c *Config) *string { return &c.NATS.TLSCert }),
+	{
+		name: "SENSOCTO_NATS_TLS_KEY",
+		desc: "PEM private key of SENSOCTO_NATS_TLS_CERT.",
+		set: func(c *Config, raw string) error {
+			if (raw == "") != (c.NATS.TLSCert == "") {
+				return errors.New("SENSOCTO_NATS_TLS_CERT and SENSOCTO_NATS_TLS_KEY go together")
+			}
+			c.NATS.TLSKey = raw
+			return nil
+		},
+	},
 	field("SENSOCTO_SCENARIO_DIR", "",
 		"Directory of more simulator scenario files (*.yaml, the original's format); a file there overrides a built-in scenario of the same name. Empty: built-ins only.",
 		parseString, func(c *Config) *string { return &c.ScenarioDir }),
@@ -258,6 +313,23 @@ func Unknown(environ []string) []string {
 }
 
 func parseString(raw string) (string, error) { return raw, nil }
+
+// natsPrefix is the shape of SENSOCTO_NATS_PREFIX (natsbus.Options.Prefix).
+var natsPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$`)
+
+func parseNATSPrefix(raw string) (string, error) {
+	if !natsPrefix.MatchString(raw) {
+		return "", errors.New("want 1 to 4 dot-separated tokens of letters, digits, - and _")
+	}
+	return raw, nil
+}
+
+func parseNodeID(raw string) (string, error) {
+	if len(raw) > 64 || strings.ContainsAny(raw, " \t\r\n") {
+		return "", errors.New("at most 64 bytes, no spaces")
+	}
+	return raw, nil
+}
 
 // scenarioName is the shape of a scenario name (SimulatorService's pattern).
 var scenarioName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

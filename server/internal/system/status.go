@@ -4,6 +4,7 @@
 package system
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +36,22 @@ type Status struct {
 	Load      Load
 	// Recording is nil when the server does not record (Options.Recording unset).
 	Recording *Recording
+	// Nodes are the live nodes of the cluster, this one first (only this one on a
+	// single server).
+	Nodes []Node
+}
+
+// Node is one live node of the cluster and its load, as it last reported it.
+type Node struct {
+	ID string
+	// Self marks the node that answered.
+	Self             bool
+	LoadLevel        int
+	Score            float64
+	ConnectedSensors int64
+	Watchers         int64
+	// LastSeen is when the answering node last heard from it (SampledAt for itself).
+	LastSeen time.Time
 }
 
 // Recording is the recorder's state, in samples (a value counts one, a block its
@@ -125,6 +144,10 @@ type Options struct {
 	// Recording, when set, reports the recorder's queue and counts. It must not
 	// block (it reads counters).
 	Recording func() Recording
+	// NodeID names this node ("" generates one; cluster mode passes the bus's).
+	NodeID string
+	// Peers, when set, lists the other live nodes of the cluster. It must not block.
+	Peers func() []Node
 }
 
 // DefaultMaxAge is shorter than the shortest WatchStatus interval (250 ms), so every
@@ -155,7 +178,7 @@ func New(opts Options) *Service {
 	return &Service{
 		opts:    opts,
 		started: opts.Now(),
-		node:    newNodeID(),
+		node:    cmp.Or(opts.NodeID, newNodeID()),
 	}
 }
 
@@ -243,6 +266,15 @@ func (s *Service) collect(ctx context.Context, now time.Time) (Status, error) {
 	if s.opts.Recording != nil {
 		rec := s.opts.Recording()
 		st.Recording = &rec
+	}
+	st.Nodes = []Node{{
+		ID: s.node, Self: true, LoadLevel: st.Load.Level, Score: st.Load.Score,
+		ConnectedSensors: st.Counts.ConnectedSensors, Watchers: st.Counts.Watchers, LastSeen: now,
+	}}
+	if s.opts.Peers != nil {
+		peers := s.opts.Peers()
+		slices.SortFunc(peers, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+		st.Nodes = append(st.Nodes, peers...)
 	}
 	return st, nil
 }

@@ -107,3 +107,33 @@ func TestCPUFractionIsBounded(t *testing.T) {
 		t.Errorf("fraction = %v, want within 0..1", f)
 	}
 }
+
+// TestNodesListSelfFirst: the status lists this node (with its live load) first, then
+// the cluster's other nodes in id order; a single node lists only itself.
+func TestNodesListSelfFirst(t *testing.T) {
+	t.Parallel()
+	live := func() Live { return Live{LoadLevel: 2, Score: 0.7, ConnectedSensors: 3, Watchers: 4} }
+	single := New(Options{Live: live})
+	st, err := single.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Nodes) != 1 || st.Nodes[0].ID != single.NodeID() || !st.Nodes[0].Self || st.Nodes[0].LoadLevel != 2 || st.Nodes[0].Watchers != 4 {
+		t.Fatalf("single node: %+v", st.Nodes)
+	}
+	seen := time.Unix(1_700_000_000, 0)
+	s := New(Options{NodeID: "node-m", Live: live, Peers: func() []Node {
+		return []Node{{ID: "node-z", LastSeen: seen}, {ID: "node-a", LoadLevel: 3, LastSeen: seen}}
+	}})
+	st, err = s.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, n := range st.Nodes {
+		ids = append(ids, fmt.Sprintf("%s:%v:%d", n.ID, n.Self, n.LoadLevel))
+	}
+	if got := strings.Join(ids, " "); got != "node-m:true:2 node-a:false:3 node-z:false:0" || st.Node != "node-m" {
+		t.Fatalf("nodes %s (node %s), want self first, then the others by id", got, st.Node)
+	}
+}

@@ -127,6 +127,17 @@ func toProto(st system.Status) *sensoctov1.SystemStatus {
 			out.Recording.LastFlushAt = timestamppb.New(r.LastFlushAt)
 		}
 	}
+	for _, n := range st.Nodes {
+		out.Nodes = append(out.Nodes, &sensoctov1.ClusterNode{
+			Node:             n.ID,
+			Self:             n.Self,
+			LoadLevel:        sensoctov1.SystemLoadLevel(min(max(n.LoadLevel, 0), 3) + 1), //nolint:gosec // G115: clamped to 0..3
+			LoadScore:        n.Score,
+			ConnectedSensors: n.ConnectedSensors,
+			Watchers:         n.Watchers,
+			LastSeen:         timestamppb.New(n.LastSeen),
+		})
+	}
 	return out
 }
 

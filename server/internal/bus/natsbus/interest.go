@@ -29,6 +29,8 @@ type controlMessage struct {
 	Chunk   int     `json:"chunk,omitempty"`
 	Last    bool    `json:"last,omitempty"`
 	Target  string  `json:"target,omitempty"`
+	// Info is the sender's Options.Info, on beats (membership: a node's load).
+	Info json.RawMessage `json:"info,omitempty"`
 }
 
 // entry is one kind and key of interest ("" for every key).
@@ -81,9 +83,15 @@ func (b *Bus) loop() {
 		case <-b.stop:
 			return
 		case now := <-t.C:
+			var info json.RawMessage
+			if f := b.info.Load(); f != nil {
+				if data := (*f)(); len(data) <= maxInfoBytes && json.Valid(data) {
+					info = data
+				}
+			}
 			b.mu.RLock()
 			if !b.closed.Load() {
-				b.sendLocked(verbBeat, controlMessage{Version: b.version})
+				b.sendLocked(verbBeat, controlMessage{Version: b.version, Info: info})
 			}
 			b.mu.RUnlock()
 			for _, id := range b.peers.expire(now.Add(-b.ttl)) {
@@ -154,6 +162,8 @@ type peer struct {
 	build      map[ikey]struct{}
 	buildV     uint64
 	buildChunk int
+	// info is the node's last Options.Info.
+	info json.RawMessage
 }
 
 func (t *peerTable) init() {
@@ -273,6 +283,9 @@ func (t *peerTable) beat(cm controlMessage, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.peerLocked(cm.Node, now)
+	if cm.Info != nil {
+		p.info = cm.Info
+	}
 	if p.stale || p.version != cm.Version {
 		p.stale = true
 		return p.askLocked(now)
@@ -309,4 +322,26 @@ func (t *peerTable) expire(before time.Time) []string {
 		}
 	}
 	return gone
+}
+
+// Peer is another node of the cluster as this node last heard of it.
+type Peer struct {
+	NodeID string
+	// Info is what the node's Options.Info returned at its last beat (nil before).
+	Info json.RawMessage
+	// LastSeen is when this node last heard from it.
+	LastSeen time.Time
+}
+
+// Peers lists the other nodes heard from within the interest TTL (membership: a node
+// that stops beating drops out after InterestTTL, one that closes at once).
+func (b *Bus) Peers() []Peer {
+	t := &b.peers
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Peer, 0, len(t.peers))
+	for id, p := range t.peers {
+		out = append(out, Peer{NodeID: id, Info: p.info, LastSeen: p.seen})
+	}
+	return out
 }

@@ -67,6 +67,8 @@ const (
 	// fullChunk is how many interest entries one full-list message carries: even keys
 	// of MaxKeyBytes escaped to JSON stay under bus.MaxDataBytes.
 	fullChunk = 400
+	// maxInfoBytes bounds Options.Info's document.
+	maxInfoBytes = 4 << 10
 )
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$`)
@@ -85,6 +87,10 @@ type Options struct {
 	InterestTTL time.Duration
 	// Logger logs connection changes and protocol trouble.
 	Logger zerolog.Logger
+	// Info, when set, is called at every heartbeat for a JSON document (at most
+	// 4 KiB) the other nodes see in Peers: membership with the node's load. It must
+	// not block.
+	Info func() []byte
 }
 
 // Bus is one node's end of the bus over NATS. It implements bus.Bus.
@@ -96,6 +102,7 @@ type Bus struct {
 	beat     time.Duration
 	ttl      time.Duration
 	log      zerolog.Logger
+	info     atomic.Pointer[func() []byte]
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -145,7 +152,9 @@ func Connect(url string, o Options, natsOpts ...nats.Option) (*Bus, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.log.Warn().Err(err).Msg("nats disconnected; reconnecting")
+			if !b.closed.Load() {
+				b.log.Warn().Err(err).Msg("nats disconnected; reconnecting")
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
@@ -225,6 +234,9 @@ func newBus(nc *nats.Conn, o Options) *Bus {
 		subjects: make(map[ikey]*subject),
 	}
 	b.peers.init()
+	if o.Info != nil {
+		b.SetInfo(o.Info)
+	}
 	return b
 }
 
@@ -241,6 +253,9 @@ func (b *Bus) start() error {
 	go b.loop()
 	return nil
 }
+
+// SetInfo replaces Options.Info.
+func (b *Bus) SetInfo(f func() []byte) { b.info.Store(&f) }
 
 // Conn is the node's NATS connection (for JetStream users of the same connection).
 func (b *Bus) Conn() *nats.Conn { return b.nc }

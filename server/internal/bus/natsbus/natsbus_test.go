@@ -201,3 +201,26 @@ func TestStats(t *testing.T) {
 		t.Fatalf("a's stats %+v, want 10 published, 1 peer", st)
 	}
 }
+
+// TestPeers: every node sees the others with their Info; a closed node drops out.
+func TestPeers(t *testing.T) {
+	t.Parallel()
+	url, prefix := natstest.URL(t), natstest.Name("test-")
+	opts := func(id string) natsbus.Options {
+		return natsbus.Options{NodeID: id, Prefix: prefix, Heartbeat: 50 * time.Millisecond, InterestTTL: time.Second,
+			Info: func() []byte { return []byte(`{"load":"` + id + `"}`) }}
+	}
+	a := connect(t, url, opts("a"))
+	b := connect(t, url, opts("b"))
+	seen := func(n *natsbus.Bus, id string) bool {
+		for _, p := range n.Peers() {
+			if p.NodeID == id && string(p.Info) == `{"load":"`+id+`"}` {
+				return true
+			}
+		}
+		return false
+	}
+	testkit.WaitFor(t, "a and b to see each other", func() bool { return seen(a, "b") && seen(b, "a") && len(a.Peers()) == 1 })
+	_ = b.Close()
+	testkit.WaitFor(t, "b to leave a's peers", func() bool { return len(a.Peers()) == 0 })
+}

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sensocto/v1/system.proto.
  */
 export const file_sensocto_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZW5zb2N0by92MS9zeXN0ZW0ucHJvdG8SC3NlbnNvY3RvLnYxIhIKEEdldFN0YXR1c1JlcXVlc3QiPgoRR2V0U3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIjQKEldhdGNoU3RhdHVzUmVxdWVzdBIeCgtpbnRlcnZhbF9tcxgBIAEoDUIJukgGKgQY4NQDIkAKE1dhdGNoU3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIpIDCgxTeXN0ZW1TdGF0dXMSDwoHdmVyc2lvbhgBIAEoCRISCgpnb192ZXJzaW9uGAIgASgJEgwKBG5vZGUYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdXB0aW1lX3NlY29uZHMYBSABKAESLgoKc2FtcGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHcnVudGltZRgHIAEoCzIaLnNlbnNvY3RvLnYxLlJ1bnRpbWVTdGF0dXMSLQoIZGF0YWJhc2UYCCABKAsyGy5zZW5zb2N0by52MS5EYXRhYmFzZVN0YXR1cxIjCgZjb3VudHMYCSABKAsyEy5zZW5zb2N0by52MS5Db3VudHMSJQoEbG9hZBgKIAEoCzIXLnNlbnNvY3RvLnYxLkxvYWRTdGF0dXMSLwoJcmVjb3JkaW5nGAsgASgLMhwuc2Vuc29jdG8udjEuUmVjb3JkaW5nU3RhdHVzIr4BCg1SdW50aW1lU3RhdHVzEhIKCmdvcm91dGluZXMYASABKAMSGAoQaGVhcF9hbGxvY19ieXRlcxgCIAEoBBIWCg5oZWFwX3N5c19ieXRlcxgDIAEoBBIRCglyc3NfYnl0ZXMYBCABKAQSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAUgASgEEhEKCWdjX2N5Y2xlcxgGIAEoDRIPCgdudW1fY3B1GAcgASgFEhQKDGNwdV9mcmFjdGlvbhgIIAEoASJUCg5EYXRhYmFzZVN0YXR1cxIPCgdkaWFsZWN0GAEgASgJEhEKCXJlYWNoYWJsZRgCIAEoCBINCgVlcnJvchgDIAEoCRIPCgdwaW5nX21zGAQgASgBImQKBkNvdW50cxINCgV1c2VycxgBIAEoAxIPCgdzZW5zb3JzGAIgASgDEg0KBXJvb21zGAMgASgDEhkKEWNvbm5lY3RlZF9zZW5zb3JzGAQgASgDEhAKCHdhdGNoZXJzGAUgASgDIoMBCgpMb2FkU3RhdHVzEisKBWxldmVsGAEgASgOMhwuc2Vuc29jdG8udjEuU3lzdGVtTG9hZExldmVsEg0KBXNjb3JlGAIgASgBEiAKGG1lbW9yeV9wcm90ZWN0aW9uX2FjdGl2ZRgDIAEoCBIXCg9sb2FkX211bHRpcGxpZXIYBCABKAEioQIKD1JlY29yZGluZ1N0YXR1cxIWCg5xdWV1ZWRfc2FtcGxlcxgBIAEoBBIbChNxdWV1ZV9ib3VuZF9zYW1wbGVzGAIgASgEEhcKD3dyaXR0ZW5fc2FtcGxlcxgDIAEoBBIXCg9kcm9wcGVkX3NhbXBsZXMYBCABKAQSFQoNd3JpdGVfcmV0cmllcxgFIAEoBBIQCghyZXRyeWluZxgGIAEoCBISCgpsYXN0X2Vycm9yGAcgASgJEjEKDWxhc3RfZmx1c2hfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWxhc3RfZmx1c2hfbGFnX21zGAkgASgBEhwKFG9sZGVzdF9xdWV1ZWRfYWdlX21zGAogASgBMrQBCg1TeXN0ZW1TZXJ2aWNlEk8KCUdldFN0YXR1cxIdLnNlbnNvY3RvLnYxLkdldFN0YXR1c1JlcXVlc3QaHi5zZW5zb2N0by52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBElIKC1dhdGNoU3RhdHVzEh8uc2Vuc29jdG8udjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiAuc2Vuc29jdG8udjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABQqQBCg9jb20uc2Vuc29jdG8udjFCC1N5c3RlbVByb3RvUAFaN2dpdGh1Yi5jb20vc2Vuc29jdG8vc2Vuc29jdG8vZ2VuL3NlbnNvY3RvL3YxO3NlbnNvY3RvdjGiAgNTWFiqAgtTZW5zb2N0by5WMcoCC1NlbnNvY3RvXFYx4gIXU2Vuc29jdG9cVjFcR1BCTWV0YWRhdGHqAgxTZW5zb2N0bzo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_common]);
+  fileDesc("ChhzZW5zb2N0by92MS9zeXN0ZW0ucHJvdG8SC3NlbnNvY3RvLnYxIhIKEEdldFN0YXR1c1JlcXVlc3QiPgoRR2V0U3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIjQKEldhdGNoU3RhdHVzUmVxdWVzdBIeCgtpbnRlcnZhbF9tcxgBIAEoDUIJukgGKgQY4NQDIkAKE1dhdGNoU3RhdHVzUmVzcG9uc2USKQoGc3RhdHVzGAEgASgLMhkuc2Vuc29jdG8udjEuU3lzdGVtU3RhdHVzIrsDCgxTeXN0ZW1TdGF0dXMSDwoHdmVyc2lvbhgBIAEoCRISCgpnb192ZXJzaW9uGAIgASgJEgwKBG5vZGUYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOdXB0aW1lX3NlY29uZHMYBSABKAESLgoKc2FtcGxlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHcnVudGltZRgHIAEoCzIaLnNlbnNvY3RvLnYxLlJ1bnRpbWVTdGF0dXMSLQoIZGF0YWJhc2UYCCABKAsyGy5zZW5zb2N0by52MS5EYXRhYmFzZVN0YXR1cxIjCgZjb3VudHMYCSABKAsyEy5zZW5zb2N0by52MS5Db3VudHMSJQoEbG9hZBgKIAEoCzIXLnNlbnNvY3RvLnYxLkxvYWRTdGF0dXMSLwoJcmVjb3JkaW5nGAsgASgLMhwuc2Vuc29jdG8udjEuUmVjb3JkaW5nU3RhdHVzEicKBW5vZGVzGAwgAygLMhguc2Vuc29jdG8udjEuQ2x1c3Rlck5vZGUiywEKC0NsdXN0ZXJOb2RlEgwKBG5vZGUYASABKAkSDAoEc2VsZhgCIAEoCBIwCgpsb2FkX2xldmVsGAMgASgOMhwuc2Vuc29jdG8udjEuU3lzdGVtTG9hZExldmVsEhIKCmxvYWRfc2NvcmUYBCABKAESGQoRY29ubmVjdGVkX3NlbnNvcnMYBSABKAMSEAoId2F0Y2hlcnMYBiABKAMSLQoJbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK+AQoNUnVudGltZVN0YXR1cxISCgpnb3JvdXRpbmVzGAEgASgDEhgKEGhlYXBfYWxsb2NfYnl0ZXMYAiABKAQSFgoOaGVhcF9zeXNfYnl0ZXMYAyABKAQSEQoJcnNzX2J5dGVzGAQgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgFIAEoBBIRCglnY19jeWNsZXMYBiABKA0SDwoHbnVtX2NwdRgHIAEoBRIUCgxjcHVfZnJhY3Rpb24YCCABKAEiVAoORGF0YWJhc2VTdGF0dXMSDwoHZGlhbGVjdBgBIAEoCRIRCglyZWFjaGFibGUYAiABKAgSDQoFZXJyb3IYAyABKAkSDwoHcGluZ19tcxgEIAEoASJkCgZDb3VudHMSDQoFdXNlcnMYASABKAMSDwoHc2Vuc29ycxgCIAEoAxINCgVyb29tcxgDIAEoAxIZChFjb25uZWN0ZWRfc2Vuc29ycxgEIAEoAxIQCgh3YXRjaGVycxgFIAEoAyKDAQoKTG9hZFN0YXR1cxIrCgVsZXZlbBgBIAEoDjIcLnNlbnNvY3RvLnYxLlN5c3RlbUxvYWRMZXZlbBINCgVzY29yZRgCIAEoARIgChhtZW1vcnlfcHJvdGVjdGlvbl9hY3RpdmUYAyABKAgSFwoPbG9hZF9tdWx0aXBsaWVyGAQgASgBIqECCg9SZWNvcmRpbmdTdGF0dXMSFgoOcXVldWVkX3NhbXBsZXMYASABKAQSGwoTcXVldWVfYm91bmRfc2FtcGxlcxgCIAEoBBIXCg93cml0dGVuX3NhbXBsZXMYAyABKAQSFwoPZHJvcHBlZF9zYW1wbGVzGAQgASgEEhUKDXdyaXRlX3JldHJpZXMYBSABKAQSEAoIcmV0cnlpbmcYBiABKAgSEgoKbGFzdF9lcnJvchgHIAEoCRIxCg1sYXN0X2ZsdXNoX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFsYXN0X2ZsdXNoX2xhZ19tcxgJIAEoARIcChRvbGRlc3RfcXVldWVkX2FnZV9tcxgKIAEoATK0AQoNU3lzdGVtU2VydmljZRJPCglHZXRTdGF0dXMSHS5zZW5zb2N0by52MS5HZXRTdGF0dXNSZXF1ZXN0Gh4uc2Vuc29jdG8udjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJSCgtXYXRjaFN0YXR1cxIfLnNlbnNvY3RvLnYxLldhdGNoU3RhdHVzUmVxdWVzdBogLnNlbnNvY3RvLnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwAUKkAQoPY29tLnNlbnNvY3RvLnYxQgtTeXN0ZW1Qcm90b1ABWjdnaXRodWIuY29tL3NlbnNvY3RvL3NlbnNvY3RvL2dlbi9zZW5zb2N0by92MTtzZW5zb2N0b3YxogIDU1hYqgILU2Vuc29jdG8uVjHKAgtTZW5zb2N0b1xWMeICF1NlbnNvY3RvXFYxXEdQQk1ldGFkYXRh6gIMU2Vuc29jdG86OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_sensocto_v1_common]);
 
 /**
  * GetStatusRequest has no parameters.
@@ -116,8 +116,8 @@ export type SystemStatus = Message<"sensocto.v1.SystemStatus"> & {
   goVersion: string;
 
   /**
-   * Opaque identifier of the server process that answered ("node-" and 8 hex digits,
-   * new at every start). It names no host or process id; the server's log maps it to both.
+   * Identifier of the server process that answered: SENSOCTO_NODE_ID, or "node-" and
+   * random hex digits, new at every start. The server's log maps it to host and process id.
    *
    * @generated from field: string node = 3;
    */
@@ -179,6 +179,14 @@ export type SystemStatus = Message<"sensocto.v1.SystemStatus"> & {
    * @generated from field: sensocto.v1.RecordingStatus recording = 11;
    */
   recording?: RecordingStatus | undefined;
+
+  /**
+   * The live nodes of the cluster with their load, the answering node first (only it
+   * on a single server). A node that stops reporting drops out within 5 s.
+   *
+   * @generated from field: repeated sensocto.v1.ClusterNode nodes = 12;
+   */
+  nodes: ClusterNode[];
 };
 
 /**
@@ -187,6 +195,69 @@ export type SystemStatus = Message<"sensocto.v1.SystemStatus"> & {
  */
 export const SystemStatusSchema: GenMessage<SystemStatus> = /*@__PURE__*/
   messageDesc(file_sensocto_v1_system, 4);
+
+/**
+ * ClusterNode is one live node of the cluster, as the answering node last heard of it.
+ *
+ * @generated from message sensocto.v1.ClusterNode
+ */
+export type ClusterNode = Message<"sensocto.v1.ClusterNode"> & {
+  /**
+   * The node's id (SENSOCTO_NODE_ID, or "node-" and random hex).
+   *
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * Whether this is the node that answered.
+   *
+   * @generated from field: bool self = 2;
+   */
+  self: boolean;
+
+  /**
+   * The node's load level.
+   *
+   * @generated from field: sensocto.v1.SystemLoadLevel load_level = 3;
+   */
+  loadLevel: SystemLoadLevel;
+
+  /**
+   * The node's load score (0..1).
+   *
+   * @generated from field: double load_score = 4;
+   */
+  loadScore: number;
+
+  /**
+   * Sensors connected to the node.
+   *
+   * @generated from field: int64 connected_sensors = 5;
+   */
+  connectedSensors: bigint;
+
+  /**
+   * Watch streams open on the node.
+   *
+   * @generated from field: int64 watchers = 6;
+   */
+  watchers: bigint;
+
+  /**
+   * When the answering node last heard from it.
+   *
+   * @generated from field: google.protobuf.Timestamp last_seen = 7;
+   */
+  lastSeen?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sensocto.v1.ClusterNode.
+ * Use `create(ClusterNodeSchema)` to create a new message.
+ */
+export const ClusterNodeSchema: GenMessage<ClusterNode> = /*@__PURE__*/
+  messageDesc(file_sensocto_v1_system, 5);
 
 /**
  * RuntimeStatus holds figures from the Go runtime and the operating system.
@@ -256,7 +327,7 @@ export type RuntimeStatus = Message<"sensocto.v1.RuntimeStatus"> & {
  * Use `create(RuntimeStatusSchema)` to create a new message.
  */
 export const RuntimeStatusSchema: GenMessage<RuntimeStatus> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_system, 5);
+  messageDesc(file_sensocto_v1_system, 6);
 
 /**
  * DatabaseStatus describes the relational store.
@@ -298,7 +369,7 @@ export type DatabaseStatus = Message<"sensocto.v1.DatabaseStatus"> & {
  * Use `create(DatabaseStatusSchema)` to create a new message.
  */
 export const DatabaseStatusSchema: GenMessage<DatabaseStatus> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_system, 6);
+  messageDesc(file_sensocto_v1_system, 7);
 
 /**
  * Counts are the numbers of stored and live things.
@@ -347,7 +418,7 @@ export type Counts = Message<"sensocto.v1.Counts"> & {
  * Use `create(CountsSchema)` to create a new message.
  */
 export const CountsSchema: GenMessage<Counts> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_system, 7);
+  messageDesc(file_sensocto_v1_system, 8);
 
 /**
  * LoadStatus is the load monitor's view of the server.
@@ -389,7 +460,7 @@ export type LoadStatus = Message<"sensocto.v1.LoadStatus"> & {
  * Use `create(LoadStatusSchema)` to create a new message.
  */
 export const LoadStatusSchema: GenMessage<LoadStatus> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_system, 8);
+  messageDesc(file_sensocto_v1_system, 9);
 
 /**
  * RecordingStatus is the state of the recorder that writes recorded measurements to the
@@ -482,7 +553,7 @@ export type RecordingStatus = Message<"sensocto.v1.RecordingStatus"> & {
  * Use `create(RecordingStatusSchema)` to create a new message.
  */
 export const RecordingStatusSchema: GenMessage<RecordingStatus> = /*@__PURE__*/
-  messageDesc(file_sensocto_v1_system, 9);
+  messageDesc(file_sensocto_v1_system, 10);
 
 /**
  * SystemService reports the health and load of the server: build, runtime, database,
