@@ -45,6 +45,8 @@ test('System page shows live status', async () => {
 		assert.match((await page.getByTestId('uptime').textContent()) ?? '', /\d+[smhd]/);
 		assert.match((await page.getByTestId('goroutines').textContent()) ?? '', /\d/);
 		assert.match((await page.getByTestId('heap').textContent()) ?? '', /\d.*B/);
+		// Without SENSOCTO_NATS_URL the server is one node and says so.
+		await page.getByTestId('nodes-single').waitFor({ timeout: 5_000 });
 
 		// A live value must change on its own: the stream pushes a new sample every second.
 		const first = await page.getByTestId('sampled-at').textContent();
