@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -106,4 +107,50 @@ func TestClusterMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, "B to drop out of A's list", func() bool { return len(nodesOf()) == 1 })
+}
+
+// TestClusterWatchAcrossNodes: measurements ingested on node A reach a Watch on node B
+// in order, only while B watches the sensor (A publishes nothing of a sensor no other
+// node watches).
+func TestClusterWatchAcrossNodes(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	owner := newParty(t, a.url)
+	viewer := newParty(t, b.url)
+	watched, unwatched := newSensorID("cluster-watched"), newSensorID("cluster-unwatched")
+	owner.registerPublic(t, watched)
+	owner.registerPublic(t, unwatched)
+	focus(t, viewer, "viewer-tab", watched) // HIGH on B: B delivers at once
+	ctx, cancel := context.WithCancel(t.Context())
+	w := readStream(t, func(context.Context) (*connect.ServerStreamForClient[sensoctov1.WatchResponse], error) {
+		return viewer.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: []string{watched}, SkipRecent: true, TabId: "viewer-tab"})
+	})
+	testkit.WaitFor(t, "A to see B watch the sensor", func() bool {
+		return a.app.Bus().Interested(bus.KindMeasurements, watched)
+	})
+	if a.app.Bus().Interested(bus.KindMeasurements, unwatched) {
+		t.Fatal("A would publish a sensor no other node watches")
+	}
+	const n = 200
+	for i := 1; i <= n; i++ {
+		owner.publish(t, watched, float64(i))
+	}
+	var got []float64
+	for len(got) < n {
+		res := w.next(t)
+		if res == nil {
+			t.Fatalf("Watch on B ended after %d values: %v", len(got), w.err())
+		}
+		got = append(got, numbers(res, watched)...)
+	}
+	for i, v := range got {
+		if v != float64(i+1) {
+			t.Fatalf("B received %v…: value %d is %v, want %d (in order, none lost)", got[:min(len(got), 20)], i, v, i+1)
+		}
+	}
+	cancel()
+	testkit.WaitFor(t, "A to stop publishing once B's watch ended", func() bool {
+		return !a.app.Bus().Interested(bus.KindMeasurements, watched)
+	})
 }

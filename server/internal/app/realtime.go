@@ -76,6 +76,7 @@ func newRealtime(db *ent.Client, logger zerolog.Logger, o realtimeOptions, b bus
 		OnBattery:    func(sensorID string, m hub.Measurement) { r.live.OnBattery(sensorID, m) },
 		OnAttributes: func(sensorID string, attrs []hub.AttributeSpec) { r.sensors.OnAttributes(sensorID, attrs) },
 		OnEvent:      func(ev hub.Event) { r.live.OnHubEvent(ev) },
+		OnIngest:     func(sensorID string, b *hub.Batch) { r.live.OnIngest(sensorID, b) },
 	})
 	r.sensors = sensors.New(sensors.Options{
 		Ent: db, Hub: r.hub, Logger: logger.With().Str("domain", "sensors").Logger(),

@@ -36,6 +36,12 @@ type Options struct {
 	// call the hub. Events are rare: Ingest sends one only when a batch adds
 	// attributes.
 	OnEvent func(Event)
+	// OnIngest, when set, is called by Ingest (never by IngestRemote) with every
+	// batch accepted, after it was stored and fanned out, with the sensor's lock
+	// held: calls for one sensor come in ingest order. It must be quick, must not
+	// call the hub, and must not keep b (the wiring publishes it to other nodes
+	// while one of them watches the sensor: an atomic load otherwise).
+	OnIngest func(sensorID string, b *Batch)
 }
 
 // Hub holds the live sensors. All methods are safe for concurrent use.
@@ -44,6 +50,7 @@ type Hub struct {
 	onBattery func(sensorID string, m Measurement)
 	onAttrs   func(sensorID string, attrs []AttributeSpec)
 	onEvent   func(Event)
+	onIngest  func(sensorID string, b *Batch)
 	seed      maphash.Seed
 	shards    [shardCount]shard
 
@@ -66,7 +73,7 @@ type shard struct {
 
 // New returns an empty Hub.
 func New(opts Options) *Hub {
-	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, onAttrs: opts.OnAttributes, onEvent: opts.OnEvent, seed: maphash.MakeSeed(), factor: 1}
+	h := &Hub{now: opts.Now, onBattery: opts.OnBattery, onAttrs: opts.OnAttributes, onEvent: opts.OnEvent, onIngest: opts.OnIngest, seed: maphash.MakeSeed(), factor: 1}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -256,14 +263,43 @@ func (h *Hub) Notify(sensorID string, kind EventKind) error {
 	return nil
 }
 
-func (h *Hub) eventLocked(s *sensor, kind EventKind) {
+func (h *Hub) eventLocked(s *sensor, kind EventKind) { h.pushEventLocked(s, kind, true) }
+
+// pushEventLocked sends an event to the sensor's watchers and, when local (not an
+// event of another node), to OnEvent.
+func (h *Hub) pushEventLocked(s *sensor, kind EventKind, local bool) {
 	ev := Event{Kind: kind, SensorID: s.id, AtUS: h.nowUS()}
 	for _, sb := range s.subs {
 		sb.w.pushEvent(ev)
 	}
-	if h.onEvent != nil {
+	if local && h.onEvent != nil {
 		h.onEvent(ev)
 	}
+}
+
+// NotifyRemote sends an event another node announced for the sensor to this node's
+// watchers, without OnEvent (it is not this node's to announce again).
+func (h *Hub) NotifyRemote(sensorID string, kind EventKind) error {
+	s := h.get(sensorID)
+	if s == nil {
+		return notFound(sensorID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleted {
+		return notFound(sensorID)
+	}
+	h.pushEventLocked(s, kind, false)
+	return nil
+}
+
+// IngestRemote is Ingest for a batch another node ingested (and published to this
+// node's watchers of the sensor): validated, stored in the rings and fanned out to
+// this node's watchers like a local batch, but OnAttributes, OnBattery, OnEvent and
+// OnIngest are not called (the ingesting node did that) and it does not count as
+// ingested here.
+func (h *Hub) IngestRemote(sensorID string, b *Batch) (int, error) {
+	return h.ingest(sensorID, b, false)
 }
 
 // Ingest validates the whole batch and then stores it and fans it out to the
@@ -275,6 +311,10 @@ func (h *Hub) eventLocked(s *sensor, kind EventKind) {
 // comment for ownership. It returns the number of values accepted (one per
 // measurement plus one per sample) and never waits for a watcher.
 func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
+	return h.ingest(sensorID, b, true)
+}
+
+func (h *Hub) ingest(sensorID string, b *Batch, local bool) (int, error) {
 	s := h.get(sensorID)
 	if s == nil {
 		return 0, notFound(sensorID)
@@ -293,7 +333,7 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		s.add(a)
 	}
 	if len(s.pending) > 0 {
-		if h.onAttrs != nil {
+		if local && h.onAttrs != nil {
 			specs := make([]AttributeSpec, len(s.pending))
 			for i, a := range s.pending {
 				specs[i] = AttributeSpec{ID: a.id, Type: a.typ, Unit: a.unit, SampleRateHz: a.rateHz}
@@ -302,7 +342,7 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 		}
 		clear(s.pending)
 		s.pending = s.pending[:0]
-		h.eventLocked(s, EventUpdated)
+		h.pushEventLocked(s, EventUpdated, local)
 	}
 	attrs := s.scratch
 	battery := -1
@@ -348,8 +388,14 @@ func (h *Hub) Ingest(sensorID string, b *Batch) (int, error) {
 	for _, sb := range s.subs {
 		sb.w.push(sb, b, attrs)
 	}
+	if !local {
+		return n, nil
+	}
 	if battery >= 0 && h.onBattery != nil {
 		h.onBattery(s.id, b.Measurements[battery])
+	}
+	if h.onIngest != nil {
+		h.onIngest(s.id, b)
 	}
 	h.ingested.Add(count(n))
 	return n, nil

@@ -3,6 +3,9 @@ package live
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,7 +24,165 @@ import (
 // state, not a measurement), and readable on the wire.
 type remote struct {
 	bus bus.Bus
+	hub *hub.Hub
 	log zerolog.Logger
+
+	// bufs are encoding buffers of measurements messages.
+	bufs sync.Pool
+	// follows are the sensors this node's watchers follow on other nodes.
+	mu      sync.Mutex
+	follows map[string]*follow
+
+	batchesIn, batchesOut, rejected, unsent atomic.Uint64
+}
+
+// follow is one sensor's data and events from other nodes, while this node watches it.
+type follow struct {
+	refs         int
+	data, events bus.Subscription
+}
+
+// RemoteStats count what of the live path crossed nodes since the start.
+type RemoteStats struct {
+	// BatchesOut are measurements messages published, BatchesIn received and applied.
+	BatchesOut, BatchesIn uint64
+	// Rejected are received messages that did not decode or that this node's hub
+	// refused; Unsent messages that could not be published. (What a full queue drops
+	// is the bus's count.)
+	Rejected, Unsent uint64
+}
+
+// RemoteStats returns the counts of the cross-node live path.
+func (s *Service) RemoteStats() RemoteStats {
+	r := &s.remote
+	return RemoteStats{BatchesOut: r.batchesOut.Load(), BatchesIn: r.batchesIn.Load(), Rejected: r.rejected.Load(), Unsent: r.unsent.Load()}
+}
+
+// maxMessageBytes is where a batch is split into several messages (bus.MaxDataBytes
+// with room for the largest item).
+const maxMessageBytes = 768 << 10
+
+// followQueue bounds the messages of one followed sensor waiting for this node's hub.
+const followQueue = 1024
+
+type wireBufs struct{ buf, scratch []byte }
+
+// OnIngest publishes an ingested batch while another node watches the sensor (the
+// wiring passes it as hub.Options.OnIngest: it runs with the sensor's lock held, so
+// a sensor's batches go out in ingest order, and costs an atomic load while no other
+// node watches anything).
+func (s *Service) OnIngest(sensorID string, b *hub.Batch) {
+	r := &s.remote
+	if !r.bus.Interested(bus.KindMeasurements, sensorID) {
+		return
+	}
+	w, _ := r.bufs.Get().(*wireBufs)
+	if w == nil {
+		w = &wireBufs{}
+	}
+	w.buf, w.scratch = encodeBatch(w.buf, w.scratch, b, maxMessageBytes, func(data []byte) {
+		if err := r.bus.Publish(bus.Message{Kind: bus.KindMeasurements, Key: sensorID, Data: data}); err != nil {
+			r.unsent.Add(1)
+			r.log.Debug().Err(err).Str("sensor", sensorID).Msg("measurements not sent to other nodes")
+			return
+		}
+		r.batchesOut.Add(1)
+	})
+	r.bufs.Put(w)
+}
+
+// follow makes this node receive the data and events of the sensors from the nodes
+// that ingest them, for as long as the returned release is not called: a Watch holds
+// its sensors so. Received batches go through this node's hub (IngestRemote), so the
+// watchers here get them in their own windows like local data.
+func (r *remote) follow(ids []string) (release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	held := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if slices.Contains(held, id) {
+			continue
+		}
+		f := r.follows[id]
+		if f == nil {
+			data, err := r.bus.Subscribe(bus.KindMeasurements, id, followQueue)
+			if err != nil {
+				r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor on other nodes")
+				continue
+			}
+			events, err := r.bus.Subscribe(bus.KindSensorEvents, id, 0)
+			if err != nil {
+				data.Close()
+				r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor on other nodes")
+				continue
+			}
+			f = &follow{data: data, events: events}
+			r.follows[id] = f
+			go r.apply(id, f) // ends when both subscriptions close (release, or the bus)
+		}
+		f.refs++
+		held = append(held, id)
+	}
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, id := range held {
+			f := r.follows[id]
+			if f.refs--; f.refs == 0 {
+				f.data.Close()
+				f.events.Close()
+				delete(r.follows, id)
+			}
+		}
+		held = nil
+	}
+}
+
+var eventKindOf = map[string]hub.EventKind{}
+
+func init() {
+	for k, name := range eventKinds {
+		eventKindOf[name] = k
+	}
+}
+
+// apply feeds what other nodes send of a followed sensor to this node's hub.
+func (r *remote) apply(id string, f *follow) {
+	data, events := f.data.C(), f.events.C()
+	for data != nil || events != nil {
+		select {
+		case m, ok := <-data:
+			if !ok {
+				data = nil
+				continue
+			}
+			b, err := decodeBatch(m.Data)
+			if err == nil {
+				_, err = r.hub.IngestRemote(id, b)
+			}
+			if err != nil {
+				r.rejected.Add(1)
+				r.log.Debug().Err(err).Str("sensor", id).Str("from", m.Origin).Msg("measurements of another node refused")
+				continue
+			}
+			r.batchesIn.Add(1)
+		case m, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			var ev SensorEventMessage
+			kind, known := hub.EventKind(0), false
+			if json.Unmarshal(m.Data, &ev) == nil {
+				kind, known = eventKindOf[ev.Kind]
+			}
+			if !known {
+				r.rejected.Add(1)
+				continue
+			}
+			_ = r.hub.NotifyRemote(id, kind) // not live here (deleted): nobody to tell
+		}
+	}
 }
 
 // SensorEventMessage is the payload of bus.KindSensorEvents.

@@ -71,8 +71,9 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		sensors: o.Sensors, hub: o.Hub, tracker: o.Tracker, publisher: o.Publisher, monitor: o.Monitor,
-		remote: remote{bus: b, log: o.Logger}, log: o.Logger,
+		log: o.Logger,
 	}
+	s.remote.bus, s.remote.hub, s.remote.log, s.remote.follows = b, o.Hub, o.Logger, make(map[string]*follow)
 	s.publisher.OnChange(s.remote.backpressure)
 	s.attSub = s.tracker.Subscribe()
 	s.loadSub = s.monitor.Subscribe()

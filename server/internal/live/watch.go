@@ -79,6 +79,8 @@ func (s *Service) RunWatch(ctx context.Context, g Guard, req WatchRequest, conn 
 	}
 	defer w.Close()
 	held.start(w, ids, g.Allows, s.tracker.AddWatcher)
+	// Data of these sensors ingested on other nodes comes here while the watch runs.
+	defer s.remote.follow(ids)()
 	if err := conn.Start(); err != nil {
 		return fmt.Errorf("send watch headers: %w", err)
 	}
