@@ -160,6 +160,24 @@ describe('FrameScheduler', () => {
 		expect(f.frame(100)).toBe(false);
 	});
 
+	it('lets a callback remove itself and others during a frame', () => {
+		const f = fakeHost();
+		const s = new FrameScheduler(f.host);
+		const calls: string[] = [];
+		let offB = () => {};
+		const offA = s.add(() => {
+			calls.push('a');
+			offA(); // leaves at once (as WatchStore's tick flush does when idle)
+			offB(); // and takes a later one with it
+		});
+		offB = s.add(() => void calls.push('b'));
+		s.add(() => void calls.push('c'));
+		f.frame(0);
+		f.frame(17);
+		expect(calls).toEqual(['a', 'c', 'c']);
+		expect(s.size).toBe(1);
+	});
+
 	it('keeps running the others when a callback throws', () => {
 		const f = fakeHost();
 		const s = new FrameScheduler(f.host);

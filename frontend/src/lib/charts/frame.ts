@@ -35,6 +35,8 @@ interface Entry {
 	visible: boolean;
 	/** Due but left for a later frame by the budget. */
 	owed: boolean;
+	/** Removed (perhaps by a callback earlier in the same frame). */
+	gone: boolean;
 }
 
 /** Callbacks drawn in one frame at most; the rest draw in the next frames. */
@@ -78,7 +80,8 @@ export class FrameScheduler {
 	/** Runs one frame at time now (the rAF callback; public for tests). */
 	frame(now: number): void {
 		this.#raf = 0;
-		const list = this.#entries;
+		// A copy: a callback may remove itself or others (those are marked gone and skipped).
+		const list = this.#entries.slice();
 		const n = list.length;
 		let drawn = 0;
 		let full = false;
@@ -86,7 +89,7 @@ export class FrameScheduler {
 		for (let k = 0; k < n; k++) {
 			const i = (this.#cursor + k) % n;
 			const e = list[i];
-			if (!e.visible) continue;
+			if (e.gone || !e.visible) continue;
 			const beat = beatOf(now, e.gapMs);
 			if (!e.owed && beat === e.beat) continue;
 			if (full) {
@@ -120,7 +123,8 @@ export class FrameScheduler {
 			gapMs: options.fps && options.fps > 0 ? 1000 / options.fps : 0,
 			beat: -Infinity,
 			visible: true,
-			owed: false
+			owed: false,
+			gone: false
 		};
 		this.#entries.push(e);
 		let unobserve: (() => void) | undefined;
@@ -130,6 +134,7 @@ export class FrameScheduler {
 		}
 		if (!this.#raf) this.#raf = this.#host.request((t) => this.frame(t));
 		return () => {
+			e.gone = true;
 			const i = this.#entries.indexOf(e);
 			if (i >= 0) {
 				this.#entries.splice(i, 1);
