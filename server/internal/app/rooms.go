@@ -11,6 +11,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/roomdoc"
+	"github.com/sensocto/sensocto/server/internal/roomdoc/route"
 	"github.com/sensocto/sensocto/server/internal/roomdocrpc"
 	"github.com/sensocto/sensocto/server/internal/rooms"
 	"github.com/sensocto/sensocto/server/internal/roomsrpc"
@@ -18,8 +19,9 @@ import (
 
 // roomsWiring is the rooms domain and the rooms' shared documents.
 type roomsWiring struct {
-	rooms *rooms.Service
-	docs  *roomdoc.Manager
+	rooms  *rooms.Service
+	docs   *roomdoc.Manager
+	router *route.Router // each document on its owning node (cluster mode)
 }
 
 // newRooms builds the rooms domain over the sensor registry (rooms tell the registry
@@ -46,6 +48,12 @@ func (a *App) newRooms(ctx context.Context, rt *realtime) (*roomsWiring, error) 
 		Ent: a.db.Client, Members: docMembers{svc}, Now: a.opts.now,
 		Logger: a.logger.With().Str("domain", "roomdoc").Logger(),
 	})
+	if w.router, err = route.New(route.Options{
+		Docs: w.docs, Bus: a.bus, Leases: a.leases,
+		Logger: a.logger.With().Str("domain", "roomdoc").Logger(),
+	}); err != nil {
+		return nil, fmt.Errorf("build room documents' router: %w", err)
+	}
 	rt.sensors.SetRoomAccess(svc)
 	rt.sensorDeleted = svc.SensorDeleted
 	return w, nil
@@ -71,18 +79,21 @@ func (m docMembers) Access(_ context.Context, roomID, userID uuid.UUID) (roomdoc
 // mount registers RoomService (after the real-time core's services, whose sensor
 // messages it reuses) and returns its name.
 func (w *roomsWiring) mount(rt *realtime, mount func(string, http.Handler), opts []connect.HandlerOption) []string {
-	h := roomsrpc.New(w.rooms, roomdocrpc.New(w.docs), rt.sensorMessage)
+	h := roomsrpc.New(w.rooms, roomdocrpc.NewRouted(w.router), rt.sensorMessage)
 	mount(sensoctov1connect.NewRoomServiceHandler(h, opts...))
 	return []string{sensoctov1connect.RoomServiceName}
 }
 
 // run runs the rooms' fan-out and the documents' upkeep until ctx ends.
 func (w *roomsWiring) run(ctx context.Context) error {
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- w.docs.Run(ctx) }()
+	go func() { done <- w.router.Run(ctx) }()
 	err := w.rooms.Run(ctx)
-	if derr := <-done; err == nil {
-		err = derr
+	for range 2 {
+		if derr := <-done; err == nil {
+			err = derr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("rooms: %w", err)

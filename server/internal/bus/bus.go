@@ -63,6 +63,10 @@ const (
 	// KindRoomPresence is who is present in a room, per member and view. Key: the
 	// room id. Owner: the rooms domain.
 	KindRoomPresence
+	// KindRoomDoc carries a room document's sync messages between a node that serves
+	// a client and the node that owns the document (its lease). Key: "node:" and the
+	// receiving node's id. Owner: the room documents' router (roomdoc/route).
+	KindRoomDoc
 
 	kindEnd // one past the last kind
 )
@@ -84,6 +88,7 @@ var kindNames = [kindEnd]string{
 	KindRevocations:  "revocations",
 	KindRoomEvents:   "room_events",
 	KindRoomPresence: "room_presence",
+	KindRoomDoc:      "room_doc",
 }
 
 // String names the kind (a NATS subject token).

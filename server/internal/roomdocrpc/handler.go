@@ -15,15 +15,26 @@ import (
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/roomdoc"
+	"github.com/sensocto/sensocto/server/internal/roomdoc/route"
 )
 
 // Handler serves SyncRoomState and the sync part of WatchRoom.
 type Handler struct {
-	docs *roomdoc.Manager
+	docs *route.Router
 }
 
-// New returns a Handler.
-func New(docs *roomdoc.Manager) *Handler { return &Handler{docs: docs} }
+// New returns a Handler over a single node's documents.
+func New(docs *roomdoc.Manager) *Handler {
+	r, err := route.New(route.Options{Docs: docs})
+	if err != nil {
+		panic(err) // a router without a bus opens nothing that can fail
+	}
+	return &Handler{docs: r}
+}
+
+// NewRouted returns a Handler whose documents each live on their owning node (cluster
+// mode, package roomdoc/route).
+func NewRouted(docs *route.Router) *Handler { return &Handler{docs: docs} }
 
 func roomID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
@@ -53,7 +64,7 @@ func (h *Handler) SyncRoomState(ctx context.Context, req *sensoctov1.SyncRoomSta
 
 // StateSender forwards the server's sync messages for one peer into a WatchRoom stream.
 type StateSender struct {
-	sub *roomdoc.Subscription
+	sub route.Subscription
 }
 
 // AttachState makes a WatchRoom stream of the caller the channel of the sync messages
@@ -95,14 +106,16 @@ func (s *StateSender) Next() *sensoctov1.WatchRoomResponse {
 func (s *StateSender) Close() { s.sub.Close() }
 
 // Forward sends STATE events with send until ctx ends, the server ends the peer's sync
-// (then it returns nil and the stream may go on without sync), or send fails.
+// (then it returns nil and the stream may go on without sync; or, when the document
+// moved to another node, route.ErrMoved: the stream should end so that its client
+// reconnects), or send fails.
 func (s *StateSender) Forward(ctx context.Context, send func(*sensoctov1.WatchRoomResponse) error) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.Done():
-			return nil
+			return s.sub.Err()
 		case <-s.Ready():
 			if ev := s.Next(); ev != nil {
 				if err := send(ev); err != nil {

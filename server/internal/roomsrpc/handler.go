@@ -6,6 +6,7 @@ package roomsrpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -352,6 +353,10 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 		return stream.Send(res)
 	}
 	fctx, stop := context.WithCancel(g.Context())
+	// moved ends the stream when the room's document moved to another node (cluster
+	// mode): the client reconnects and syncs with the new owner.
+	wctx, moved := context.WithCancelCause(g.Context())
+	defer moved(nil)
 	var forwarded chan struct{} // closed when the document's forwarder ends; nil until it starts
 	defer func() {
 		stop()
@@ -360,10 +365,13 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 		}
 	}()
 	for {
-		evs, err := w.Next(g.Context())
+		evs, err := w.Next(wctx)
 		if err != nil && !rooms.IsClosed(err) {
 			if gerr := g.Err(); gerr != nil {
 				return gerr // the credential is no longer valid
+			}
+			if cause := context.Cause(wctx); cause != nil && g.Context().Err() == nil && !errors.Is(cause, context.Canceled) {
+				return cause
 			}
 			if ctx.Err() != nil {
 				return nil
@@ -384,7 +392,11 @@ func (h *Handler) WatchRoom(ctx context.Context, req *sensoctov1.WatchRoomReques
 			forwarded = make(chan struct{})
 			go func() {
 				defer close(forwarded)
-				_ = state.Forward(fctx, send) // a failed send fails the room's next send too
+				// A failed send fails the room's next send too; a moved document ends
+				// the stream.
+				if err := state.Forward(fctx, send); errors.Is(err, apperr.KindUnavailable) {
+					moved(err)
+				}
 			}()
 		}
 	}
