@@ -1,11 +1,14 @@
 // Measures the lobby's main-thread time with 100 live sensor tiles in Chromium.
 //   node e2e/perf.mjs            (builds nothing: needs ../bin/sensocto with the SPA)
 //   PERF_LAYERS=1 counts compositor layers, PERF_TRACE=1 sums main-thread trace events,
-//   PERF_PROFILE=1 lists the JS functions with the most self time (each before measuring).
+//   PERF_PROFILE=1 lists the JS functions with the most self time (each before measuring);
+//   PERF_ONLY=<part of a name> runs only those measurements (e.g. 4600, scroll-1000).
 // 100 sensors each publish a 250 Hz ECG (blocks every 250 ms), a heart rate and a
 // battery level; the lobby is measured for 10 s with Performance.getMetrics (CDP) at a
 // normal window (tiles scrolled away do not stream) and at a window tall enough to show
-// all 100 tiles at once. Prints JSON and writes e2e/artifacts/perf.json.
+// all 100 tiles at once (the grid is virtualised: tiles beyond the window plus one row do
+// not exist); then 900 idle sensors are added and the 1920×1080 lobby of 1,000 is scrolled
+// by wheel for 8 s. Prints JSON and writes e2e/artifacts/perf.json.
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { artifactsDir, launchBrowser, signInAsGuest, startServer, waitFor } from './server.mjs';
@@ -93,9 +96,22 @@ try {
 		const page = await context.newPage();
 		await page.setViewportSize(viewport);
 		await page.goto(server.url + '/lobby');
-		await waitFor(async () => (await page.getByTestId('sensor-tile').count()) === N, {
-			what: '100 tiles'
-		});
+		// The grid is virtualised: the tiles in view (and one row beyond) exist, all of them
+		// once the list is loaded and the range placed.
+		const grid = page.getByTestId('lobby-grid');
+		await waitFor(
+			async () => {
+				const want =
+					Number(await grid.getAttribute('data-end')) -
+					Number(await grid.getAttribute('data-start'));
+				return (
+					(await page.getByTestId('lobby-count').textContent())?.startsWith(`${N} of`) &&
+					want > 0 &&
+					(await page.getByTestId('sensor-tile').count()) === want
+				);
+			},
+			{ what: 'the tiles in view' }
+		);
 		await page.waitForTimeout(4000); // settle: streams open, buffers fill
 		if (process.env.PERF_LAYERS) {
 			const lc = await context.newCDPSession(page);
@@ -288,9 +304,92 @@ try {
 			fps: +(frameStats.frames / (wall / 1000)).toFixed(1),
 			worstFrameMs: frameStats.worstFrameMs,
 			jsHeapMB: +(b.JSHeapUsedSize / 1048576).toFixed(1),
-			domNodes: b.Nodes
+			domNodes: b.Nodes,
+			tiles: await page.getByTestId('sensor-tile').count()
 		};
 		await page.screenshot({ path: join(artifactsDir, `perf-${name}.png`) });
+		await page.close();
+	}
+	// Scrolling a lobby of 1,000 sensors (the 100 streaming ones first, 900 idle), a wheel
+	// step of 400 px every 50 ms for 8 s at 1920×1080: frames/s, main thread, and how many
+	// tiles and DOM nodes exist (the grid is virtualised).
+	if (!process.env.PERF_ONLY || 'scroll-1000'.includes(process.env.PERF_ONLY)) {
+		for (let k = N; k < 1000; k += 25)
+			await Promise.all(
+				Array.from({ length: Math.min(25, 1000 - k) }, (_, j) =>
+					post('SensorService/RegisterSensor', {
+						sensorId: `perf-${k + j}`,
+						name: `Perf ${String(k + j).padStart(3, '0')}`,
+						sensorType: 'wearable',
+						attributes: [{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' }]
+					})
+				)
+			);
+		const page = await context.newPage();
+		await page.setViewportSize({ width: 1920, height: 1080 });
+		await page.goto(server.url + '/lobby');
+		await waitFor(
+			async () => (await page.getByTestId('lobby-count').textContent())?.startsWith('1,000 of'),
+			{ what: '1,000 sensors listed' }
+		);
+		await page.waitForTimeout(3000);
+		await page.mouse.move(960, 30);
+		const cdp = await context.newCDPSession(page);
+		await cdp.send('Performance.enable');
+		const get = async () =>
+			Object.fromEntries(
+				(await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])
+			);
+		const a = await get();
+		const t0 = await page.evaluate(() => performance.now());
+		const fps = page.evaluate(
+			() =>
+				new Promise((r) => {
+					let n = 0;
+					let worst = 0;
+					let last = performance.now();
+					let maxTiles = 0;
+					const end = last + 8000;
+					const f = (t) => {
+						n++;
+						worst = Math.max(worst, t - last);
+						last = t;
+						maxTiles = Math.max(
+							maxTiles,
+							document.querySelectorAll('[data-testid="sensor-tile"]').length
+						);
+						if (t < end) requestAnimationFrame(f);
+						else r({ frames: n, worstFrameMs: Math.round(worst), maxTiles });
+					};
+					requestAnimationFrame(f);
+				})
+		);
+		let steps = 0;
+		const scrolling = (async () => {
+			for (const until = Date.now() + 8000; Date.now() < until; steps++) {
+				await page.mouse.wheel(0, 400);
+				await new Promise((r) => setTimeout(r, 50));
+			}
+		})();
+		const st = await fps;
+		await scrolling;
+		const b = await get();
+		const wall = (await page.evaluate(() => performance.now())) - t0;
+		const d = (k) => b[k] - a[k];
+		results['scroll-1000-sensors-1920x1080'] = {
+			wallSeconds: +(wall / 1000).toFixed(2),
+			wheelSteps: steps,
+			scrolledTo: await page.evaluate(() => Math.round(scrollY)),
+			mainThreadBusyPct: +((d('TaskDuration') / (wall / 1000)) * 100).toFixed(1),
+			scriptPct: +((d('ScriptDuration') / (wall / 1000)) * 100).toFixed(1),
+			layoutPct: +((d('LayoutDuration') / (wall / 1000)) * 100).toFixed(1),
+			fps: +(st.frames / (wall / 1000)).toFixed(1),
+			worstFrameMs: st.worstFrameMs,
+			maxTiles: st.maxTiles,
+			domNodes: b.Nodes,
+			streaming: await page.getByTestId('watching').textContent()
+		};
+		await page.screenshot({ path: join(artifactsDir, 'perf-scroll-1000.png') });
 		await page.close();
 	}
 	stop = true;

@@ -6,10 +6,14 @@
  * fraction of a sample period of where the previous one ended is joined exactly. */
 const JOIN_TOLERANCE = 0.5;
 
+const EMPTY = new Float64Array(0);
+
 export class Series {
 	readonly capacity: number;
-	readonly #t: Float64Array;
-	readonly #v: Float64Array;
+	// Allocated on the first value: a lobby of 1,000 sensors describes every attribute
+	// (sized by its rate) but only the few hundred on screen ever receive data.
+	#t = EMPTY;
+	#v = EMPTY;
 	#head = 0; // index of the next write
 	#length = 0;
 	/** Sample rate of the last block, 0 for irregular measurements. */
@@ -23,8 +27,6 @@ export class Series {
 
 	constructor(capacity: number) {
 		this.capacity = Math.max(2, Math.floor(capacity));
-		this.#t = new Float64Array(this.capacity);
-		this.#v = new Float64Array(this.capacity);
 	}
 
 	get length(): number {
@@ -87,6 +89,10 @@ export class Series {
 	}
 
 	#write(t: number, v: number) {
+		if (this.#t.length === 0) {
+			this.#t = new Float64Array(this.capacity);
+			this.#v = new Float64Array(this.capacity);
+		}
 		this.#t[this.#head] = t;
 		this.#v[this.#head] = v;
 		this.#head = (this.#head + 1) % this.capacity;

@@ -15,7 +15,7 @@ import { getSession } from './session.svelte';
 import { AttentionWatchStore } from './attention.svelte';
 import { SensorsStore, setSensors } from './sensors.svelte';
 import { SensorPrefsStore, setPrefs } from './sensors-prefs.svelte';
-import { WatchStore, setWatch } from './watch.svelte';
+import { MAX_WATCH, WatchStore, setWatch } from './watch.svelte';
 
 export interface LiveOptions {
 	/** Sensors to watch whether visible or not (a detail page's sensor). */
@@ -82,16 +82,22 @@ export function setupLive(options: LiveOptions = {}) {
 	});
 
 	// The Watch follows what is on screen, plus pinned sensors and the page's own.
-	$effect(() => {
+	const watched = $derived.by(() => {
 		const ids = new Set<string>(reporter.visibleSensors);
 		for (const id of reporter.pinned) if (id in sensors.byId) ids.add(id);
 		for (const id of options.always?.() ?? []) ids.add(id);
-		watch.setSensors(ids);
+		return ids;
 	});
+	$effect(() => watch.setSensors(watched));
 
+	$effect(() => watch.describe(sensors.list));
+
+	// Attention levels of every listed sensor while they fit one WatchAttention (a tile
+	// scrolled into view shows its level at once); of a longer list (the virtualised lobby
+	// of 1,000), those of the watched sensors only.
 	$effect(() => {
-		watch.describe(sensors.list);
-		levels.follow(sensors.list.map((s) => s.sensorId));
+		const all = sensors.list.map((s) => s.sensorId);
+		levels.follow(all.length <= MAX_WATCH ? all : watched);
 	});
 
 	$effect(() => {
