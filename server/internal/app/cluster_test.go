@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,91 @@ func TestClusterWatchAcrossNodes(t *testing.T) {
 	testkit.WaitFor(t, "A to stop publishing once B's watch ended", func() bool {
 		return !a.app.Bus().Interested(bus.KindMeasurements, watched)
 	})
+}
+
+// TestClusterAttention: a focus on node B moves the back-pressure of a connector on
+// node A to HIGH; when B is gone (its bus closed: it stops repeating its attention),
+// its viewers' attention lapses on A and the config follows.
+func TestClusterAttention(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	owner := newParty(t, a.url)
+	viewer := newParty(t, b.url)
+	id := newSensorID("cluster-attention")
+	owner.registerPublic(t, id)
+	cf := watchConfigs(t, owner.sensors, id)
+	cf.await(t, "WatchBackpressure on A", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
+	testkit.WaitFor(t, "B to see A follow the sensor's attention", func() bool {
+		return b.app.Bus().Interested(bus.KindAttention, id)
+	})
+	start := time.Now()
+	focus(t, viewer, "viewer-tab", id)
+	cfg := cf.await(t, "HIGH on A after a focus on B", sensoctov1.AttentionLevel_ATTENTION_LEVEL_HIGH)
+	t.Logf("focus on B → HIGH config on A in %v (window %d ms)", time.Since(start), cfg.GetRecommendedBatchWindowMs())
+	if err := b.app.Bus().Close(); err != nil { // B is gone for A
+		t.Fatal(err)
+	}
+	cf.await(t, "A's config to drop once B's attention lapsed", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
+}
+
+// openStream opens a connector Stream of sensor id and waits for the ack of one batch.
+func openStream(t *testing.T, p party, id string, seq uint64, v float64) *connect.BidiStreamForClientSimple[sensoctov1.StreamRequest, sensoctov1.StreamResponse] {
+	t.Helper()
+	st, err := p.sensors.Stream(t.Context())
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	t.Cleanup(func() { _ = st.CloseResponse() })
+	if err := st.Send(&sensoctov1.StreamRequest{SensorId: id, Sequence: seq, Measurements: []*sensoctov1.Measurement{num("hr", 0, v)}}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	for {
+		res, err := st.Receive()
+		if err != nil {
+			t.Fatalf("Stream: %v", err)
+		}
+		if res.GetAck().GetSequence() == seq {
+			return st
+		}
+	}
+}
+
+// TestClusterSessionMoves: a connector that reconnects to another node keeps its
+// sensor (id, attributes, recording); the newest session wins and the old one ends
+// with Aborted, saying why.
+func TestClusterSessionMoves(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	owner := newParty(t, a.url)
+	id := newSensorID("cluster-move")
+	register(t, owner.sensors, id, &sensoctov1.Attribute{AttributeId: "hr", AttributeType: "heartrate"})
+	if _, err := owner.sensors.SetRecording(t.Context(), &sensoctov1.SetRecordingRequest{SensorId: id, Enabled: true}); err != nil {
+		t.Fatalf("SetRecording: %v", err)
+	}
+	old := openStream(t, owner, id, 1, 1)
+	testkit.WaitFor(t, "B to see A follow the sensor's sessions", func() bool {
+		return b.app.Bus().Interested(bus.KindSensorEvents, id)
+	})
+	onB := partyWith(b.url, owner.token)
+	openStream(t, onB, id, 2, 2) // the connector reconnects to B
+	for {
+		_, err := old.Receive()
+		if err == nil {
+			continue
+		}
+		if connect.CodeOf(err) != connect.CodeAborted || !strings.Contains(err.Error(), "moved to another node") {
+			t.Fatalf("the old session on A ended with %v, want aborted: moved to another node", err)
+		}
+		break
+	}
+	res, err := onB.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: id})
+	if err != nil {
+		t.Fatalf("GetSensor on B: %v", err)
+	}
+	sn := res.GetSensor()
+	if !sn.GetRecording() || len(sn.GetAttributes()) != 1 || sn.GetAttributes()[0].GetAttributeId() != "hr" {
+		t.Fatalf("the sensor on B: recording %v, attributes %v; want it kept", sn.GetRecording(), sn.GetAttributes())
+	}
 }

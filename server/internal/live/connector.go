@@ -143,6 +143,9 @@ func (s *Service) RunConnector(ctx context.Context, v authz.Viewer, conn Connect
 	}
 	sub := s.publisher.Subscribe(id)
 	defer sub.Close()
+	defer s.followAttention(id)() // the other nodes' viewers count too
+	moved, release := s.claimSession(id)
+	defer release()
 	detach := s.sensors.Attach(id)
 	defer detach()
 	// The session's first message is the current config (Subscribe put it in the
@@ -187,6 +190,12 @@ func (s *Service) RunConnector(ctx context.Context, v authz.Viewer, conn Connect
 			}
 		case <-sub.Done():
 			return apperr.NotFound("sensor %s was deleted", id)
+		case <-moved:
+			// Ack what was accepted first, as when the connector closes.
+			if err := sendAck(); err != nil {
+				return err
+			}
+			return apperr.Aborted("session moved to another node: a newer session of sensor %s started there", id)
 		case <-a.signal:
 			if wait := ackInterval - time.Since(lastAck); wait > 0 {
 				ackTimer.Reset(wait)
@@ -285,6 +294,7 @@ func (s *Service) RunBackpressureWatch(ctx context.Context, v authz.Viewer, sens
 	}
 	sub := s.publisher.Subscribe(sensorID)
 	defer sub.Close()
+	defer s.followAttention(sensorID)() // the other nodes' viewers count too
 	for {
 		select {
 		case <-ctx.Done():

@@ -34,6 +34,16 @@ type remote struct {
 	follows map[string]*follow
 
 	batchesIn, batchesOut, rejected, unsent atomic.Uint64
+
+	// attMu guards the attention followed on other nodes and this node's own
+	// (remoteattention.go), and orders the levels given to the publisher.
+	attMu        sync.Mutex
+	attFollows   map[string]*attentionFollow
+	ownAttention map[string]attention.Level
+
+	// sessMu guards the connector sessions of this node (sessionmove.go).
+	sessMu   sync.Mutex
+	sessions map[string]*sessionFollow
 }
 
 // follow is one sensor's data and events from other nodes, while this node watches it.
@@ -174,6 +184,9 @@ func (r *remote) apply(id string, f *follow) {
 			var ev SensorEventMessage
 			kind, known := hub.EventKind(0), false
 			if json.Unmarshal(m.Data, &ev) == nil {
+				if ev.Kind == eventSession {
+					continue // for connector sessions (sessionmove.go)
+				}
 				kind, known = eventKindOf[ev.Kind]
 			}
 			if !known {
@@ -187,8 +200,8 @@ func (r *remote) apply(id string, f *follow) {
 
 // SensorEventMessage is the payload of bus.KindSensorEvents.
 type SensorEventMessage struct {
-	// Kind is "registered", "updated", "connected", "disconnected", "removed" or
-	// "attention".
+	// Kind is "registered", "updated", "connected", "disconnected", "removed",
+	// "attention", or "session" (a connector session started: sessionmove.go).
 	Kind string `json:"kind"`
 	AtUS int64  `json:"at_us"`
 }

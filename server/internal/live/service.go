@@ -74,6 +74,8 @@ func New(o Options) (*Service, error) {
 		log: o.Logger,
 	}
 	s.remote.bus, s.remote.hub, s.remote.log, s.remote.follows = b, o.Hub, o.Logger, make(map[string]*follow)
+	s.remote.attFollows, s.remote.ownAttention = make(map[string]*attentionFollow), make(map[string]attention.Level)
+	s.remote.sessions = make(map[string]*sessionFollow)
 	s.publisher.OnChange(s.remote.backpressure)
 	s.attSub = s.tracker.Subscribe()
 	s.loadSub = s.monitor.Subscribe()
@@ -96,6 +98,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	})
 	g.Go(func() error { return s.bridgeAttention(ctx, attSub) })
+	g.Go(func() error { return s.refreshAttention(ctx) })
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("live path: %w", err)
 	}
@@ -114,11 +117,11 @@ func (s *Service) bridgeAttention(ctx context.Context, sub *attention.Subscripti
 			return nil //nolint:nilerr // ends with ctx
 		}
 		for _, c := range changes {
-			s.publisher.SetAttention(c.SensorID, c.Level)
+			// With the other nodes' levels, and to them (remoteattention.go).
+			s.attentionChanged(c)
 			if c.Level != c.Previous {
 				_ = s.hub.Notify(c.SensorID, hub.EventAttention) // not live: nobody watches
 			}
-			s.remote.attention(c)
 		}
 	}
 }
