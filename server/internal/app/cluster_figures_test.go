@@ -11,6 +11,7 @@ import (
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
 	"github.com/sensocto/sensocto/server/internal/bus"
+	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
@@ -62,9 +63,10 @@ func TestClusterFigures(t *testing.T) {
 			t.Errorf("send: %v", err) // from the sending goroutine: the receive times out
 		}
 	}
-	// receive counts values of B's deliveries until want, returning the last values.
-	receive := func(want int, onValue func(float64)) int {
-		got := 0
+	// receive counts values of B's deliveries until want, calling onValue with each
+	// single value and credit once per perCredit values.
+	receive := func(want, perCredit int, credit chan<- struct{}, onValue func(float64)) {
+		got, credited := 0, 0
 		for got < want {
 			res := w.next(t)
 			if res == nil {
@@ -84,52 +86,61 @@ func TestClusterFigures(t *testing.T) {
 					got += len(blk.GetSamples())
 				}
 			}
+			for credit != nil && got-credited >= perCredit {
+				credited += perCredit
+				credit <- struct{}{}
+			}
 		}
-		return got
+	}
+	// run sends batches with at most half a watcher queue of values not yet delivered
+	// on B (the Watch client reads as fast as it can; beyond its queue the hub drops,
+	// as for a slow watcher on one node), and reports the values/s delivered.
+	run := func(name string, batches, perBatch int, build func(i int) *sensoctov1.StreamRequest, onValue func(float64)) {
+		inFlight := max(2, (hub.DefaultMaxQueuedValues/2)/perBatch) // half a watcher queue
+		credit := make(chan struct{}, batches+inFlight)
+		for range inFlight {
+			credit <- struct{}{}
+		}
+		start := time.Now()
+		go func() {
+			for i := range batches {
+				<-credit
+				send(build(i))
+			}
+		}()
+		receive(batches*perBatch, perBatch, credit, onValue)
+		el := time.Since(start)
+		t.Logf("%s: %d values in %v = %.0f values/s (%.0f batches/s) delivered on B", name, batches*perBatch, el.Round(time.Millisecond),
+			float64(batches*perBatch)/el.Seconds(), float64(batches)/el.Seconds())
 	}
 
-	// Single values: batches of 100 measurements, as fast as the Stream takes them.
-	const singleBatches, perBatch = 500, 100
-	next := 0.0
-	start := time.Now()
-	go func() {
-		for range singleBatches {
-			req := &sensoctov1.StreamRequest{}
-			for range perBatch {
-				next++
-				req.Measurements = append(req.Measurements, num("hr", 0, next))
-			}
-			send(req)
+	// Single values: batches of 100 measurements.
+	const perBatch = 100
+	next, expect := 0.0, 1.0
+	run("single values (batches of 100)", 10000, perBatch, func(int) *sensoctov1.StreamRequest {
+		req := &sensoctov1.StreamRequest{}
+		for range perBatch {
+			next++
+			req.Measurements = append(req.Measurements, num("hr", 0, next))
 		}
-	}()
-	expect := 1.0
-	receive(singleBatches*perBatch, func(v float64) {
+		return req
+	}, func(v float64) {
 		if v != expect {
 			t.Fatalf("B got %v, want %v: lost or reordered", v, expect)
 		}
 		expect++
 	})
-	el := time.Since(start)
-	t.Logf("single values: %d in %v = %.0f values/s delivered on B", singleBatches*perBatch, el, float64(singleBatches*perBatch)/el.Seconds())
-
 	// Sample blocks: batches of 10 blocks of 250 samples.
-	const blockBatches, blocks, samples = 200, 10, 250
-	start = time.Now()
-	go func() {
-		t0 := time.Now().UnixMicro()
-		for i := range blockBatches {
-			req := &sensoctov1.StreamRequest{}
-			for j := range blocks {
-				blk := &sensoctov1.SampleBlock{AttributeId: "ecg", SampleRateHz: 1000,
-					StartTimeUs: t0 + int64((i*blocks+j)*samples)*1000, Samples: make([]float32, samples)}
-				req.Blocks = append(req.Blocks, blk)
-			}
-			send(req)
+	const blocks, samples = 10, 250
+	t0 := time.Now().UnixMicro()
+	run("sample blocks (10 × 250 samples per batch)", 2000, blocks*samples, func(i int) *sensoctov1.StreamRequest {
+		req := &sensoctov1.StreamRequest{}
+		for j := range blocks {
+			req.Blocks = append(req.Blocks, &sensoctov1.SampleBlock{AttributeId: "ecg", SampleRateHz: 1000,
+				StartTimeUs: t0 + int64((i*blocks+j)*samples)*1000, Samples: make([]float32, samples)})
 		}
-	}()
-	receive(blockBatches*blocks*samples, nil)
-	el = time.Since(start)
-	t.Logf("sample blocks: %d samples in %v = %.0f samples/s delivered on B", blockBatches*blocks*samples, el, float64(blockBatches*blocks*samples)/el.Seconds())
+		return req
+	}, nil)
 
 	// Latency: one value every 10 ms (100 batches/s), the value its send time.
 	const probes = 500
@@ -140,7 +151,7 @@ func TestClusterFigures(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	receive(probes, func(v float64) {
+	receive(probes, 1, nil, func(v float64) {
 		lat = append(lat, time.Since(time.UnixMicro(int64(v))))
 	})
 	slices.Sort(lat)
