@@ -149,7 +149,7 @@ func (s *Store) Acquire(ctx context.Context, name string) (*Lease, error) {
 	s.held[l] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go l.keep()
+	go l.keep() //nolint:gosec // G118: the renewal loop outlives the Acquire call; the Store owns it (Release, Close)
 	return l, nil
 }
 

@@ -325,16 +325,25 @@ func (r *Router) callID(ctx context.Context, node string, id uint64, w wire) (wi
 	}
 	t := time.NewTimer(RequestTimeout)
 	defer t.Stop()
-	select {
-	case ans := <-ch:
-		if ans.Err != nil {
-			return wire{}, ans.Err.toError()
+	// A dead owner's lease runs out before RequestTimeout: stop waiting then.
+	check := time.NewTicker(r.leases.TTL() / 3)
+	defer check.Stop()
+	for {
+		select {
+		case ans := <-ch:
+			if ans.Err != nil {
+				return wire{}, ans.Err.toError()
+			}
+			return ans, nil
+		case <-check.C:
+			if h, err := r.leases.Holder(ctx, leaseName(w.Room)); err == nil && h != node {
+				return wire{}, ErrMoved
+			}
+		case <-t.C:
+			return wire{}, apperr.Unavailable(time.Second, "the server holding the room's shared document did not answer; try again")
+		case <-ctx.Done():
+			return wire{}, ctx.Err()
 		}
-		return ans, nil
-	case <-t.C:
-		return wire{}, apperr.Unavailable(time.Second, "the server holding the room's shared document did not answer; try again")
-	case <-ctx.Done():
-		return wire{}, ctx.Err()
 	}
 }
 
@@ -531,7 +540,8 @@ func (r *Router) serveAttach(ctx context.Context, from string, w wire) {
 	}
 }
 
-// checkRelays ends the relayed streams whose owner no longer holds the document.
+// checkRelays ends the relayed streams whose owner no longer holds the document, and
+// takes the documents whose owner's lease ran out.
 func (r *Router) checkRelays(ctx context.Context) {
 	r.mu.Lock()
 	list := make([]*relay, 0, len(r.relays))
@@ -551,6 +561,13 @@ func (r *Router) checkRelays(ctx context.Context) {
 			holders[rl.room] = h
 		}
 		if h != rl.owner {
+			if h == "" {
+				// The owner died and its lease ran out: this node, which serves the
+				// document's clients, takes it over at once (it loads on first use).
+				if _, err := r.owner(ctx, rl.room); err == nil {
+					holders[rl.room] = r.leases.NodeID()
+				}
+			}
 			rl.end(ErrMoved)
 		}
 	}
