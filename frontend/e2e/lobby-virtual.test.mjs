@@ -170,6 +170,33 @@ test('a lobby of 1,000 sensors renders, watches and reports only what is in view
 		assert.ok(top.includes(id(0)), 'the first sensor is watched');
 		assert.ok(top.length < 40, `${top.length} watched at the top`);
 
+		// Keyboard: Tab from the first tile on, past the tiles in view; each tile has three
+		// stops (name, pin, favourite). The next row always exists (overscan), the browser
+		// scrolls the focused one into view, and the range follows.
+		await page
+			.locator(`[data-sensor-id="${id(0)}"] a`)
+			.first()
+			.focus();
+		const firstEnd = r.end;
+		for (let k = 0; k < 3 * firstEnd + 6; k++) await page.keyboard.press('Tab');
+		const focused = await page.evaluate(() => {
+			const tile = document.activeElement?.closest('[data-testid="sensor-tile"]');
+			const b = tile?.getBoundingClientRect();
+			return tile
+				? { id: tile.getAttribute('data-sensor-id'), top: b.top, bottom: b.bottom }
+				: null;
+		});
+		assert.ok(focused, 'focus is still on a tile');
+		assert.ok(
+			Number(focused.id.slice(3)) >= firstEnd,
+			`Tab reached ${focused.id}, beyond the first range's end ${firstEnd}`
+		);
+		assert.ok(focused.top >= 0 && focused.bottom <= 860 + 1, 'the focused tile is in view');
+		r = await settled('after Tab');
+		check(r, 'after Tab');
+		await page.evaluate(() => window.scrollTo(0, 0));
+		r = await settled('back at the top');
+
 		// Scroll like a user, a wheel step at a time, down past the first screens: the
 		// viewport stays covered at every step.
 		await page.mouse.move(640, 5); // over the header: no hover on a tile

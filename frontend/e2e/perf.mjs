@@ -316,20 +316,22 @@ try {
 	if (!process.env.PERF_ONLY || 'scroll-1000'.includes(process.env.PERF_ONLY)) {
 		for (let k = N; k < 1000; k += 25)
 			await Promise.all(
-				Array.from({ length: Math.min(25, 1000 - k) }, (_, j) =>
-					post('SensorService/RegisterSensor', {
+				Array.from({ length: Math.min(25, 1000 - k) }, async (_, j) => {
+					const res = await post('SensorService/RegisterSensor', {
 						sensorId: `perf-${k + j}`,
 						name: `Perf ${String(k + j).padStart(3, '0')}`,
 						sensorType: 'wearable',
 						attributes: [{ attributeId: 'heartrate', attributeType: 'heartrate', unit: 'bpm' }]
-					})
-				)
+					});
+					if (!res.ok())
+						throw new Error(`register perf-${k + j}: ${res.status()} ${await res.text()}`);
+				})
 			);
 		const page = await context.newPage();
 		await page.setViewportSize({ width: 1920, height: 1080 });
 		await page.goto(server.url + '/lobby');
 		await waitFor(
-			async () => (await page.getByTestId('lobby-count').textContent())?.startsWith('1,000 of'),
+			async () => (await page.getByTestId('lobby-count').textContent())?.includes('1,000'),
 			{ what: '1,000 sensors listed' }
 		);
 		await page.waitForTimeout(3000);

@@ -286,6 +286,9 @@ func (a *App) build() error {
 		Peers:     a.peers,
 	})
 	a.reportLoad(rt.liveStatus)
+	if err := registerRemoteMetrics(reg, rt.live.RemoteStats); err != nil {
+		return err
+	}
 
 	// Status shows the node id; the log maps it to the host and process.
 	host, _ := os.Hostname()

@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/bus/natsbus"
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/lease"
+	"github.com/sensocto/sensocto/server/internal/live"
 	"github.com/sensocto/sensocto/server/internal/system"
 )
 
@@ -152,3 +153,27 @@ func (a *App) peers() []system.Node {
 
 // Bus is the node's end of the bus (tests of several nodes wait on its interest).
 func (a *App) Bus() bus.Bus { return a.bus }
+
+// registerRemoteMetrics exports what of the live path crossed nodes (all zero on a
+// single node):
+//
+//	sensocto_live_remote_batches_out_total   measurements messages published to other nodes
+//	sensocto_live_remote_batches_in_total    measurements messages of other nodes applied here
+//	sensocto_live_remote_rejected_total      messages of other nodes refused (undecodable, or refused by the hub)
+//	sensocto_live_remote_unsent_total        messages that could not be published
+func registerRemoteMetrics(reg prometheus.Registerer, stats func() live.RemoteStats) error {
+	counter := func(name, help string, f func(live.RemoteStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(stats())) })
+	}
+	for _, c := range []prometheus.Collector{
+		counter("sensocto_live_remote_batches_out_total", "Measurements messages published to other nodes.", func(s live.RemoteStats) uint64 { return s.BatchesOut }),
+		counter("sensocto_live_remote_batches_in_total", "Measurements messages of other nodes applied to this node's hub.", func(s live.RemoteStats) uint64 { return s.BatchesIn }),
+		counter("sensocto_live_remote_rejected_total", "Messages of other nodes refused (undecodable, or refused by the hub).", func(s live.RemoteStats) uint64 { return s.Rejected }),
+		counter("sensocto_live_remote_unsent_total", "Live messages that could not be published to other nodes.", func(s live.RemoteStats) uint64 { return s.Unsent }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register live remote metrics: %w", err)
+		}
+	}
+	return nil
+}

@@ -3,6 +3,9 @@ package app_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +153,20 @@ func TestClusterWatchAcrossNodes(t *testing.T) {
 			t.Fatalf("B received %v…: value %d is %v, want %d (in order, none lost)", got[:min(len(got), 20)], i, v, i+1)
 		}
 	}
+	// The crossing is counted on both sides.
+	for node, want := range map[*server][]string{
+		a: {"sensocto_live_remote_batches_out_total", "sensocto_bus_published_total"},
+		b: {"sensocto_live_remote_batches_in_total", "sensocto_bus_received_total"},
+	} {
+		for _, name := range want {
+			if v := metric(t, node.url, name); v < n {
+				t.Errorf("%s = %v, want at least %d", name, v, n)
+			}
+		}
+	}
+	if v := metric(t, b.url, "sensocto_bus_dropped_total"); v != 0 {
+		t.Errorf("sensocto_bus_dropped_total on B = %v, want 0", v)
+	}
 	cancel()
 	testkit.WaitFor(t, "A to stop publishing once B's watch ended", func() bool {
 		return !a.app.Bus().Interested(bus.KindMeasurements, watched)
@@ -241,4 +258,26 @@ func TestClusterSessionMoves(t *testing.T) {
 	if !sn.GetRecording() || len(sn.GetAttributes()) != 1 || sn.GetAttributes()[0].GetAttributeId() != "hr" {
 		t.Fatalf("the sensor on B: recording %v, attributes %v; want it kept", sn.GetRecording(), sn.GetAttributes())
 	}
+}
+
+// metric reads one unlabelled metric of a node's /metrics.
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s at %s/metrics", name, url)
+	return 0
 }

@@ -44,13 +44,33 @@ func (n *Network) Join(id string) (*Local, error) {
 	return l, nil
 }
 
-// NewLocal returns the only node of a new Network: the bus of a single server.
-func NewLocal(id string) (*Local, error) { return NewNetwork().Join(id) }
+// NewLocal returns the only node of a new Network: the bus of a single server. Nobody
+// else can join its network, so it is Solo.
+func NewLocal(id string) (*Local, error) {
+	l, err := NewNetwork().Join(id)
+	if err != nil {
+		return nil, err
+	}
+	l.solo = true
+	return l, nil
+}
+
+// Solo reports whether the node is alone for good (made by NewLocal): no message
+// will ever come from another node, so owners need not even subscribe.
+func (l *Local) Solo() bool { return l.solo }
+
+// IsSolo reports whether b is a bus on which no other node will ever be (a single
+// server's, NewLocal).
+func IsSolo(b Bus) bool {
+	s, ok := b.(interface{ Solo() bool })
+	return ok && s.Solo()
+}
 
 // Local is a node of an in-process Network. It implements Bus.
 type Local struct {
-	net *Network
-	id  string
+	net  *Network
+	id   string
+	solo bool
 	// own counts this node's open subscriptions per kind: the others' are total - own.
 	own [kindEnd]atomic.Int64
 

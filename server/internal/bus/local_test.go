@@ -51,6 +51,23 @@ func TestSingleNodeIsNeverInterested(t *testing.T) {
 	}
 }
 
+func TestSolo(t *testing.T) {
+	t.Parallel()
+	l, err := bus.NewLocal("only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	j, err := bus.NewNetwork().Join("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if !bus.IsSolo(l) || bus.IsSolo(j) {
+		t.Fatalf("IsSolo: NewLocal %v, a joined node %v; want true, false", bus.IsSolo(l), bus.IsSolo(j))
+	}
+}
+
 func TestJoin(t *testing.T) {
 	t.Parallel()
 	n := bus.NewNetwork()

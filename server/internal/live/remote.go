@@ -24,8 +24,10 @@ import (
 // state, not a measurement), and readable on the wire.
 type remote struct {
 	bus bus.Bus
-	hub *hub.Hub
-	log zerolog.Logger
+	// solo: the bus of a single server (bus.IsSolo), where nothing is followed.
+	solo bool
+	hub  *hub.Hub
+	log  zerolog.Logger
 
 	// bufs are encoding buffers of measurements messages.
 	bufs sync.Pool
@@ -72,8 +74,12 @@ func (s *Service) RemoteStats() RemoteStats {
 // with room for the largest item).
 const maxMessageBytes = 768 << 10
 
-// followQueue bounds the messages of one followed sensor waiting for this node's hub.
-const followQueue = 1024
+// followQueue and followEventQueue bound the messages of one followed sensor waiting
+// for this node's hub (a message is a whole batch; the hub takes it in microseconds).
+const (
+	followQueue      = 256
+	followEventQueue = 64
+)
 
 type wireBufs struct{ buf, scratch []byte }
 
@@ -106,6 +112,9 @@ func (s *Service) OnIngest(sensorID string, b *hub.Batch) {
 // its sensors so. Received batches go through this node's hub (IngestRemote), so the
 // watchers here get them in their own windows like local data.
 func (r *remote) follow(ids []string) (release func()) {
+	if r.solo {
+		return func() {} // a single server: nothing comes from other nodes
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	held := make([]string, 0, len(ids))
@@ -120,7 +129,7 @@ func (r *remote) follow(ids []string) (release func()) {
 				r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor on other nodes")
 				continue
 			}
-			events, err := r.bus.Subscribe(bus.KindSensorEvents, id, 0)
+			events, err := r.bus.Subscribe(bus.KindSensorEvents, id, followEventQueue)
 			if err != nil {
 				data.Close()
 				r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor on other nodes")

@@ -39,11 +39,14 @@ type attentionFollow struct {
 // release is called (a connector session holds it).
 func (s *Service) followAttention(id string) (release func()) {
 	r := &s.remote
+	if r.solo {
+		return func() {} // a single server: no other node reports attention
+	}
 	r.attMu.Lock()
 	defer r.attMu.Unlock()
 	f := r.attFollows[id]
 	if f == nil {
-		sub, err := r.bus.Subscribe(bus.KindAttention, id, 0)
+		sub, err := r.bus.Subscribe(bus.KindAttention, id, followEventQueue)
 		if err != nil {
 			r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor's attention on other nodes")
 			return func() {}
@@ -99,9 +102,11 @@ func (s *Service) attentionChanged(c attention.Change) {
 	r := &s.remote
 	r.attMu.Lock()
 	defer r.attMu.Unlock()
-	if c.Level == attention.LevelNone {
+	switch {
+	case r.solo: // nobody to repeat it to
+	case c.Level == attention.LevelNone:
 		delete(r.ownAttention, c.SensorID)
-	} else {
+	default:
 		r.ownAttention[c.SensorID] = c.Level
 	}
 	s.setAttentionLocked(c.SensorID, c.Level)
@@ -121,6 +126,9 @@ func (s *Service) setAttentionLocked(id string, level attention.Level) {
 // the levels of silent nodes lapse, every attentionRefresh until ctx ends.
 func (s *Service) refreshAttention(ctx context.Context) error {
 	r := &s.remote
+	if r.solo {
+		return nil // a single server: no other node to tell, none to hear from
+	}
 	t := time.NewTicker(attentionRefresh)
 	defer t.Stop()
 	for {

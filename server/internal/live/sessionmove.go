@@ -40,11 +40,14 @@ type sessionFollow struct {
 func (s *Service) claimSession(id string) (moved <-chan struct{}, release func()) {
 	r := &s.remote
 	cs := &connSession{startUS: time.Now().UnixMicro(), moved: make(chan struct{})}
+	if r.solo {
+		return cs.moved, func() {} // a single server: no session elsewhere
+	}
 	r.sessMu.Lock()
 	f := r.sessions[id]
 	if f == nil {
 		f = &sessionFollow{sessions: make(map[*connSession]struct{})}
-		sub, err := r.bus.Subscribe(bus.KindSensorEvents, id, 0)
+		sub, err := r.bus.Subscribe(bus.KindSensorEvents, id, followEventQueue)
 		if err != nil {
 			r.log.Warn().Err(err).Str("sensor", id).Msg("cannot follow the sensor's sessions on other nodes")
 		} else {

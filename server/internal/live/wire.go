@@ -184,11 +184,11 @@ func (r *wireReader) f64() float64 {
 // rest could hold.
 func (r *wireReader) count(minBytes int) int {
 	n := r.uvarint()
-	if n > uint64(len(r.b)/minBytes) {
+	if n > uint64(len(r.b)/minBytes) { //nolint:gosec // G115: a length is never negative
 		r.fail()
 		return 0
 	}
-	return int(n)
+	return int(n) //nolint:gosec // G115: at most len(r.b)
 }
 
 func (r *wireReader) str() string {

@@ -162,3 +162,48 @@ describe('WatchStore', () => {
 		store.stop();
 	});
 });
+
+describe('WatchStore with tickFps', () => {
+	it('bumps the change counters of the sensors with data together, once per beat', () => {
+		// A fake requestAnimationFrame: the frames run by hand, at 60 Hz times.
+		const queue: ((t: number) => void)[] = [];
+		vi.stubGlobal('requestAnimationFrame', (cb: (t: number) => void) => queue.push(cb));
+		vi.stubGlobal('cancelAnimationFrame', () => {});
+		try {
+			const transport = createRouterTransport(() => {});
+			const store = new WatchStore(createClient(SensorService, transport), { tickFps: 5 });
+			let at = 1000;
+			const deliver = (id: string) =>
+				store.apply(
+					create(WatchResponseSchema, {
+						data: [{ sensorId: id, blocks: [ecgBlock((at += 1), 4, 0)] }]
+					})
+				);
+			let t = 10_000;
+			const frame = () => {
+				t += 1000 / 60;
+				const cbs = queue.splice(0);
+				for (const cb of cbs) cb(t);
+			};
+			deliver('a');
+			deliver('a');
+			deliver('b');
+			expect(store.ticks['a']).toBeUndefined(); // not yet: on the next beat
+			frame();
+			expect(store.ticks).toEqual({ a: 1, b: 1 }); // two deliveries of a, one bump
+			deliver('a');
+			frame(); // the same 200 ms slot: nothing yet
+			expect(store.ticks['a']).toBe(1);
+			for (let i = 0; i < 12; i++) frame();
+			expect(store.ticks).toEqual({ a: 2, b: 1 });
+			// Nothing more arrives: the store leaves the frame loop.
+			for (let i = 0; i < 30; i++) frame();
+			expect(queue.length).toBe(0);
+			deliver('b');
+			expect(queue.length).toBe(1); // and joins it again with the next delivery
+			store.stop();
+		} finally {
+			vi.unstubAllGlobals();
+		}
+	});
+});

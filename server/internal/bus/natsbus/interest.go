@@ -56,7 +56,7 @@ func (b *Bus) sendLocked(verb string, cm controlMessage) {
 func (b *Bus) fullLocked() {
 	cm := controlMessage{Version: b.version}
 	for k := range b.subjects {
-		cm.Add = append(cm.Add, entry{k.Kind, k.Key})
+		cm.Add = append(cm.Add, entry(k))
 		if len(cm.Add) == fullChunk {
 			b.sendLocked(verbFull, cm)
 			cm.Chunk++

@@ -135,7 +135,7 @@ type subject struct {
 	ns   *nats.Subscription
 	subs map[*subscription]struct{}
 	// natsDropped is the count of ns.Dropped last read (NATS forgets it on Unsubscribe).
-	natsDropped atomic.Int64
+	natsDropped atomic.Uint64
 }
 
 // Connect connects to NATS at url with opts (credentials, TLS, reconnect: see
@@ -280,7 +280,7 @@ func (b *Bus) Stats() Stats {
 	b.mu.RLock()
 	var natsDropped uint64
 	for _, s := range b.subjects {
-		natsDropped += uint64(s.readNATSDropped())
+		natsDropped += s.readNATSDropped()
 	}
 	b.mu.RUnlock()
 	return Stats{
@@ -388,10 +388,10 @@ func lastToken(subject string) string {
 }
 
 // readNATSDropped returns what NATS dropped before the handler (kept after Unsubscribe).
-func (s *subject) readNATSDropped() int64 {
+func (s *subject) readNATSDropped() uint64 {
 	if s.ns != nil {
-		if n, err := s.ns.Dropped(); err == nil {
-			s.natsDropped.Store(int64(n))
+		if n, err := s.ns.Dropped(); err == nil && n >= 0 {
+			s.natsDropped.Store(uint64(n))
 		}
 	}
 	return s.natsDropped.Load()
@@ -441,7 +441,7 @@ type subscription struct {
 	subj     *subject
 	ch       chan bus.Message
 	dropped  atomic.Uint64
-	natsBase int64
+	natsBase uint64
 	closed   bool // guarded by b.mu
 }
 
@@ -451,8 +451,8 @@ func (s *subscription) C() <-chan bus.Message { return s.ch }
 // dropped before its subject's handler.
 func (s *subscription) Dropped() uint64 {
 	n := s.dropped.Load()
-	if d := s.subj.readNATSDropped() - s.natsBase; d > 0 {
-		n += uint64(d)
+	if d := s.subj.readNATSDropped(); d > s.natsBase {
+		n += d - s.natsBase
 	}
 	return n
 }
