@@ -222,10 +222,7 @@ func (r *Revocations) endUsers(ids []uuid.UUID) {
 
 func (r *Revocations) kickUsers(ids []uuid.UUID) {
 	for _, g := range r.collect(r.byUser, ids) {
-		select {
-		case g.kick <- struct{}{}:
-		default:
-		}
+		g.kick()
 	}
 }
 
@@ -259,10 +256,17 @@ type StreamGuard struct {
 	rev     *Revocations
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
-	kick    chan struct{}
 	ended   atomic.Pointer[error]
-	wg      sync.WaitGroup
 	once    sync.Once
+	// checks runs the credential checks: a timer, not a goroutine per stream (an idle
+	// stream costs no goroutine of its own; see docs/performance.md, "Memory per idle
+	// sensor"). checkMu serialises the checks and guards the fields below it.
+	checks   *time.Timer
+	checkMu  sync.Mutex
+	checking bool // a check runs (again set: run one more after it)
+	again    bool
+	closed   bool
+	idle     sync.Cond // signalled when a check ends (Close waits for it)
 
 	mu      sync.Mutex
 	cancels []func()
@@ -278,13 +282,14 @@ func GuardStream(ctx context.Context) (*StreamGuard, error) {
 		return nil, err
 	}
 	r := RequestFrom(ctx)
-	g := &StreamGuard{viewer: v, recheck: r.Recheck, rev: r.Revocations, kick: make(chan struct{}, 1)}
+	g := &StreamGuard{viewer: v, recheck: r.Recheck, rev: r.Revocations}
+	g.idle.L = &g.checkMu
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
 	g.ctx = context.WithValue(g.ctx, guardKey{}, g)
-	g.rev.add(g)
 	if g.recheck != nil {
-		g.wg.Go(g.run)
+		g.checks = time.AfterFunc(RecheckEvery, g.check)
 	}
+	g.rev.add(g)
 	return g, nil
 }
 
@@ -304,25 +309,60 @@ func StreamGuardFrom(ctx context.Context) (*StreamGuard, error) {
 	return nil, apperr.Internal(errors.New("stream handler without a guard: mount it with auth's interceptor"))
 }
 
-// run resolves the credential again on every announcement of a change and every
-// RecheckEvery. A refusal (Unauthenticated or PermissionDenied) ends the stream; any
-// other error (the database is unreachable) leaves it open until the next check.
-func (g *StreamGuard) run() {
-	t := time.NewTicker(RecheckEvery)
-	defer t.Stop()
+// kick makes the guard resolve the credential again soon (its user changed).
+func (g *StreamGuard) kick() {
+	if g.checks == nil {
+		return
+	}
+	g.checkMu.Lock()
+	defer g.checkMu.Unlock()
+	switch {
+	case g.closed:
+	case g.checking:
+		g.again = true
+	default:
+		g.checks.Reset(0)
+	}
+}
+
+// check resolves the credential again; it runs on the guard's timer, at every
+// RecheckEvery and soon after a kick. A refusal (Unauthenticated or PermissionDenied)
+// ends the stream; any other error (the database is unreachable) leaves it open until
+// the next check. Checks never overlap: a kick during a check runs one more after it.
+func (g *StreamGuard) check() {
+	g.checkMu.Lock()
+	if g.closed {
+		g.checkMu.Unlock()
+		return
+	}
+	if g.checking {
+		g.again = true
+		g.checkMu.Unlock()
+		return
+	}
+	g.checking = true
+	g.checkMu.Unlock()
 	for {
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-t.C:
-		case <-g.kick:
-		}
+		refused := false
 		if err := g.recheck(g.ctx); err != nil {
 			if k := apperr.KindOf(err); k == apperr.KindUnauthenticated || k == apperr.KindPermissionDenied {
 				g.end(err)
-				return
+				refused = true
 			}
 		}
+		g.checkMu.Lock()
+		if g.again && !refused && !g.closed {
+			g.again = false
+			g.checkMu.Unlock()
+			continue
+		}
+		g.checking = false
+		if !refused && !g.closed {
+			g.checks.Reset(RecheckEvery)
+		}
+		g.idle.Broadcast()
+		g.checkMu.Unlock()
+		return
 	}
 }
 
@@ -388,12 +428,20 @@ func (g *StreamGuard) Allows(id string) bool {
 }
 
 // Close stops guarding: it stops following access and credential changes and waits
-// for the guard's goroutine. It is idempotent.
+// for a credential check under way. It is idempotent.
 func (g *StreamGuard) Close() {
 	g.once.Do(func() {
 		g.rev.remove(g)
 		g.cancel(errGuardClosed)
-		g.wg.Wait()
+		if g.checks != nil {
+			g.checkMu.Lock()
+			g.closed = true
+			g.checks.Stop()
+			for g.checking {
+				g.idle.Wait()
+			}
+			g.checkMu.Unlock()
+		}
 		g.mu.Lock()
 		cancels := g.cancels
 		g.cancels = nil

@@ -14,6 +14,7 @@ package authz
 
 import (
 	"context"
+	"io"
 	"net/netip"
 	"time"
 
@@ -77,6 +78,11 @@ type Request struct {
 	Recheck func(context.Context) error
 	// Revocations announces revoked credentials to stream guards (may be nil).
 	Revocations *Revocations
+	// Body is the request's body (nil outside HTTP). Closing it makes a pending read of
+	// the request return at once (HTTP/2; bidirectional streams need it), so a stream
+	// the server ends is not left waiting for the client's next message (see
+	// live.ConnectorConn.Abort).
+	Body io.Closer
 }
 
 // WithRequest returns ctx carrying r: the middleware sets it for every request; tests

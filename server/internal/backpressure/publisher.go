@@ -153,6 +153,15 @@ func (p *Publisher) Forget(sensorID string) {
 // Subscribe returns a Subscription to the sensor's Config; its mailbox already
 // holds the current Config. Close it when done.
 func (p *Publisher) Subscribe(sensorID string) *Subscription {
+	return p.SubscribeNotify(sensorID, nil)
+}
+
+// SubscribeNotify is Subscribe for a subscriber without a goroutine waiting on the
+// mailbox: notify (when not nil) is called after every Config put in the mailbox and
+// once when the subscription ends (Done closed), under the publisher's lock: it must be
+// quick and must not call the publisher. It is not called for the Config the mailbox
+// holds on return.
+func (p *Publisher) SubscribeNotify(sensorID string, notify func()) *Subscription {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.state(sensorID)
@@ -162,6 +171,7 @@ func (p *Publisher) Subscribe(sensorID string) *Subscription {
 	sub := &Subscription{p: p, sensorID: sensorID, ch: make(chan Config, 1), done: make(chan struct{})}
 	s.subs[sub] = struct{}{}
 	sub.put(s.cfg)
+	sub.notify = notify
 	return sub
 }
 
@@ -181,6 +191,7 @@ type Subscription struct {
 	sensorID string
 	ch       chan Config
 	done     chan struct{}
+	notify   func()
 	closed   bool // guarded by p.mu
 }
 
@@ -193,7 +204,12 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // put overwrites the mailbox with cfg without blocking (the publisher is the
 // only writer, under p.mu).
-func (s *Subscription) put(cfg Config) { latest.Put(s.ch, cfg) }
+func (s *Subscription) put(cfg Config) {
+	latest.Put(s.ch, cfg)
+	if s.notify != nil {
+		s.notify()
+	}
+}
 
 // Close ends the subscription. It is safe to call more than once.
 func (s *Subscription) Close() {
@@ -210,5 +226,8 @@ func (s *Subscription) closeLocked() {
 	if !s.closed {
 		s.closed = true
 		close(s.done)
+		if s.notify != nil {
+			s.notify()
+		}
 	}
 }

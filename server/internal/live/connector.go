@@ -40,19 +40,41 @@ type Ack struct {
 }
 
 // ConnectorConn is the transport of a connector session (sensorsrpc adapts a Stream).
-// Receive is called by one goroutine and the sends by another.
+// Receive is called by the session's one goroutine (RunConnector's caller); the sends
+// come from short-lived goroutines of the session, one at a time, possibly while
+// Receive waits.
 type ConnectorConn interface {
-	// Receive waits for the connector's next batch: io.EOF once it closed its side. It
-	// must return once the session's RunConnector returned.
+	// Receive waits for the connector's next batch: io.EOF once it closed its side.
 	Receive() (StreamBatch, error)
 	SendConfig(backpressure.Config) error
 	SendAck(Ack) error
+	// Abort makes a pending Receive, and every later one, return an error soon. The
+	// session calls it, from any goroutine and possibly more than once, when it ends
+	// for a reason of the server's: its context ended, the sensor was deleted, or a
+	// send failed.
+	Abort()
 }
 
-// ackInterval is the shortest time between two acks of a session: acks of batches
-// arriving faster are coalesced into one. A connector at HIGH attention sends a batch
-// every 100 ms; acking each would double the messages of the session.
-const ackInterval = 250 * time.Millisecond
+// Acks are coalesced: a session acks at most once per ackEvery of the config it last
+// sent, four of its batch windows, at least ackInterval and at most maxAckInterval. A
+// connector at HIGH attention sends a batch every 100 ms, at MEDIUM every 500 ms, at
+// NONE every 5 s: acking each would double the messages of the session, and a
+// connector told to send rarely needs its acks no more often than it sends (the
+// protocol lets one ack cover several batches: StreamAck in proto/sensocto/v1/sensor.proto).
+const (
+	ackInterval    = 250 * time.Millisecond
+	maxAckInterval = 10 * time.Second
+	ackWindows     = 4
+)
+
+// ackEvery is how often at most a session advised cfg is acked.
+func ackEvery(cfg backpressure.Config) time.Duration {
+	if cfg.Paused {
+		return maxAckInterval
+	}
+	d := ackWindows * time.Duration(cfg.RecommendedBatchWindowMS) * time.Millisecond
+	return min(max(d, ackInterval), maxAckInterval)
+}
 
 // batchPool reuses the containers of ingest batches: the hub copies what it keeps,
 // so a Batch's slices may be reused once Ingest returns.
@@ -124,104 +146,94 @@ func (s *Service) ingest(id string, in Incoming) (int, error) {
 // ctx ends (nil: the guard's interceptor gives the credential's error when that is
 // why).
 //
-// The calling goroutine owns all sends; a receiving goroutine ingests batches and
-// ends with the session (conn.Receive returns then).
+// The calling goroutine receives and ingests batches; it is the session's only
+// goroutine while nothing is to be sent (an idle session costs one goroutine, see
+// docs/performance.md). Config changes and due acks are sent by short-lived goroutines
+// (the publisher's notification, the ack timer), one at a time; when the server ends
+// the session, conn.Abort wakes the receiving goroutine.
 func (s *Service) RunConnector(ctx context.Context, v authz.Viewer, conn ConnectorConn) error {
+	// This frame stays on the session goroutine's stack while it waits: the work is
+	// in openSession and endSession.
+	stopAbort := context.AfterFunc(ctx, conn.Abort)
+	defer stopAbort()
+	se, first, err := s.openSession(ctx, &v, conn)
+	if se == nil {
+		return err
+	}
+	return s.endSession(ctx, se, s.receive(se.id, first, conn, se))
+}
+
+// openSession receives the first batch, checks it, subscribes to the sensor's
+// config and sends it. A nil session: the session is over (with the error, nil when
+// ctx ended or the connector closed at once).
+//
+//go:noinline
+func (s *Service) openSession(ctx context.Context, v *authz.Viewer, conn ConnectorConn) (*session, StreamBatch, error) {
 	first, err := conn.Receive()
-	if errors.Is(err, io.EOF) {
-		return nil
+	if ctx.Err() != nil || errors.Is(err, io.EOF) {
+		return nil, nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("receive first batch: %w", err)
+		return nil, nil, fmt.Errorf("receive first batch: %w", err)
 	}
 	id := first.SensorID()
 	if err := hub.CheckSensorID(id); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := s.sensors.CheckPublish(ctx, v, id); err != nil {
-		return fmt.Errorf("stream: %w", err)
+	if err := s.sensors.CheckPublish(ctx, *v, id); err != nil {
+		return nil, nil, fmt.Errorf("stream: %w", err)
 	}
-	sub := s.publisher.Subscribe(id)
-	defer sub.Close()
-	defer s.followAttention(id)() // the other nodes' viewers count too
-	moved, release := s.claimSession(id)
-	defer release()
-	detach := s.sensors.Attach(id)
-	defer detach()
+	se := &session{id: id, conn: conn}
+	se.unfollow = s.followAttention(id) // the other nodes' viewers count too
+	se.release = s.claimSession(id, se.moved)
 	// The session's first message is the current config (Subscribe put it in the
-	// mailbox), before any ack: sent here, not raced against acks in the loop below.
+	// mailbox), sent here before anything else can be: sendMu is held until it is.
+	se.sendMu.Lock()
+	se.sub = s.publisher.SubscribeNotify(id, se.notify)
+	se.detach = s.sensors.Attach(id)
 	select {
-	case cfg := <-sub.C():
-		if err := conn.SendConfig(cfg); err != nil {
-			return fmt.Errorf("send back-pressure config: %w", err)
+	case cfg := <-se.sub.C():
+		se.ackEvery = ackEvery(cfg)
+		if err = conn.SendConfig(cfg); err != nil {
+			se.sendFailed = true
+			err = fmt.Errorf("send back-pressure config: %w", err)
 		}
-	case <-sub.Done():
-		return apperr.NotFound("sensor %s was deleted", id)
-	case <-ctx.Done():
-		return nil
+	case <-se.sub.Done():
+		err = apperr.NotFound("sensor %s was deleted", id)
 	}
-
-	a := &acks{signal: make(chan struct{}, 1)}
-	recvErr := make(chan error, 1)
-	go func() { recvErr <- s.receive(id, first, conn, a) }()
-
-	ackTimer := time.NewTimer(time.Hour)
-	ackTimer.Stop()
-	defer ackTimer.Stop()
-	var lastAck time.Time
-	sendAck := func() error {
-		ack, ok := a.take()
-		if !ok {
-			return nil
-		}
-		lastAck = time.Now()
-		if err := conn.SendAck(ack); err != nil {
-			return fmt.Errorf("send ack: %w", err)
-		}
-		return nil
+	se.sendMu.Unlock()
+	if err != nil {
+		se.close()
+		return nil, nil, err
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case cfg := <-sub.C():
-			if err := conn.SendConfig(cfg); err != nil {
-				return fmt.Errorf("send back-pressure config: %w", err)
-			}
-		case <-sub.Done():
-			return apperr.NotFound("sensor %s was deleted", id)
-		case <-moved:
-			// Ack what was accepted first, as when the connector closes.
-			if err := sendAck(); err != nil {
-				return err
-			}
-			return apperr.Aborted("session moved to another node: a newer session of sensor %s started there", id)
-		case <-a.signal:
-			if wait := ackInterval - time.Since(lastAck); wait > 0 {
-				ackTimer.Reset(wait)
-				continue
-			}
-			if err := sendAck(); err != nil {
-				return err
-			}
-		case <-ackTimer.C:
-			if err := sendAck(); err != nil {
-				return err
-			}
-		case err := <-recvErr:
-			// Ack what was accepted first: the client learns which batches got in
-			// before the one refused (or before it closed its side).
-			if aerr := sendAck(); aerr != nil {
-				return aerr
-			}
-			return err
-		}
-	}
+	return se, first, nil
 }
 
-// receive ingests the session's batches until the connector closes its side (nil) or
-// a batch is refused (its error).
-func (s *Service) receive(id string, in StreamBatch, conn ConnectorConn, a *acks) error {
+// endSession ends a session whose receiving ended with err: it stops the session's
+// sends (waiting for one under way), then acks what was accepted, so that the client
+// learns which batches got in before the one refused (or before it closed its side).
+//
+//go:noinline
+func (s *Service) endSession(ctx context.Context, se *session, err error) error {
+	se.close()
+	if ctx.Err() != nil {
+		return nil
+	}
+	endErr := se.endErr()
+	if ack, ok := se.takeAck(); ok && !se.sendFailed {
+		if aerr := se.conn.SendAck(ack); aerr != nil && endErr == nil {
+			return fmt.Errorf("send ack: %w", aerr)
+		}
+	}
+	if endErr != nil {
+		return endErr
+	}
+	return err
+}
+
+// receive ingests the session's batches until the connector closes its side (nil), a
+// batch is refused (its error) or Receive fails (also after Abort).
+func (s *Service) receive(id string, in StreamBatch, conn ConnectorConn, se *session) error {
 	for {
 		if in.SensorID() != id {
 			return apperr.InvalidArgument("sensor_id", "every batch of a session must name the sensor of its first batch")
@@ -230,7 +242,7 @@ func (s *Service) receive(id string, in StreamBatch, conn ConnectorConn, a *acks
 		if err != nil {
 			return err
 		}
-		a.add(in.Sequence(), n)
+		se.accepted(in.Sequence(), n)
 		in, err = conn.Receive()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -241,43 +253,197 @@ func (s *Service) receive(id string, in StreamBatch, conn ConnectorConn, a *acks
 	}
 }
 
-// acks accumulates what the receiving side accepted until the sender acks it.
-type acks struct {
-	mu       sync.Mutex
-	seq      uint64
-	accepted uint64
-	total    uint64
-	pending  bool
-	signal   chan struct{}
+// session is the state of a connector session shared by its receiving goroutine and
+// its sends. Nothing is allocated for acks until the first batch is accepted.
+type session struct {
+	id   string
+	conn ConnectorConn
+	sub  *backpressure.Subscription
+	// detach ends the sensor's count of open sessions (sensors.Service.Attach),
+	// unfollow the following of its attention on other nodes, release the claim of
+	// the sensor's session (sessionmove.go).
+	detach, unfollow, release func()
+	// sendMu serialises the sends; taken before mu when both are.
+	sendMu sync.Mutex
+
+	mu sync.Mutex
+	// Acks not yet sent: the last sequence, values since the last ack and in all.
+	seq, acc, total uint64
+	pending         bool
+	lastAck         time.Time
+	ackEvery        time.Duration // of the config last sent
+	// timer sends a due ack (created at the first ack); armed while it is pending.
+	timer *time.Timer
+	armed bool
+	// kicked: a goroutine to send a new config was started and has not begun.
+	kicked bool
+	closed bool // the session's sends are over
+	// sendFailed: a send failed (nothing more is sent); written before stop, read
+	// after close.
+	sendFailed bool
+	ending     bool  // the server ends the session (why: end)
+	end        error // nil when its context ended
 }
 
-// add records an accepted batch. Only the first batch after an ack wakes the sender,
-// which then acks at once or arms its timer; later ones ride along.
-func (a *acks) add(seq uint64, n int) {
-	a.mu.Lock()
-	a.seq = seq
-	a.accepted += uint64(n) //nolint:gosec // G115: n is a count
-	a.total += uint64(n)    //nolint:gosec // G115: as above
-	wake := !a.pending
-	a.pending = true
-	a.mu.Unlock()
-	if wake {
-		select {
-		case a.signal <- struct{}{}:
-		default:
+// notify is the publisher's notification (under its lock): a new config is in the
+// mailbox, or the subscription ended. A goroutine sends it.
+func (se *session) notify() {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.closed || se.kicked {
+		return
+	}
+	se.kicked = true
+	go se.flush(true)
+}
+
+// accepted records an accepted batch. The first batch after an ack arms the timer at
+// the time the next ack is due (at once when it is); later ones ride along.
+func (se *session) accepted(seq uint64, n int) {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	se.seq = seq
+	se.acc += uint64(n)   //nolint:gosec // G115: n is a count
+	se.total += uint64(n) //nolint:gosec // G115: as above
+	if se.pending {
+		return
+	}
+	se.pending = true
+	se.armLocked(time.Now())
+}
+
+// armLocked arms the ack timer for the pending ack. se.mu must be held.
+func (se *session) armLocked(now time.Time) {
+	if se.armed || se.closed {
+		return
+	}
+	se.armed = true
+	wait := max(se.lastAck.Add(se.ackEvery).Sub(now), 0)
+	if se.timer == nil {
+		se.timer = time.AfterFunc(wait, func() { se.flush(false) })
+		return
+	}
+	se.timer.Reset(wait)
+}
+
+// flush sends what is to be sent: a new config from the mailbox, and the pending ack
+// once it is due (else it arms the timer for it). It runs on a short-lived goroutine:
+// started by notify (kick) or by the ack timer.
+func (se *session) flush(kick bool) {
+	se.sendMu.Lock()
+	defer se.sendMu.Unlock()
+	se.mu.Lock()
+	if kick {
+		se.kicked = false
+	} else {
+		se.armed = false
+	}
+	if se.closed {
+		se.mu.Unlock()
+		return
+	}
+	var cfg backpressure.Config
+	haveCfg := false
+	select {
+	case cfg = <-se.sub.C():
+		haveCfg = true
+		se.ackEvery = ackEvery(cfg)
+	default:
+	}
+	deleted := false
+	select {
+	case <-se.sub.Done():
+		deleted = true
+	default:
+	}
+	now := time.Now()
+	var ack Ack
+	haveAck := false
+	if se.pending && !deleted {
+		if now.Sub(se.lastAck) >= se.ackEvery {
+			ack, haveAck = se.takeLocked(now)
+		} else {
+			se.armLocked(now)
+		}
+	}
+	se.mu.Unlock()
+	if deleted {
+		se.stop(apperr.NotFound("sensor %s was deleted", se.id))
+		return
+	}
+	if haveCfg {
+		if err := se.conn.SendConfig(cfg); err != nil {
+			se.sendFailed = true
+			se.stop(fmt.Errorf("send back-pressure config: %w", err))
+			return
+		}
+	}
+	if haveAck {
+		if err := se.conn.SendAck(ack); err != nil {
+			se.sendFailed = true
+			se.stop(fmt.Errorf("send ack: %w", err))
 		}
 	}
 }
 
-func (a *acks) take() (Ack, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.pending {
+// takeLocked takes the pending ack. se.mu must be held.
+func (se *session) takeLocked(now time.Time) (Ack, bool) {
+	if !se.pending {
 		return Ack{}, false
 	}
-	ack := Ack{Sequence: a.seq, Accepted: a.accepted, TotalAccepted: a.total}
-	a.accepted, a.pending = 0, false
+	ack := Ack{Sequence: se.seq, Accepted: se.acc, TotalAccepted: se.total}
+	se.acc, se.pending, se.lastAck = 0, false, now
 	return ack, true
+}
+
+// takeAck takes the pending ack (the last one of a session).
+func (se *session) takeAck() (Ack, bool) {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	return se.takeLocked(time.Now())
+}
+
+// moved is called (once, quickly, under the session registry's lock) when a newer
+// session of the sensor started on another node: the session acks what it accepted
+// and ends with Aborted.
+func (se *session) moved() {
+	se.stop(apperr.Aborted("session moved to another node: a newer session of sensor %s started there", se.id))
+}
+
+// stop ends the session for a reason of the server's (err; the first one counts) and
+// wakes its receiving goroutine.
+func (se *session) stop(err error) {
+	se.mu.Lock()
+	if !se.ending {
+		se.ending, se.end = true, err
+	}
+	se.mu.Unlock()
+	se.conn.Abort()
+}
+
+// endErr is why the server ended the session, nil if it did not.
+func (se *session) endErr() error {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	return se.end
+}
+
+// close ends the session's sends: it waits for a send under way, and nothing is sent
+// by the session's goroutines after it returns (a notification or timer firing later
+// finds the session closed). It closes the subscription and detaches the session.
+func (se *session) close() {
+	se.mu.Lock()
+	se.closed = true
+	if se.timer != nil {
+		se.timer.Stop()
+	}
+	se.mu.Unlock()
+	se.sub.Close() // not under se.mu: it notifies under the publisher's lock
+	se.detach()
+	se.release()
+	se.unfollow()
+	se.sendMu.Lock()
+	defer se.sendMu.Unlock() // a flush holding it has sent; later ones see closed
 }
 
 // RunBackpressureWatch sends a sensor's back-pressure config to a connector that

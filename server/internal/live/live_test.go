@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -168,20 +169,37 @@ func equal(a, b []string) bool {
 // fakeConn is a connector session's transport fed by a test.
 type fakeConn struct {
 	in      chan live.StreamBatch
+	abort   chan struct{}
+	once    sync.Once
 	mu      sync.Mutex
 	configs []backpressure.Config
 	acks    []live.Ack
 }
 
-func newFakeConn() *fakeConn { return &fakeConn{in: make(chan live.StreamBatch, 16)} }
+func newFakeConn() *fakeConn {
+	return &fakeConn{in: make(chan live.StreamBatch, 16), abort: make(chan struct{})}
+}
+
+var errAborted = errors.New("aborted")
 
 func (c *fakeConn) Receive() (live.StreamBatch, error) {
-	b, ok := <-c.in
-	if !ok {
-		return nil, io.EOF
+	select {
+	case <-c.abort:
+		return nil, errAborted
+	default:
 	}
-	return b, nil
+	select {
+	case b, ok := <-c.in:
+		if !ok {
+			return nil, io.EOF
+		}
+		return b, nil
+	case <-c.abort:
+		return nil, errAborted
+	}
 }
+
+func (c *fakeConn) Abort() { c.once.Do(func() { close(c.abort) }) }
 
 func (c *fakeConn) SendConfig(cfg backpressure.Config) error {
 	c.mu.Lock()

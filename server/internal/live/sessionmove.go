@@ -25,7 +25,7 @@ const eventSession = "session"
 type connSession struct {
 	startUS int64
 	once    sync.Once
-	moved   chan struct{}
+	moved   func()
 }
 
 // sessionFollow is a sensor whose connector sessions run here.
@@ -35,14 +35,15 @@ type sessionFollow struct {
 }
 
 // claimSession registers a connector session of the sensor and announces it to the
-// other nodes (their older sessions end). moved closes when a newer session of the
-// sensor started on another node; release ends the registration.
-func (s *Service) claimSession(id string) (moved <-chan struct{}, release func()) {
+// other nodes (their older sessions end). moved is called once when a newer session
+// of the sensor started on another node (under the registry's lock: it must be quick);
+// release ends the registration.
+func (s *Service) claimSession(id string, moved func()) (release func()) {
 	r := &s.remote
-	cs := &connSession{startUS: time.Now().UnixMicro(), moved: make(chan struct{})}
 	if r.solo {
-		return cs.moved, func() {} // a single server: no session elsewhere
+		return func() {} // a single server: no session elsewhere
 	}
+	cs := &connSession{startUS: time.Now().UnixMicro(), moved: moved}
 	r.sessMu.Lock()
 	f := r.sessions[id]
 	if f == nil {
@@ -61,7 +62,7 @@ func (s *Service) claimSession(id string) (moved <-chan struct{}, release func()
 	if r.bus.Interested(bus.KindSensorEvents, id) {
 		r.publish(bus.KindSensorEvents, id, SensorEventMessage{Kind: eventSession, AtUS: cs.startUS})
 	}
-	return cs.moved, func() {
+	return func() {
 		r.sessMu.Lock()
 		defer r.sessMu.Unlock()
 		delete(f.sessions, cs)
@@ -87,7 +88,7 @@ func (s *Service) applySessions(id string, f *sessionFollow) {
 		r.sessMu.Lock()
 		for cs := range f.sessions {
 			if cs.startUS < ev.AtUS || (cs.startUS == ev.AtUS && self < m.Origin) {
-				cs.once.Do(func() { close(cs.moved) })
+				cs.once.Do(cs.moved)
 			}
 		}
 		r.sessMu.Unlock()

@@ -72,15 +72,25 @@ func (m *metricsInterceptor) WrapStreamingClient(next connect.StreamingClientFun
 	return next
 }
 
+//go:noinline
+func (m *metricsInterceptor) openStream(conn connect.StreamingHandlerConn) (prometheus.Gauge, time.Time) {
+	gauge := m.streams.WithLabelValues(conn.Spec().Procedure)
+	gauge.Inc()
+	return gauge, time.Now()
+}
+
+//go:noinline
+func (m *metricsInterceptor) closeStream(conn connect.StreamingHandlerConn, gauge prometheus.Gauge, start time.Time, err *error) {
+	gauge.Dec()
+	m.observe(conn.Spec().Procedure, start, *err)
+}
+
 func (m *metricsInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		procedure := conn.Spec().Procedure
-		gauge := m.streams.WithLabelValues(procedure)
-		gauge.Inc()
-		defer gauge.Dec()
-		start := time.Now()
-		err := next(ctx, conn)
-		m.observe(procedure, start, err)
-		return err
+	// The closure's frame stays on a stream goroutine's stack for the stream's
+	// lifetime: the work is in openStream and closeStream.
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
+		gauge, start := m.openStream(conn)
+		defer m.closeStream(conn, gauge, start, &err)
+		return next(ctx, conn)
 	}
 }

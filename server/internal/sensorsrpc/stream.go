@@ -2,6 +2,7 @@ package sensorsrpc
 
 import (
 	"context"
+	"io"
 
 	"connectrpc.com/connect"
 
@@ -20,12 +21,31 @@ func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoct
 	if err != nil {
 		return err
 	}
-	return h.live.RunConnector(ctx, v, connectorConn{stream})
+	return h.live.RunConnector(ctx, v, newConnectorConn(ctx, stream))
+}
+
+// newConnectorConn is out of line: Stream's frame stays on the session goroutine's
+// stack for the session's lifetime (docs/performance.md, "Memory per idle sensor").
+//
+//go:noinline
+func newConnectorConn(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) connectorConn {
+	return connectorConn{stream: stream, body: authz.RequestFrom(ctx).Body}
 }
 
 // connectorConn adapts a Stream to live.ConnectorConn.
 type connectorConn struct {
 	stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]
+	// body is the request's body (auth's middleware puts it in the context): closing it
+	// makes a pending Receive return (over HTTP/2, which a bidirectional stream needs).
+	body io.Closer
+}
+
+// Abort ends a pending Receive by closing the request's body; without one (outside
+// HTTP) the session ends at the connector's next message or when it goes.
+func (c connectorConn) Abort() {
+	if c.body != nil {
+		_ = c.body.Close() // closing an HTTP/2 request body only breaks its pipe
+	}
 }
 
 func (c connectorConn) Receive() (live.StreamBatch, error) {
