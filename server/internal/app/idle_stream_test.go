@@ -71,4 +71,3 @@ func TestIdleStreamEndedByServer(t *testing.T) {
 		}
 	}
 }
-
