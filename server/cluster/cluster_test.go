@@ -5,9 +5,10 @@
 // the NATS (JetStream) of SENSOCTO_TEST_NATS_URL, and checks what cluster mode
 // promises (README, "Running a cluster"): data published on one node reaches a Watch on
 // another, room members on different nodes see each other's presence and edits, the
-// room document survives `kill -9` of its owning node, and a sign-out on one node is
-// refused on another. Run it with `go tool task test:cluster` (the build tag keeps it
-// out of `go test ./...`).
+// room document survives `kill -9` of its owning node, a simulator run moves to a live
+// node after `kill -9` of its node, and a sign-out on one node is refused on another.
+// Run it with `go tool task test:cluster` (the build tag keeps it out of
+// `go test ./...`).
 package cluster_test
 
 import (
@@ -375,6 +376,94 @@ func TestThreeNodes(t *testing.T) {
 		roomAcrossNodes(t, nodes, prefix)
 	})
 
+	t.Run("SimulatorRunMovesAfterKill", func(t *testing.T) {
+		simulatorRunMoves(t, nodes, prefix)
+	})
+
+}
+
+// leaseHolder reads who holds a lease in the cluster's bucket ("" for nobody).
+func leaseHolder(t *testing.T, prefix, name string) string {
+	t.Helper()
+	js, _ := natstest.JetStream(t)
+	kv, err := js.KeyValue(t.Context(), strings.ReplaceAll(prefix, ".", "_")+"_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(t.Context(), name)
+	if err != nil {
+		return ""
+	}
+	return string(e.Value())
+}
+
+// simulatorRunMoves: a simulator run started through one live node runs on exactly one
+// node (its lease); kill -9 of that node moves the run to a live node, whose data
+// reaches a Watch again.
+func simulatorRunMoves(t *testing.T, nodes []*node, prefix string) {
+	live := liveNodes(nodes)
+	if len(live) < 2 {
+		t.Fatalf("%d live nodes", len(live))
+	}
+	user := guest(t, live[0])
+	sim := sensoctov1connect.NewSimulatorServiceClient(clientFor(user.token), live[0].url)
+	res, err := sim.StartScenario(t.Context(), &sensoctov1.StartScenarioRequest{Name: "single_person"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := res.GetRun().GetSensorIds()
+	if len(ids) == 0 {
+		t.Fatal("the run has no sensors")
+	}
+	name := "sim." + user.userID + ".single_person"
+	var first string
+	testkit.WaitFor(t, "the run's lease", func() bool { first = leaseHolder(t, prefix, name); return first != "" })
+	var victim, survivor *node
+	for _, nd := range live {
+		if nd.id == first {
+			victim = nd
+		} else if survivor == nil {
+			survivor = nd
+		}
+	}
+	if victim == nil {
+		t.Fatalf("the run's lease is held by %q, not a live node", first)
+	}
+	killed := time.Now()
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.cmd.Wait()
+	testkit.WaitFor(t, "the run's lease at a live node", func() bool {
+		h := leaseHolder(t, prefix, name)
+		return h != "" && h != victim.id
+	})
+	t.Logf("lease takeover: simulator run %s held by %s %v after kill -9 of %s", res.GetRun().GetRunId(), leaseHolder(t, prefix, name), time.Since(killed).Round(10*time.Millisecond), victim.id)
+	onSurvivor := user.on(survivor)
+	// The new node registers the run's sensors as it starts it: watch until data comes.
+	testkit.WaitFor(t, "the moved run's data at a Watch on "+survivor.id, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		st, err := onSurvivor.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: ids, SkipRecent: true, TabId: "tab-simulator"})
+		if err != nil {
+			return false
+		}
+		defer st.Close()
+		for st.Receive() {
+			if len(st.Msg().GetData()) > 0 {
+				return true
+			}
+		}
+		return false // refused (not registered there yet) or no data within 5 s: again
+	})
+	t.Logf("simulator data flowing again %v after the kill", time.Since(killed).Round(10*time.Millisecond))
+	runs, err := sensoctov1connect.NewSimulatorServiceClient(clientFor(user.token), survivor.url).ListRuns(t.Context(), &sensoctov1.ListRunsRequest{RunningOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.GetRuns()) < 1 || runs.GetRuns()[0].GetRunId() != res.GetRun().GetRunId() {
+		t.Fatalf("running runs after the move: %v, want the one run %s", runs.GetRuns(), res.GetRun().GetRunId())
+	}
 }
 
 func liveNodes(nodes []*node) []*node {
