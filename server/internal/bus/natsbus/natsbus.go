@@ -33,7 +33,13 @@
 // Queues. Each bus.Subscription has its own bounded queue (a channel): the NATS
 // handler never waits for it and counts what a full queue drops. NATS's own pending
 // buffer before the handler is bounded too (a slow consumer's overflow is counted as
-// dropped as well).
+// dropped as well). Publish writes into the connection's buffer, which nats.go flushes
+// in the background; while the connection is down it goes into the reconnect buffer
+// (nats.go's default, 8 MB), and Publish fails once that is full.
+//
+// Reconnects: nats.go reconnects for ever (every 250 ms) and subscribes again; after a
+// reconnect the node asks every node for its full interest list, as at start (deltas
+// may have been lost meanwhile), and the beats catch what is still missing.
 package natsbus
 
 import (
