@@ -12,7 +12,9 @@
 #  2. Sensocto without: every connector ignores back-pressure (a message per value).
 #  3. Mosquitto: every value a QoS 0 MQTT message, 100 subscribers of 13 topics each.
 # Each prints loadgen's JSON (server or broker CPU in cores and RSS via --pid) and the
-# load average; at the end, the ratios.
+# load average; at the end, one summary table (Markdown, for docs/performance.md) with
+# the ratios. Everything listens on 127.0.0.1 only; each run lasts DURATION plus the
+# registration of the sensors.
 set -euo pipefail
 PORT=${1:-$((20000 + RANDOM % 30000))}; URL=http://127.0.0.1:$PORT
 CONNECTORS=${CONNECTORS:-10000}; VIEWERS=${VIEWERS:-100}; DURATION=${DURATION:-60s}; RATE=${RATE:-10}
@@ -38,9 +40,11 @@ serve() {
 load() { uptime | sed 's/.*load average: //'; }
 run() { # name, loadgen arguments
   local name=$1; shift
-  echo "# $name: sensocto loadgen $* --json    (load average $(load))"
+  local before; before=$(load)
+  echo "# $name: sensocto loadgen $* --json    (load average $before)"
   "$BIN" loadgen "$@" --json | tee "$OUT/$name.json"
   echo "#   load average after: $(load)"
+  printf '%s → %s' "${before%%,*}" "$(load | cut -d, -f1)" >"$OUT/$name.load"
 }
 
 # Mosquitto: use the one on MQTT_PORT, else start one on loopback for this run.
@@ -62,10 +66,26 @@ stop_server
 run mqtt --url "tcp://127.0.0.1:$MQTT_PORT" --mode mqtt --pid "${BROKER:-0}" "${common[@]}"
 
 if command -v jq >/dev/null; then
-  echo "# ratios"
-  jq -rn --slurpfile a "$OUT/attention.json" --slurpfile n "$OUT/no-attention.json" --slurpfile m "$OUT/mqtt.json" '
-    def r(x; y): if y == 0 then "n/a" else ((x / y * 100 | round) / 100 | tostring) + "×" end;
-    "attention / no attention: server CPU \(r($a[0].process_cpu_cores; $n[0].process_cpu_cores)), messages in \(r($a[0].messages_per_s; $n[0].messages_per_s)), focused p99 \(r($a[0].focused_latency_ms.p99; $n[0].focused_latency_ms.p99))",
-    "Sensocto with attention / Mosquitto: CPU \(r($a[0].process_cpu_cores; $m[0].process_cpu_cores)), RSS \(r($a[0].process_rss_bytes; $m[0].process_rss_bytes)), focused p99 / MQTT p99 \(r($a[0].focused_latency_ms.p99; $m[0].latency_ms.p99)), messages in \(r($a[0].messages_per_s; $m[0].messages_per_s))"'
+  echo
+  echo "# summary: $CONNECTORS sensors × $RATE Hz, $VIEWERS viewers × (12 in view + 1 focused), $DURATION each, $(nproc) cores"
+  jq -rn --slurpfile a "$OUT/attention.json" --slurpfile n "$OUT/no-attention.json" --slurpfile m "$OUT/mqtt.json" \
+    --arg la "$(cat "$OUT/attention.load")" --arg ln "$(cat "$OUT/no-attention.load")" --arg lm "$(cat "$OUT/mqtt.load")" '
+    def r(x; y): if (x == null) or (y == null) or y == 0 then "n/a" else ((x / y * 100 | round) / 100 | tostring) + "×" end;
+    def f(x): if x == null then "n/a" else (x * 10 | round) / 10 | tostring end;
+    def c(x): if x == null then "n/a" else (x * 100 | round) / 100 | tostring end;
+    def mb(x): if x == null then "n/a" else (x / 1048576 | round | tostring) + " MB" end;
+    $a[0] as $a | $n[0] as $n | $m[0] as $m |
+    "| | Sensocto with attention | without (every value a message) | attention / without | Mosquitto (QoS 0) | with attention / Mosquitto |",
+    "|---|---|---|---|---|---|",
+    "| focused latency p50 / p99 (ms) | \(f($a.focused_latency_ms.p50)) / \(f($a.focused_latency_ms.p99)) | \(f($n.focused_latency_ms.p50)) / \(f($n.focused_latency_ms.p99)) | p99 \(r($a.focused_latency_ms.p99; $n.focused_latency_ms.p99)) | \(f($m.latency_ms.p50)) / \(f($m.latency_ms.p99)) (all messages) | p99 \(r($a.focused_latency_ms.p99; $m.latency_ms.p99)) |",
+    "| in-view latency p50 / p99 (ms) | \(f($a.in_view_latency_ms.p50)) / \(f($a.in_view_latency_ms.p99)) | \(f($n.in_view_latency_ms.p50)) / \(f($n.in_view_latency_ms.p99)) | p99 \(r($a.in_view_latency_ms.p99; $n.in_view_latency_ms.p99)) | | |",
+    "| server (broker) CPU, cores | \(c($a.process_cpu_cores)) | \(c($n.process_cpu_cores)) | \(r($a.process_cpu_cores; $n.process_cpu_cores)) | \(c($m.process_cpu_cores)) | \(r($a.process_cpu_cores; $m.process_cpu_cores)) |",
+    "| server (broker) RSS at the end | \(mb($a.process_rss_bytes)) | \(mb($n.process_rss_bytes)) | \(r($a.process_rss_bytes; $n.process_rss_bytes)) | \(mb($m.process_rss_bytes)) | \(r($a.process_rss_bytes; $m.process_rss_bytes)) |",
+    "| messages/s in | \(f($a.messages_per_s)) | \(f($n.messages_per_s)) | \(r($a.messages_per_s; $n.messages_per_s)) | \(f($m.messages_per_s)) | \(r($a.messages_per_s; $m.messages_per_s)) |",
+    "| values/s accepted (sent) | \(f($a.ingest_per_s)) (\($a.sent)) | \(f($n.ingest_per_s)) (\($n.sent)) | | \(f($m.ingest_per_s)) (\($m.sent)) | |",
+    "| messages/s out to viewers (subscribers) | \(f($a.watch_messages_per_s)) | \(f($n.watch_messages_per_s)) | \(r($a.watch_messages_per_s; $n.watch_messages_per_s)) | \(f($m.watch_messages_per_s)) | |",
+    "| messages/s out to connectors (configs, acks) | \(f($a.to_connector_messages_per_s)) | \(f($n.to_connector_messages_per_s)) | | | |",
+    "| errors (first) | \($a.errors) \($a.first_error // "") | \($n.errors) \($n.first_error // "") | | \($m.errors) \($m.first_error // "") | |",
+    "| 1-minute load average, start → end | \($la) | \($ln) | | \($lm) | |"'
 fi
 echo "# JSON in $OUT"
