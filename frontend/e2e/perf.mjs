@@ -164,10 +164,24 @@ try {
 			const ev = JSON.parse(buf.toString()).traceEvents;
 			const main = ev.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
 			const sums = {};
+			const counts = {};
 			for (const e of ev) {
 				if (e.ph !== 'X' || !main || e.tid !== main.tid || e.pid !== main.pid) continue;
 				sums[e.name] = (sums[e.name] ?? 0) + (e.dur ?? 0) / 1000;
+				counts[e.name] = (counts[e.name] ?? 0) + 1;
 			}
+			// How many frames painted (changed) and how many ran at all, over the 3 s.
+			console.log(
+				name,
+				'main-thread events over 3 s: Paint',
+				counts.Paint ?? 0,
+				'Layerize',
+				counts.Layerize ?? 0,
+				'BeginMainFrame',
+				counts['ProxyMain::BeginMainFrame'] ?? 0,
+				'FireAnimationFrame',
+				counts.FireAnimationFrame ?? 0
+			);
 			// Busy time per thread of every browser process (renderer, GPU/viz, browser):
 			// the sum of its top-level (non-nested) trace events, in ms over the 3 s.
 			const names = new Map(
