@@ -39,6 +39,10 @@ const (
 	RelayQueue = 64
 	// MaxPending bounds the forwarded calls waiting for answers on one node.
 	MaxPending = 4096
+	// MaxServing bounds the other nodes' sync calls an owner serves at once, and
+	// MaxPending the relayed streams it serves; beyond them, calls are answered
+	// Unavailable at once.
+	MaxServing = 256
 	// idleRelease is how long an owned document's lease is kept without use.
 	idleRelease = 5 * time.Minute
 )
@@ -74,6 +78,8 @@ type Router struct {
 	leases *lease.Store
 	log    zerolog.Logger
 	inbox  bus.Subscription
+	// serve holds a token per call of another node being served (MaxServing)
+	serve chan struct{}
 
 	mu      sync.Mutex
 	owned   map[uuid.UUID]*owned              // documents this node owns
@@ -126,7 +132,7 @@ func New(o Options) (*Router, error) {
 	r := &Router{
 		docs: o.Docs, bus: o.Bus, leases: o.Leases, log: o.Logger,
 		owned: map[uuid.UUID]*owned{}, pending: map[uint64]chan wire{}, relays: map[uint64]*relay{},
-		serving: map[servingKey]context.CancelFunc{},
+		serving: map[servingKey]context.CancelFunc{}, serve: make(chan struct{}, MaxServing),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.bus != nil {
@@ -440,9 +446,26 @@ func (r *Router) handle(ctx context.Context, m bus.Message) {
 			}
 		}
 	case "sync":
-		// Served in its own goroutine: a slow document must not hold the inbox.
-		r.wg.Go(func() { r.serveSync(ctx, m.Origin, w) })
+		// Served in its own goroutine (a slow document must not hold the inbox), at
+		// most MaxServing at once.
+		select {
+		case r.serve <- struct{}{}:
+		default:
+			r.busy(m.Origin, w)
+			return
+		}
+		r.wg.Go(func() {
+			defer func() { <-r.serve }()
+			r.serveSync(ctx, m.Origin, w)
+		})
 	case "attach":
+		r.mu.Lock()
+		full := len(r.serving) >= MaxPending
+		r.mu.Unlock()
+		if full {
+			r.busy(m.Origin, w)
+			return
+		}
 		r.wg.Go(func() { r.serveAttach(ctx, m.Origin, w) })
 	case "detach":
 		r.mu.Lock()
@@ -452,6 +475,12 @@ func (r *Router) handle(ctx context.Context, m bus.Message) {
 			cancel()
 		}
 	}
+}
+
+// busy answers a call this node has no room to serve now.
+func (r *Router) busy(to string, w wire) {
+	err := apperr.Unavailable(time.Second, "the server holding the room's shared document is busy; try again")
+	_ = r.send(to, wire{Op: "answer", ID: w.ID, Room: w.Room, Err: errWire(err)})
 }
 
 // mine reports whether this node owns room now.

@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,5 +272,55 @@ func TestSingleNodeOwnsEverything(t *testing.T) {
 	}
 	if _, err := r.Sync(ctx, uuid.New(), room, "intruder", nil); !errors.Is(err, apperr.KindNotFound) {
 		t.Fatalf("a non-member's sync: %v, want NotFound", err)
+	}
+}
+
+// TestOwnerBusy: an owner serving MaxServing forwarded syncs answers the next one
+// Unavailable at once instead of queueing it.
+func TestOwnerBusy(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, "sqlite")
+	ctx := t.Context()
+	u := db.Client.User.Create().SetDisplayName("Busy").SaveX(ctx).ID
+	room := db.Client.Room.Create().SetName("Busy").SetOwnerID(u).SaveX(ctx).ID
+	db.Client.RoomMembership.Create().SetRoomID(room).SetUserID(u).SetRole(roommembership.RoleOwner).ExecX(ctx)
+	network := bus.NewNetwork()
+	table := lease.NewMemory(time.Second)
+	var routers []*Router
+	for _, id := range []string{"a", "b"} {
+		b, err := network.Join(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := table.Store(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(Options{Docs: roomdoc.New(roomdoc.Options{Ent: db.Client, Logger: dbtest.Logger(t)}), Bus: b, Leases: ls, Logger: dbtest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = r.Run(rctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done; ls.Close(); _ = b.Close() })
+		routers = append(routers, r)
+	}
+	a, b := routers[0], routers[1]
+	if _, err := a.Sync(ctx, u, room, "owner-peer", nil); err != nil { // a owns the document
+		t.Fatal(err)
+	}
+	for range MaxServing {
+		a.serve <- struct{}{}
+	}
+	defer func() {
+		for range MaxServing {
+			<-a.serve
+		}
+	}()
+	testkit.WaitFor(t, "a to hear b", func() bool { return b.bus.Interested(bus.KindRoomDoc, nodeKey("a")) })
+	_, err := b.Sync(ctx, u, room, "busy-peer", nil)
+	if !errors.Is(err, apperr.KindUnavailable) || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("a forwarded sync to a busy owner: %v, want Unavailable (busy)", err)
 	}
 }
