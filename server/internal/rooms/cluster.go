@@ -27,7 +27,7 @@ import (
 
 // PresenceRefresh is how often a node repeats the presence of its tabs in the rooms
 // they have open, so that other nodes keep it (and forget it when the node dies).
-const PresenceRefresh = 10 * time.Second
+const PresenceRefresh = 5 * time.Second
 
 // remoteLapse is how long another node's presence list lasts without a new message.
 const remoteLapse = 3 * PresenceRefresh

@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +201,78 @@ func TestRoomsSingleNodePublishesNothing(t *testing.T) {
 	if b.Interested(bus.KindRoomEvents, "x") || b.Interested(bus.KindRoomPresence, "x") {
 		t.Fatal("a single node is interested in its own room messages")
 	}
+}
+
+// TestRemotePresenceLapses: the presence of a node that stops repeating its list (it
+// died) is dropped remoteLapse after its last message, and watchers are told.
+func TestRemotePresenceLapses(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, "sqlite")
+	ctx := t.Context()
+	network := bus.NewNetwork()
+	now := time.Now()
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ba, err := network.Join("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(ctx, Options{Ent: db.Client, Sensors: noSensors{}, Logger: dbtest.Logger(t), Bus: ba, Now: clock, Window: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(actx) }()
+	defer func() { cancel(); <-done }()
+	owner := db.Client.User.Create().SetDisplayName("Owner").SaveX(ctx)
+	other := db.Client.User.Create().SetDisplayName("Other").SaveX(ctx)
+	vo := authz.Viewer{UserID: owner.ID, DisplayName: "Owner", Scope: authz.ScopeFull}
+	room, err := a.Create(ctx, vo, CreateInput{Name: "Lapse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vx := authz.Viewer{UserID: other.ID, DisplayName: "Other", Scope: authz.ScopeFull}
+	if _, err := a.Join(ctx, vx, room.JoinCode, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.Watch(ctx, vo, room.ID, "tab-owner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	evs := watchEvents(t, w)
+	awaitEvent(t, evs, "the snapshot", func(ev Event) bool { return ev.Kind == EventSnapshot })
+	// Node b reports the other user present, once, then dies.
+	r := a.idx.get(room.ID)
+	a.applyPresence(bus.Message{Kind: bus.KindRoomPresence, Key: room.ID.String(), Origin: "b",
+		Data: []byte(`{"users":[{"id":"` + other.ID.String() + `","views":["notes"]}]}`)})
+	if n := a.presentCount(r); n != 2 {
+		t.Fatalf("present %d, want 2 (the owner here, the other on b)", n)
+	}
+	awaitEvent(t, evs, "the other user present (on b) at the owner's watch", func(ev Event) bool {
+		return ev.Kind == EventPresence && presentIn(ev, other.ID, "notes")
+	})
+	a.expireRemote() // not yet: b's list is fresh
+	if n := a.presentCount(r); n != 2 {
+		t.Fatalf("present %d after an early expiry pass, want 2", n)
+	}
+	clockMu.Lock()
+	now = now.Add(remoteLapse + time.Second)
+	clockMu.Unlock()
+	a.expireRemote()
+	if n := a.presentCount(r); n != 1 {
+		t.Fatalf("present %d after b's list lapsed, want 1 (the owner, whose heartbeat lasts %s)", n, DefaultLapse)
+	}
+	awaitEvent(t, evs, "the other user gone at the owner's watch", func(ev Event) bool {
+		if ev.Kind != EventPresence {
+			return false
+		}
+		for _, m := range ev.Members {
+			if m.UserID == other.ID && !m.Present {
+				return true
+			}
+		}
+		return false
+	})
 }
