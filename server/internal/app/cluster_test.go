@@ -153,6 +153,11 @@ func TestClusterWatchAcrossNodes(t *testing.T) {
 			t.Fatalf("B received %v…: value %d is %v, want %d (in order, none lost)", got[:min(len(got), 20)], i, v, i+1)
 		}
 	}
+	// B shows the sensor connected (its connector is on A).
+	res, err := viewer.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: watched})
+	if err != nil || !res.GetSensor().GetConnected() {
+		t.Errorf("GetSensor on B: connected %v (%v), want true while A ingests its data", res.GetSensor().GetConnected(), err)
+	}
 	// The crossing is counted on both sides.
 	for node, want := range map[*server][]string{
 		a: {"sensocto_live_remote_batches_out_total", "sensocto_bus_published_total"},

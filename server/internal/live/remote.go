@@ -15,6 +15,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/bus"
 	"github.com/sensocto/sensocto/server/internal/hub"
 	"github.com/sensocto/sensocto/server/internal/loadmon"
+	"github.com/sensocto/sensocto/server/internal/sensors"
 )
 
 // remote publishes what of the live path must cross nodes, while another node is
@@ -25,9 +26,10 @@ import (
 type remote struct {
 	bus bus.Bus
 	// solo: the bus of a single server (bus.IsSolo), where nothing is followed.
-	solo bool
-	hub  *hub.Hub
-	log  zerolog.Logger
+	solo    bool
+	hub     *hub.Hub
+	sensors *sensors.Service
+	log     zerolog.Logger
 
 	// bufs are encoding buffers of measurements messages.
 	bufs sync.Pool
@@ -185,6 +187,7 @@ func (r *remote) apply(id string, f *follow) {
 				continue
 			}
 			r.batchesIn.Add(1)
+			r.sensors.SeenRemote(id) // connected, on another node
 		case m, ok := <-events:
 			if !ok {
 				events = nil
@@ -201,6 +204,9 @@ func (r *remote) apply(id string, f *follow) {
 			if !known {
 				r.rejected.Add(1)
 				continue
+			}
+			if kind == hub.EventConnected {
+				r.sensors.SeenRemote(id)
 			}
 			_ = r.hub.NotifyRemote(id, kind) // not live here (deleted): nobody to tell
 		}

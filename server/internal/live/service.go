@@ -74,6 +74,7 @@ func New(o Options) (*Service, error) {
 		log: o.Logger,
 	}
 	s.remote.bus, s.remote.solo, s.remote.hub, s.remote.log, s.remote.follows = b, bus.IsSolo(b), o.Hub, o.Logger, make(map[string]*follow)
+	s.remote.sensors = o.Sensors
 	s.remote.attFollows, s.remote.ownAttention = make(map[string]*attentionFollow), make(map[string]attention.Level)
 	s.remote.sessions = make(map[string]*sessionFollow)
 	s.publisher.OnChange(s.remote.backpressure)

@@ -97,6 +97,8 @@ type entry struct {
 
 	streams  atomic.Int32
 	lastSeen atomic.Int64 // Unix µs of the last accepted batch; 0: none since start
+	// remoteSeen is lastSeen of data another node ingested (SeenRemote).
+	remoteSeen atomic.Int64
 }
 
 func (e *entry) facts() authz.SensorFacts {
@@ -324,7 +326,23 @@ func (s *Service) Connected(sensorID string) bool {
 	if e == nil {
 		return false
 	}
-	return e.streams.Load() > 0 || s.now().UnixMicro()-e.lastSeen.Load() < ConnectedWindow.Microseconds()
+	now := s.now().UnixMicro()
+	return e.streams.Load() > 0 || now-e.lastSeen.Load() < ConnectedWindow.Microseconds() ||
+		now-e.remoteSeen.Load() < ConnectedWindow.Microseconds()
+}
+
+// SeenRemote records that another node of the cluster ingested data of the sensor, or
+// that its connector connected there, just now: Connected counts it for
+// ConnectedWindow, as this node's own data; ConnectedCount (the sensors connected to
+// this node) does not. This node learns it while one of its watchers follows the
+// sensor (live/remote.go).
+func (s *Service) SeenRemote(sensorID string) {
+	s.mu.RLock()
+	e := s.cache[sensorID]
+	s.mu.RUnlock()
+	if e != nil {
+		e.remoteSeen.Store(s.now().UnixMicro())
+	}
 }
 
 // ConnectedCount counts sensors with an open Stream or data within ConnectedWindow.
