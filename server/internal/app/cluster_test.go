@@ -286,3 +286,69 @@ func metric(t *testing.T, url, name string) float64 {
 	t.Fatalf("no metric %s at %s/metrics", name, url)
 	return 0
 }
+
+// TestClusterViewerAttention: viewers see a sensor's attention of the whole cluster. A
+// focus on node B shows on node A's WatchAttention and GetAttention (HIGH, B's
+// focused viewer counted), with no connector of the sensor anywhere; when B is gone
+// its attention lapses and A's WatchAttention is told.
+func TestClusterViewerAttention(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	owner := newParty(t, a.url)
+	viewerB := newParty(t, b.url)
+	id := newSensorID("cluster-viewer-attention")
+	owner.registerPublic(t, id)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	watch, err := owner.attention.WatchAttention(ctx, &sensoctov1.WatchAttentionRequest{SensorIds: []string{id}})
+	if err != nil {
+		t.Fatalf("WatchAttention on A: %v", err)
+	}
+	if !watch.Receive() {
+		t.Fatalf("WatchAttention on A: %v", watch.Err())
+	}
+	if l := watch.Msg().GetAttention()[0].GetLevel(); l != sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE {
+		t.Fatalf("first attention on A = %v, want NONE", l)
+	}
+	testkit.WaitFor(t, "B to see A follow the sensor's attention", func() bool {
+		return b.app.Bus().Interested(bus.KindAttention, id)
+	})
+	focus(t, viewerB, "viewer-b-tab", id)
+	awaitLevel := func(what string, want sensoctov1.AttentionLevel) {
+		t.Helper()
+		for watch.Receive() {
+			for _, sa := range watch.Msg().GetAttention() {
+				if sa.GetSensorId() == id && sa.GetLevel() == want {
+					return
+				}
+			}
+		}
+		t.Fatalf("WatchAttention on A ended before %s: %v", what, watch.Err())
+	}
+	awaitLevel("HIGH after a focus on B", sensoctov1.AttentionLevel_ATTENTION_LEVEL_HIGH)
+	got, err := owner.attention.GetAttention(t.Context(), &sensoctov1.GetAttentionRequest{SensorId: id})
+	if err != nil {
+		t.Fatalf("GetAttention on A: %v", err)
+	}
+	att := got.GetAttention()
+	if att.GetLevel() != sensoctov1.AttentionLevel_ATTENTION_LEVEL_HIGH || len(att.GetAttributes()) != 1 || att.GetAttributes()[0].GetFocused() != 1 {
+		t.Fatalf("GetAttention on A = %v, want HIGH with B's focused viewer", att)
+	}
+	// A sensor A follows nothing of: GetAttention follows it for the time B takes to
+	// repeat its attention.
+	id2 := newSensorID("cluster-viewer-attention-2")
+	owner.registerPublic(t, id2)
+	focus(t, viewerB, "viewer-b-tab", id2)
+	testkit.WaitFor(t, "GetAttention on A to show B's focus of a sensor A did not follow", func() bool {
+		got, err := owner.attention.GetAttention(t.Context(), &sensoctov1.GetAttentionRequest{SensorId: id2})
+		if err != nil {
+			t.Fatalf("GetAttention on A: %v", err)
+		}
+		return got.GetAttention().GetLevel() == sensoctov1.AttentionLevel_ATTENTION_LEVEL_HIGH
+	})
+	if err := b.app.Bus().Close(); err != nil { // B is gone for A
+		t.Fatal(err)
+	}
+	awaitLevel("NONE once B's attention lapsed", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
+}

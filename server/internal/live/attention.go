@@ -49,42 +49,67 @@ func (s *Service) ReportAttention(ctx context.Context, v authz.Viewer, tabID str
 	return s.tracker.Lease(), nil
 }
 
-// Attention returns the attention on a sensor v may see.
+// Attention returns the attention on a sensor v may see, of the whole cluster. When
+// this node does not follow the sensor's attention yet, it follows it for one
+// attentionRefresh and a margin, the time other nodes take to repeat theirs (cluster
+// mode only; ctx ending cuts the wait short).
 func (s *Service) Attention(ctx context.Context, v authz.Viewer, sensorID string) (attention.SensorAttention, error) {
 	if err := s.sensors.CheckView(ctx, v, sensorID); err != nil {
 		return attention.SensorAttention{}, fmt.Errorf("get attention: %w", err)
 	}
-	return s.tracker.Snapshot(sensorID), nil
+	if !s.remote.solo && !s.followsAttention(sensorID) {
+		defer s.followAttention(sensorID)()
+		t := time.NewTimer(attentionRefresh + attentionRefresh/2)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return s.clusterAttention(sensorID), nil
 }
 
-// RunAttentionWatch sends the attention on the sensors named: the current state of
-// every one the viewer may see, then every change (coalesced per sensor), until ctx
-// ends (nil) or a send fails. A sensor the viewer may no longer see is dropped at once
-// (through g); the others go on.
+// RunAttentionWatch sends the attention on the sensors named, of the whole cluster:
+// the current state of every one the viewer may see, then every change (coalesced per
+// sensor), until ctx ends (nil) or a send fails. A sensor the viewer may no longer see
+// is dropped at once (through g); the others go on. Other nodes' attention counts from
+// their next repeat (within attentionRefresh) and every change after.
 func (s *Service) RunAttentionWatch(ctx context.Context, g Guard, sensorIDs []string, send func([]attention.SensorAttention) error) error {
 	sub := s.tracker.Subscribe(sensorIDs...)
 	defer sub.Close()
 	if err := g.Watch(s.sensors, sensorIDs, sub.Remove); err != nil {
 		return fmt.Errorf("watch attention: %w", err)
 	}
+	l := newAttListener()
+	defer s.followAttentions(sensorIDs, l)()
 	var first []attention.SensorAttention
 	for _, id := range sensorIDs {
 		if g.Allows(id) {
-			first = append(first, s.tracker.Snapshot(id))
+			first = append(first, s.clusterAttention(id))
 		}
 	}
 	if err := send(first); err != nil {
 		return fmt.Errorf("send attention: %w", err)
 	}
 	for {
-		changes, err := sub.Next(ctx)
-		if err != nil {
-			return nil //nolint:nilerr // ends with ctx: the guard's interceptor gives the credential's error when that is why
+		select {
+		case <-ctx.Done():
+			return nil // the guard's interceptor gives the credential's error when that is why
+		case <-sub.C():
+		case <-l.notify:
 		}
 		var out []attention.SensorAttention
-		for _, c := range changes {
+		seen := make(map[string]bool)
+		for _, c := range sub.Drain() {
+			seen[c.SensorID] = true
 			if g.Allows(c.SensorID) {
-				out = append(out, c.SensorAttention)
+				out = append(out, s.clusterAttention(c.SensorID))
+			}
+		}
+		for _, id := range l.drain() {
+			if !seen[id] && g.Allows(id) {
+				seen[id] = true
+				out = append(out, s.clusterAttention(id))
 			}
 		}
 		if len(out) == 0 {

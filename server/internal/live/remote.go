@@ -43,7 +43,7 @@ type remote struct {
 	// (remoteattention.go), and orders the levels given to the publisher.
 	attMu        sync.Mutex
 	attFollows   map[string]*attentionFollow
-	ownAttention map[string]attention.Level
+	ownAttention map[string]attention.SensorAttention
 
 	// sessMu guards the connector sessions of this node (sessionmove.go).
 	sessMu   sync.Mutex
@@ -196,8 +196,11 @@ func (r *remote) apply(id string, f *follow) {
 			var ev SensorEventMessage
 			kind, known := hub.EventKind(0), false
 			if json.Unmarshal(m.Data, &ev) == nil {
-				if ev.Kind == eventSession {
-					continue // for connector sessions (sessionmove.go)
+				if ev.Kind == eventSession || ev.Kind == "attention" {
+					// for connector sessions (sessionmove.go); the other node's attention
+					// reaches this node's Watch streams as bus.KindAttention
+					// (remoteattention.go), which a Watch follows
+					continue
 				}
 				kind, known = eventKindOf[ev.Kind]
 			}

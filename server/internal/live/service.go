@@ -75,7 +75,7 @@ func New(o Options) (*Service, error) {
 	}
 	s.remote.bus, s.remote.solo, s.remote.hub, s.remote.log, s.remote.follows = b, bus.IsSolo(b), o.Hub, o.Logger, make(map[string]*follow)
 	s.remote.sensors = o.Sensors
-	s.remote.attFollows, s.remote.ownAttention = make(map[string]*attentionFollow), make(map[string]attention.Level)
+	s.remote.attFollows, s.remote.ownAttention = make(map[string]*attentionFollow), make(map[string]attention.SensorAttention)
 	s.remote.sessions = make(map[string]*sessionFollow)
 	s.publisher.OnChange(s.remote.backpressure)
 	s.attSub = s.tracker.Subscribe()
@@ -127,8 +127,9 @@ func (s *Service) bridgeAttention(ctx context.Context, sub *attention.Subscripti
 	}
 }
 
-// AttentionLevel is a sensor's attention level (for the sensors a handler shows).
-func (s *Service) AttentionLevel(sensorID string) attention.Level { return s.tracker.Level(sensorID) }
+// AttentionLevel is a sensor's attention level (for the sensors a handler shows): of
+// the whole cluster while this node follows the sensor's attention, else this node's.
+func (s *Service) AttentionLevel(sensorID string) attention.Level { return s.clusterLevel(sensorID) }
 
 // loadMultiplier is the load monitor's multiplier of watcher windows.
 func (s *Service) loadMultiplier() float64 { return s.monitor.Snapshot().Multiplier }

@@ -78,7 +78,12 @@ func (s *Service) RunWatch(ctx context.Context, g Guard, req WatchRequest, conn 
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	held.start(w, ids, g.Allows, s.tracker.AddWatcher)
+	held.start(w, ids, g.Allows, func(ids []string) func() {
+		// LOW attention here, and the other nodes' attention on the sensor for its
+		// attention events (remoteattention.go).
+		release, unfollow := s.tracker.AddWatcher(ids), s.followAttentions(ids, nil)
+		return func() { release(); unfollow() }
+	})
 	// Data of these sensors ingested on other nodes comes here while the watch runs.
 	defer s.remote.follow(ids)()
 	if err := conn.Start(); err != nil {
@@ -121,7 +126,7 @@ func (s *Service) resolve(ctx context.Context, g Guard, ev hub.Event) SensorEven
 	case hub.EventRemoved:
 		return out
 	}
-	out.Attention = s.tracker.Level(ev.SensorID)
+	out.Attention = s.clusterLevel(ev.SensorID)
 	return out
 }
 
