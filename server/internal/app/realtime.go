@@ -141,7 +141,7 @@ func (r *realtime) registerHubMetrics(reg prometheus.Registerer) error {
 // mount registers SensorService and AttentionService and returns their names.
 func (r *realtime) mount(mount func(string, http.Handler), opts []connect.HandlerOption) []string {
 	h := sensorsrpc.New(sensorsrpc.Options{
-		Sensors: r.sensors, Live: r.live,
+		Sensors: r.sensors, Live: r.live, History: r.live,
 		Logger: r.log.With().Str("service", "sensors").Logger(),
 	})
 	r.sensorMessage = h.SensorMessage

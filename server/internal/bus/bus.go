@@ -67,6 +67,14 @@ const (
 	// a client and the node that owns the document (its lease). Key: "node:" and the
 	// receiving node's id. Owner: the room documents' router (roomdoc/route).
 	KindRoomDoc
+	// KindHistoryAsk asks the node that ingests a sensor for its in-memory window of
+	// an attribute (the part of GetHistory not recorded yet). Key: the sensor id,
+	// subscribed by a node while it ingests the sensor. Owner: the live domain
+	// (live/history.go).
+	KindHistoryAsk
+	// KindHistoryAnswer is the answer to a KindHistoryAsk. Key: "node:" and the asking
+	// node's id. Owner: the live domain (live/history.go).
+	KindHistoryAnswer
 
 	kindEnd // one past the last kind
 )
@@ -81,14 +89,16 @@ func Kinds() []Kind {
 }
 
 var kindNames = [kindEnd]string{
-	KindMeasurements: "measurements",
-	KindSensorEvents: "sensor_events",
-	KindAttention:    "attention",
-	KindBackpressure: "backpressure",
-	KindRevocations:  "revocations",
-	KindRoomEvents:   "room_events",
-	KindRoomPresence: "room_presence",
-	KindRoomDoc:      "room_doc",
+	KindMeasurements:  "measurements",
+	KindSensorEvents:  "sensor_events",
+	KindAttention:     "attention",
+	KindBackpressure:  "backpressure",
+	KindRevocations:   "revocations",
+	KindRoomEvents:    "room_events",
+	KindRoomPresence:  "room_presence",
+	KindRoomDoc:       "room_doc",
+	KindHistoryAsk:    "history_ask",
+	KindHistoryAnswer: "history_answer",
 }
 
 // String names the kind (a NATS subject token).

@@ -48,6 +48,9 @@ type remote struct {
 	// sessMu guards the connector sessions of this node (sessionmove.go).
 	sessMu   sync.Mutex
 	sessions map[string]*sessionFollow
+
+	// hist answers and asks for in-memory history across nodes (history.go).
+	hist historyState
 }
 
 // follow is one sensor's data and events from other nodes, while this node watches it.
@@ -91,6 +94,9 @@ type wireBufs struct{ buf, scratch []byte }
 // node watches anything).
 func (s *Service) OnIngest(sensorID string, b *hub.Batch) {
 	r := &s.remote
+	if !r.solo {
+		r.hold(sensorID) // answer other nodes' history asks (history.go)
+	}
 	if !r.bus.Interested(bus.KindMeasurements, sensorID) {
 		return
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -77,6 +78,14 @@ func New(o Options) (*Service, error) {
 	s.remote.sensors = o.Sensors
 	s.remote.attFollows, s.remote.ownAttention = make(map[string]*attentionFollow), make(map[string]attention.SensorAttention)
 	s.remote.sessions = make(map[string]*sessionFollow)
+	s.remote.hist.asks = make(map[uint64]*pendingAsk)
+	if !s.remote.solo {
+		sub, err := b.Subscribe(bus.KindHistoryAnswer, "node:"+b.NodeID(), bus.MaxQueue)
+		if err != nil {
+			return nil, fmt.Errorf("live: history answers: %w", err)
+		}
+		s.remote.hist.answers = sub
+	}
 	s.publisher.OnChange(s.remote.backpressure)
 	s.attSub = s.tracker.Subscribe()
 	s.loadSub = s.monitor.Subscribe()
@@ -100,6 +109,19 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.bridgeAttention(ctx, attSub) })
 	g.Go(func() error { return s.refreshAttention(ctx) })
+	g.Go(func() error { return s.remote.collectAnswers(ctx) })
+	g.Go(func() error {
+		t := time.NewTicker(HoldIdle / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case now := <-t.C:
+				s.remote.releaseIdle(now)
+			}
+		}
+	})
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("live path: %w", err)
 	}

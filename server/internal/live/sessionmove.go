@@ -92,5 +92,8 @@ func (s *Service) applySessions(id string, f *sessionFollow) {
 			}
 		}
 		r.sessMu.Unlock()
+		if m.Origin != self {
+			r.unhold(id) // the other node ingests it now and answers history asks
+		}
 	}
 }

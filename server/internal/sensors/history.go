@@ -46,8 +46,10 @@ func (s Span) IsZero() bool { return s == Span{} }
 
 // spans fills where data of the attribute exists (History's Recorded, InMemory and
 // Recording).
-func (s *Service) spans(ctx context.Context, h *History, sensorID, attributeID string) error {
-	if f, l, ok := s.hub.Span(sensorID, attributeID); ok {
+func (s *Service) spans(ctx context.Context, h *History, sensorID, attributeID string, w *Window) error {
+	if w != nil {
+		h.InMemory = w.Span
+	} else if f, l, ok := s.hub.Span(sensorID, attributeID); ok {
 		h.InMemory = Span{f, l}
 	}
 	h.Recording = s.isRecording(sensorID)
@@ -68,33 +70,67 @@ func (s *Service) spans(ctx context.Context, h *History, sensorID, attributeID s
 // (UseRecorder) it merges recorded rows with the hub's in-memory window
 // (recording.Recorder.Query); without one it answers from the window alone.
 func (s *Service) History(ctx context.Context, v authz.Viewer, req HistoryRequest) (History, error) {
+	return s.HistoryWith(ctx, v, req, nil)
+}
+
+// Window is an attribute's in-memory window held by another node (the node that
+// ingests the sensor, see live/history.go): its points in the range asked for, oldest
+// first, the attribute's type, and the span of everything that node holds.
+type Window struct {
+	Points []hub.Point
+	Type   string
+	Span   Span
+}
+
+// HistoryWith is History with the in-memory part taken from the window that recent
+// returns (called once the view right is checked) instead of this node's hub; when
+// recent is nil or returns false, this node's hub answers.
+func (s *Service) HistoryWith(ctx context.Context, v authz.Viewer, req HistoryRequest, recent func(context.Context) (Window, bool)) (History, error) {
 	if err := s.CheckView(ctx, v, req.SensorID); err != nil {
 		return History{}, err
 	}
 	if err := s.EnsureLive(ctx, []string{req.SensorID}); err != nil {
 		return History{}, err
 	}
-	h, err := s.history(ctx, req)
+	var w *Window
+	if recent != nil {
+		if got, ok := recent(ctx); ok {
+			w = &got
+		}
+	}
+	h, err := s.history(ctx, req, w)
 	if err != nil {
 		return History{}, err
 	}
-	if err := s.spans(ctx, &h, req.SensorID, req.AttributeID); err != nil {
+	if err := s.spans(ctx, &h, req.SensorID, req.AttributeID, w); err != nil {
 		return History{}, err
 	}
 	return h, nil
 }
 
-func (s *Service) history(ctx context.Context, req HistoryRequest) (History, error) {
+// windowPoints returns the in-memory points of the range: w's, or this node's hub's.
+func (s *Service) windowPoints(req HistoryRequest, w *Window) ([]hub.Point, string, error) {
+	if w != nil {
+		return w.Points, w.Type, nil
+	}
+	points, typ, err := s.hub.History(req.SensorID, req.AttributeID, req.FromUS, req.ToUS, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("history of %s/%s: %w", req.SensorID, req.AttributeID, err)
+	}
+	return points, typ, nil
+}
+
+func (s *Service) history(ctx context.Context, req HistoryRequest, w *Window) (History, error) {
 	if s.rec != nil {
-		return s.recordedHistory(ctx, req)
+		return s.recordedHistory(ctx, req, w)
 	}
 	maxPoints := req.MaxPoints
 	if maxPoints <= 0 {
 		maxPoints = recording.DefaultMaxPoints
 	}
-	points, typ, err := s.hub.History(req.SensorID, req.AttributeID, req.FromUS, req.ToUS, 0)
+	points, typ, err := s.windowPoints(req, w)
 	if err != nil {
-		return History{}, fmt.Errorf("history of %s/%s: %w", req.SensorID, req.AttributeID, err)
+		return History{}, err
 	}
 	h := History{AttributeType: typ, TotalCount: uint64(len(points))}
 	if !req.Raw && req.PageToken == "" {

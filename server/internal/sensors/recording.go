@@ -107,6 +107,16 @@ func (s *Service) setRecordingFlag(id string, on bool) {
 	s.recSet.Store(&next)
 }
 
+// syncRecording takes a sensor's recording flag as just read from the database (a
+// registration or a sensor made live here, e.g. a simulator run or a connector that
+// moved from another node): this node records it from its first batch, not only
+// after the next RunRecording reload.
+func (s *Service) syncRecording(id string, on bool) {
+	if s.rec != nil && s.isRecording(id) != on {
+		s.setRecordingFlag(id, on)
+	}
+}
+
 // isRecording reports whether a sensor's data is recorded: one map lookup.
 func (s *Service) isRecording(id string) bool {
 	set := s.recSet.Load()
@@ -277,8 +287,14 @@ func decodePayload(k hub.Kind, p []byte) hub.Value {
 
 // recordedHistory answers a history request from the recorder, with the hub's
 // window as the recent part. The caller has checked the view right.
-func (s *Service) recordedHistory(ctx context.Context, req HistoryRequest) (History, error) {
-	recent, typ := s.recentPoints(req.SensorID, req.AttributeID, req.FromUS, req.ToUS)
+func (s *Service) recordedHistory(ctx context.Context, req HistoryRequest, w *Window) (History, error) {
+	var recent []recording.Point
+	var typ string
+	if w != nil {
+		recent, typ = toRecent(w.Points), w.Type
+	} else {
+		recent, typ = s.recentPoints(req.SensorID, req.AttributeID, req.FromUS, req.ToUS)
+	}
 	res, err := s.rec.Query(ctx, recording.HistoryRequest{
 		SensorID: req.SensorID, AttributeID: req.AttributeID, FromUS: req.FromUS, ToUS: req.ToUS,
 		MaxPoints: req.MaxPoints, Raw: req.Raw, PageToken: req.PageToken, Recent: recent,
@@ -312,6 +328,12 @@ func (s *Service) recentPoints(sensorID, attributeID string, from, to int64) ([]
 		// no in-memory window.
 		return nil, ""
 	}
+	return toRecent(points), typ
+}
+
+// toRecent converts in-memory points to recording points (structured values in their
+// recorded encoding).
+func toRecent(points []hub.Point) []recording.Point {
 	recent := make([]recording.Point, len(points))
 	for i, p := range points {
 		rp := recording.Point{TimeUS: p.TimeUS, ServerTimeUS: p.ServerUS, Kind: recording.Kind(p.Value.Kind), Count: 1}
@@ -322,7 +344,7 @@ func (s *Service) recentPoints(sensorID, attributeID string, from, to int64) ([]
 		}
 		recent[i] = rp
 	}
-	return recent, typ
+	return recent
 }
 
 // ExportCSV writes an attribute's data in [fromUS, toUS) (toUS 0: no end) as CSV:

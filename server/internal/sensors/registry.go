@@ -106,10 +106,10 @@ func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput
 	if err := validateRegister(&in); err != nil {
 		return Sensor{}, err
 	}
-	var public bool
+	var public, recording bool
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
-		public, err = s.register(ctx, v, in)
+		public, recording, err = s.register(ctx, v, in)
 		if !ent.IsConstraintError(err) {
 			break
 		}
@@ -119,6 +119,7 @@ func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput
 	if err != nil {
 		return Sensor{}, err
 	}
+	s.syncRecording(in.ID, recording)
 	e := s.remember(in.ID, v.UserID, public)
 	if !public {
 		s.accessChanged(ctx, in.ID, false) // it may have been public until now
@@ -146,9 +147,9 @@ func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput
 }
 
 // register writes the sensor and its declared attributes in one transaction and
-// returns whether it is public.
-func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput) (bool, error) {
-	var public bool
+// returns whether it is public and recording.
+func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput) (bool, bool, error) {
+	var public, recording bool
 	err := database.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 		old, err := tx.Sensor.Get(ctx, in.ID)
 		switch {
@@ -188,7 +189,7 @@ func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput
 			if err != nil {
 				return fmt.Errorf("update sensor: %w", err)
 			}
-			public = row.Visibility == sensor.VisibilityPublic
+			public, recording = row.Visibility == sensor.VisibilityPublic, row.RecordingEnabled
 		}
 		if len(in.Attributes) == 0 {
 			return nil
@@ -210,7 +211,7 @@ func (s *Service) register(ctx context.Context, v authz.Viewer, in RegisterInput
 		}
 		return nil
 	})
-	return public, err
+	return public, recording, err
 }
 
 func orDefault(s, def string) string {

@@ -225,6 +225,7 @@ func (s *Service) ensureLive(ctx context.Context, id string, e *entry) error {
 	if _, err := s.hub.Register(id, specsOf(row.Edges.Attributes)); err != nil {
 		return fmt.Errorf("make sensor %s live: %w", id, err)
 	}
+	s.syncRecording(id, row.RecordingEnabled)
 	e.live.Store(true)
 	return nil
 }
