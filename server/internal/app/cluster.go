@@ -161,6 +161,9 @@ func (a *App) Bus() bus.Bus { return a.bus }
 //	sensocto_live_remote_batches_in_total    measurements messages of other nodes applied here
 //	sensocto_live_remote_rejected_total      messages of other nodes refused (undecodable, or refused by the hub)
 //	sensocto_live_remote_unsent_total        messages that could not be published
+//	sensocto_live_history_asked_total        history asks sent to a sensor's ingesting node
+//	sensocto_live_history_unanswered_total   of which answered here from this node's window
+//	sensocto_live_history_served_total       other nodes' history asks answered here
 func registerRemoteMetrics(reg prometheus.Registerer, stats func() live.RemoteStats) error {
 	counter := func(name, help string, f func(live.RemoteStats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(stats())) })
@@ -170,6 +173,9 @@ func registerRemoteMetrics(reg prometheus.Registerer, stats func() live.RemoteSt
 		counter("sensocto_live_remote_batches_in_total", "Measurements messages of other nodes applied to this node's hub.", func(s live.RemoteStats) uint64 { return s.BatchesIn }),
 		counter("sensocto_live_remote_rejected_total", "Messages of other nodes refused (undecodable, or refused by the hub).", func(s live.RemoteStats) uint64 { return s.Rejected }),
 		counter("sensocto_live_remote_unsent_total", "Live messages that could not be published to other nodes.", func(s live.RemoteStats) uint64 { return s.Unsent }),
+		counter("sensocto_live_history_asked_total", "History asks sent to the node ingesting a sensor.", func(s live.RemoteStats) uint64 { return s.HistoryAsked }),
+		counter("sensocto_live_history_unanswered_total", "History asks not answered in time or in full (answered from this node's window).", func(s live.RemoteStats) uint64 { return s.HistoryUnanswered }),
+		counter("sensocto_live_history_served_total", "History asks of other nodes answered by this node.", func(s live.RemoteStats) uint64 { return s.HistoryServed }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register live remote metrics: %w", err)

@@ -76,6 +76,14 @@ func TestClusterHistory(t *testing.T) {
 		return err == nil && res.GetRecorded().GetFirstUs() == base && res.GetRecorded().GetLastUs() >= base+299*1000
 	})
 	same(recorded, 800)
+	asked := metric(t, b.url, "sensocto_live_history_asked_total")
+	if asked == 0 {
+		t.Fatal("sensocto_live_history_asked_total on B = 0")
+	}
+	testkit.WaitFor(t, "A to count the asks it served", func() bool { return metric(t, a.url, "sensocto_live_history_served_total") == asked })
+	if v := metric(t, b.url, "sensocto_live_history_unanswered_total"); v != 0 {
+		t.Fatalf("sensocto_live_history_unanswered_total on B = %v, want 0", v)
+	}
 
 	// A gone: B answers what the database has, at once and without an error.
 	if err := a.app.Bus().Close(); err != nil {

@@ -318,16 +318,3 @@ func (s *Service) History(ctx context.Context, v authz.Viewer, req sensors.Histo
 	}
 	return h, nil
 }
-
-// HistoryStats count the cross-node history asks since the start.
-type HistoryStats struct {
-	// Asked are asks sent, Unanswered those that fell back to this node's window,
-	// Served the asks of other nodes this node answered.
-	Asked, Unanswered, Served uint64
-}
-
-// HistoryStats returns the counts of the cross-node history.
-func (s *Service) HistoryStats() HistoryStats {
-	h := &s.remote.hist
-	return HistoryStats{Asked: h.asked.Load(), Unanswered: h.unanswered.Load(), Served: h.served.Load()}
-}

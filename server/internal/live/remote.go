@@ -67,12 +67,19 @@ type RemoteStats struct {
 	// refused; Unsent messages that could not be published. (What a full queue drops
 	// is the bus's count.)
 	Rejected, Unsent uint64
+	// HistoryAsked are history asks sent to the node ingesting a sensor (history.go),
+	// HistoryUnanswered those that fell back to this node's window, HistoryServed the
+	// asks of other nodes this node answered.
+	HistoryAsked, HistoryUnanswered, HistoryServed uint64
 }
 
 // RemoteStats returns the counts of the cross-node live path.
 func (s *Service) RemoteStats() RemoteStats {
 	r := &s.remote
-	return RemoteStats{BatchesOut: r.batchesOut.Load(), BatchesIn: r.batchesIn.Load(), Rejected: r.rejected.Load(), Unsent: r.unsent.Load()}
+	return RemoteStats{
+		BatchesOut: r.batchesOut.Load(), BatchesIn: r.batchesIn.Load(), Rejected: r.rejected.Load(), Unsent: r.unsent.Load(),
+		HistoryAsked: r.hist.asked.Load(), HistoryUnanswered: r.hist.unanswered.Load(), HistoryServed: r.hist.served.Load(),
+	}
 }
 
 // maxMessageBytes is where a batch is split into several messages (bus.MaxDataBytes
