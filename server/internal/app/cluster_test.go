@@ -352,3 +352,64 @@ func TestClusterViewerAttention(t *testing.T) {
 	}
 	awaitLevel("NONE once B's attention lapsed", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
 }
+
+// TestClusterRegistryChanges: a sensor made private or deleted on node A is seen so on
+// node B at once, whether or not B watches it: B's cached access decision changes (a
+// viewer's GetSensor on B is refused) and a Watch on B drops the sensor with a REMOVED
+// event, going on for its other sensor, as a local change does.
+func TestClusterRegistryChanges(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	for _, how := range accessLosses {
+		t.Run(how, func(t *testing.T) {
+			owner, viewer := newParty(t, a.url), newParty(t, b.url)
+			// Cached on B, watched by nobody.
+			cached := newSensorID("cluster-registry-cached")
+			owner.registerPublic(t, cached)
+			if _, err := viewer.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: cached}); err != nil {
+				t.Fatalf("GetSensor on B: %v", err)
+			}
+			loseAccess(t, how, owner, cached)
+			testkit.WaitFor(t, "B to refuse the viewer "+cached+" after "+how+" on A", func() bool {
+				_, err := viewer.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: cached})
+				return err != nil
+			})
+			// Watched on B, with another sensor.
+			lost, kept := newSensorID("cluster-registry-lost"), newSensorID("cluster-registry-kept")
+			owner.registerPublic(t, lost)
+			owner.registerPublic(t, kept)
+			focus(t, viewer, "viewer-tab", lost, kept)
+			w := readStream(t, func(ctx context.Context) (*connect.ServerStreamForClient[sensoctov1.WatchResponse], error) {
+				return viewer.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: []string{lost, kept}, SkipRecent: true, TabId: "viewer-tab"})
+			})
+			testkit.WaitFor(t, "A to see B watch both sensors", func() bool {
+				return a.app.Bus().Interested(bus.KindMeasurements, lost) && a.app.Bus().Interested(bus.KindMeasurements, kept)
+			})
+			loseAccess(t, how, owner, lost)
+			for gotRemoved := false; !gotRemoved; {
+				res := w.next(t)
+				if res == nil {
+					t.Fatalf("Watch on B ended: %v; it should go on for %s", w.err(), kept)
+				}
+				gotRemoved = removed(res, lost)
+			}
+			if how != "DeleteSensor" {
+				owner.publish(t, lost, 9)
+			}
+			owner.publish(t, kept, 9)
+			for {
+				res := w.next(t)
+				if res == nil {
+					t.Fatalf("Watch on B ended: %v", w.err())
+				}
+				if len(numbers(res, lost)) > 0 {
+					t.Fatalf("data of %s after %s on A", lost, how)
+				}
+				if vs := numbers(res, kept); len(vs) > 0 && vs[len(vs)-1] == 9 {
+					break
+				}
+			}
+		})
+	}
+}

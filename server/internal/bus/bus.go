@@ -75,6 +75,11 @@ const (
 	// KindHistoryAnswer is the answer to a KindHistoryAsk. Key: "node:" and the asking
 	// node's id. Owner: the live domain (live/history.go).
 	KindHistoryAnswer
+	// KindSensorRegistry are changes of a sensor's registry entry (visibility or name
+	// updated, recording switched, deleted) for every node, whether or not it watches
+	// the sensor. Key: the sensor id. Owner: the live domain (from the sensors
+	// domain's OnRegistryChange).
+	KindSensorRegistry
 
 	kindEnd // one past the last kind
 )
@@ -89,16 +94,17 @@ func Kinds() []Kind {
 }
 
 var kindNames = [kindEnd]string{
-	KindMeasurements:  "measurements",
-	KindSensorEvents:  "sensor_events",
-	KindAttention:     "attention",
-	KindBackpressure:  "backpressure",
-	KindRevocations:   "revocations",
-	KindRoomEvents:    "room_events",
-	KindRoomPresence:  "room_presence",
-	KindRoomDoc:       "room_doc",
-	KindHistoryAsk:    "history_ask",
-	KindHistoryAnswer: "history_answer",
+	KindMeasurements:   "measurements",
+	KindSensorEvents:   "sensor_events",
+	KindAttention:      "attention",
+	KindBackpressure:   "backpressure",
+	KindRevocations:    "revocations",
+	KindRoomEvents:     "room_events",
+	KindRoomPresence:   "room_presence",
+	KindRoomDoc:        "room_doc",
+	KindHistoryAsk:     "history_ask",
+	KindHistoryAnswer:  "history_answer",
+	KindSensorRegistry: "sensor_registry",
 }
 
 // String names the kind (a NATS subject token).

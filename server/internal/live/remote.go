@@ -209,10 +209,13 @@ func (r *remote) apply(id string, f *follow) {
 			var ev SensorEventMessage
 			kind, known := hub.EventKind(0), false
 			if json.Unmarshal(m.Data, &ev) == nil {
-				if ev.Kind == eventSession || ev.Kind == "attention" {
-					// for connector sessions (sessionmove.go); the other node's attention
+				switch ev.Kind {
+				case eventSession, "attention", "updated", "removed":
+					// For connector sessions (sessionmove.go). The other node's attention
 					// reaches this node's Watch streams as bus.KindAttention
-					// (remoteattention.go), which a Watch follows
+					// (remoteattention.go), which a Watch follows, and updates and
+					// removals as bus.KindSensorRegistry (registry.go), applied to this
+					// node's registry before its watchers are told.
 					continue
 				}
 				kind, known = eventKindOf[ev.Kind]

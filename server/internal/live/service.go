@@ -87,6 +87,9 @@ func New(o Options) (*Service, error) {
 		s.remote.hist.answers = sub
 	}
 	s.publisher.OnChange(s.remote.backpressure)
+	if !s.remote.solo {
+		s.sensors.OnRegistryChange(s.remote.registryChanged)
+	}
 	s.attSub = s.tracker.Subscribe()
 	s.loadSub = s.monitor.Subscribe()
 	return s, nil
@@ -122,6 +125,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	})
+	g.Go(func() error { return s.followRegistry(ctx) })
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("live path: %w", err)
 	}

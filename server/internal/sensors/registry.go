@@ -123,6 +123,7 @@ func (s *Service) Register(ctx context.Context, v authz.Viewer, in RegisterInput
 	e := s.remember(in.ID, v.UserID, public)
 	if !public {
 		s.accessChanged(ctx, in.ID, false) // it may have been public until now
+		s.changed(RegistryChange{SensorID: in.ID, Kind: RegistryUpdated})
 	}
 	e.liveMu.Lock()
 	specs := make([]hub.AttributeSpec, len(in.Attributes))
@@ -246,6 +247,7 @@ func (s *Service) Update(ctx context.Context, v authz.Viewer, id string, name *s
 		s.accessChanged(ctx, id, false) // before answering: nothing published later leaks
 	}
 	_ = s.hub.Notify(id, hub.EventUpdated) // not live: no watcher to tell
+	s.changed(RegistryChange{SensorID: id, Kind: RegistryUpdated})
 	return s.Get(ctx, v, id)
 }
 
@@ -277,6 +279,7 @@ func (s *Service) SetRecording(ctx context.Context, v authz.Viewer, id string, e
 		}
 	}
 	_ = s.hub.Notify(id, hub.EventUpdated)
+	s.changed(RegistryChange{SensorID: id, Kind: RegistryRecording, Recording: enabled})
 	return s.Get(ctx, v, id)
 }
 
@@ -307,6 +310,7 @@ func (s *Service) Delete(ctx context.Context, v authz.Viewer, id string) error {
 		}
 	}
 	s.dropLive(ctx, id)
+	s.changed(RegistryChange{SensorID: id, Kind: RegistryDeleted})
 	return nil
 }
 
@@ -345,5 +349,6 @@ func (s *Service) OwnersDeleted(ctx context.Context, owners []uuid.UUID) {
 			s.setRecordingFlag(id, false)
 		}
 		s.dropLive(ctx, id)
+		s.changed(RegistryChange{SensorID: id, Kind: RegistryDeleted})
 	}
 }

@@ -69,6 +69,9 @@ type Service struct {
 
 	// rooms is the rooms' membership view (SetRoomAccess); nil: no room shares anything.
 	rooms atomic.Pointer[roomAccess]
+
+	// onChange is told of registry changes for other nodes (OnRegistryChange).
+	onChange atomic.Pointer[func(RegistryChange)]
 }
 
 // RoomAccess is the rooms' membership view, kept in memory by package rooms: which
