@@ -36,7 +36,7 @@ func (a *App) openBus(reg prometheus.Registerer) (bus.Bus, error) {
 		return nil, err
 	}
 	b, err := natsbus.Connect(c.URL, natsbus.Options{
-		NodeID: c.NodeID, Prefix: c.Prefix,
+		NodeID: c.NodeID, Prefix: c.Prefix, InterestTTL: c.NodeTimeout,
 		Logger: a.logger.With().Str("component", "bus").Logger(),
 	}, opts...)
 	if err != nil {

@@ -76,6 +76,9 @@ type NATS struct {
 	Prefix, NodeID string
 	// CredsFile, NKeyFile authenticate; TLSCA, TLSCert, TLSKey are PEM files.
 	CredsFile, NKeyFile, TLSCA, TLSCert, TLSKey string
+	// NodeTimeout is how long another node counts as alive without a heartbeat
+	// (natsbus.Options.InterestTTL).
+	NodeTimeout time.Duration
 }
 
 // Redacted returns the URL with any password replaced, safe to log.

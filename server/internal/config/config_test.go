@@ -40,7 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		StreamsPerIP:        2000,
 		RecordingQueueBound: 2_000_000,
 		OIDC:                OIDC{ProviderName: "OpenID"},
-		NATS:                NATS{Prefix: "sensocto"},
+		NATS:                NATS{Prefix: "sensocto", NodeTimeout: 5 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", c, want)
@@ -99,7 +99,7 @@ func TestLoadValues(t *testing.T) {
 		},
 		SMTP: SMTP{URL: "smtp://u:p@mail.example.com:587", From: "Sensocto <noreply@example.com>"},
 		OIDC: OIDC{Issuer: "https://id.example.com", ClientID: "sensocto", ClientSecret: "s3cret", ProviderName: "Example ID"},
-		NATS: NATS{Prefix: "sensocto"},
+		NATS: NATS{Prefix: "sensocto", NodeTimeout: 5 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -136,19 +136,20 @@ func TestLoadDatabaseURL(t *testing.T) {
 func TestLoadNATS(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
-		"SENSOCTO_DATABASE_URL":  "postgres://db/sensocto",
-		"SENSOCTO_NATS_URL":      "nats://u:secret@n1:4222, tls://n2",
-		"SENSOCTO_NATS_PREFIX":   "prod.eu",
-		"SENSOCTO_NODE_ID":       "node-1",
-		"SENSOCTO_NATS_CREDS":    "/run/nats.creds",
-		"SENSOCTO_NATS_TLS_CA":   "/ca.pem",
-		"SENSOCTO_NATS_TLS_CERT": "/c.pem",
-		"SENSOCTO_NATS_TLS_KEY":  "/k.pem",
+		"SENSOCTO_DATABASE_URL":         "postgres://db/sensocto",
+		"SENSOCTO_NATS_URL":             "nats://u:secret@n1:4222, tls://n2",
+		"SENSOCTO_NATS_PREFIX":          "prod.eu",
+		"SENSOCTO_NODE_ID":              "node-1",
+		"SENSOCTO_NATS_CREDS":           "/run/nats.creds",
+		"SENSOCTO_NATS_TLS_CA":          "/ca.pem",
+		"SENSOCTO_NATS_TLS_CERT":        "/c.pem",
+		"SENSOCTO_NATS_TLS_KEY":         "/k.pem",
+		"SENSOCTO_CLUSTER_NODE_TIMEOUT": "12s",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := NATS{URL: "nats://u:secret@n1:4222, tls://n2", Prefix: "prod.eu", NodeID: "node-1", CredsFile: "/run/nats.creds", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"}
+	want := NATS{URL: "nats://u:secret@n1:4222, tls://n2", Prefix: "prod.eu", NodeID: "node-1", CredsFile: "/run/nats.creds", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem", NodeTimeout: 12 * time.Second}
 	if c.NATS != want {
 		t.Errorf("NATS = %+v, want %+v", c.NATS, want)
 	}
@@ -197,6 +198,9 @@ func TestLoadErrors(t *testing.T) {
 		{"SENSOCTO_NATS_URL", "http://127.0.0.1:4222", `SENSOCTO_NATS_URL: unsupported scheme "http"`},
 		{"SENSOCTO_NATS_PREFIX", "a.*", "SENSOCTO_NATS_PREFIX: want 1 to 4"},
 		{"SENSOCTO_NODE_ID", "a b", "SENSOCTO_NODE_ID: at most 64 bytes"},
+		{"SENSOCTO_CLUSTER_NODE_TIMEOUT", "1s", "SENSOCTO_CLUSTER_NODE_TIMEOUT: must be between 2s and 5m"},
+		{"SENSOCTO_CLUSTER_NODE_TIMEOUT", "10m", "SENSOCTO_CLUSTER_NODE_TIMEOUT: must be between 2s and 5m"},
+		{"SENSOCTO_CLUSTER_NODE_TIMEOUT", "5", "SENSOCTO_CLUSTER_NODE_TIMEOUT: parse duration"},
 		{"SENSOCTO_NATS_TLS_KEY", "/k.pem", "SENSOCTO_NATS_TLS_KEY: SENSOCTO_NATS_TLS_CERT and SENSOCTO_NATS_TLS_KEY go together"},
 	}
 	for _, tt := range tests {

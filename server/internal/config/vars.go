@@ -234,6 +234,9 @@ var vars = []variable{
 	field("SENSOCTO_NODE_ID", "",
 		"This node's name in the cluster (at most 64 bytes, unique among the nodes). Empty: node- and random hex, new at every start.",
 		parseNodeID, func(c *Config) *string { return &c.NATS.NodeID }),
+	field("SENSOCTO_CLUSTER_NODE_TIMEOUT", "5s",
+		"How long a node of the cluster counts as alive without a heartbeat (it beats every second): then the others drop it from the status and forget its interest in their data. 2s to 5m.",
+		parseNodeTimeout, func(c *Config) *time.Duration { return &c.NATS.NodeTimeout }),
 	field("SENSOCTO_NATS_CREDS", "",
 		"NATS credentials file (JWT and nkey seed, as nsc writes it) for cluster mode.",
 		parseString, func(c *Config) *string { return &c.NATS.CredsFile }),
@@ -364,6 +367,19 @@ func parseOptionalAddr(raw string) (string, error) {
 		return "", nil
 	}
 	return parseAddr(raw)
+}
+
+// parseNodeTimeout reads SENSOCTO_CLUSTER_NODE_TIMEOUT: at least two heartbeats of the
+// bus (natsbus.DefaultHeartbeat, 1 s), at most five minutes.
+func parseNodeTimeout(raw string) (time.Duration, error) {
+	d, err := parsePositiveDuration(raw)
+	if err != nil {
+		return 0, err
+	}
+	if d < 2*time.Second || d > 5*time.Minute {
+		return 0, errors.New("must be between 2s and 5m (nodes beat every second)")
+	}
+	return d, nil
 }
 
 func parsePositiveDuration(raw string) (time.Duration, error) {
