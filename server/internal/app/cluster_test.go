@@ -413,3 +413,47 @@ func TestClusterRegistryChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterConnectedSet: a sensor whose connector streams to node A shows connected
+// on node B (GetSensor and ListSensors) though nobody on B watches it, and no longer
+// once A is gone (its announcements lapse).
+func TestClusterConnectedSet(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	owner := newParty(t, a.url)
+	id := newSensorID("cluster-connected")
+	owner.registerPublic(t, id)
+	onB := partyWith(b.url, owner.token)
+	connectedOnB := func() (get, list bool) {
+		got, err := onB.sensors.GetSensor(t.Context(), &sensoctov1.GetSensorRequest{SensorId: id})
+		if err != nil {
+			t.Fatalf("GetSensor on B: %v", err)
+		}
+		res, err := onB.sensors.ListSensors(t.Context(), &sensoctov1.ListSensorsRequest{})
+		if err != nil {
+			t.Fatalf("ListSensors on B: %v", err)
+		}
+		for _, sn := range res.GetSensors() {
+			if sn.GetSensorId() == id {
+				list = sn.GetConnected()
+			}
+		}
+		return got.GetSensor().GetConnected(), list
+	}
+	if get, list := connectedOnB(); get || list {
+		t.Fatalf("connected on B before any connector: GetSensor %v, ListSensors %v", get, list)
+	}
+	openStream(t, owner, id, 1, 1)
+	testkit.WaitFor(t, "B to show the sensor connected on A as connected", func() bool {
+		get, list := connectedOnB()
+		return get && list
+	})
+	if err := a.app.Bus().Close(); err != nil { // A is gone for B
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "B to show the sensor disconnected once A's announcements lapsed", func() bool {
+		get, list := connectedOnB()
+		return !get && !list
+	})
+}

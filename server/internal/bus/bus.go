@@ -80,6 +80,11 @@ const (
 	// the sensor. Key: the sensor id. Owner: the live domain (from the sensors
 	// domain's OnRegistryChange).
 	KindSensorRegistry
+	// KindConnectedSet is the set of sensors connected to a node (an open Stream, or
+	// data within sensors.ConnectedWindow), repeated every few seconds in chunks, so
+	// every node shows them connected, lapsing with the node. Key: "node:" and the
+	// announcing node's id. Owner: the live domain (live/connected.go).
+	KindConnectedSet
 
 	kindEnd // one past the last kind
 )
@@ -105,6 +110,7 @@ var kindNames = [kindEnd]string{
 	KindHistoryAsk:     "history_ask",
 	KindHistoryAnswer:  "history_answer",
 	KindSensorRegistry: "sensor_registry",
+	KindConnectedSet:   "connected_set",
 }
 
 // String names the kind (a NATS subject token).

@@ -126,6 +126,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return s.followRegistry(ctx) })
+	g.Go(func() error { return s.announceConnected(ctx) })
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("live path: %w", err)
 	}

@@ -70,6 +70,12 @@ type Service struct {
 	// rooms is the rooms' membership view (SetRoomAccess); nil: no room shares anything.
 	rooms atomic.Pointer[roomAccess]
 
+	// remoteConn holds when another node last announced a sensor connected to it
+	// (SeenConnectedRemote), in Unix µs; entries lapse after remoteConnTTL.
+	remoteConnMu  sync.Mutex
+	remoteConn    map[string]int64
+	remoteConnTTL atomic.Int64
+
 	// onChange is told of registry changes for other nodes (OnRegistryChange).
 	onChange atomic.Pointer[func(RegistryChange)]
 }
@@ -327,12 +333,71 @@ func (s *Service) Connected(sensorID string) bool {
 	s.mu.RLock()
 	e := s.cache[sensorID]
 	s.mu.RUnlock()
-	if e == nil {
-		return false
-	}
 	now := s.now().UnixMicro()
+	if e == nil {
+		return s.connectedRemote(sensorID, now)
+	}
 	return e.streams.Load() > 0 || now-e.lastSeen.Load() < ConnectedWindow.Microseconds() ||
-		now-e.remoteSeen.Load() < ConnectedWindow.Microseconds()
+		now-e.remoteSeen.Load() < ConnectedWindow.Microseconds() || s.connectedRemote(sensorID, now)
+}
+
+// connectedRemote reports whether another node announced the sensor connected to it
+// within remoteConnTTL.
+func (s *Service) connectedRemote(sensorID string, now int64) bool {
+	ttl := s.remoteConnTTL.Load()
+	if ttl == 0 {
+		return false // a single node: nobody announces
+	}
+	s.remoteConnMu.Lock()
+	at, ok := s.remoteConn[sensorID]
+	s.remoteConnMu.Unlock()
+	return ok && now-at < ttl
+}
+
+// SeenConnectedRemote records that another node announced the sensors connected to
+// it just now: Connected counts them for ttl (the announcements repeat well within
+// it, so they lapse with the node), ConnectedCount does not. Ids are bounded by the
+// caller (live/connected.go).
+func (s *Service) SeenConnectedRemote(ids []string, ttl time.Duration) {
+	now := s.now().UnixMicro()
+	s.remoteConnTTL.Store(ttl.Microseconds())
+	s.remoteConnMu.Lock()
+	defer s.remoteConnMu.Unlock()
+	if s.remoteConn == nil {
+		s.remoteConn = make(map[string]int64, len(ids))
+	}
+	for _, id := range ids {
+		s.remoteConn[id] = now
+	}
+}
+
+// ForgetConnectedRemote drops the announcements that lapsed (the announcing loop
+// calls it), so the set holds only what other nodes still announce.
+func (s *Service) ForgetConnectedRemote() {
+	ttl := s.remoteConnTTL.Load()
+	cut := s.now().UnixMicro() - ttl
+	s.remoteConnMu.Lock()
+	defer s.remoteConnMu.Unlock()
+	for id, at := range s.remoteConn {
+		if at <= cut {
+			delete(s.remoteConn, id)
+		}
+	}
+}
+
+// ConnectedIDs returns the sensors connected to this node (what ConnectedCount
+// counts), for the other nodes of a cluster.
+func (s *Service) ConnectedIDs() []string {
+	cut := s.now().UnixMicro() - ConnectedWindow.Microseconds()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for id, e := range s.cache {
+		if e.streams.Load() > 0 || e.lastSeen.Load() > cut {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // SeenRemote records that another node of the cluster ingested data of the sensor, or
