@@ -27,7 +27,7 @@ describe('stripCount', () => {
 });
 
 describe('dirtyStrips', () => {
-	// 5 s over 160 px: 32 px a second, strips of 16 px, gap 6 px.
+	// 5 s over 160 px: 32 px a second, strips of 16 px (given), gap 6 px.
 	it('redraws all strips at first, after a whole sweep and when time goes back', () => {
 		const all = Array.from({ length: 10 }, (_, i) => i);
 		expect(dirtyStrips(NaN, 1, 5, 160, 6, 16)).toEqual(all);

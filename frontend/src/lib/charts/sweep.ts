@@ -10,7 +10,7 @@
 import type { Samples } from './path';
 
 /** Strip width in CSS pixels (a multiple of the 2 px columns). */
-export const STRIP_PX = 16;
+export const STRIP_PX = 32;
 /** Erased gap ahead of the head, in CSS pixels. */
 export const GAP_PX = 6;
 
