@@ -452,7 +452,16 @@ func simulatorRunMoves(t *testing.T, nodes []*node, prefix string, db *sql.DB) {
 	}
 	// The run's node learns of the recording within sensors.RecordingRefresh (30 s)
 	// unless it was asked there; wait for its rows.
-	testkit.WaitFor(t, "the run's data recorded by "+victim.id, func() bool { return len(recordedOf(t, db, ids...)) > 0 })
+	testkit.WaitFor(t, "the run's data recorded by "+victim.id+" (three flushes or more of a series)", func() bool {
+		perSeries := map[string]int{}
+		for _, r := range recordedOf(t, db, ids...) {
+			perSeries[r.sensor+"/"+r.attr]++
+			if perSeries[r.sensor+"/"+r.attr] >= 3 {
+				return true
+			}
+		}
+		return false
+	})
 	killed := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
