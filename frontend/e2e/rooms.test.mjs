@@ -7,6 +7,7 @@
 // and phone size, light and dark.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import jsQR from 'jsqr';
@@ -356,6 +357,290 @@ test('shared notes: two members type at once and end with the same text', async 
 		assert.deepEqual([...owner.noise, ...member.noise], []);
 		await shots(member.page, 'room-notes');
 	});
+	await owner.context.close();
+	await member.context.close();
+});
+
+/** A WAV file of `seconds` of silence (8 kHz, 8-bit mono PCM: Chromium plays it in a <video>). */
+function silentWav(seconds) {
+	const rate = 8000;
+	const n = rate * seconds;
+	const b = Buffer.alloc(44 + n, 0x80);
+	b.write('RIFF', 0);
+	b.writeUInt32LE(36 + n, 4);
+	b.write('WAVEfmt ', 8);
+	b.writeUInt32LE(16, 16);
+	b.writeUInt16LE(1, 20); // PCM
+	b.writeUInt16LE(1, 22); // mono
+	b.writeUInt32LE(rate, 24);
+	b.writeUInt32LE(rate, 28); // bytes per second
+	b.writeUInt16LE(1, 32); // block align
+	b.writeUInt16LE(8, 34); // bits per sample
+	b.write('data', 36);
+	b.writeUInt32LE(n, 40);
+	return b;
+}
+
+/** Serves body at /clip.wav on a free local port, with byte ranges (for seeking). */
+async function serveClip(body) {
+	const srv = createHttpServer((req, res) => {
+		if (req.url !== '/clip.wav') {
+			res.writeHead(404).end();
+			return;
+		}
+		const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+		let start = 0;
+		let end = body.length - 1;
+		if (m) {
+			if (m[1]) start = Number(m[1]);
+			if (m[2]) end = Math.min(end, Number(m[2]));
+		}
+		res.writeHead(m ? 206 : 200, {
+			'Content-Type': 'audio/wav',
+			'Accept-Ranges': 'bytes',
+			'Content-Length': String(end - start + 1),
+			...(m ? { 'Content-Range': `bytes ${start}-${end}/${body.length}` } : {})
+		});
+		res.end(body.subarray(start, end + 1));
+	});
+	await new Promise((ok) => srv.listen(0, '127.0.0.1', () => ok(undefined)));
+	const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+	return { url: `http://127.0.0.1:${port}/clip.wav`, close: () => srv.close() };
+}
+
+/**
+ * The follower's player against the room's reference, read at one instant in the page:
+ * where the player is and where the reference says it should be.
+ */
+const playerVsReference = (page) =>
+	page.getByTestId('media-video').evaluate((/** @type {HTMLVideoElement} */ v) => {
+		const d = v.dataset;
+		const playing = d.playing === 'true';
+		const position = Number(d.position);
+		const elapsed = playing ? ((Date.now() - Number(d.refTime)) / 1000) * Number(d.rate) : 0;
+		return {
+			current: v.currentTime,
+			expected: position + elapsed,
+			position,
+			playing,
+			paused: v.paused,
+			ready: v.readyState
+		};
+	});
+
+/** Network failures while the server is down are expected noise. */
+const offlineNoise = (n) =>
+	/ERR_CONNECTION_REFUSED|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to fetch|status of 50\d/.test(n);
+
+test('shared room state: a stroke, a media seek, a hand-off, a restart and an offline edit, each seen in the other browser', async () => {
+	const owner = await user('Board Ada');
+	const member = await user('Board Bo');
+	const clip = await serveClip(silentWav(30));
+	await failing([owner.page, member.page], 'room-shared', async () => {
+		// A room with the shared features and a live sensor of the owner's.
+		await owner.rpc('SimulatorService/StartScenario', { name: 'single_person' });
+		const sensor = await waitFor(
+			async () => {
+				const { sensors = [] } = await owner.rpc('SensorService/ListSensors', {});
+				return sensors.find(
+					(s) =>
+						s.ownerId === owner.id &&
+						(s.attributes ?? []).some((a) => a.attributeId === 'heartrate')
+				);
+			},
+			{ what: "a heart-rate sensor of the owner's run" }
+		);
+		const { room } = await owner.rpc('RoomService/CreateRoom', {
+			name: 'E2E shared state',
+			features: { mediaPlayback: true, object3d: true, whiteboard: true }
+		});
+		await owner.rpc('RoomService/AddRoomSensor', {
+			roomId: room.roomId,
+			sensorId: sensor.sensorId
+		});
+		await member.rpc('RoomService/JoinRoom', { joinCode: room.joinCode });
+		for (const u of [owner, member]) await u.page.goto(`${server.url}/rooms/${room.roomId}`);
+		for (const u of [owner, member])
+			await waitFor(
+				async () => (await u.page.getByTestId('room-notes').getAttribute('readonly')) === null,
+				{
+					what: 'the document synced'
+				}
+			);
+
+		// 1. A stroke drawn with the mouse on the owner's board appears on the member's.
+		const board = owner.page.getByTestId('whiteboard');
+		await board.scrollIntoViewIfNeeded();
+		const box = /** @type {{ x: number, y: number, width: number, height: number }} */ (
+			await board.boundingBox()
+		);
+		await owner.page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.3);
+		await owner.page.mouse.down();
+		for (let i = 1; i <= 10; i++)
+			await owner.page.mouse.move(
+				box.x + box.width * (0.2 + i * 0.05),
+				box.y + box.height * (0.3 + i * 0.03)
+			);
+		await owner.page.mouse.up();
+		await waitFor(
+			async () =>
+				/^1 strokes?/.test((await member.page.getByTestId('whiteboard-count').textContent()) ?? ''),
+			{
+				what: "the stroke in the member's document"
+			}
+		);
+		const inked = await waitFor(
+			() =>
+				member.page.getByTestId('whiteboard').evaluate((/** @type {HTMLCanvasElement} */ c) => {
+					const d = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d')).getImageData(
+						0,
+						0,
+						c.width,
+						c.height
+					).data;
+					let n = 0;
+					for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+					return n > 200 ? n : 0;
+				}),
+			{ what: "the stroke's pixels on the member's canvas" }
+		);
+		assert.ok(inked > 200, `member canvas has ${inked} inked pixels`);
+
+		// 2. The owner takes the player, loads a clip and seeks: the member's player follows
+		// to within 250 ms of the reference, paused and then playing.
+		const ownerMedia = owner.page.getByTestId('media-control');
+		await ownerMedia.getByRole('button', { name: 'Take control' }).click();
+		await owner.page.getByTestId('media-url').fill(clip.url);
+		await owner.page.getByRole('button', { name: 'Load' }).click();
+		const ownerVideo = owner.page.getByTestId('media-video');
+		await waitFor(
+			() => ownerVideo.evaluate((/** @type {HTMLVideoElement} */ v) => v.readyState >= 1),
+			{
+				what: "the owner's player loaded the clip"
+			}
+		);
+		await member.page.getByTestId('media-video').waitFor();
+		await owner.page.getByRole('button', { name: '+10 s' }).click();
+		const paused = await waitFor(
+			async () => {
+				const p = await playerVsReference(member.page);
+				return Math.abs(p.position - 10) < 0.5 && Math.abs(p.current - p.expected) <= 0.25
+					? p
+					: undefined;
+			},
+			{ what: "the member's player at the owner's seek", intervalMs: 50 }
+		);
+		assert.ok(paused.paused && !paused.playing, 'the player stays paused after the seek');
+		await ownerVideo.evaluate((/** @type {HTMLVideoElement} */ v) => v.play());
+		const playing = await waitFor(
+			async () => {
+				const p = await playerVsReference(member.page);
+				return p.playing && !p.paused && p.current > 10 && Math.abs(p.current - p.expected) <= 0.25
+					? p
+					: undefined;
+			},
+			{ what: "the member's player playing with the reference", intervalMs: 50 }
+		);
+		assert.ok(Math.abs(playing.current - playing.expected) <= 0.25, JSON.stringify(playing));
+
+		// 3. Hand-off: the member asks, the owner grants; both see the member in control.
+		const memberMedia = member.page.getByTestId('media-control');
+		await memberMedia.getByRole('button', { name: 'Request control' }).click();
+		await owner.page.getByTestId('media-request').waitFor();
+		await ownerMedia.getByRole('button', { name: 'Grant' }).click();
+		await waitFor(
+			async () =>
+				/You have control/.test(
+					(await member.page.getByTestId('media-controller').textContent()) ?? ''
+				),
+			{
+				what: 'the member in control, on their page'
+			}
+		);
+		await waitFor(
+			async () =>
+				/Board Bo has control/.test(
+					(await owner.page.getByTestId('media-controller').textContent()) ?? ''
+				),
+			{
+				what: "the member in control, on the owner's page"
+			}
+		);
+		// The timeout path: a request for the 3D viewer nobody answers wins after 10 s.
+		await owner.page
+			.getByTestId('viewer-control')
+			.getByRole('button', { name: 'Take control' })
+			.click();
+		await waitFor(
+			async () =>
+				/Board Ada has control/.test(
+					(await member.page.getByTestId('viewer-controller').textContent()) ?? ''
+				),
+			{
+				what: 'the owner in control of the viewer'
+			}
+		);
+		await member.page
+			.getByTestId('viewer-control')
+			.getByRole('button', { name: 'Request control' })
+			.click();
+		await waitFor(
+			async () =>
+				/Board Bo has control/.test(
+					(await owner.page.getByTestId('viewer-controller').textContent()) ?? ''
+				),
+			{
+				what: 'the unanswered request winning after the timeout',
+				timeoutMs: 40_000
+			}
+		);
+
+		// 4. An annotation the member pins shows as a mark on the owner's sensor charts.
+		await member.page.getByRole('textbox', { name: 'Annotation' }).fill('Spike here');
+		await member.page.getByRole('button', { name: 'Pin', exact: true }).click();
+		// (Charts draw while on screen only.)
+		await owner.page.getByTestId('tile-chart').first().scrollIntoViewIfNeeded();
+		const marks = owner.page.locator('[data-testid="chart-marks"]:not([data-count="0"])');
+		await waitFor(async () => (await marks.count()) > 0, {
+			what: "a mark on the owner's sensor chart"
+		});
+
+		// 5. A restart between edits: what was acknowledged before is there after, and an
+		// edit made while the server was down merges once it is back.
+		const notes = [owner, member].map((u) => u.page.getByTestId('room-notes'));
+		await notes[0].pressSequentially('Before the restart. ', { delay: 10 });
+		await waitFor(async () => (await owner.page.getByTestId('room-doc-pending').count()) === 0, {
+			what: "the owner's notes acknowledged"
+		});
+		await server.kill();
+		await notes[1].press('End');
+		await notes[1].pressSequentially('Written offline. ', { delay: 10 });
+		await member.page.getByTestId('room-doc-pending').waitFor();
+		await server.restart();
+		const both = await waitFor(
+			async () => {
+				const [a, b] = await Promise.all(notes.map((n) => n.inputValue()));
+				return a === b && a.includes('Before the restart.') && a.includes('Written offline.')
+					? a
+					: undefined;
+			},
+			{ what: 'both notes with both texts after the restart', timeoutMs: 60_000 }
+		);
+		assert.ok(both.length >= 'Before the restart. Written offline. '.length);
+		await waitFor(async () => (await member.page.getByTestId('room-doc-pending').count()) === 0, {
+			what: "the member's offline edit acknowledged"
+		});
+		assert.match(
+			(await owner.page.getByTestId('whiteboard-count').textContent()) ?? '',
+			/^1 stroke/
+		);
+		await shots(owner.page, 'room-shared');
+		assert.deepEqual(
+			[...owner.noise, ...member.noise].filter((n) => !offlineNoise(n)),
+			[]
+		);
+	});
+	clip.close();
 	await owner.context.close();
 	await member.context.close();
 });

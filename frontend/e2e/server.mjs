@@ -59,15 +59,20 @@ export async function waitFor(
  * Starts `sensocto serve` on a free port with a temporary data directory and waits until
  * /healthz answers 200. With SENSOCTO_E2E_URL set it starts nothing and returns that URL.
  * env adds variables for the server (e.g. { SENSOCTO_DEV: 'true' } for the dev mailbox).
+ * `kill` ends the process at once (SIGKILL: no shutdown work) keeping the data directory;
+ * `restart` starts it again on the same port and data directory (a server restart).
  * @param {{ env?: Record<string, string> }} [options]
- * @returns {Promise<{ url: string, logs: () => string, stop: () => Promise<void> }>}
+ * @returns {Promise<{ url: string, logs: () => string, stop: () => Promise<void>, kill: () => Promise<void>, restart: () => Promise<void> }>}
  */
 export async function startServer({ env = {} } = {}) {
 	const external = process.env.SENSOCTO_E2E_URL;
 	if (external) {
 		const url = external.replace(/\/+$/, '');
 		await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { what: `${url}/healthz` });
-		return { url, logs: () => '', stop: async () => {} };
+		const cannot = async () => {
+			throw new Error('cannot restart an external server (SENSOCTO_E2E_URL)');
+		};
+		return { url, logs: () => '', stop: async () => {}, kill: cannot, restart: cannot };
 	}
 
 	const bin = resolve(frontendDir, process.env.SENSOCTO_BIN || '../bin/sensocto');
@@ -81,23 +86,44 @@ export async function startServer({ env = {} } = {}) {
 	const dataDir = await mkdtemp(join(tmpdir(), 'sensocto-e2e-'));
 	const url = `http://127.0.0.1:${port}`;
 	let output = '';
-	const proc = spawn(bin, ['serve'], {
-		env: {
-			...process.env,
-			// Links in emails (magic links) must point at this server.
-			SENSOCTO_PUBLIC_URL: url,
-			...env,
-			SENSOCTO_HTTP_ADDR: `127.0.0.1:${port}`,
-			SENSOCTO_DATA_DIR: dataDir
-		},
-		stdio: ['ignore', 'pipe', 'pipe']
-	});
-	proc.stdout.on('data', (b) => (output += b));
-	proc.stderr.on('data', (b) => (output += b));
+	let running = false;
+	/** @type {import('node:child_process').ChildProcess} */
+	let proc;
 	/** @type {Promise<number | null>} */
-	const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
-	let running = true;
-	exited.then(() => (running = false));
+	let exited = Promise.resolve(null);
+
+	const launch = async () => {
+		proc = spawn(bin, ['serve'], {
+			env: {
+				...process.env,
+				// Links in emails (magic links) must point at this server.
+				SENSOCTO_PUBLIC_URL: url,
+				...env,
+				SENSOCTO_HTTP_ADDR: `127.0.0.1:${port}`,
+				SENSOCTO_DATA_DIR: dataDir
+			},
+			stdio: ['ignore', 'pipe', 'pipe']
+		});
+		proc.stdout?.on('data', (b) => (output += b));
+		proc.stderr?.on('data', (b) => (output += b));
+		running = true;
+		exited = new Promise((r) => proc.on('exit', (code) => r(code)));
+		exited.then(() => (running = false));
+		await waitFor(
+			async () => {
+				if (!running) throw new Error('server exited');
+				return (await fetch(`${url}/healthz`)).status === 200;
+			},
+			{ what: `${url}/healthz` }
+		);
+	};
+
+	const kill = async () => {
+		if (running) {
+			proc.kill('SIGKILL');
+			await exited;
+		}
+	};
 
 	const stop = async () => {
 		if (running) {
@@ -110,18 +136,21 @@ export async function startServer({ env = {} } = {}) {
 	};
 
 	try {
-		await waitFor(
-			async () => {
-				if (!running) throw new Error('server exited');
-				return (await fetch(`${url}/healthz`)).status === 200;
-			},
-			{ what: `${url}/healthz` }
-		);
+		await launch();
 	} catch (err) {
 		await stop();
 		throw new Error(`server did not become healthy:\n${output}`, { cause: err });
 	}
-	return { url, logs: () => output, stop };
+	const restart = async () => {
+		await kill();
+		output += '\n--- restart ---\n';
+		try {
+			await launch();
+		} catch (err) {
+			throw new Error(`server did not become healthy again:\n${output}`, { cause: err });
+		}
+	};
+	return { url, logs: () => output, stop, kill, restart };
 }
 
 /**

@@ -196,4 +196,29 @@ describe('FrameScheduler', () => {
 		expect(ran).toBe(true);
 		expect(f.requested).toBe(true);
 	});
+
+	it('survives a draw that ends other callbacks during the frame', () => {
+		const f = fakeHost();
+		const s = new FrameScheduler(f.host);
+		const ran: string[] = [];
+		let offB = () => {};
+		let offC = () => {};
+		s.add(() => {
+			ran.push('a');
+			offB(); // a chart torn down at once by another's draw
+			offC();
+			return true;
+		});
+		offB = s.add(() => {
+			ran.push('b');
+			return true;
+		});
+		offC = s.add(() => {
+			ran.push('c');
+			return true;
+		});
+		expect(() => f.frame(1000)).not.toThrow();
+		expect(ran).toEqual(['a']);
+		expect(s.size).toBe(1);
+	});
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extent, tracePath } from './path';
+import { extent, markPath, tracePath } from './path';
 import { Series } from './series';
 
 function series(points: [number, number][]): Series {
@@ -70,5 +70,36 @@ describe('extent', () => {
 		expect(extent(s, 0)).toEqual({ min: -1, max: 5 });
 		expect(extent(s, 2)).toEqual({ min: 3, max: 3 });
 		expect(extent(s, 3)).toBeUndefined();
+	});
+});
+
+describe('markPath', () => {
+	it('draws the marks overlapping the window, clipped to it', () => {
+		// Window 100..200 s in a 100 × 10 box; marks in ms.
+		const { d, count } = markPath(
+			[
+				{ from: 120_000, to: 150_000 },
+				{ from: 50_000, to: 110_000 },
+				{ from: 190_000, to: 300_000 },
+				{ from: 10_000, to: 20_000 }
+			],
+			100,
+			200,
+			100,
+			10
+		);
+		expect(count).toBe(3);
+		expect(d).toBe('M20 0H50V10H20ZM0 0H10V10H0ZM90 0H100V10H90Z');
+	});
+
+	it('widens an instant to minW pixels and draws nothing for an empty window', () => {
+		expect(markPath([{ from: 150_000, to: 150_000 }], 100, 200, 100, 10, 2)).toEqual({
+			d: 'M49 0H51V10H49Z',
+			count: 1
+		});
+		expect(markPath([{ from: 150_000, to: 150_000 }], 200, 200, 100, 10)).toEqual({
+			d: '',
+			count: 0
+		});
 	});
 });

@@ -85,3 +85,45 @@ export function tracePath(
 	}
 	return out.join('');
 }
+
+/** A time range to mark on a chart (an annotation), Unix ms. */
+export interface TimeMark {
+	from: number;
+	to: number;
+	/** Its label (the chart's tooltip). */
+	text?: string;
+}
+
+/**
+ * Path data of the marks overlapping [start, end] (seconds) in a w × h box: one
+ * full-height rectangle each, clipped to the window and at least minW pixels wide (an
+ * instant still shows). Returns the path and how many marks it drew.
+ */
+export function markPath(
+	marks: readonly TimeMark[],
+	start: number,
+	end: number,
+	w: number,
+	h: number,
+	minW = 2
+): { d: string; count: number } {
+	const span = end - start;
+	if (!(span > 0) || w <= 0) return { d: '', count: 0 };
+	let d = '';
+	let count = 0;
+	for (const m of marks) {
+		const from = m.from / 1000;
+		const to = m.to / 1000;
+		if (to < start || from > end) continue;
+		let x0 = ((Math.max(from, start) - start) / span) * w;
+		let x1 = ((Math.min(to, end) - start) / span) * w;
+		if (x1 - x0 < minW) {
+			const mid = (x0 + x1) / 2;
+			x0 = Math.max(0, mid - minW / 2);
+			x1 = Math.min(w, x0 + minW);
+		}
+		d += `M${r1(x0)} 0H${r1(x1)}V${r1(h)}H${r1(x0)}Z`;
+		count++;
+	}
+	return { d, count };
+}
