@@ -62,8 +62,8 @@ func (a *App) newRooms(ctx context.Context, rt *realtime) (*roomsWiring, error) 
 // docMembers answers the documents' access from the rooms' membership view in memory.
 type docMembers struct{ rooms *rooms.Service }
 
-func (m docMembers) Access(_ context.Context, roomID, userID uuid.UUID) (roomdoc.Access, error) {
-	role, f := m.rooms.Membership(roomID, userID)
+func (m docMembers) Access(ctx context.Context, roomID, userID uuid.UUID) (roomdoc.Access, error) {
+	role, f := m.rooms.Membership(ctx, roomID, userID)
 	acc := roomdoc.Access{Features: roomdoc.Features{MediaPlayback: f.MediaPlayback, Object3D: f.Object3D, Whiteboard: f.Whiteboard}}
 	switch role {
 	case authz.RoleOwner:

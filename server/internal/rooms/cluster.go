@@ -254,20 +254,40 @@ func (s *Service) reloader(ctx context.Context) {
 // reload applies the database's state of room id to the index and tells the room's
 // watchers what changed (another node wrote it).
 func (s *Service) reload(ctx context.Context, id uuid.UUID) error {
+	s.conf.forget(id)
+	row, err := s.fetchRoom(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, id, row)
+}
+
+// fetchRoom reads room id with its memberships and sensors (nil, nil: no such room).
+func (s *Service) fetchRoom(ctx context.Context, id uuid.UUID) (*ent.Room, error) {
 	row, err := s.db.Room.Query().Where(room.ID(id)).
 		WithMemberships(func(q *ent.RoomMembershipQuery) { q.WithUser() }).
 		WithRoomSensors(func(q *ent.RoomSensorQuery) { q.WithSensor() }).
 		Only(ctx)
 	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read room %s: %w", id, err)
+	}
+	return row, nil
+}
+
+// apply makes the index hold row, the database's state of room id (nil: the room is
+// gone), and tells the room's watchers what changed. The caller does not hold the
+// room's wmu.
+func (s *Service) apply(ctx context.Context, id uuid.UUID, row *ent.Room) error {
+	if row == nil {
 		if r := s.idx.get(id); r != nil {
 			r.wmu.Lock()
 			s.forgetRoomQuiet(ctx, r)
 			r.wmu.Unlock()
 		}
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	fresh := stateOf(row)
 	for _, m := range row.Edges.Memberships {
@@ -285,9 +305,8 @@ func (s *Service) reload(ctx context.Context, id uuid.UUID) error {
 		}
 		fresh.sensors[rs.SensorID] = p
 	}
-	r := s.idx.get(id)
+	r := s.idx.putIfAbsent(fresh)
 	if r == nil {
-		s.idx.put(fresh)
 		return nil
 	}
 	r.wmu.Lock()

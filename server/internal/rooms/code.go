@@ -7,6 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/sensocto/sensocto/ent"
+	"github.com/sensocto/sensocto/ent/room"
 	"github.com/sensocto/sensocto/server/internal/apperr"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/ratelimit"
@@ -114,6 +118,9 @@ func (s *Service) byCode(ctx context.Context, field, code string) (*roomState, e
 	}
 	r := s.idx.byJoinCode(c)
 	if r == nil {
+		r = s.confirmCode(ctx, c)
+	}
+	if r == nil {
 		return nil, apperr.NotFound("no room has this join code (it may have been replaced by a new one)")
 	}
 	if err := s.limits.room.Check(r.id.String(), "join code"); err != nil {
@@ -129,4 +136,24 @@ func (s *Service) byCode(ctx context.Context, field, code string) (*roomState, e
 		return nil, apperr.FailedPrecondition("this join code expired at %s; ask for a new one", expires.UTC().Format(time.RFC3339))
 	}
 	return r, nil
+}
+
+// confirmCode looks code up in the database when the index does not know it (cluster
+// mode: another node may have made it a moment ago; see confirm.go) and returns its
+// room, now in the index, or nil. byCode's limits bound these reads.
+func (s *Service) confirmCode(ctx context.Context, code string) *roomState {
+	if s.cl.bus == nil {
+		return nil
+	}
+	id, err := s.db.Room.Query().Where(room.JoinCode(code)).OnlyID(ctx)
+	if err != nil {
+		if !ent.IsNotFound(err) {
+			s.log.Warn().Err(err).Msg("confirm a join code unknown to this node")
+		}
+		return nil
+	}
+	if !s.confirm(ctx, id, uuid.Nil) {
+		return nil
+	}
+	return s.idx.byJoinCode(code)
 }

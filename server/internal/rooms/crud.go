@@ -59,9 +59,20 @@ func (s *Service) view(r *roomState, v authz.Viewer) Room {
 	return s.viewLocked(r, v)
 }
 
-// load returns the room with id after applying the policy for a: NotFound for a room
-// that does not exist or that v may not see.
-func (s *Service) room(v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
+// room returns the room with id after applying the policy for a: NotFound for a room
+// that does not exist or that v may not see. A refusal is confirmed against the
+// database first (confirm.go): the room or v's membership may be a write of another
+// node the bus has not brought yet. The caller does not hold the room's wmu.
+func (s *Service) room(ctx context.Context, v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
+	r, err := s.roomCached(v, id, a)
+	if err == nil || !IsClosed(err) || s.IsMember(id, v.UserID) || !s.confirm(ctx, id, v.UserID) {
+		return r, err
+	}
+	return s.roomCached(v, id, a)
+}
+
+// roomCached is room from the index alone.
+func (s *Service) roomCached(v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
 	r := s.idx.get(id)
 	if r == nil {
 		return nil, apperr.NotFound("room not found")
@@ -77,13 +88,13 @@ func (s *Service) room(v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomS
 
 // lockRoom takes r's write lock after the policy allows a, and checks again under it
 // (the facts may have changed meanwhile). The caller unlocks r.wmu.
-func (s *Service) lockRoom(v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
-	r, err := s.room(v, id, a)
+func (s *Service) lockRoom(ctx context.Context, v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
+	r, err := s.room(ctx, v, id, a)
 	if err != nil {
 		return nil, err
 	}
 	r.wmu.Lock()
-	if _, err := s.room(v, id, a); err != nil {
+	if _, err := s.roomCached(v, id, a); err != nil {
 		r.wmu.Unlock()
 		return nil, err
 	}
@@ -172,8 +183,8 @@ func checkDescription(d string) error {
 }
 
 // Get returns a room v may see (public, or a member).
-func (s *Service) Get(_ context.Context, v authz.Viewer, id uuid.UUID) (Room, error) {
-	r, err := s.room(v, id, authz.RoomView)
+func (s *Service) Get(ctx context.Context, v authz.Viewer, id uuid.UUID) (Room, error) {
+	r, err := s.room(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return Room{}, err
 	}
@@ -250,7 +261,7 @@ func (s *Service) Update(ctx context.Context, v authz.Viewer, id uuid.UUID, in U
 			return Room{}, err
 		}
 	}
-	r, err := s.lockRoom(v, id, authz.RoomUpdate)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomUpdate)
 	if err != nil {
 		return Room{}, err
 	}
@@ -289,7 +300,7 @@ func (s *Service) Update(ctx context.Context, v authz.Viewer, id uuid.UUID, in U
 // Delete deletes a room (owner): its memberships and sensor placements go with it, its
 // watchers get NotFound, and its members lose the sensors it shared, at once.
 func (s *Service) Delete(ctx context.Context, v authz.Viewer, id uuid.UUID) error {
-	r, err := s.lockRoom(v, id, authz.RoomDelete)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomDelete)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -117,6 +118,10 @@ func removeFrom[K comparable](m map[K]map[*roomState]struct{}, k K, r *roomState
 func (x *index) put(r *roomState) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.putLocked(r)
+}
+
+func (x *index) putLocked(r *roomState) {
 	x.rooms[r.id] = r
 	if r.code != "" {
 		x.byCode[r.code] = r
@@ -127,6 +132,18 @@ func (x *index) put(r *roomState) {
 	for id := range r.sensors {
 		addTo(x.bySensor, id, r)
 	}
+}
+
+// putIfAbsent adds r (as put) unless the index holds a room with r's id, which it
+// returns (nil: r was added).
+func (x *index) putIfAbsent(r *roomState) *roomState {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old := x.rooms[r.id]; old != nil {
+		return old
+	}
+	x.putLocked(r)
+	return nil
 }
 
 // get returns the room with id, or nil.
@@ -262,15 +279,21 @@ func (s *Service) IsMember(roomID, userID uuid.UUID) bool {
 }
 
 // Membership returns the user's role in the room (authz.RoleNone for a non-member or an
-// unknown room) and the room's features, from memory.
-func (s *Service) Membership(roomID, userID uuid.UUID) (authz.RoomRole, Features) {
+// unknown room) and the room's features, from memory; a miss is confirmed against the
+// database (confirm.go: a join made on another node counts here as soon as it returns).
+// It may be called with a room's wmu held (it does not write the index).
+func (s *Service) Membership(ctx context.Context, roomID, userID uuid.UUID) (authz.RoomRole, Features) {
 	s.idx.mu.RLock()
-	defer s.idx.mu.RUnlock()
 	r := s.idx.rooms[roomID]
-	if r == nil {
-		return authz.RoleNone, Features{}
+	if r != nil {
+		if role := roleOf(r, userID); role != authz.RoleNone {
+			f := r.features
+			s.idx.mu.RUnlock()
+			return role, f
+		}
 	}
-	return roleOf(r, userID), r.features
+	s.idx.mu.RUnlock()
+	return s.confirmAsync(ctx, roomID, userID)
 }
 
 // roleRank orders roles for member lists: owner, admins, members.

@@ -43,7 +43,7 @@ func (s *Service) Join(ctx context.Context, v authz.Viewer, code string, id uuid
 	case code != "":
 		r, err = s.byCode(ctx, "join_code", code)
 	case id != uuid.Nil:
-		r, err = s.room(v, id, authz.RoomJoin)
+		r, err = s.room(ctx, v, id, authz.RoomJoin)
 	default:
 		err = apperr.InvalidArgument("join_code", "give a join code or a room_id")
 	}
@@ -76,6 +76,7 @@ func (s *Service) Join(ctx context.Context, v authz.Viewer, code string, id uuid
 	s.idx.mu.Lock()
 	s.idx.addMemberLocked(r, v.UserID, &member{role: authz.RoleMember, name: v.DisplayName, guest: v.IsGuest, joinedAt: now})
 	s.idx.mu.Unlock()
+	s.conf.forget(r.id)
 	s.changed(r, func(c *changes) { c.member(v.UserID, true) })
 	return s.view(r, v), nil
 }
@@ -83,7 +84,7 @@ func (s *Service) Join(ctx context.Context, v authz.Viewer, code string, id uuid
 // Leave ends v's membership (any member but the owner), taking the sensors v owns out
 // of the room.
 func (s *Service) Leave(ctx context.Context, v authz.Viewer, id uuid.UUID) error {
-	r, err := s.lockRoom(v, id, authz.RoomLeave)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomLeave)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *Service) Leave(ctx context.Context, v authz.Viewer, id uuid.UUID) error
 // taking the sensors they own out of the room. Their WatchRoom ends with
 // PermissionDenied and their Watch streams of the room's sensors end, at once.
 func (s *Service) RemoveMember(ctx context.Context, v authz.Viewer, id, userID uuid.UUID) error {
-	r, err := s.lockRoom(v, id, authz.RoomView)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (s *Service) RegenerateCode(ctx context.Context, v authz.Viewer, id uuid.UU
 	if expiresIn != 0 && (expiresIn < MinCodeExpiry || expiresIn > MaxCodeExpiry) {
 		return Room{}, apperr.InvalidArgument("expires_in_seconds", fmt.Sprintf("must be 0 (never) or from %d to %d", int(MinCodeExpiry.Seconds()), int(MaxCodeExpiry.Seconds())))
 	}
-	r, err := s.lockRoom(v, id, authz.RoomRegenerateCode)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomRegenerateCode)
 	if err != nil {
 		return Room{}, err
 	}
@@ -203,8 +204,8 @@ func (s *Service) RegenerateCode(ctx context.Context, v authz.Viewer, id uuid.UU
 
 // Members lists a room's members with their presence (members of the room, and anyone
 // for a public room): owner, admins, members, each by name.
-func (s *Service) Members(_ context.Context, v authz.Viewer, id uuid.UUID) ([]Member, error) {
-	r, err := s.room(v, id, authz.RoomView)
+func (s *Service) Members(ctx context.Context, v authz.Viewer, id uuid.UUID) ([]Member, error) {
+	r, err := s.room(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +241,7 @@ func (s *Service) membersLocked(r *roomState, users []uuid.UUID) []Member {
 // SetRole promotes a member to admin, demotes an admin to member (owner), or transfers
 // ownership to a member (role RoleOwner: the owner becomes an admin).
 func (s *Service) SetRole(ctx context.Context, v authz.Viewer, id, userID uuid.UUID, role authz.RoomRole) (Member, error) {
-	r, err := s.lockRoom(v, id, authz.RoomView)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return Member{}, err
 	}

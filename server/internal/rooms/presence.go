@@ -118,8 +118,8 @@ func (s *Service) touchTab(r *roomState, user uuid.UUID, f func(tabs map[string]
 // ReportPresence renews the heartbeat of v's tab in a room and sets its view. The tab
 // must have an open WatchRoom on this server. It returns how long the tab stays present
 // without another report.
-func (s *Service) ReportPresence(_ context.Context, v authz.Viewer, id uuid.UUID, tabID, view string) (time.Duration, error) {
-	r, err := s.room(v, id, authz.RoomParticipate)
+func (s *Service) ReportPresence(ctx context.Context, v authz.Viewer, id uuid.UUID, tabID, view string) (time.Duration, error) {
+	r, err := s.room(ctx, v, id, authz.RoomParticipate)
 	if err != nil {
 		return 0, err
 	}

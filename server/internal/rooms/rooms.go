@@ -131,7 +131,10 @@ type Service struct {
 	memberGone func(ctx context.Context, roomID, userID uuid.UUID)
 	roomGone   func(roomID uuid.UUID)
 
-	idx index
+	idx  index
+	conf *confirmer // confirms the index's misses (confirm.go)
+	// fetch reads a room for a confirmation (fetchRoom; tests count the reads)
+	fetch func(context.Context, uuid.UUID) (*ent.Room, error)
 
 	// dirty rooms have changes for their watchers; active rooms have watchers.
 	fanMu  sync.Mutex
@@ -146,12 +149,14 @@ type Service struct {
 func New(ctx context.Context, o Options) (*Service, error) {
 	s := &Service{
 		db: o.Ent, sensors: o.Sensors, log: o.Logger, now: o.Now, window: o.Window, lapse: o.Lapse,
+		conf:  newConfirmer(),
 		dirty: make(map[*roomState]struct{}), active: make(map[*roomState]struct{}),
 		cl: cluster{bus: o.Bus, reloads: make(map[uuid.UUID]struct{}), wake: make(chan struct{}, 1), remote: make(map[*roomState]struct{})},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.fetch = s.fetchRoom
 	s.memberGone, s.roomGone = o.MemberGone, o.RoomGone
 	if s.memberGone == nil {
 		s.memberGone = func(context.Context, uuid.UUID, uuid.UUID) {}

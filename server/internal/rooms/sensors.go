@@ -16,7 +16,7 @@ import (
 // owner, the room shares it with every member whatever its visibility; another user's
 // public sensor stays visible only while it is public. Adding it again is a no-op.
 func (s *Service) AddSensor(ctx context.Context, v authz.Viewer, id uuid.UUID, sensorID string) (Room, error) {
-	r, err := s.lockRoom(v, id, authz.RoomView)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return Room{}, err
 	}
@@ -64,7 +64,7 @@ func (s *Service) AddSensor(ctx context.Context, v authz.Viewer, id uuid.UUID, s
 // RemoveSensor takes a sensor out of a room (owner or admin, or the sensor's owner).
 // Members who saw it only through this room stop receiving it at once.
 func (s *Service) RemoveSensor(ctx context.Context, v authz.Viewer, id uuid.UUID, sensorID string) (Room, error) {
-	r, err := s.lockRoom(v, id, authz.RoomView)
+	r, err := s.lockRoom(ctx, v, id, authz.RoomView)
 	if err != nil {
 		return Room{}, err
 	}

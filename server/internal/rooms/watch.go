@@ -122,8 +122,8 @@ type Watch struct {
 
 // Watch opens a WatchRoom for a member in tab tabID ("" makes one) showing view. Close
 // it when the stream ends.
-func (s *Service) Watch(_ context.Context, v authz.Viewer, id uuid.UUID, tabID, view string) (*Watch, error) {
-	r, err := s.room(v, id, authz.RoomParticipate)
+func (s *Service) Watch(ctx context.Context, v authz.Viewer, id uuid.UUID, tabID, view string) (*Watch, error) {
+	r, err := s.room(ctx, v, id, authz.RoomParticipate)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (s *Service) Watch(_ context.Context, v authz.Viewer, id uuid.UUID, tabID, 
 	})
 	// A removal racing with the open: the watcher was added before this check, so
 	// either the check sees it or the removal's flush ends the watch.
-	if _, err := s.room(v, id, authz.RoomParticipate); err != nil {
+	if _, err := s.roomCached(v, id, authz.RoomParticipate); err != nil {
 		w.Close()
 		return nil, err
 	}
