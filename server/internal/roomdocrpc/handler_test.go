@@ -22,6 +22,7 @@ import (
 	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/auth"
 	"github.com/sensocto/sensocto/server/internal/authz"
+	"github.com/sensocto/sensocto/server/internal/database"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 	"github.com/sensocto/sensocto/server/internal/roomdoc"
 	"github.com/sensocto/sensocto/server/internal/roomdocrpc"
@@ -66,6 +67,7 @@ const testUserHeader = "X-Test-User"
 type env struct {
 	t                 testing.TB
 	url               string
+	db                *database.DB
 	docs              *roomdoc.Manager
 	room              uuid.UUID
 	owner, alice, bob uuid.UUID
@@ -76,7 +78,7 @@ func newEnv(t testing.TB, dialect string) *env {
 	t.Helper()
 	db := dbtest.Open(t, dialect)
 	ctx := t.Context()
-	e := &env{t: t}
+	e := &env{t: t, db: db}
 	mk := func(name string) uuid.UUID {
 		u, err := db.Client.User.Create().SetDisplayName(name).Save(ctx)
 		if err != nil {
