@@ -288,9 +288,9 @@ func metric(t *testing.T, url, name string) float64 {
 }
 
 // TestClusterViewerAttention: viewers see a sensor's attention of the whole cluster. A
-// focus on node B shows on node A's WatchAttention and GetAttention (HIGH, B's
-// focused viewer counted), with no connector of the sensor anywhere; when B is gone
-// its attention lapses and A's WatchAttention is told.
+// focus on node B shows on node A's Watch (an attention event), WatchAttention and
+// GetAttention (HIGH, B's focused viewer counted), with no connector of the sensor anywhere; when B is gone
+// its attention lapses and A's WatchAttention is told (LOW: A's own Watch).
 func TestClusterViewerAttention(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
@@ -299,7 +299,7 @@ func TestClusterViewerAttention(t *testing.T) {
 	viewerB := newParty(t, b.url)
 	id := newSensorID("cluster-viewer-attention")
 	owner.registerPublic(t, id)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // awaitLevel fails then, not hangs
 	defer cancel()
 	watch, err := owner.attention.WatchAttention(ctx, &sensoctov1.WatchAttentionRequest{SensorIds: []string{id}})
 	if err != nil {
@@ -311,10 +311,24 @@ func TestClusterViewerAttention(t *testing.T) {
 	if l := watch.Msg().GetAttention()[0].GetLevel(); l != sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE {
 		t.Fatalf("first attention on A = %v, want NONE", l)
 	}
+	w := readStream(t, func(ctx context.Context) (*connect.ServerStreamForClient[sensoctov1.WatchResponse], error) {
+		return owner.sensors.Watch(ctx, &sensoctov1.WatchRequest{SensorIds: []string{id}, SkipRecent: true, TabId: "owner-tab"})
+	})
 	testkit.WaitFor(t, "B to see A follow the sensor's attention", func() bool {
 		return b.app.Bus().Interested(bus.KindAttention, id)
 	})
 	focus(t, viewerB, "viewer-b-tab", id)
+	// A's Watch is told with an attention event of the cluster's level.
+	for sawHigh := false; !sawHigh; {
+		res := w.next(t)
+		if res == nil {
+			t.Fatalf("Watch on A ended: %v", w.err())
+		}
+		for _, ev := range res.GetEvents() {
+			sawHigh = sawHigh || ev.GetKind() == sensoctov1.SensorEventKind_SENSOR_EVENT_KIND_ATTENTION &&
+				ev.GetSensor().GetAttentionLevel() == sensoctov1.AttentionLevel_ATTENTION_LEVEL_HIGH
+		}
+	}
 	awaitLevel := func(what string, want sensoctov1.AttentionLevel) {
 		t.Helper()
 		for watch.Receive() {
@@ -350,7 +364,8 @@ func TestClusterViewerAttention(t *testing.T) {
 	if err := b.app.Bus().Close(); err != nil { // B is gone for A
 		t.Fatal(err)
 	}
-	awaitLevel("NONE once B's attention lapsed", sensoctov1.AttentionLevel_ATTENTION_LEVEL_NONE)
+	// A's own Watch stays: LOW.
+	awaitLevel("LOW once B's attention lapsed", sensoctov1.AttentionLevel_ATTENTION_LEVEL_LOW)
 }
 
 // TestClusterRegistryChanges: a sensor made private or deleted on node A is seen so on
