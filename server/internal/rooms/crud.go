@@ -65,7 +65,7 @@ func (s *Service) view(r *roomState, v authz.Viewer) Room {
 // node the bus has not brought yet. The caller does not hold the room's wmu.
 func (s *Service) room(ctx context.Context, v authz.Viewer, id uuid.UUID, a authz.RoomAction) (*roomState, error) {
 	r, err := s.roomCached(v, id, a)
-	if err == nil || !IsClosed(err) || s.IsMember(id, v.UserID) || !s.confirm(ctx, id, v.UserID) {
+	if err == nil || !IsClosed(err) || s.inIndex(id, v.UserID) || !s.confirm(ctx, id, v.UserID) {
 		return r, err
 	}
 	return s.roomCached(v, id, a)

@@ -270,8 +270,15 @@ func (s *Service) SensorsSharedWith(userID uuid.UUID) []string {
 	return out
 }
 
-// IsMember reports whether the user belongs to the room (any role).
-func (s *Service) IsMember(roomID, userID uuid.UUID) bool {
+// IsMember reports whether the user belongs to the room (any role); a miss is
+// confirmed against the database (see Membership).
+func (s *Service) IsMember(ctx context.Context, roomID, userID uuid.UUID) bool {
+	role, _ := s.Membership(ctx, roomID, userID)
+	return role != authz.RoleNone
+}
+
+// inIndex reports whether the index holds the user as a member of the room.
+func (s *Service) inIndex(roomID, userID uuid.UUID) bool {
 	s.idx.mu.RLock()
 	defer s.idx.mu.RUnlock()
 	r := s.idx.rooms[roomID]

@@ -125,7 +125,7 @@ func (s *Service) List(ctx context.Context, v authz.Viewer, f ListFilter) ([]Sen
 		if err != nil {
 			return nil, "", apperr.InvalidArgument("room_id", "must be a room id")
 		}
-		if ra == nil || !ra.IsMember(rid, v.UserID) {
+		if ra == nil || !ra.IsMember(ctx, rid, v.UserID) {
 			return nil, "", apperr.NotFound("room not found")
 		}
 		preds = append(preds, sensor.HasRoomSensorsWith(roomsensor.RoomID(rid)))

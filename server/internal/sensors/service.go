@@ -88,7 +88,7 @@ type RoomAccess interface {
 	// SensorsSharedWith returns the ids of every sensor rooms share with the user.
 	SensorsSharedWith(userID uuid.UUID) []string
 	// IsMember reports whether the user belongs to the room.
-	IsMember(roomID, userID uuid.UUID) bool
+	IsMember(ctx context.Context, roomID, userID uuid.UUID) bool
 }
 
 type roomAccess struct{ RoomAccess }
