@@ -129,6 +129,11 @@ func (l *Local) Subscribe(kind Kind, key string, queue int) (Subscription, error
 	if l.closed {
 		return nil, ErrClosed
 	}
+	if l.solo {
+		// No other node will ever publish to a solo node, so the queue would stay empty:
+		// do not allocate it (MaxQueue messages are 4 MiB).
+		queue = 0
+	}
 	s := &localSub{node: l, kind: kind, key: key, ch: make(chan Message, queue)}
 	set := n.subs[kind][key]
 	if set == nil {

@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/sensocto/sensocto/server/internal/apperr"
@@ -95,6 +96,36 @@ func BenchmarkInterestedNobody(b *testing.B) {
 	for b.Loop() {
 		if l.Interested(bus.KindMeasurements, "sensor") {
 			b.Fatal("interested")
+		}
+	}
+}
+
+// A single server's subscriptions (rooms, room documents) ask for MaxQueue messages; on a
+// solo bus nothing can ever arrive, so the queue must not be allocated (4 MiB each).
+func TestSoloSubscriptionAllocatesNoQueue(t *testing.T) {
+	l, err := bus.NewLocal("only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var subs []bus.Subscription
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 4 {
+		s, err := l.Subscribe(bus.KindRoomEvents, "", bus.MaxQueue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Fatalf("4 subscriptions of MaxQueue on a solo bus allocated %d bytes; want no queue (< 64 KiB)", got)
+	}
+	for _, s := range subs {
+		s.Close()
+		if _, open := <-s.C(); open {
+			t.Fatal("a closed subscription's channel must be closed")
 		}
 	}
 }
