@@ -146,6 +146,7 @@ func (r *realtime) mount(mount func(string, http.Handler), opts []connect.Handle
 	})
 	r.sensorMessage = h.SensorMessage
 	mount(sensoctov1connect.NewSensorServiceHandler(h, opts...))
+	mount(h.StreamRoute(opts...)) // Stream on its own route: a smaller stack per session
 	mount(sensoctov1connect.NewAttentionServiceHandler(attentionrpc.New(r.live), opts...))
 	return []string{sensoctov1connect.SensorServiceName, sensoctov1connect.AttentionServiceName}
 }

@@ -18,19 +18,36 @@ import (
 // the stream ends with the credential's error, whatever the handler returned then.
 // Handlers therefore never check the credential themselves.
 func guardStream(ctx context.Context, conn connect.StreamingHandlerConn, next connect.StreamingHandlerFunc) error {
-	if _, ok := authz.ViewerFrom(ctx); !ok {
-		return next(ctx, conn) // a public stream (health, reflection): no credential to follow
-	}
-	g, err := authz.GuardStream(ctx)
+	// This frame stays on a stream goroutine's stack for the stream's lifetime
+	// (docs/performance.md, "Memory per idle sensor"): the work is in openGuard.
+	g, gctx, gconn, err := openGuard(ctx, conn)
 	if err != nil {
 		return err
 	}
+	if g == nil {
+		return next(ctx, conn) // a public stream (health, reflection): no credential to follow
+	}
 	defer g.Close()
-	err = next(g.Context(), guardedConn{StreamingHandlerConn: conn, g: g})
+	err = next(gctx, gconn)
 	if gerr := g.Err(); gerr != nil {
 		return gerr
 	}
 	return err
+}
+
+// openGuard guards the stream of an authenticated call: its guard, the context and
+// connection the handler gets; no guard for a public stream.
+//
+//go:noinline
+func openGuard(ctx context.Context, conn connect.StreamingHandlerConn) (*authz.StreamGuard, context.Context, connect.StreamingHandlerConn, error) {
+	if _, ok := authz.ViewerFrom(ctx); !ok {
+		return nil, nil, nil, nil
+	}
+	g, err := authz.GuardStream(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return g, g.Context(), guardedConn{StreamingHandlerConn: conn, g: g}, nil
 }
 
 // guardedConn refuses messages once the stream's credential ended (an atomic load per

@@ -111,9 +111,18 @@ func (interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect
 
 func (interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := Authorize(ctx, conn.Spec().Procedure); err != nil {
+		if err := authorizeStream(ctx, conn); err != nil {
 			return err
 		}
 		return guardStream(ctx, conn, next)
 	}
+}
+
+// authorizeStream is out of line: the interceptor's frame stays on a stream
+// goroutine's stack for the stream's lifetime (docs/performance.md, "Memory per idle
+// sensor").
+//
+//go:noinline
+func authorizeStream(ctx context.Context, conn connect.StreamingHandlerConn) error {
+	return Authorize(ctx, conn.Spec().Procedure)
 }

@@ -81,8 +81,9 @@ type Request struct {
 	// Body is the request's body (nil outside HTTP). Closing it makes a pending read of
 	// the request return at once (HTTP/2; bidirectional streams need it), so a stream
 	// the server ends is not left waiting for the client's next message (see
-	// live.ConnectorConn.Abort).
-	Body io.Closer
+	// live.ConnectorConn.Abort); a connector session also waits on it for its next
+	// message (sensorsrpc's connectorConn.Receive).
+	Body io.ReadCloser
 }
 
 // WithRequest returns ctx carrying r: the middleware sets it for every request; tests

@@ -145,18 +145,30 @@ func newCORS(origins []string) *cors.Cors {
 // HTTP/1.1 (the connection's read deadline, reset for the next request) and for
 // HTTP/2 without TLS (the stream's own deadline; other streams are not affected).
 func limitBody(next http.Handler, limit int64, readTimeout time.Duration) http.Handler {
+	// The handler's frame stays on a stream goroutine's stack for the stream's
+	// lifetime (docs/performance.md, "Memory per idle sensor"): the work is in bound.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody && !isEnveloped(r.Header.Get("Content-Type")) {
-			if r.ContentLength > limit {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			// ErrNotSupported only under a test recorder; nothing to bound there.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if bound(w, r, limit, readTimeout) {
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// bound caps the body of a request that is not an RPC stream and sets its read
+// deadline; false once it refused it (too large).
+//
+//go:noinline
+func bound(w http.ResponseWriter, r *http.Request, limit int64, readTimeout time.Duration) bool {
+	if r.Body != nil && r.Body != http.NoBody && !isEnveloped(r.Header.Get("Content-Type")) {
+		if r.ContentLength > limit {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return false
+		}
+		// ErrNotSupported only under a test recorder; nothing to bound there.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	return true
 }
 
 // isEnveloped reports whether a content type is a length-prefixed RPC stream

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -40,9 +41,9 @@ type Ack struct {
 }
 
 // ConnectorConn is the transport of a connector session (sensorsrpc adapts a Stream).
-// Receive is called by the session's one goroutine (RunConnector's caller); the sends
-// come from short-lived goroutines of the session, one at a time, possibly while
-// Receive waits.
+// Receive is called by one goroutine at a time (the first batch is received by the
+// session's set-up goroutine, the rest by RunConnector's caller); the sends come from
+// short-lived goroutines of the session, one at a time, possibly while Receive waits.
 type ConnectorConn interface {
 	// Receive waits for the connector's next batch: io.EOF once it closed its side.
 	Receive() (StreamBatch, error)
@@ -144,23 +145,106 @@ func (s *Service) ingest(id string, in Incoming) (int, error) {
 // connector closes its side (nil), on a refused batch (with that error, after the ack
 // of the batches accepted before it), when the sensor is deleted (NotFound), or when
 // ctx ends (nil: the guard's interceptor gives the credential's error when that is
-// why).
+// why). v is read before the first batch is ingested, not after.
 //
 // The calling goroutine receives and ingests batches; it is the session's only
 // goroutine while nothing is to be sent (an idle session costs one goroutine, see
-// docs/performance.md). Config changes and due acks are sent by short-lived goroutines
-// (the publisher's notification, the ack timer), one at a time; when the server ends
-// the session, conn.Abort wakes the receiving goroutine.
-func (s *Service) RunConnector(ctx context.Context, v authz.Viewer, conn ConnectorConn) error {
+// docs/performance.md). The set-up (the first batch and its checks, the subscription,
+// the first config) runs on a goroutine of its own while the caller waits, so that
+// its deep calls never grow the caller's stack: an idle session waits at the bottom
+// of a stack of under 3 KB, which the runtime then keeps at 4 KB instead of 8 KB
+// (docs/performance.md, "Memory per idle sensor"). Config changes and due acks are
+// sent by short-lived goroutines (the publisher's notification, the ack timer), one
+// at a time; when the server ends the session, conn.Abort wakes the receiving
+// goroutine.
+func (s *Service) RunConnector(ctx context.Context, v *authz.Viewer, conn ConnectorConn) error {
 	// This frame stays on the session goroutine's stack while it waits: the work is
-	// in openSession and endSession.
-	stopAbort := context.AfterFunc(ctx, conn.Abort)
-	defer stopAbort()
-	se, first, err := s.openSession(ctx, &v, conn)
+	// in setUp, take and endSession.
+	se, err := s.setUp(ctx, v, conn)
 	if se == nil {
 		return err
 	}
-	return s.endSession(ctx, se, s.receive(se.id, first, conn, se))
+	for err == nil {
+		var in StreamBatch
+		if in, err = conn.Receive(); err != nil {
+			err = receiveErr(err)
+			break
+		}
+		err = s.take(se, in)
+	}
+	return s.endSession(ctx, se, err)
+}
+
+// setUp opens the session on a goroutine of its own (see RunConnector) and waits for
+// it: the session with the error of its first batch, or no session (the error, nil
+// when ctx ended or the connector closed at once).
+//
+//go:noinline
+func (s *Service) setUp(ctx context.Context, v *authz.Viewer, conn ConnectorConn) (*session, error) {
+	o := &opening{s: s, ctx: ctx, v: *v, conn: conn}
+	o.wg.Add(1)
+	go o.run()
+	o.wg.Wait()
+	if o.panicked != nil {
+		panic(o.panicked) // on the handler's goroutine, where the RPC's recovery is
+	}
+	return o.se, o.err
+}
+
+// opening is a session being set up.
+type opening struct {
+	s    *Service
+	ctx  context.Context
+	v    authz.Viewer
+	conn ConnectorConn
+	wg   sync.WaitGroup
+	se   *session
+	err  error
+	// panicked is a panic of the set-up, with its stack.
+	panicked error
+}
+
+func (o *opening) run() {
+	defer o.wg.Done()
+	defer func() {
+		if p := recover(); p != nil {
+			o.panicked = fmt.Errorf("session set-up: %v\n%s", p, debug.Stack())
+		}
+	}()
+	// From here on ctx's end wakes the receiving goroutine (endSession stops it).
+	stopAbort := context.AfterFunc(o.ctx, o.conn.Abort)
+	var first StreamBatch
+	o.se, first, o.err = o.s.openSession(o.ctx, &o.v, o.conn)
+	if o.se == nil {
+		stopAbort()
+		return
+	}
+	o.se.stopAbort = stopAbort
+	o.err = o.s.take(o.se, first)
+}
+
+// take ingests a batch of the session.
+func (s *Service) take(se *session, in StreamBatch) error {
+	if in.SensorID() != se.id {
+		return apperr.InvalidArgument("sensor_id", "every batch of a session must name the sensor of its first batch")
+	}
+	n, err := s.ingest(se.id, in)
+	if err != nil {
+		return err
+	}
+	se.accepted(in.Sequence(), n)
+	return nil
+}
+
+// receiveErr is what a failed Receive ends the session with: nil once the connector
+// closed its side.
+//
+//go:noinline
+func receiveErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return fmt.Errorf("receive batch: %w", err)
 }
 
 // openSession receives the first batch, checks it, subscribes to the sensor's
@@ -215,6 +299,7 @@ func (s *Service) openSession(ctx context.Context, v *authz.Viewer, conn Connect
 //
 //go:noinline
 func (s *Service) endSession(ctx context.Context, se *session, err error) error {
+	se.stopAbort()
 	se.close()
 	if ctx.Err() != nil {
 		return nil
@@ -231,28 +316,6 @@ func (s *Service) endSession(ctx context.Context, se *session, err error) error 
 	return err
 }
 
-// receive ingests the session's batches until the connector closes its side (nil), a
-// batch is refused (its error) or Receive fails (also after Abort).
-func (s *Service) receive(id string, in StreamBatch, conn ConnectorConn, se *session) error {
-	for {
-		if in.SensorID() != id {
-			return apperr.InvalidArgument("sensor_id", "every batch of a session must name the sensor of its first batch")
-		}
-		n, err := s.ingest(id, in)
-		if err != nil {
-			return err
-		}
-		se.accepted(in.Sequence(), n)
-		in, err = conn.Receive()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("receive batch: %w", err)
-		}
-	}
-}
-
 // session is the state of a connector session shared by its receiving goroutine and
 // its sends. Nothing is allocated for acks until the first batch is accepted.
 type session struct {
@@ -263,6 +326,8 @@ type session struct {
 	// unfollow the following of its attention on other nodes, release the claim of
 	// the sensor's session (sessionmove.go).
 	detach, unfollow, release func()
+	// stopAbort stops calling conn.Abort when the session's context ends.
+	stopAbort func() bool
 	// sendMu serialises the sends; taken before mu when both are.
 	sendMu sync.Mutex
 

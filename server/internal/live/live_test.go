@@ -254,7 +254,7 @@ func TestConnectorSession(t *testing.T) {
 			conn.in <- batch{"hr-1", uint64(i), 2}
 		}
 		close(conn.in)
-		if err := env.Live.RunConnector(t.Context(), owner, conn); err != nil {
+		if err := env.Live.RunConnector(t.Context(), &owner, conn); err != nil {
 			t.Fatalf("session: %v", err)
 		}
 		ack, n := conn.lastAck()
@@ -269,7 +269,7 @@ func TestConnectorSession(t *testing.T) {
 		conn := newFakeConn()
 		conn.in <- batch{"hr-1", 1, 1}
 		conn.in <- batch{"hr-2", 2, 1}
-		err := env.Live.RunConnector(t.Context(), owner, conn)
+		err := env.Live.RunConnector(t.Context(), &owner, conn)
 		if e, ok := apperr.As(err); !ok || e.Kind != apperr.KindInvalidArgument || e.Violations[0].Field != "sensor_id" {
 			t.Fatalf("session: %v, want InvalidArgument naming sensor_id", err)
 		}
@@ -280,14 +280,14 @@ func TestConnectorSession(t *testing.T) {
 	t.Run("bad sensor id", func(t *testing.T) {
 		conn := newFakeConn()
 		conn.in <- batch{"no spaces", 1, 1}
-		if err := env.Live.RunConnector(t.Context(), owner, conn); apperr.KindOf(err) != apperr.KindInvalidArgument {
+		if err := env.Live.RunConnector(t.Context(), &owner, conn); apperr.KindOf(err) != apperr.KindInvalidArgument {
 			t.Fatalf("session: %v, want InvalidArgument", err)
 		}
 	})
 	t.Run("someone else's sensor", func(t *testing.T) {
 		conn := newFakeConn()
 		conn.in <- batch{"hr-1", 1, 1}
-		err := env.Live.RunConnector(t.Context(), env.User(t, "other"), conn)
+		err := env.Live.RunConnector(t.Context(), new(env.User(t, "other")), conn)
 		if k := apperr.KindOf(err); k != apperr.KindPermissionDenied && k != apperr.KindNotFound {
 			t.Fatalf("session: %v, want a refusal", err)
 		}
@@ -299,7 +299,7 @@ func TestConnectorSession(t *testing.T) {
 		conn := newFakeConn()
 		conn.in <- batch{"gone", 1, 1}
 		done := make(chan error, 1)
-		go func() { done <- env.Live.RunConnector(t.Context(), owner, conn) }()
+		go func() { done <- env.Live.RunConnector(t.Context(), &owner, conn) }()
 		testkit.WaitFor(t, "the session to start", func() bool { _, n := conn.lastAck(); return n > 0 })
 		if err := env.Sensors.Delete(t.Context(), owner, "gone"); err != nil {
 			t.Fatal(err)
@@ -319,7 +319,7 @@ func TestConnectorSession(t *testing.T) {
 		conn.in <- batch{"hr-1", 1, 1}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
-		go func() { done <- env.Live.RunConnector(ctx, owner, conn) }()
+		go func() { done <- env.Live.RunConnector(ctx, &owner, conn) }()
 		testkit.WaitFor(t, "the session to start", func() bool { _, n := conn.lastAck(); return n > 0 })
 		cancel()
 		if err := <-done; err != nil {

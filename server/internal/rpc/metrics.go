@@ -80,17 +80,20 @@ func (m *metricsInterceptor) openStream(conn connect.StreamingHandlerConn) (prom
 }
 
 //go:noinline
-func (m *metricsInterceptor) closeStream(conn connect.StreamingHandlerConn, gauge prometheus.Gauge, start time.Time, err *error) {
+func (m *metricsInterceptor) closeStream(conn connect.StreamingHandlerConn, gauge prometheus.Gauge, start time.Time, err error) {
 	gauge.Dec()
-	m.observe(conn.Spec().Procedure, start, *err)
+	m.observe(conn.Spec().Procedure, start, err)
 }
 
 func (m *metricsInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	// The closure's frame stays on a stream goroutine's stack for the stream's
 	// lifetime: the work is in openStream and closeStream.
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
+	// No defer (its record would be on the frame too): a handler's panic is recovered
+	// by connect's recover interceptor, inside this one.
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		gauge, start := m.openStream(conn)
-		defer m.closeStream(conn, gauge, start, &err)
-		return next(ctx, conn)
+		err := next(ctx, conn)
+		m.closeStream(conn, gauge, start, err)
+		return err
 	}
 }

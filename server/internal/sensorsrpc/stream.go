@@ -3,10 +3,12 @@ package sensorsrpc
 import (
 	"context"
 	"io"
+	"net/http"
 
 	"connectrpc.com/connect"
 
 	sensoctov1 "github.com/sensocto/sensocto/gen/sensocto/v1"
+	"github.com/sensocto/sensocto/gen/sensocto/v1/sensoctov1connect"
 	"github.com/sensocto/sensocto/server/internal/authz"
 	"github.com/sensocto/sensocto/server/internal/backpressure"
 	"github.com/sensocto/sensocto/server/internal/hub"
@@ -15,40 +17,77 @@ import (
 
 // Stream runs a connector session (live.Service.RunConnector): batches in, the
 // back-pressure config and coalesced acks out. Its credential is guarded by auth's
-// interceptor: a batch arriving after a revocation is refused, not ingested.
+// interceptor: a batch arriving after a revocation is refused, not ingested. The app
+// serves it on its own route (StreamRoute).
 func (h *Handler) Stream(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) error {
-	v, err := authz.RequireViewer(ctx)
+	c, v, err := newConnectorConn(ctx, stream)
 	if err != nil {
 		return err
 	}
-	return h.live.RunConnector(ctx, v, newConnectorConn(ctx, stream))
+	return h.live.RunConnector(ctx, v, c)
+}
+
+// StreamRoute is Stream's own route, to mount beside the service's (its path is the
+// more specific): the frames of the generated service's handler and of a method
+// value would stay on every session's stack for its lifetime, which an idle session
+// keeps under 3 KB so that its goroutine needs 4 KB of stack, not 8 KB
+// (docs/performance.md, "Memory per idle sensor"). opts are the service's.
+func (h *Handler) StreamRoute(opts ...connect.HandlerOption) (string, http.Handler) {
+	// The body of Stream, in the closure itself (no frame between connect and it).
+	run := func(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) error {
+		c, v, err := newConnectorConn(ctx, stream)
+		if err != nil {
+			return err
+		}
+		return h.live.RunConnector(ctx, v, c)
+	}
+	return sensoctov1connect.SensorServiceStreamProcedure, connect.NewBidiStreamHandler(
+		sensoctov1connect.SensorServiceStreamProcedure, run,
+		connect.WithSchema(sensoctov1.File_sensocto_v1_sensor_proto.Services().ByName("SensorService").Methods().ByName("Stream")),
+		connect.WithHandlerOptions(opts...),
+	)
 }
 
 // newConnectorConn is out of line: Stream's frame stays on the session goroutine's
 // stack for the session's lifetime (docs/performance.md, "Memory per idle sensor").
+// The viewer is the session's to read while it sets up; nothing keeps it after.
 //
 //go:noinline
-func newConnectorConn(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) connectorConn {
-	return connectorConn{stream: stream, body: authz.RequestFrom(ctx).Body}
+func newConnectorConn(ctx context.Context, stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]) (*connectorConn, *authz.Viewer, error) {
+	v, err := authz.RequireViewer(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &connectorConn{stream: stream, body: authz.RequestFrom(ctx).Body}, &v, nil
 }
 
 // connectorConn adapts a Stream to live.ConnectorConn.
 type connectorConn struct {
 	stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]
-	// body is the request's body (auth's middleware puts it in the context): closing it
-	// makes a pending Receive return (over HTTP/2, which a bidirectional stream needs).
-	body io.Closer
+	// body is the request's body (auth's middleware puts it in the context): Receive
+	// waits on it for the next message, and closing it makes a pending Receive return
+	// (over HTTP/2, which a bidirectional stream needs).
+	body io.ReadCloser
 }
 
 // Abort ends a pending Receive by closing the request's body; without one (outside
 // HTTP) the session ends at the connector's next message or when it goes.
-func (c connectorConn) Abort() {
+func (c *connectorConn) Abort() {
 	if c.body != nil {
 		_ = c.body.Close() // closing an HTTP/2 request body only breaks its pipe
 	}
 }
 
-func (c connectorConn) Receive() (live.StreamBatch, error) {
+// Receive waits for the next message, then lets connect read it. The wait is a read
+// of nothing from the request's body: net/http's HTTP/2 request body blocks on an
+// empty read until data (or the end, or an error) arrives, and takes nothing from
+// it. An idle session so waits without connect's read buffer (~0.8 KB) and a new
+// request message, and a few hundred bytes higher on its stack (RunConnector). A body
+// that returns at once only loses that: connect's Receive then waits as before.
+func (c *connectorConn) Receive() (live.StreamBatch, error) {
+	if c.body != nil {
+		_, _ = c.body.Read(nil) // what it says, connect's Receive says again
+	}
 	req, err := c.stream.Receive()
 	if err != nil {
 		return nil, err // io.EOF must stay recognisable; the session wraps the rest
@@ -56,11 +95,11 @@ func (c connectorConn) Receive() (live.StreamBatch, error) {
 	return streamBatch{req}, nil
 }
 
-func (c connectorConn) SendConfig(cfg backpressure.Config) error {
+func (c *connectorConn) SendConfig(cfg backpressure.Config) error {
 	return c.stream.Send(&sensoctov1.StreamResponse{Message: &sensoctov1.StreamResponse_Backpressure{Backpressure: toConfig(cfg)}})
 }
 
-func (c connectorConn) SendAck(a live.Ack) error {
+func (c *connectorConn) SendAck(a live.Ack) error {
 	return c.stream.Send(&sensoctov1.StreamResponse{Message: &sensoctov1.StreamResponse_Ack{
 		Ack: &sensoctov1.StreamAck{Sequence: a.Sequence, Accepted: a.Accepted, TotalAccepted: a.TotalAccepted},
 	}})
