@@ -174,7 +174,7 @@ func (h *Hub) Register(sensorID string, attrs []AttributeSpec) (SensorInfo, erro
 				// Points become compact samples: the history is dropped (a declared
 				// waveform that first arrived as measurements of another type).
 				na := newAttribute(s, spec, false, true, factor)
-				old.samples, old.points = na.samples, ring[Point]{}
+				old.samples, old.points = na.samples, pointRing{}
 				old.waveform, old.baseCap = true, na.baseCap
 			}
 			old.typ, old.unit, old.rateHz, old.inferred = spec.Type, spec.Unit, spec.SampleRateHz, false
@@ -380,8 +380,8 @@ func (h *Hub) ingest(sensorID string, b *Batch, local bool) (int, error) {
 				return sample{t: start + int64(math.Round(float64(j)*1e6/rate)), srv: now, v: vs[j]}
 			})
 		} else {
-			a.points.insertSorted(len(vs), func(j int) Point {
-				return Point{TimeUS: start + int64(math.Round(float64(j)*1e6/rate)), ServerUS: now, Value: Number(float64(vs[j]))}
+			a.points.insertNumbers(len(vs), func(j int) numPoint {
+				return numPoint{t: start + int64(math.Round(float64(j)*1e6/rate)), srv: now, v: float64(vs[j])}
 			})
 		}
 	}
@@ -475,10 +475,10 @@ func (h *Hub) Span(sensorID, attrID string) (firstUS, lastUS int64, ok bool) {
 			return 0, 0, false
 		}
 		return a.samples.at(0).t, a.samples.last().t, true
-	case a.points.n == 0:
+	case a.points.len() == 0:
 		return 0, 0, false
 	}
-	return a.points.at(0).TimeUS, a.points.last().TimeUS, true
+	return a.points.timeAt(0), a.points.timeAt(a.points.len() - 1), true
 }
 
 // SetLoadFactor scales every ring's capacity by f (0 < f ≤ 1; 1 at normal

@@ -58,7 +58,7 @@ type attribute struct {
 	kinds    kindSet // the value kinds its type accepts
 	baseCap  int
 	samples  ring[sample]
-	points   ring[Point]
+	points   pointRing
 	ingested uint64
 }
 
@@ -77,7 +77,7 @@ func newAttribute(s *sensor, spec AttributeSpec, inferred, waveform bool, factor
 	if a.waveform {
 		a.samples = newRing[sample](limit)
 	} else {
-		a.points = newRing[Point](limit)
+		a.points = newPointRing(limit)
 	}
 	return a
 }
@@ -107,9 +107,9 @@ func (a *attribute) info() AttributeInfo {
 			ai.LastTimeUS = a.samples.last().t
 		}
 	} else {
-		ai.Stored, ai.Capacity = a.points.n, a.points.limit
-		if a.points.n > 0 {
-			ai.LastTimeUS = a.points.last().TimeUS
+		ai.Stored, ai.Capacity = a.points.len(), a.points.limit()
+		if n := a.points.len(); n > 0 {
+			ai.LastTimeUS = a.points.timeAt(n - 1)
 		}
 	}
 	return ai
@@ -133,7 +133,7 @@ func (a *attribute) pointsIn(from, to int64, limit int) []Point {
 			s := a.samples.at(k)
 			out = append(out, Point{TimeUS: s.t, ServerUS: s.srv, Value: Number(float64(s.v))})
 		} else {
-			out = append(out, *a.points.at(k))
+			out = append(out, a.points.at(k))
 		}
 	}
 	return out
