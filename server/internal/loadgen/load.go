@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"sync"
 	"time"
@@ -18,6 +19,28 @@ const (
 	blockAttr  = "ecg"
 	singleAttr = "value"
 )
+
+// openTimeout bounds the opening of the Stream sessions before the measured time.
+const openTimeout = 3 * time.Minute
+
+// waitOpen waits until every session has opened (wg), at most limit.
+func waitOpen(ctx context.Context, wg *sync.WaitGroup, limit time.Duration) error {
+	done := make(chan struct{})
+	go func() { // ends when every connector has called opened, which each does once
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("loadgen: the connectors' sessions did not open within %v", limit)
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the sessions to open: %w", ctx.Err())
+	}
+}
 
 // load runs connectors and watchers for the duration.
 func (r *runner) load(ctx context.Context) (Result, error) {
@@ -55,24 +78,48 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 		}
 	}
 
-	cctx, stopConnectors := context.WithTimeout(ctx, r.cfg.Duration)
+	// Stream connectors open their sessions first, as MQTT's clients connect before
+	// its clock starts (mqtt.go): the measurement starts once every session has its
+	// first config, so that it is the steady state, not 10,000 sessions opening at the
+	// same instant. The opening is measured apart (Result.OpenS).
+	cctx, stopConnectors := context.WithCancel(ctx)
 	defer stopConnectors()
-	start := time.Now()
-	meter := startProcMeter(r.cfg.PID)
+	opening := time.Now()
+	var opened sync.WaitGroup
+	if r.cfg.Mode != "publish" {
+		r.from.Store(math.MaxInt64) // nothing counts until every session is open
+		opened.Add(r.cfg.Connectors)
+	}
 	g, gctx := errgroup.WithContext(cctx)
 	for i := range r.cfg.Connectors {
 		g.Go(func() error {
 			if r.cfg.Mode == "publish" {
 				r.publisher(gctx, i)
 			} else {
-				r.streamer(gctx, i)
+				r.streamer(gctx, i, opened.Done)
 			}
 			return nil
 		})
 	}
-	<-cctx.Done()
-	elapsed := time.Since(start)
+	if err := waitOpen(ctx, &opened, openTimeout); err != nil {
+		stopConnectors()
+		_ = g.Wait()
+		return Result{}, err
+	}
 	res := Result{Connectors: r.cfg.Connectors, Watchers: r.cfg.Watchers, Mode: r.cfg.Mode}
+	start := time.Now()
+	if r.cfg.Mode != "publish" {
+		res.OpenS = start.Sub(opening).Seconds()
+	}
+	r.c.reset()
+	r.from.Store(start.UnixMicro())
+	meter := startProcMeter(r.cfg.PID)
+	select {
+	case <-time.After(r.cfg.Duration):
+	case <-ctx.Done():
+	}
+	stopConnectors()
+	elapsed := time.Since(start)
 	meter.stop(&res) // over the sending time: not the connectors' closing
 	_ = g.Wait()
 	// Let in-flight deliveries arrive (at most the longest watcher window), then stop.
@@ -200,15 +247,18 @@ func (r *runner) watch(ctx context.Context, j int, ids []string, h *histogram, r
 		r.c.watchMessages.Add(1)
 		now := time.Now().UnixMicro()
 		r.c.drops.Add(m.GetDropped())
+		measured := now >= r.from.Load() // not while the sessions open
 		var n uint64
 		for _, d := range m.GetData() {
 			for _, x := range d.GetMeasurements() {
-				h.add(now - x.GetTimeUs())
+				if measured {
+					h.add(now - x.GetTimeUs())
+				}
 				n++
 			}
 			for _, b := range d.GetBlocks() {
 				// From the time of the block's last sample, which was taken when it was sent.
-				if paced {
+				if paced && measured {
 					h.add(now - b.GetStartTimeUs() - int64(float64(len(b.GetSamples())-1)*1e6/b.GetSampleRateHz()))
 				}
 				n += uint64(len(b.GetSamples()))
@@ -391,7 +441,11 @@ func (r *runner) publisher(ctx context.Context, i int) {
 // streamer sends over one Stream session and reads its configs and acks. Following
 // back-pressure it sends when the advised window has passed since its last message,
 // and a new config takes effect at once (a sensor brought into focus sends now).
-func (r *runner) streamer(ctx context.Context, i int) {
+// It calls opened once, when its session has its first config (or failed to open).
+func (r *runner) streamer(ctx context.Context, i int, opened func()) {
+	var once sync.Once
+	open := func() { once.Do(opened) }
+	defer open()
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	st, err := r.sensors(i).Stream(sctx)
@@ -416,6 +470,7 @@ func (r *runner) streamer(ctx context.Context, i int) {
 				}
 				return
 			}
+			open() // the first config: the session is open
 			r.c.toConnectors.Add(1)
 			if a := res.GetAck(); a != nil {
 				r.c.accepted.Add(a.GetAccepted())

@@ -131,6 +131,9 @@ type Result struct {
 	ProcessRSSBytes uint64  `json:"process_rss_bytes,omitempty"`
 	ProcessPeakRSS  uint64  `json:"process_peak_rss_bytes,omitempty"`
 	LoadgenCPUCores float64 `json:"loadgen_cpu_cores,omitempty"`
+	// OpenS is how long the Stream connectors took to open their sessions (each to its
+	// first config), before the measured time.
+	OpenS float64 `json:"open_s,omitempty"`
 }
 
 type counters struct {
@@ -138,6 +141,13 @@ type counters struct {
 	watchMessages, toConnectors                                atomic.Uint64
 	errMu                                                      sync.Mutex
 	firstErr                                                   string
+}
+
+// reset zeroes the counts (not the errors) at the start of the measured time.
+func (c *counters) reset() {
+	for _, n := range []*atomic.Uint64{&c.sent, &c.accepted, &c.delivered, &c.messages, &c.drops, &c.paused, &c.watchMessages, &c.toConnectors} {
+		n.Store(0)
+	}
 }
 
 func (c *counters) fail(err error) {
@@ -159,6 +169,9 @@ type runner struct {
 	opts    []connect.ClientOption
 	runID   string
 	c       counters
+	// from is when the measured time began (µs since the epoch): latencies of
+	// deliveries before it are not counted.
+	from atomic.Int64
 }
 
 func (r *runner) httpClient(i int) *http.Client { return r.clients[i%len(r.clients)] }

@@ -109,6 +109,7 @@ func (r *runner) viewer(ctx context.Context, j int, ids []string, focused, inVie
 		now := time.Now().UnixMicro()
 		r.c.drops.Add(m.GetDropped())
 		f := ids[cur.Load()]
+		measured := now >= r.from.Load() // not while the sessions open
 		settled := now-since.Load() >= focusSettle.Microseconds()
 		var n uint64
 		for _, d := range m.GetData() {
@@ -122,7 +123,7 @@ func (r *runner) viewer(ctx context.Context, j int, ids []string, focused, inVie
 				newest = max(newest, end)
 				n += uint64(len(b.GetSamples()))
 			}
-			if newest == 0 {
+			if newest == 0 || !measured {
 				continue
 			}
 			if d.GetSensorId() == f && settled {
