@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/http2"
 
 	"github.com/sensocto/sensocto/server/internal/config"
 )
@@ -52,24 +53,46 @@ func New(cfg config.Config, logger zerolog.Logger, handler http.Handler) *Server
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &Server{
-		srv: &http.Server{
-			Handler:           handler,
-			Protocols:         protocols,
-			ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			HTTP2: &http.HTTP2Config{
-				SendPingTimeout: h2SendPingTimeout,
-				PingTimeout:     h2PingTimeout,
-			},
-			ErrorLog: log.New(logger, "", 0),
+	srv := &http.Server{
+		Handler:           handler,
+		Protocols:         protocols,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: h2SendPingTimeout,
+			PingTimeout:     h2PingTimeout,
 		},
+		ErrorLog: log.New(logger, "", 0),
+	}
+	configureHTTP2(srv, logger)
+	return &Server{
+		srv:             srv,
 		addr:            cfg.HTTPAddr,
 		publicURL:       cfg.PublicURL,
 		debugAddr:       cfg.DebugAddr,
 		shutdownTimeout: timeout,
 		logger:          logger,
+	}
+}
+
+// configureHTTP2 serves HTTP/2 (TLS and unencrypted) with golang.org/x/net/http2,
+// which takes srv.HTTP2's settings, for one thing net/http does not let us choose:
+// the write scheduler. net/http's round-robin scheduler looks at every open stream of
+// the connection for each frame it writes, also the idle ones; with a hundred
+// connector Streams on one connection that was 12 % of the server's CPU at 10,000
+// sensors (docs/performance.md, issue 18). The random scheduler only keeps the
+// streams that have frames queued, and writes control frames first as the other does.
+//
+// x/net marks both calls deprecated: from Go 1.27 its server wraps net/http's and
+// ignores the scheduler (TestHTTP2ServedByXNet fails then, to say so). Until net/http
+// schedules in time independent of idle streams, this is the only way to choose.
+func configureHTTP2(srv *http.Server, logger zerolog.Logger) {
+	h2 := &http2.Server{NewWriteScheduler: func() http2.WriteScheduler { return http2.NewRandomWriteScheduler() }} //nolint:staticcheck // SA1019: see above
+	if err := http2.ConfigureServer(srv, h2); err != nil {                                                         //nolint:staticcheck // SA1019: see above
+		// Only for a TLS configuration it refuses (there is none): net/http's own
+		// HTTP/2 serves then.
+		logger.Warn().Err(err).Msg("HTTP/2 served by net/http: its write scheduler costs more with many streams per connection")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,26 @@ func TestProtocols(t *testing.T) {
 				t.Errorf("proto = %s, server saw %q; want %s", res.Proto, body, tt.want)
 			}
 		})
+	}
+}
+
+// TestHTTP2ServedByXNet: HTTP/2 requests are served by golang.org/x/net/http2's
+// server, whose write scheduler the server chooses (configureHTTP2), not by
+// net/http's bundled copy.
+func TestHTTP2ServedByXNet(t *testing.T) {
+	t.Parallel()
+	url, _, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		buf := make([]byte, 64<<10)
+		_, _ = w.Write(buf[:runtime.Stack(buf, false)])
+	}))
+	res, err := h2cClient(t).Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	stack, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(stack), "golang.org/x/net/http2.(*serverConn).runHandler") {
+		t.Fatalf("the handler did not run under x/net's HTTP/2 server:\n%s", stack)
 	}
 }
 
