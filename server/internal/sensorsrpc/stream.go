@@ -79,9 +79,9 @@ func (c *connectorConn) Abort() {
 }
 
 // Receive waits for the next message, then lets connect read it. The wait is a read
-// of nothing from the request's body: net/http's HTTP/2 request body blocks on an
-// empty read until data (or the end, or an error) arrives, and takes nothing from
-// it. An idle session so waits without connect's read buffer (~0.8 KB) and a new
+// of nothing from the request's body: the HTTP/2 server's request body
+// (golang.org/x/net/http2, as net/http's bundled copy) blocks on an empty read until
+// data (or the end, or an error) arrives, and takes nothing from it. An idle session so waits without connect's read buffer (~0.8 KB) and a new
 // request message, and a few hundred bytes higher on its stack (RunConnector). A body
 // that returns at once only loses that: connect's Receive then waits as before.
 func (c *connectorConn) Receive() (live.StreamBatch, error) {
