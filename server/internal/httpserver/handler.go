@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	connectcors "connectrpc.com/cors"
@@ -141,44 +144,135 @@ func newCORS(origins []string) *cors.Cors {
 // limitBody caps request bodies at limit bytes and their reading at readTimeout, except
 // enveloped streams (their messages are capped one by one, and a stream is meant to
 // stay open). http.Server's ReadTimeout cannot do this: it would end every stream too.
-// The deadline is set per request through http.ResponseController, which works for
-// HTTP/1.1 (the connection's read deadline, reset for the next request) and for
-// HTTP/2 without TLS (the stream's own deadline; other streams are not affected).
+//
+// Over HTTP/1.1 the deadline is the connection's read deadline (set through
+// http.ResponseController, reset for the next request). Over HTTP/2 a timer of the
+// request's own closes its body when the time is up, which makes a pending read return
+// (see deadlineBody). http.ResponseController's SetReadDeadline would do the same, but
+// over HTTP/2 it sends every request to the connection's one serving goroutine, which
+// reads and writes every frame of the connection, to start the stream's timer there:
+// a message, a wake-up and a timer on that goroutine for each unary call.
 func limitBody(next http.Handler, limit int64, readTimeout time.Duration) http.Handler {
 	// The handler's frame stays on a stream goroutine's stack for the stream's
 	// lifetime (docs/performance.md, "Memory per idle sensor"): the work is in bound.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if bound(w, r, limit, readTimeout) {
+		switch bound(w, r, limit, readTimeout) {
+		case bodyRefused:
+		case bodyNeedsTimer:
+			serveWithBodyDeadline(next, w, r, readTimeout)
+		default:
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
+// What bound did with a request's body.
+const (
+	bodyBounded    = iota // capped (with its deadline set), or an RPC stream's: serve it
+	bodyRefused           // too large: answered
+	bodyNeedsTimer        // capped, an HTTP/2 body: serve it with serveWithBodyDeadline
+)
+
 // bound caps the body of a request that is not an RPC stream and sets its read
-// deadline; false once it refused it (too large).
+// deadline over HTTP/1.1.
 //
 //go:noinline
-func bound(w http.ResponseWriter, r *http.Request, limit int64, readTimeout time.Duration) bool {
-	if r.Body != nil && r.Body != http.NoBody && !isEnveloped(r.Header.Get("Content-Type")) {
-		if r.ContentLength > limit {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return false
-		}
-		// ErrNotSupported only under a test recorder; nothing to bound there.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+func bound(w http.ResponseWriter, r *http.Request, limit int64, readTimeout time.Duration) int {
+	if r.Body == nil || r.Body == http.NoBody || isEnveloped(r.Header.Get("Content-Type")) {
+		return bodyBounded
 	}
-	return true
+	if r.ContentLength > limit {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return bodyRefused
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if r.ProtoMajor >= 2 {
+		return bodyNeedsTimer
+	}
+	// ErrNotSupported only under a test recorder; nothing to bound there.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+	return bodyBounded
 }
 
-// isEnveloped reports whether a content type is a length-prefixed RPC stream
-// (gRPC, gRPC-Web, Connect streaming).
-func isEnveloped(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
+// serveWithBodyDeadline serves r with its body closed readTimeout from now, unless the
+// handler has returned by then.
+func serveWithBodyDeadline(next http.Handler, w http.ResponseWriter, r *http.Request, readTimeout time.Duration) {
+	b := &deadlineBody{ReadCloser: r.Body}
+	b.timer = time.AfterFunc(readTimeout, b.expire)
+	defer b.timer.Stop()
+	r.Body = b
+	next.ServeHTTP(w, r)
+}
+
+// deadlineBody is an HTTP/2 request body that its timer closes (expire): closing an
+// HTTP/2 body ends a pending read at once. Reads from then on fail with an error that
+// is os.ErrDeadlineExceeded, as after a connection's read deadline.
+type deadlineBody struct {
+	io.ReadCloser
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+func (b *deadlineBody) expire() {
+	b.expired.Store(true)
+	_ = b.ReadCloser.Close() // an HTTP/2 body's Close never fails
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && b.expired.Load() {
+		err = errBodyDeadline
 	}
-	return strings.HasPrefix(mt, "application/grpc") || strings.HasPrefix(mt, "application/connect+")
+	return n, err
+}
+
+// errBodyDeadline is what a read of an HTTP/2 body past its deadline returns.
+var errBodyDeadline = fmt.Errorf("read request body: %w", os.ErrDeadlineExceeded)
+
+// isEnveloped reports whether a content type is a length-prefixed RPC stream
+// (gRPC, gRPC-Web, Connect streaming), as mime.ParseMediaType reads it. A content
+// type without parameters (what Connect, gRPC and the web app send) is checked
+// without it: it allocates a map for the parameters on every call.
+func isEnveloped(contentType string) bool {
+	mt := strings.TrimSpace(contentType)
+	if strings.Contains(mt, ";") {
+		var err error
+		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
+			return false
+		}
+	} else if !isMediaType(mt) {
+		return false // what mime.ParseMediaType refuses
+	}
+	return hasPrefixFold(mt, "application/grpc") || hasPrefixFold(mt, "application/connect+")
+}
+
+// isMediaType reports whether s is "type" or "type/subtype" in tokens (RFC 1521), the
+// media types mime.ParseMediaType accepts.
+func isMediaType(s string) bool {
+	typ, sub, slash := strings.Cut(s, "/")
+	return isToken(typ) && (!slash || isToken(sub))
+}
+
+// isToken reports whether s is a non-empty RFC 1521 token (as package mime reads one).
+func isToken(s string) bool {
+	for i := range len(s) {
+		if !tokenByte[s[i]] {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// tokenByte holds the bytes of an RFC 1521 token: printable ASCII but tspecials.
+var tokenByte = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`()<>@,;:\"/[]?=`, c)
+	}
+	return t
+}()
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // healthHandler answers only up or down: /healthz needs no credential, so the reason
