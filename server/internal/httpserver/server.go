@@ -54,7 +54,7 @@ func New(cfg config.Config, logger zerolog.Logger, handler http.Handler) *Server
 		timeout = 10 * time.Second
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           growStackForUnary(handler),
 		Protocols:         protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
