@@ -215,7 +215,7 @@ type deadlineBody struct {
 
 func (b *deadlineBody) expire() {
 	b.expired.Store(true)
-	_ = b.ReadCloser.Close() // an HTTP/2 body's Close never fails
+	_ = b.Close() // an HTTP/2 body's Close never fails
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
