@@ -101,6 +101,7 @@ func (m *middleware) prepare(w http.ResponseWriter, r *http.Request) *http.Reque
 		Body:        r.Body,
 	}
 	ctx := r.Context()
+	var viewer *authz.Viewer
 	secret, fromCookie := credential(r)
 	if secret != "" {
 		res, err := o.Resolver.Resolve(ctx, secret)
@@ -112,9 +113,10 @@ func (m *middleware) prepare(w http.ResponseWriter, r *http.Request) *http.Reque
 				ClearSessionCookies(w.Header(), ri.Secure)
 			}
 		default:
-			ctx = authz.WithViewer(ctx, res.Viewer)
+			viewer = &res.Viewer
+			resolver := o.Resolver // the closure holds the resolver, not all of o
 			ri.Recheck = func(ctx context.Context) error {
-				_, err := o.Resolver.Resolve(ctx, secret)
+				_, err := resolver.Resolve(ctx, secret)
 				return err
 			}
 			switch {
@@ -130,14 +132,14 @@ func (m *middleware) prepare(w http.ResponseWriter, r *http.Request) *http.Reque
 		// The session cookie expired in the browser: the companion goes too.
 		http.SetCookie(w, clearSignedInCookie(ri.Secure))
 	}
-	ctx = authz.WithRequest(ctx, ri)
+	ctx = authz.WithCall(ctx, viewer, ri)
 	if isProcedure(r.URL.Path) {
 		if err := Authorize(ctx, r.URL.Path); err != nil {
 			refuse(w, r, err)
 			return nil
 		}
 	}
-	if _, ok := authz.ViewerFrom(ctx); !ok && r.Body != nil && r.Body != http.NoBody {
+	if viewer == nil && r.Body != nil && r.Body != http.NoBody {
 		if r.ContentLength > maxAnon {
 			refuse(w, r, apperr.New(apperr.KindResourceExhausted, "request body too large without a credential"))
 			return nil

@@ -89,24 +89,60 @@ type Request struct {
 // WithRequest returns ctx carrying r: the middleware sets it for every request; tests
 // and code that runs outside HTTP (the simulator acting as a user) may set it too.
 func WithRequest(ctx context.Context, r Request) context.Context {
-	return context.WithValue(ctx, requestKey{}, r)
+	return context.WithValue(ctx, requestKey{}, &r)
 }
 
 // RequestFrom returns the Request in ctx (the zero Request outside HTTP).
 func RequestFrom(ctx context.Context) Request {
-	r, _ := ctx.Value(requestKey{}).(Request)
-	return r
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok {
+		return *r
+	}
+	return Request{}
 }
 
 // WithViewer returns ctx carrying v.
 func WithViewer(ctx context.Context, v Viewer) context.Context {
-	return context.WithValue(ctx, viewerKey{}, v)
+	return context.WithValue(ctx, viewerKey{}, &v)
 }
 
 // ViewerFrom returns the Viewer in ctx, if the call is authenticated.
 func ViewerFrom(ctx context.Context) (Viewer, bool) {
-	v, ok := ctx.Value(viewerKey{}).(Viewer)
-	return v, ok
+	if v, ok := ctx.Value(viewerKey{}).(*Viewer); ok {
+		return *v, true
+	}
+	return Viewer{}, false
+}
+
+// WithCall returns ctx carrying r and, when v is not nil, *v, as WithRequest and
+// WithViewer would, in one allocation instead of four: the middleware does it for
+// every request.
+func WithCall(ctx context.Context, v *Viewer, r Request) context.Context {
+	c := &callContext{Context: ctx, request: r}
+	if v != nil {
+		c.viewer, c.hasViewer = *v, true
+	}
+	return c
+}
+
+// callContext is the context WithCall returns; the values are held by pointer, as
+// WithRequest and WithViewer hold theirs, so that reading them allocates nothing.
+type callContext struct {
+	context.Context
+	viewer    Viewer
+	hasViewer bool
+	request   Request
+}
+
+func (c *callContext) Value(key any) any {
+	switch key.(type) {
+	case requestKey:
+		return &c.request
+	case viewerKey:
+		if c.hasViewer {
+			return &c.viewer
+		}
+	}
+	return c.Context.Value(key)
 }
 
 // RequireViewer returns the Viewer in ctx or an Unauthenticated error.
