@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,6 +16,16 @@ type metricsInterceptor struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	streams  *prometheus.GaugeVec
+	// succeeded holds each procedure's series for code "ok" (*okSeries), looked up once:
+	// WithLabelValues hashes the labels and takes the vector's lock on every call. Only
+	// procedures this server serves reach an interceptor, so it stays small.
+	succeeded sync.Map
+}
+
+// okSeries are a procedure's series of successful calls.
+type okSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetricsInterceptor registers on reg, and returns an interceptor that
@@ -51,9 +62,28 @@ func NewMetricsInterceptor(reg prometheus.Registerer) (connect.Interceptor, erro
 }
 
 func (m *metricsInterceptor) observe(procedure string, start time.Time, err error) {
+	if err == nil {
+		ok := m.okSeries(procedure)
+		ok.requests.Inc()
+		ok.duration.Observe(time.Since(start).Seconds())
+		return
+	}
 	code := codeLabel(err)
 	m.requests.WithLabelValues(procedure, code).Inc()
 	m.duration.WithLabelValues(procedure, code).Observe(time.Since(start).Seconds())
+}
+
+// okSeries returns the series of procedure's successful calls.
+func (m *metricsInterceptor) okSeries(procedure string) *okSeries {
+	if s, ok := m.succeeded.Load(procedure); ok {
+		return s.(*okSeries) //nolint:forcetypeassert // only *okSeries is stored
+	}
+	code := codeLabel(nil)
+	s, _ := m.succeeded.LoadOrStore(procedure, &okSeries{
+		requests: m.requests.WithLabelValues(procedure, code),
+		duration: m.duration.WithLabelValues(procedure, code),
+	})
+	return s.(*okSeries) //nolint:forcetypeassert // as above
 }
 
 func (m *metricsInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
