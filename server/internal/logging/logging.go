@@ -89,12 +89,25 @@ func isTerminal(w io.Writer) bool {
 
 // WithContext returns a copy of ctx carrying l.
 func WithContext(ctx context.Context, l zerolog.Logger) context.Context {
-	return l.WithContext(ctx)
+	return WithLogger(ctx, &l)
 }
 
-// FromContext returns the logger carried by ctx, or a disabled logger when
-// there is none. It never returns nil.
+// WithLogger returns a copy of ctx carrying l itself (no copy of the logger is made:
+// l must not change afterwards), for a logger built once and put into the context of
+// every call.
+func WithLogger(ctx context.Context, l *zerolog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, l)
+}
+
+type loggerKey struct{}
+
+// FromContext returns the logger carried by ctx (WithContext, WithLogger, or zerolog's
+// own Logger.WithContext), or a disabled logger when there is none. It never returns
+// nil.
 func FromContext(ctx context.Context) *zerolog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*zerolog.Logger); ok && l != nil {
+		return l
+	}
 	if l := zerolog.Ctx(ctx); l != nil && l != zerolog.DefaultContextLogger {
 		return l
 	}

@@ -244,7 +244,7 @@ func (i *loggingInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc
 		}
 		start := time.Now()
 		l := i.procedureLogger(req.Spec().Procedure)
-		res, err := next(logging.WithContext(ctx, *l), req)
+		res, err := next(logging.WithLogger(ctx, l), req)
 		logCall(l, req.Spec(), req.Peer(), start, err)
 		return res, err
 	}
@@ -269,7 +269,7 @@ func (i *loggingInterceptor) WrapStreamingHandler(next connect.StreamingHandlerF
 //go:noinline
 func (i *loggingInterceptor) withLogger(ctx context.Context, conn connect.StreamingHandlerConn) (context.Context, *zerolog.Logger) {
 	l := i.procedureLogger(conn.Spec().Procedure)
-	return logging.WithContext(ctx, *l), l
+	return logging.WithLogger(ctx, l), l
 }
 
 //go:noinline
