@@ -163,9 +163,13 @@ func bareServer(b *testing.B) sensoctov1connect.SensorServiceClient {
 }
 
 // publishGuardMin is the perf guard's limit: Publish must reach at least this
-// fraction of the bare handler's calls/s in the same run (docs/performance.md has the
-// measured ratio; the target is 0.9). Generous, so a loaded CI machine does not flake.
-const publishGuardMin = 0.35
+// fraction of the bare handler's calls/s in the same run (docs/performance.md, "The
+// perf guard", has the measured ratios; the target is 0.9, reached on a quiet machine).
+// Generous, so a loaded CI machine does not flake: the lowest ratio of any run so far
+// is 0.52, at load 23 and before the changes that brought the quiet median from 0.83
+// to above 0.9. A Publish that does real work per call it should not (a database
+// query, a lock all calls wait on) falls far below it.
+const publishGuardMin = 0.45
 
 // BenchmarkPerfGuardPublish is the perf guard of Publish (go tool task test:perf
 // runs it in CI):
