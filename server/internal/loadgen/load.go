@@ -57,14 +57,15 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 	wctx, stopWatchers := context.WithCancel(ctx)
 	defer stopWatchers()
 	hists := make([]*histogram, r.cfg.Watchers)
-	inView := make([]*histogram, r.cfg.Watchers) // page mode: the focused ones are in hists
+	pages := make([]*pageHists, r.cfg.Watchers) // page mode
 	var wg sync.WaitGroup
 	ready := make(chan struct{}, max(r.cfg.Watchers, 1))
 	for j := range r.cfg.Watchers {
-		hists[j], inView[j] = newHistogram(), newHistogram()
+		hists[j] = newHistogram()
 		if r.cfg.Attention == "page" {
 			ids := r.pageOf(j)
-			wg.Go(func() { r.viewer(wctx, j, ids, hists[j], inView[j], ready) })
+			pages[j] = newPageHists()
+			wg.Go(func() { r.viewer(wctx, j, ids, pages[j], ready) })
 			continue
 		}
 		ids := r.watchedBy(j)
@@ -140,17 +141,21 @@ func (r *runner) load(ctx context.Context) (Result, error) {
 	}
 	stopWatchers()
 	wg.Wait()
-	all, other := newHistogram(), newHistogram()
+	all := newHistogram()
 	for j := range hists {
 		all.merge(hists[j])
-		other.merge(inView[j])
 	}
 	r.results(&res, elapsed)
 	res.LatencyMS = all.latency()
 	if r.cfg.Attention == "page" {
-		fl, vl := all.latency(), other.latency()
-		res.FocusedLatencyMS, res.InViewLatencyMS = &fl, &vl
-		all.merge(other)
+		p := newPageHists()
+		for _, h := range pages {
+			p.merge(h)
+		}
+		fl, vl, ts, fs := p.focused.latency(), p.inView.latency(), p.toServer.latency(), p.fromServer.latency()
+		res.FocusedLatencyMS, res.InViewLatencyMS, res.FocusedToServerMS, res.FocusedFromServerMS = &fl, &vl, &ts, &fs
+		all.merge(p.focused)
+		all.merge(p.inView)
 		res.LatencyMS = all.latency()
 	}
 	return res, nil

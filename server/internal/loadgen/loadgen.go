@@ -120,6 +120,12 @@ type Result struct {
 	// focus moved) and for the other sensors in view.
 	FocusedLatencyMS *Latency `json:"focused_latency_ms,omitempty"`
 	InViewLatencyMS  *Latency `json:"in_view_latency_ms,omitempty"`
+	// The focused latency's two legs: from the value's time to the server's receipt
+	// (the connector's send, the network, the server's read and decode) and from there
+	// to the viewer (the hub, the Watch, the network, the viewer's read). Their
+	// quantiles do not add up to the whole's.
+	FocusedToServerMS   *Latency `json:"focused_to_server_ms,omitempty"`
+	FocusedFromServerMS *Latency `json:"focused_from_server_ms,omitempty"`
 	// Messages out: Watch messages (MQTT: messages) the watchers received, and the
 	// configs and acks the connectors received.
 	WatchMessages           uint64  `json:"watch_messages"`

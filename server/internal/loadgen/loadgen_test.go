@@ -74,6 +74,18 @@ func TestAttentionPage(t *testing.T) {
 		if res.WatchMessages == 0 || res.Delivered == 0 || res.Sent == 0 {
 			t.Fatalf("Run (ignore back-pressure %v): nothing sent or delivered: %+v", ignore, res)
 		}
+		// Every focused delivery carries the server's receipt time: both legs are
+		// measured for each, and each is at most the whole.
+		ts, fs := res.FocusedToServerMS, res.FocusedFromServerMS
+		if ts == nil || fs == nil || ts.N != res.FocusedLatencyMS.N || fs.N != res.FocusedLatencyMS.N {
+			t.Fatalf("Run (ignore back-pressure %v): the focused latency's legs are not measured for every delivery: %+v, %+v of %d", ignore, ts, fs, res.FocusedLatencyMS.N)
+		}
+		if ts.Max > res.FocusedLatencyMS.Max || fs.Max > res.FocusedLatencyMS.Max {
+			t.Fatalf("Run (ignore back-pressure %v): a leg (max %v, %v ms) is longer than the whole (max %v ms)", ignore, ts.Max, fs.Max, res.FocusedLatencyMS.Max)
+		}
+		if res.OpenS <= 0 {
+			t.Fatalf("Run (ignore back-pressure %v): the sessions' opening was not measured: %+v", ignore, res)
+		}
 		if res.LoadgenCPUCores <= 0 {
 			t.Fatalf("Run (ignore back-pressure %v): loadgen's own CPU not measured: %+v", ignore, res)
 		}

@@ -29,13 +29,31 @@ func (r *runner) pageOf(j int) []string {
 	return ids
 }
 
+// pageHists are a viewer's latency histograms: the focused sensor's deliveries (and
+// their two legs: the sensor's value to the server's receipt, the receipt to the
+// viewer) and the other sensors' in view.
+type pageHists struct {
+	focused, toServer, fromServer, inView *histogram
+}
+
+func newPageHists() *pageHists {
+	return &pageHists{focused: newHistogram(), toServer: newHistogram(), fromServer: newHistogram(), inView: newHistogram()}
+}
+
+func (h *pageHists) merge(o *pageHists) {
+	h.focused.merge(o.focused)
+	h.toServer.merge(o.toServer)
+	h.fromServer.merge(o.fromServer)
+	h.inView.merge(o.inView)
+}
+
 // viewer runs one viewer of --attention page: its page of sensors in view (MEDIUM),
 // one of them focused (HIGH), the focus moving to the next every FocusEvery, and a
 // Watch of the page in the same tab (so each sensor is flushed at this tab's
 // attention). A delivery's latency is that of the newest value of each sensor in it,
 // sent by its connector at that value's time: the connector's batching window is
 // excluded, the watcher's flush window (MEDIUM: 500 ms) is not.
-func (r *runner) viewer(ctx context.Context, j int, ids []string, focused, inView *histogram, ready chan<- struct{}) {
+func (r *runner) viewer(ctx context.Context, j int, ids []string, h *pageHists, ready chan<- struct{}) {
 	if len(ids) == 0 {
 		ready <- struct{}{}
 		return
@@ -113,23 +131,30 @@ func (r *runner) viewer(ctx context.Context, j int, ids []string, focused, inVie
 		settled := now-since.Load() >= focusSettle.Microseconds()
 		var n uint64
 		for _, d := range m.GetData() {
-			var newest int64
+			var newest, srv int64 // the newest value's time, and when the server received it
 			for _, x := range d.GetMeasurements() {
-				newest = max(newest, x.GetTimeUs())
+				if t := x.GetTimeUs(); t > newest {
+					newest, srv = t, x.GetServerTimeUs()
+				}
 				n++
 			}
 			for _, b := range d.GetBlocks() {
-				end := b.GetStartTimeUs() + int64(float64(len(b.GetSamples())-1)*1e6/b.GetSampleRateHz())
-				newest = max(newest, end)
+				if end := b.GetStartTimeUs() + int64(float64(len(b.GetSamples())-1)*1e6/b.GetSampleRateHz()); end > newest {
+					newest, srv = end, b.GetServerTimeUs()
+				}
 				n += uint64(len(b.GetSamples()))
 			}
 			if newest == 0 || !measured {
 				continue
 			}
 			if d.GetSensorId() == f && settled {
-				focused.add(now - newest)
+				h.focused.add(now - newest)
+				if srv > 0 { // the two legs of the focused latency (same machine, same clock)
+					h.toServer.add(srv - newest)
+					h.fromServer.add(now - srv)
+				}
 			} else {
-				inView.add(now - newest)
+				h.inView.add(now - newest)
 			}
 		}
 		r.c.delivered.Add(n)

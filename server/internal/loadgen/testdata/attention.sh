@@ -78,6 +78,8 @@ if command -v jq >/dev/null; then
     "| | Sensocto with attention | without (every value a message) | attention / without | Mosquitto (QoS 0) | with attention / Mosquitto |",
     "|---|---|---|---|---|---|",
     "| focused latency p50 / p99 (ms) | \(f($a.focused_latency_ms.p50)) / \(f($a.focused_latency_ms.p99)) | \(f($n.focused_latency_ms.p50)) / \(f($n.focused_latency_ms.p99)) | p99 \(r($a.focused_latency_ms.p99; $n.focused_latency_ms.p99)) | \(f($m.latency_ms.p50)) / \(f($m.latency_ms.p99)) (all messages) | p99 \(r($a.focused_latency_ms.p99; $m.latency_ms.p99)) |",
+    "| focused: value → server p50 / p99; server → viewer p50 / p99 (ms) | \(f($a.focused_to_server_ms.p50)) / \(f($a.focused_to_server_ms.p99)); \(f($a.focused_from_server_ms.p50)) / \(f($a.focused_from_server_ms.p99)) | \(f($n.focused_to_server_ms.p50)) / \(f($n.focused_to_server_ms.p99)); \(f($n.focused_from_server_ms.p50)) / \(f($n.focused_from_server_ms.p99)) | | | |",
+    "| sessions opened before the clock (s) | \(f($a.open_s)) | \(f($n.open_s)) | | | |",
     "| in-view latency p50 / p99 (ms) | \(f($a.in_view_latency_ms.p50)) / \(f($a.in_view_latency_ms.p99)) | \(f($n.in_view_latency_ms.p50)) / \(f($n.in_view_latency_ms.p99)) | p99 \(r($a.in_view_latency_ms.p99; $n.in_view_latency_ms.p99)) | | |",
     "| server (broker) CPU, cores | \(c($a.process_cpu_cores)) | \(c($n.process_cpu_cores)) | \(r($a.process_cpu_cores; $n.process_cpu_cores)) | \(c($m.process_cpu_cores)) | \(r($a.process_cpu_cores; $m.process_cpu_cores)) |",
     "| server (broker) RSS at the end | \(mb($a.process_rss_bytes)) | \(mb($n.process_rss_bytes)) | \(r($a.process_rss_bytes; $n.process_rss_bytes)) | \(mb($m.process_rss_bytes)) | \(r($a.process_rss_bytes; $m.process_rss_bytes)) |",
