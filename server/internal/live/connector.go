@@ -46,6 +46,7 @@ type Ack struct {
 // short-lived goroutines of the session, one at a time, possibly while Receive waits.
 type ConnectorConn interface {
 	// Receive waits for the connector's next batch: io.EOF once it closed its side.
+	// A batch is the session's until its next Receive, which may reuse its memory.
 	Receive() (StreamBatch, error)
 	SendConfig(backpressure.Config) error
 	SendAck(Ack) error

@@ -45,6 +45,7 @@ func (h *Handler) StreamRoute(opts ...connect.HandlerOption) (string, http.Handl
 		sensoctov1connect.SensorServiceStreamProcedure, run,
 		connect.WithSchema(sensoctov1.File_sensocto_v1_sensor_proto.Services().ByName("SensorService").Methods().ByName("Stream")),
 		connect.WithHandlerOptions(opts...),
+		connect.WithCodec(streamCodec{}), // after opts: it replaces "proto" (ingestcodec.go)
 	)
 }
 
@@ -63,6 +64,9 @@ func newConnectorConn(ctx context.Context, stream *connect.BidiStream[sensoctov1
 
 // connectorConn adapts a Stream to live.ConnectorConn.
 type connectorConn struct {
+	// req is the request of the batch last received, given back to the pool at the
+	// next Receive (the session has ingested it by then: live.ConnectorConn).
+	req    *sensoctov1.StreamRequest
 	stream *connect.BidiStream[sensoctov1.StreamRequest, sensoctov1.StreamResponse]
 	// body is the request's body (auth's middleware puts it in the context): Receive
 	// waits on it for the next message, and closing it makes a pending Receive return
@@ -85,13 +89,19 @@ func (c *connectorConn) Abort() {
 // request message, and a few hundred bytes higher on its stack (RunConnector). A body
 // that returns at once only loses that: connect's Receive then waits as before.
 func (c *connectorConn) Receive() (live.StreamBatch, error) {
+	if c.req != nil { // the batch before was ingested: its request goes back to the pool
+		putRequest(c.req)
+		c.req = nil
+	}
 	if c.body != nil {
 		_, _ = c.body.Read(nil) // what it says, connect's Receive says again
 	}
-	req, err := c.stream.Receive()
-	if err != nil {
+	req := getRequest() // a batch has arrived (or the stream ended): idle sessions hold none
+	if err := c.stream.Conn().Receive(req); err != nil {
+		putRequest(req)
 		return nil, err // io.EOF must stay recognisable; the session wraps the rest
 	}
+	c.req = req
 	return streamBatch{req}, nil
 }
 
