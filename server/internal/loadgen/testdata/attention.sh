@@ -70,7 +70,7 @@ if command -v jq >/dev/null; then
   echo "# summary: $CONNECTORS sensors × $RATE Hz, $VIEWERS viewers × (12 in view + 1 focused), $DURATION each, $(nproc) cores"
   jq -rn --slurpfile a "$OUT/attention.json" --slurpfile n "$OUT/no-attention.json" --slurpfile m "$OUT/mqtt.json" \
     --arg la "$(cat "$OUT/attention.load")" --arg ln "$(cat "$OUT/no-attention.load")" --arg lm "$(cat "$OUT/mqtt.load")" '
-    def r(x; y): if (x == null) or (y == null) or y == 0 then "n/a" else ((x / y * 100 | round) / 100 | tostring) + "×" end;
+    def r(x; y): if (x == null) or (y == null) or y == 0 then "n/a" else (x / y) as $q | (if $q < 0.01 then 10000 elif $q < 0.1 then 1000 else 100 end) as $s | (($q * $s | round) / $s | tostring) + "×" end;
     def f(x): if x == null then "n/a" else (x * 10 | round) / 10 | tostring end;
     def c(x): if x == null then "n/a" else (x * 100 | round) / 100 | tostring end;
     def mb(x): if x == null then "n/a" else (x / 1048576 | round | tostring) + " MB" end;
