@@ -116,204 +116,188 @@ const (
 // it could; false leaves r to be decoded by proto.Unmarshal (which resets it).
 func decodeStreamRequest(data []byte, r *sensoctov1.StreamRequest) bool {
 	ms, bs := r.Measurements[:0], r.Blocks[:0]
-	old, id, seq := r.SensorId, "", uint64(0) // old: to reuse its string
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return false
-		}
-		data = data[n:]
+	var id string
+	var seq uint64
+	w := wire{data: data, ok: true}
+	for num, typ, more := w.next(); more; num, typ, more = w.next() {
 		switch {
 		case num == reqSensorID && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(data)
-			if n < 0 || !utf8.Valid(b) {
-				return false
-			}
-			id = reuseString(old, b)
-			data = data[n:]
+			id = w.str(r.SensorId)
 		case num == reqSequence && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(data)
-			if n < 0 {
-				return false
-			}
-			seq = v
-			data = data[n:]
+			seq = w.varint()
 		case num == reqMeasurements && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(data)
-			if n < 0 {
-				return false
-			}
 			var m *sensoctov1.Measurement
-			ms, m = nextMeasurement(ms)
-			if !decodeMeasurement(b, m) {
+			ms, m = nextItem(ms)
+			if b := w.bytes(); !w.ok || !decodeMeasurement(b, m) {
 				return false
 			}
-			data = data[n:]
 		case num == reqBlocks && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(data)
-			if n < 0 {
-				return false
-			}
 			var blk *sensoctov1.SampleBlock
-			bs, blk = nextBlock(bs)
-			if !decodeBlock(b, blk) {
+			bs, blk = nextItem(bs)
+			if b := w.bytes(); !w.ok || !decodeBlock(b, blk) {
 				return false
 			}
-			data = data[n:]
 		default:
 			return false // another field or wire type: proto.Unmarshal's to decode
 		}
+	}
+	if !w.ok {
+		return false
 	}
 	r.Reset() // ms and bs keep the backing arrays, with the elements beyond them
 	r.SensorId, r.Sequence, r.Measurements, r.Blocks = id, seq, ms, bs
 	return true
 }
 
-// nextMeasurement appends a measurement to ms, reusing the one its backing array
-// holds there from an earlier request.
-func nextMeasurement(ms []*sensoctov1.Measurement) ([]*sensoctov1.Measurement, *sensoctov1.Measurement) {
-	if len(ms) < cap(ms) {
-		ms = ms[:len(ms)+1]
-		if m := ms[len(ms)-1]; m != nil {
-			return ms, m
-		}
-		m := new(sensoctov1.Measurement)
-		ms[len(ms)-1] = m
-		return ms, m
-	}
-	m := new(sensoctov1.Measurement)
-	return append(ms, m), m
+// wire reads a message's fields in order. A malformed value clears ok, and next then
+// reports no more fields.
+type wire struct {
+	data []byte
+	ok   bool
 }
 
-// nextBlock is nextMeasurement for sample blocks.
-func nextBlock(bs []*sensoctov1.SampleBlock) ([]*sensoctov1.SampleBlock, *sensoctov1.SampleBlock) {
-	if len(bs) < cap(bs) {
-		bs = bs[:len(bs)+1]
-		if b := bs[len(bs)-1]; b != nil {
-			return bs, b
-		}
-		b := new(sensoctov1.SampleBlock)
-		bs[len(bs)-1] = b
-		return bs, b
+func (w *wire) next() (protowire.Number, protowire.Type, bool) {
+	if !w.ok || len(w.data) == 0 {
+		return 0, 0, false
 	}
-	b := new(sensoctov1.SampleBlock)
-	return append(bs, b), b
+	num, typ, n := protowire.ConsumeTag(w.data)
+	return num, typ, w.advance(n)
+}
+
+// advance skips n bytes of a value just read (n < 0: it was malformed).
+func (w *wire) advance(n int) bool {
+	if n < 0 {
+		w.ok = false
+		return false
+	}
+	w.data = w.data[n:]
+	return true
+}
+
+func (w *wire) bytes() []byte {
+	b, n := protowire.ConsumeBytes(w.data)
+	w.advance(n)
+	return b
+}
+
+// str reads a string (valid UTF-8, as proto3 requires), reusing old when equal.
+func (w *wire) str(old string) string {
+	b := w.bytes()
+	if !w.ok || !utf8.Valid(b) {
+		w.ok = false
+		return ""
+	}
+	return reuseString(old, b)
+}
+
+func (w *wire) varint() uint64 {
+	v, n := protowire.ConsumeVarint(w.data)
+	w.advance(n)
+	return v
+}
+
+func (w *wire) int64() int64 { return int64(w.varint()) } //nolint:gosec // G115: int64's wire form
+
+func (w *wire) double() float64 {
+	v, n := protowire.ConsumeFixed64(w.data)
+	w.advance(n)
+	return math.Float64frombits(v)
+}
+
+func (w *wire) float() float32 {
+	v, n := protowire.ConsumeFixed32(w.data)
+	w.advance(n)
+	return math.Float32frombits(v)
+}
+
+// nextItem appends an element to s, reusing the one its backing array holds there
+// from an earlier request.
+func nextItem[T any](s []*T) ([]*T, *T) {
+	if len(s) < cap(s) {
+		s = s[:len(s)+1]
+		if x := s[len(s)-1]; x != nil {
+			return s, x
+		}
+		x := new(T)
+		s[len(s)-1] = x
+		return s, x
+	}
+	x := new(T)
+	return append(s, x), x
 }
 
 // decodeMeasurement decodes a measurement holding a number (or no value) into m,
 // reusing its number wrapper; false for anything else.
 func decodeMeasurement(data []byte, m *sensoctov1.Measurement) bool {
-	w, _ := m.Value.(*sensoctov1.Measurement_Number)
-	old, attr := m.AttributeId, ""
+	var attr string
 	var t, srv int64
 	var v float64
 	hasValue := false
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return false
-		}
-		data = data[n:]
+	w := wire{data: data, ok: true}
+	for num, typ, more := w.next(); more; num, typ, more = w.next() {
 		switch {
 		case num == mAttributeID && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(data)
-			if n < 0 || !utf8.Valid(b) {
-				return false
-			}
-			attr = reuseString(old, b)
-			data = data[n:]
-		case (num == mTimeUS || num == mServerTimeUS) && typ == protowire.VarintType:
-			x, n := protowire.ConsumeVarint(data)
-			if n < 0 {
-				return false
-			}
-			if num == mTimeUS {
-				t = int64(x) //nolint:gosec // G115: int64's wire form
-			} else {
-				srv = int64(x) //nolint:gosec // G115: as above
-			}
-			data = data[n:]
+			attr = w.str(m.AttributeId)
+		case num == mTimeUS && typ == protowire.VarintType:
+			t = w.int64()
+		case num == mServerTimeUS && typ == protowire.VarintType:
+			srv = w.int64()
 		case num == mNumber && typ == protowire.Fixed64Type:
-			x, n := protowire.ConsumeFixed64(data)
-			if n < 0 {
-				return false
-			}
-			v, hasValue = math.Float64frombits(x), true
-			data = data[n:]
+			v, hasValue = w.double(), true
 		default:
 			return false
 		}
 	}
+	if !w.ok {
+		return false
+	}
+	wrapper, _ := m.Value.(*sensoctov1.Measurement_Number)
 	m.Reset()
 	m.AttributeId, m.TimeUs, m.ServerTimeUs = attr, t, srv
 	if hasValue {
-		if w == nil {
-			w = new(sensoctov1.Measurement_Number)
+		if wrapper == nil {
+			wrapper = new(sensoctov1.Measurement_Number)
 		}
-		w.Number = v
-		m.Value = w
+		wrapper.Number = v
+		m.Value = wrapper
 	}
 	return true
 }
 
 // decodeBlock decodes a sample block into b, reusing its samples' slice.
 func decodeBlock(data []byte, b *sensoctov1.SampleBlock) bool {
-	old, attr, samples := b.AttributeId, "", b.Samples[:0]
+	var attr string
 	var start, srv int64
 	var rate float64
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return false
-		}
-		data = data[n:]
+	samples := b.Samples[:0]
+	w := wire{data: data, ok: true}
+	for num, typ, more := w.next(); more; num, typ, more = w.next() {
 		switch {
 		case num == bAttributeID && typ == protowire.BytesType:
-			s, n := protowire.ConsumeBytes(data)
-			if n < 0 || !utf8.Valid(s) {
-				return false
-			}
-			attr = reuseString(old, s)
-			data = data[n:]
-		case (num == bStartTimeUS || num == bServerTimeUS) && typ == protowire.VarintType:
-			x, n := protowire.ConsumeVarint(data)
-			if n < 0 {
-				return false
-			}
-			if num == bStartTimeUS {
-				start = int64(x) //nolint:gosec // G115: int64's wire form
-			} else {
-				srv = int64(x) //nolint:gosec // G115: as above
-			}
-			data = data[n:]
+			attr = w.str(b.AttributeId)
+		case num == bStartTimeUS && typ == protowire.VarintType:
+			start = w.int64()
+		case num == bServerTimeUS && typ == protowire.VarintType:
+			srv = w.int64()
 		case num == bSampleRateHz && typ == protowire.Fixed64Type:
-			x, n := protowire.ConsumeFixed64(data)
-			if n < 0 {
-				return false
-			}
-			rate = math.Float64frombits(x)
-			data = data[n:]
+			rate = w.double()
 		case num == bSamples && typ == protowire.BytesType: // packed
-			p, n := protowire.ConsumeBytes(data)
-			if n < 0 || len(p)%4 != 0 {
+			p := wire{data: w.bytes(), ok: w.ok}
+			if len(p.data)%4 != 0 {
 				return false
 			}
-			samples = slices.Grow(samples, len(p)/4)
-			for ; len(p) > 0; p = p[4:] {
-				x, _ := protowire.ConsumeFixed32(p)
-				samples = append(samples, math.Float32frombits(x))
+			samples = slices.Grow(samples, len(p.data)/4)
+			for p.ok && len(p.data) > 0 {
+				samples = append(samples, p.float())
 			}
-			data = data[n:]
 		case num == bSamples && typ == protowire.Fixed32Type: // one, unpacked
-			x, n := protowire.ConsumeFixed32(data)
-			if n < 0 {
-				return false
-			}
-			samples = append(samples, math.Float32frombits(x))
-			data = data[n:]
+			samples = append(samples, w.float())
 		default:
 			return false
 		}
+	}
+	if !w.ok {
+		return false
 	}
 	b.Reset()
 	b.AttributeId, b.StartTimeUs, b.SampleRateHz, b.ServerTimeUs = attr, start, rate, srv
