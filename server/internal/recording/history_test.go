@@ -76,7 +76,7 @@ func TestDownsampleKeepsGlobalExtremes(t *testing.T) {
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			r := writeAll(t, dialect, append(values, payloads...), blocks)
+			r := writeAll(t, dialect, slices.Concat(values, payloads), blocks) // a copy each: the subtests run in parallel
 			geo, err := r.Query(t.Context(), HistoryRequest{SensorID: "s", AttributeID: "geo", MaxPoints: 10})
 			if err != nil || !geo.Downsampled || len(geo.Points) != 10 || geo.TotalCount != 100 {
 				t.Fatalf("geo = %d points total %d downsampled %v, %v", len(geo.Points), geo.TotalCount, geo.Downsampled, err)
