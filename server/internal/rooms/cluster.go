@@ -255,11 +255,12 @@ func (s *Service) reloader(ctx context.Context) {
 // watchers what changed (another node wrote it).
 func (s *Service) reload(ctx context.Context, id uuid.UUID) error {
 	s.conf.forget(id)
+	start := s.seq.Add(1)
 	row, err := s.fetchRoom(ctx, id)
 	if err != nil {
 		return err
 	}
-	return s.apply(ctx, id, row)
+	return s.apply(ctx, id, row, start)
 }
 
 // fetchRoom reads room id with its memberships and sensors (nil, nil: no such room).
@@ -277,10 +278,14 @@ func (s *Service) fetchRoom(ctx context.Context, id uuid.UUID) (*ent.Room, error
 	return row, nil
 }
 
-// apply makes the index hold row, the database's state of room id (nil: the room is
-// gone), and tells the room's watchers what changed. The caller does not hold the
-// room's wmu.
-func (s *Service) apply(ctx context.Context, id uuid.UUID, row *ent.Room) error {
+// apply makes the index hold row, the database's state of room id read after start
+// (taken from s.seq; nil row: the room is gone), and tells the room's watchers what
+// changed. A read that began before this process's last write of the room may miss
+// that write: the room is read again under wmu (which the writes hold). A read that
+// began before one already applied is dropped (whatever it holds that the applied one
+// lacks was written later, and its announcement brings another reload). The caller
+// does not hold the room's wmu.
+func (s *Service) apply(ctx context.Context, id uuid.UUID, row *ent.Room, start uint64) error {
 	if row == nil {
 		if r := s.idx.get(id); r != nil {
 			r.wmu.Lock()
@@ -289,6 +294,35 @@ func (s *Service) apply(ctx context.Context, id uuid.UUID, row *ent.Room) error 
 		}
 		return nil
 	}
+	fresh := freshState(row)
+	fresh.applied = start
+	r := s.idx.putIfAbsent(fresh)
+	if r == nil {
+		return nil
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if start < r.applied {
+		return nil
+	}
+	if r.wrote.Load() > start {
+		start = s.seq.Add(1)
+		row, err := s.fetchRoom(ctx, id)
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			s.forgetRoomQuiet(ctx, r)
+			return nil
+		}
+		fresh = freshState(row)
+	}
+	r.applied = start
+	return s.applyLocked(ctx, r, fresh)
+}
+
+// freshState is row with its members and sensors as a roomState.
+func freshState(row *ent.Room) *roomState {
 	fresh := stateOf(row)
 	for _, m := range row.Edges.Memberships {
 		mem := &member{role: authz.RoomRole(m.Role), joinedAt: m.CreatedAt}
@@ -305,12 +339,13 @@ func (s *Service) apply(ctx context.Context, id uuid.UUID, row *ent.Room) error 
 		}
 		fresh.sensors[rs.SensorID] = p
 	}
-	r := s.idx.putIfAbsent(fresh)
-	if r == nil {
-		return nil
-	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
+	return fresh
+}
+
+// applyLocked makes r, held under its wmu, hold fresh's facts and tells its watchers
+// what changed.
+func (s *Service) applyLocked(ctx context.Context, r *roomState, fresh *roomState) error {
+	id := r.id
 	var c changes
 	var gone []uuid.UUID
 	var lostSensors []string

@@ -276,3 +276,79 @@ func TestRemotePresenceLapses(t *testing.T) {
 		return false
 	})
 }
+
+// TestStaleReadDoesNotUndoAWrite: a reload whose database read began before this
+// node's own write of the room (a join) does not take the member out again (the
+// race behind a guest's watch ending at once in TestRoomsAcrossNodes), and a read
+// older than one already applied is not applied over it.
+func TestStaleReadDoesNotUndoAWrite(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, "sqlite")
+	ctx := t.Context()
+	network := bus.NewNetwork()
+	bb, err := network.Join("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Options{Ent: db.Client, Sensors: noSensors{}, Logger: dbtest.Logger(t), Bus: bb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := db.Client.User.Create().SetDisplayName("Owner").SaveX(ctx)
+	guest := db.Client.User.Create().SetDisplayName("Guest").SaveX(ctx)
+	other := db.Client.User.Create().SetDisplayName("Other").SaveX(ctx)
+	vo := authz.Viewer{UserID: owner.ID, DisplayName: "Owner", Scope: authz.ScopeFull}
+	vg := authz.Viewer{UserID: guest.ID, DisplayName: "Guest", Scope: authz.ScopeFull}
+	room, err := b.Create(ctx, vo, CreateInput{Name: "Stale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A reload reads the room (no guest yet), the guest joins here, then the reload applies.
+	start := b.seq.Add(1)
+	before, err := b.fetchRoom(ctx, room.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, vg, room.JoinCode, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Watch(ctx, vg, room.ID, "tab-guest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := b.apply(ctx, room.ID, before, start); err != nil {
+		t.Fatal(err)
+	}
+	if !b.inIndex(room.ID, guest.ID) {
+		t.Fatal("a read older than the join took the guest out of the index")
+	}
+	w.mu.Lock()
+	end := w.end
+	w.mu.Unlock()
+	if end != nil {
+		t.Fatalf("the guest's watch ended: %v", end)
+	}
+
+	// Another node adds a member: an older read applied after a newer one changes nothing.
+	older := b.seq.Add(1)
+	oldRow, err := b.fetchRoom(ctx, room.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	db.Client.RoomMembership.Create().SetRoomID(room.ID).SetUserID(other.ID).SetRole("member").SetCreatedAt(now).SetUpdatedAt(now).SaveX(ctx)
+	if err := b.reload(ctx, room.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !b.inIndex(room.ID, other.ID) {
+		t.Fatal("the reload did not bring the member added on another node")
+	}
+	if err := b.apply(ctx, room.ID, oldRow, older); err != nil {
+		t.Fatal(err)
+	}
+	if !b.inIndex(room.ID, other.ID) || !b.inIndex(room.ID, guest.ID) {
+		t.Fatal("a read older than the one applied was applied over it")
+	}
+}

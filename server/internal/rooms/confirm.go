@@ -158,6 +158,7 @@ func (s *Service) confirm(ctx context.Context, id, user uuid.UUID) bool {
 	if s.conf.missed(k, s.now()) {
 		return false
 	}
+	start := s.seq.Add(1) // the read begins after it
 	row, ok, err := s.conf.read(ctx, id, s.fetch)
 	if err != nil {
 		s.log.Warn().Err(err).Stringer("room_id", id).Msg("confirm a room unknown to this node")
@@ -167,12 +168,12 @@ func (s *Service) confirm(ctx context.Context, id, user uuid.UUID) bool {
 	}
 	if row == nil {
 		s.conf.remember(missKey{room: id}, s.now())
-		if err := s.apply(ctx, id, nil); err != nil {
+		if err := s.apply(ctx, id, nil, start); err != nil {
 			s.log.Warn().Err(err).Stringer("room_id", id).Msg("forget a deleted room")
 		}
 		return false
 	}
-	if err := s.apply(ctx, id, row); err != nil {
+	if err := s.apply(ctx, id, row, start); err != nil {
 		s.log.Warn().Err(err).Stringer("room_id", id).Msg("apply a room read to confirm a miss")
 	}
 	if user == uuid.Nil || row.OwnerID == user {

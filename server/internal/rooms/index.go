@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,6 +37,11 @@ type roomState struct {
 	deleted          bool
 
 	wmu sync.Mutex
+	// wrote is the Service's seq when this process last wrote the room (after the
+	// database write); applied, guarded by wmu, is the seq taken before the newest
+	// database read applied to it (cluster.go: apply).
+	wrote   atomic.Uint64
+	applied uint64
 
 	pmu      sync.Mutex
 	tabs     map[uuid.UUID]map[string]*tab // user → tab id → tab

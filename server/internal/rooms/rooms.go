@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -131,7 +132,10 @@ type Service struct {
 	memberGone func(ctx context.Context, roomID, userID uuid.UUID)
 	roomGone   func(roomID uuid.UUID)
 
-	idx  index
+	idx index
+	// seq orders this process's writes of rooms and the starts of its reads of them
+	// from the database, so a read older than a write is not applied over it.
+	seq  atomic.Uint64
 	conf *confirmer // confirms the index's misses (confirm.go)
 	// fetch reads a room for a confirmation (fetchRoom; tests count the reads)
 	fetch func(context.Context, uuid.UUID) (*ent.Room, error)

@@ -82,6 +82,7 @@ func (c *changes) empty() bool {
 // changed records a change this node wrote to r for its watchers (if any), and tells
 // the other nodes.
 func (s *Service) changed(r *roomState, f func(*changes)) {
+	r.wrote.Store(s.seq.Add(1))
 	s.announce(r.id)
 	s.record(r, f)
 }
