@@ -104,16 +104,22 @@ type Result struct {
 	Paused        uint64  `json:"paused_ticks,omitempty"`
 	// Memory mode: server RSS before the sensors were registered and with all their
 	// Streams open, and the difference per sensor.
-	RSSBeforeBytes  uint64   `json:"rss_before_bytes,omitempty"`
-	RSSAfterBytes   uint64   `json:"rss_after_bytes,omitempty"`
-	BytesPerSensor  float64  `json:"bytes_per_sensor,omitempty"`
-	HeapBeforeBytes uint64   `json:"heap_before_bytes,omitempty"`
-	HeapAfterBytes  uint64   `json:"heap_after_bytes,omitempty"`
-	HeapPerSensor   float64  `json:"heap_bytes_per_sensor,omitempty"`
-	FocusToHighMS   *Latency `json:"focus_to_high_ms,omitempty"`
-	WatcherGoneMS   *Latency `json:"last_watcher_gone_to_config_ms,omitempty"`
-	ServerLoadLevel string   `json:"server_load_level,omitempty"`
-	ServerLoadScore float64  `json:"server_load_score,omitempty"`
+	RSSBeforeBytes  uint64  `json:"rss_before_bytes,omitempty"`
+	RSSAfterBytes   uint64  `json:"rss_after_bytes,omitempty"`
+	BytesPerSensor  float64 `json:"bytes_per_sensor,omitempty"`
+	HeapBeforeBytes uint64  `json:"heap_before_bytes,omitempty"`
+	HeapAfterBytes  uint64  `json:"heap_after_bytes,omitempty"`
+	HeapPerSensor   float64 `json:"heap_bytes_per_sensor,omitempty"`
+	// Goroutine stacks (the server's /metrics) once the sensors were registered and
+	// with their Streams open: what each idle session's goroutine holds.
+	StackBeforeBytes    float64  `json:"stack_before_bytes,omitempty"`
+	StackAfterBytes     float64  `json:"stack_after_bytes,omitempty"`
+	StackPerSensor      float64  `json:"stack_bytes_per_sensor,omitempty"`
+	GoroutinesPerSensor float64  `json:"goroutines_per_sensor,omitempty"`
+	FocusToHighMS       *Latency `json:"focus_to_high_ms,omitempty"`
+	WatcherGoneMS       *Latency `json:"last_watcher_gone_to_config_ms,omitempty"`
+	ServerLoadLevel     string   `json:"server_load_level,omitempty"`
+	ServerLoadScore     float64  `json:"server_load_score,omitempty"`
 	// Attention page mode: the send→delivery latency of the newest value of each
 	// sensor in each delivery (so the connector's batching window is excluded; the
 	// watcher's flush window is not), for the focused sensors (from 1 s after the

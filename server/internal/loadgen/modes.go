@@ -142,6 +142,10 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer r.cleanup()
+	stacks0, err := r.runtimeMetrics(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -178,6 +182,10 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	stacks1, err := r.runtimeMetrics(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	n := float64(r.cfg.Connectors)
 	res := Result{
 		Connectors: r.cfg.Connectors, Mode: "idle",
@@ -186,5 +194,8 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	}
 	res.BytesPerSensor = (float64(res.RSSAfterBytes) - float64(res.RSSBeforeBytes)) / n
 	res.HeapPerSensor = (float64(res.HeapAfterBytes) - float64(res.HeapBeforeBytes)) / n
+	res.StackBeforeBytes, res.StackAfterBytes = stacks0.stackBytes, stacks1.stackBytes
+	res.StackPerSensor = (stacks1.stackBytes - stacks0.stackBytes) / n
+	res.GoroutinesPerSensor = (stacks1.goroutines - stacks0.goroutines) / n
 	return res, nil
 }
