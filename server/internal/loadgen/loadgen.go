@@ -111,11 +111,13 @@ type Result struct {
 	HeapAfterBytes  uint64  `json:"heap_after_bytes,omitempty"`
 	HeapPerSensor   float64 `json:"heap_bytes_per_sensor,omitempty"`
 	// Goroutine stacks (the server's /metrics) once the sensors were registered and
-	// with their Streams open: what each idle session's goroutine holds.
+	// with their Streams open: what each idle session's goroutine holds. MetricsError
+	// says why they are missing (/metrics not reachable).
 	StackBeforeBytes    float64  `json:"stack_before_bytes,omitempty"`
 	StackAfterBytes     float64  `json:"stack_after_bytes,omitempty"`
 	StackPerSensor      float64  `json:"stack_bytes_per_sensor,omitempty"`
 	GoroutinesPerSensor float64  `json:"goroutines_per_sensor,omitempty"`
+	MetricsError        string   `json:"metrics_error,omitempty"`
 	FocusToHighMS       *Latency `json:"focus_to_high_ms,omitempty"`
 	WatcherGoneMS       *Latency `json:"last_watcher_gone_to_config_ms,omitempty"`
 	ServerLoadLevel     string   `json:"server_load_level,omitempty"`

@@ -142,10 +142,9 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer r.cleanup()
-	stacks0, err := r.runtimeMetrics(ctx)
-	if err != nil {
-		return Result{}, err
-	}
+	// The stacks are read from /metrics, which a proxy in front may not pass: without
+	// it the run still reports memory, and says why the stacks are missing.
+	stacks0, metricsErr := r.runtimeMetrics(ctx)
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -182,9 +181,9 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	stacks1, err := r.runtimeMetrics(ctx)
-	if err != nil {
-		return Result{}, err
+	var stacks1 serverRuntime
+	if metricsErr == nil {
+		stacks1, metricsErr = r.runtimeMetrics(ctx)
 	}
 	n := float64(r.cfg.Connectors)
 	res := Result{
@@ -194,8 +193,12 @@ func (r *runner) idle(ctx context.Context) (Result, error) {
 	}
 	res.BytesPerSensor = (float64(res.RSSAfterBytes) - float64(res.RSSBeforeBytes)) / n
 	res.HeapPerSensor = (float64(res.HeapAfterBytes) - float64(res.HeapBeforeBytes)) / n
-	res.StackBeforeBytes, res.StackAfterBytes = stacks0.stackBytes, stacks1.stackBytes
-	res.StackPerSensor = (stacks1.stackBytes - stacks0.stackBytes) / n
-	res.GoroutinesPerSensor = (stacks1.goroutines - stacks0.goroutines) / n
+	if metricsErr != nil {
+		res.MetricsError = metricsErr.Error()
+	} else {
+		res.StackBeforeBytes, res.StackAfterBytes = stacks0.stackBytes, stacks1.stackBytes
+		res.StackPerSensor = (stacks1.stackBytes - stacks0.stackBytes) / n
+		res.GoroutinesPerSensor = (stacks1.goroutines - stacks0.goroutines) / n
+	}
 	return res, nil
 }
