@@ -1,5 +1,7 @@
 package hub
 
+import "time"
+
 // timed is an entry of a ring: it knows its time.
 type timed interface {
 	timeUS() int64
@@ -16,7 +18,9 @@ func (p Point) timeUS() int64  { return p.TimeUS }
 
 // ring keeps the newest entries of an attribute in time order (ties in arrival
 // order), at most limit of them. The buffer grows geometrically up to limit, so
-// an idle or slow attribute costs little, and a full one never allocates.
+// an idle or slow attribute costs little, and a full one never allocates; an
+// attribute whose entries come fast enough to fill the ring within fillHorizon
+// grows to the limit at once (nextSize), so filling it leaves no garbage behind.
 type ring[T timed] struct {
 	buf   []T
 	head  int // index of the oldest entry
@@ -26,6 +30,12 @@ type ring[T timed] struct {
 	// full ring's oldest).
 	evicted uint64
 }
+
+// fillHorizon: a ring its entries would fill within this time (at the rate of those
+// it holds) takes its whole buffer at once instead of doubling up to it. 10,000
+// sensors at 10 Hz filling rings of 500 by doubling made half of what the server
+// allocated in their first minute, and the collector's cycles with it.
+const fillHorizon = 60 * time.Second
 
 func newRing[T timed](limit int) ring[T] {
 	return ring[T]{limit: max(limit, 1)}
@@ -41,6 +51,21 @@ func (r *ring[T]) at(i int) *T {
 }
 
 func (r *ring[T]) last() *T { return r.at(r.n - 1) }
+
+// nextSize is the size a full buffer grows to: twice its size (at least 16), or the
+// limit at once when the entries held came fast enough (in their own time) to fill
+// it within fillHorizon.
+func (r *ring[T]) nextSize() int {
+	size := min(r.limit, max(16, 2*len(r.buf)))
+	if size == r.limit || r.n < 2 {
+		return size
+	}
+	span := float64((*r.last()).timeUS() - (*r.at(0)).timeUS()) // µs for n-1 intervals
+	if span >= 0 && float64(r.limit-r.n)*span < float64(fillHorizon.Microseconds())*float64(r.n-1) {
+		return r.limit
+	}
+	return size
+}
 
 // grow reallocates the buffer to size (≥ r.n), oldest first.
 func (r *ring[T]) grow(size int) {
@@ -92,7 +117,7 @@ func (r *ring[T]) insert(x T) bool {
 	// Out of order: the first position with a later time (so ties keep
 	// arrival order), then shift the newer entries up by one.
 	if r.n == len(r.buf) {
-		r.grow(min(r.limit, max(16, 2*len(r.buf))))
+		r.grow(r.nextSize())
 	}
 	lo := r.upperBound(t)
 	for i := r.n; i > lo; i-- {
@@ -110,7 +135,7 @@ func (r *ring[T]) push(x T) {
 		r.dropOldest()
 	}
 	if r.n == len(r.buf) {
-		r.grow(min(r.limit, max(16, 2*len(r.buf))))
+		r.grow(r.nextSize())
 	}
 	*r.at(r.n) = x
 	r.n++

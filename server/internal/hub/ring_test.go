@@ -44,3 +44,37 @@ func TestInsertSortedEqualsInserts(t *testing.T) {
 		}
 	}
 }
+
+// TestRingGrowsToLimitWhenFast: a ring whose entries would fill it within fillHorizon
+// takes its whole buffer at its first growth past 16 (filling it allocates twice);
+// a slow one keeps doubling, so it costs little until its entries are there.
+func TestRingGrowsToLimitWhenFast(t *testing.T) {
+	fill := func(everyUS int64, n int) *ring[sample] {
+		r := newRing[sample](500)
+		for i := range n {
+			r.push(sample{t: int64(i) * everyUS})
+		}
+		return &r
+	}
+	if r := fill(100_000, 17); len(r.buf) != 500 { // 10 Hz: 500 entries in 50 s
+		t.Fatalf("10 Hz ring after 17 entries: buffer %d, want 500", len(r.buf))
+	}
+	if r := fill(1_000_000, 17); len(r.buf) != 32 { // 1 Hz: 500 entries in 500 s
+		t.Fatalf("1 Hz ring after 17 entries: buffer %d, want 32", len(r.buf))
+	}
+	if r := fill(1_000_000, 257); len(r.buf) != 500 { // 1 Hz, 243 to go: in 243 s > 60 s, doubling reaches the limit
+		t.Fatalf("1 Hz ring after 257 entries: buffer %d, want 500", len(r.buf))
+	}
+	if r := fill(0, 17); len(r.buf) != 500 { // entries of one instant (a backfill): fast
+		t.Fatalf("same-time ring after 17 entries: buffer %d, want 500", len(r.buf))
+	}
+	allocs := testing.AllocsPerRun(10, func() { fill(100_000, 500) })
+	if allocs > 3 { // the ring (escaping here), its 16 entries, its 500
+		t.Fatalf("filling a 10 Hz ring of 500 allocated %.0f times, want at most 3", allocs)
+	}
+	// The entries stay in order through the jump.
+	r := fill(100_000, 600)
+	if r.n != 500 || r.at(0).t != 100*100_000 || r.last().t != 599*100_000 {
+		t.Fatalf("after 600 entries: n %d, oldest %d, newest %d", r.n, r.at(0).t, r.last().t)
+	}
+}
