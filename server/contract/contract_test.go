@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/database/dbtest"
 	"github.com/sensocto/sensocto/server/internal/database/pgscratch"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // TestContractAgainstBinary builds the real sensocto binary, starts it on a free port
@@ -102,35 +102,14 @@ func buildBinary(t *testing.T) string {
 
 // runAgainstBinary starts bin with env and runs the suite against it.
 func runAgainstBinary(t *testing.T, bin string, env map[string]string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // the binary binds it again; nothing else on this machine picks ports from 0 in this window
-	var logs bytes.Buffer
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "SENSOCTO_HTTP_ADDR="+addr, "SENSOCTO_DATA_DIR="+t.TempDir(), "SENSOCTO_LOG_LEVEL=warn", "SENSOCTO_LOG_FORMAT=json")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	url := "http://" + addr
-	waitHealthy(t, url, exited, &logs)
+	srv := testkit.StartServer(t, cmd, addr)
+	url := srv.URL
 
 	var out bytes.Buffer
 	res, err := contract.Run(t.Context(), contract.Config{URL: url, Out: &out})
@@ -138,7 +117,7 @@ func runAgainstBinary(t *testing.T, bin string, env map[string]string) {
 		t.Fatal(err)
 	}
 	if res.Failed > 0 || res.Passed == 0 {
-		t.Fatalf("contract suite against the binary: %d passed, %d failed:\n%s\nserver log:\n%s", res.Passed, res.Failed, out.String(), logs.String())
+		t.Fatalf("contract suite against the binary: %d passed, %d failed:\n%s\nserver log:\n%s", res.Passed, res.Failed, out.String(), srv.Logs())
 	}
 	last := strings.TrimSpace(out.String())
 	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
@@ -147,28 +126,6 @@ func runAgainstBinary(t *testing.T, bin string, env map[string]string) {
 	if !strings.HasSuffix(last, " passed, 0 failed") {
 		t.Errorf("closing line %q, want \"N passed, 0 failed\"", last)
 	}
-}
-
-// waitHealthy polls /healthz until the server answers, or fails when it exits.
-func waitHealthy(t *testing.T, url string, exited <-chan error, logs *bytes.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			t.Fatalf("server exited before it was ready: %v\n%s", err, logs.String())
-		default:
-		}
-		res, err := http.Get(url + "/healthz") //nolint:noctx // a probe with the client's own timeout
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for a condition
-	}
-	t.Fatalf("server at %s not healthy within 2 minutes\n%s", url, logs.String())
 }
 
 // TestContractNamesTheBrokenRPC runs the suite against a server whose GetSensor was

@@ -2,7 +2,6 @@ package httpserver_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/sensocto/sensocto/server/internal/config"
 	"github.com/sensocto/sensocto/server/internal/httpserver"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 // h2cClient speaks HTTP/2 with prior knowledge over plain TCP, as gRPC
@@ -312,7 +311,7 @@ func TestServeSaysWhatToOpen(t *testing.T) {
 		}
 	}
 
-	var logs syncBuffer
+	var logs testkit.Buffer
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -333,22 +332,4 @@ func TestServeSaysWhatToOpen(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

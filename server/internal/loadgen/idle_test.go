@@ -2,10 +2,8 @@ package loadgen_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -75,13 +73,7 @@ const (
 // the real depth of the HTTP/2 server, Connect, the interceptors and the session.
 func TestIdleStreamStack(t *testing.T) {
 	t.Parallel()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()                                  // the child binds it again
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$") //nolint:gosec // this test binary itself
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SENSOCTO_") {
@@ -91,44 +83,11 @@ func TestIdleStreamStack(t *testing.T) {
 	cmd.Env = append(cmd.Env, serveEnv+"=1", "SENSOCTO_HTTP_ADDR="+addr, "SENSOCTO_DATA_DIR="+t.TempDir(),
 		"SENSOCTO_LOG_LEVEL=warn", "SENSOCTO_AUTH_RATE_LIMIT=1000",
 		fmt.Sprintf("SENSOCTO_STREAMS_PER_USER=%d", 2*idleConnectors), fmt.Sprintf("SENSOCTO_STREAMS_PER_IP=%d", 2*idleConnectors))
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(testkit.Deadline):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	url := "http://" + addr
-	testkit.WaitFor(t, "the server to answer /healthz", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("the server exited: %v\n%s", err, logs.String())
-		default:
-		}
-		res, err := http.Get(url + "/healthz") //nolint:noctx // a probe with the client's own timeout
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	srv := testkit.StartServer(t, cmd, addr)
 
-	res, err := loadgen.Run(t.Context(), loadgen.Config{URL: url, Mode: "stream", Idle: true, Connectors: idleConnectors, Duration: time.Second, PID: cmd.Process.Pid})
+	res, err := loadgen.Run(t.Context(), loadgen.Config{URL: srv.URL, Mode: "stream", Idle: true, Connectors: idleConnectors, Duration: time.Second, PID: cmd.Process.Pid})
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || strings.Contains(err.Error(), "connection refused") {
-			t.Fatalf("idle run: %v\nserver log:\n%s", err, logs.String())
-		}
-		t.Fatalf("idle run: %v", err)
+		t.Fatalf("idle run: %v\nserver log:\n%s", err, srv.Logs())
 	}
 	t.Logf("per idle Stream: %.0f bytes of stack, %.2f goroutines, %.0f bytes of heap, %.0f bytes of RSS",
 		res.StackPerSensor, res.GoroutinesPerSensor, res.HeapPerSensor, res.BytesPerSensor)

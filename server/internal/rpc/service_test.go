@@ -6,14 +6,12 @@ package rpc_test
 // needs no generated code; the request carries protovalidate rules.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/sensocto/sensocto/server/internal/logging"
 	"github.com/sensocto/sensocto/server/internal/rpc"
 	"github.com/sensocto/sensocto/server/internal/rpc/rpctest"
+	"github.com/sensocto/sensocto/server/internal/testkit"
 )
 
 const (
@@ -209,28 +208,10 @@ func testHandlers(opts []connect.HandlerOption) *http.ServeMux {
 	return mux
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testEnv struct {
 	url  string
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testkit.Buffer
 	http *http.Client
 }
 
@@ -238,7 +219,7 @@ type testEnv struct {
 // and unencrypted HTTP/2.
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	logger := zerolog.New(logs).Level(zerolog.TraceLevel)
 	reg := prometheus.NewRegistry()
 	opts, err := rpc.HandlerOptions(logger, reg)
