@@ -40,12 +40,13 @@ type Server struct {
 
 // StartServer starts cmd, a server configured (by its environment) to listen on addr,
 // collects its output, waits until it answers /healthz, and stops it when the test
-// ends (SIGTERM, then SIGKILL after Deadline). It fails the test when the server
+// ends (SIGTERM, then SIGKILL after Deadline; on Linux also when the test process dies). It fails the test when the server
 // exits or is not healthy within startTimeout.
 func StartServer(t testing.TB, cmd *exec.Cmd, addr string) *Server {
 	t.Helper()
 	s := &Server{Cmd: cmd, URL: "http://" + addr, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &s.logs, &s.logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
